@@ -1,0 +1,241 @@
+"""From user input (a JSON object or command-line flags) to a validated `Fact`.
+
+Parsing checks everything a single fact can be checked for on its own: kind and
+keys, types, times (never in the future, never before `occurred_on`), NIRs (then
+replaced by their pseudonym). What needs the ledger's knowledge (does the
+incident exist, is the ref enrolled) is checked by `domain.rules`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from domain import nir as nir_rules
+from domain import times
+from domain.errors import InvalidFact, InvalidTime, LedgerError
+from domain.facts import KINDS, AttackDiscovered, Fact, Member
+
+MAX_TEXT: Final = 10_000
+MAX_ID: Final = 200
+MAX_LIST: Final = 100_000
+
+DEFAULTED: Final = frozenset({"id", "known_on", "occurred_on", "by"})
+"""Common keys the ledger fills in when absent; never compared for idempotency when absent."""
+
+_MEMBER_KEYS: Final = ("ref", "role", "contract", "from", "until", "nir")
+_ID_FIELDS: Final = frozenset(
+    {"id", "incident", "insurer", "operator", "authority", "fact", "category", "ref"}
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What parsing needs from outside: the ledger's zone and clock, who records, the NIR key."""
+
+    tz: ZoneInfo
+    now: datetime
+    actor: str
+    nir_key: bytes
+    new_id: Callable[[], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A fact and the keys the user actually supplied (for idempotent re-imports)."""
+
+    fact: Fact
+    given: frozenset[str]
+
+
+def input_keys(kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(required, optional) input keys of a kind, as SPEC §3 names them."""
+    cls = KINDS[kind]
+    required: list[str] = []
+    optional: list[str] = []
+    for info in msgspec.structs.fields(cls):
+        name = info.encode_name
+        if name == "recorded_at":
+            continue
+        if info.required and name not in DEFAULTED:
+            required.append(name)
+        else:
+            optional.append(name)
+    if cls is AttackDiscovered:
+        optional.remove("occurred_on")
+        required.append("occurred_on")
+    return tuple(required), tuple(optional)
+
+
+def parse_fact(obj: object, ctx: Context) -> Parsed:
+    """Validate one fact given as a JSON-like object; raise `InvalidFact` naming the problem."""
+    if not isinstance(obj, Mapping):
+        raise InvalidFact(f"expected a JSON object, got {_json_type(obj)}")
+    kind = obj.get("kind")
+    if kind is None:
+        raise InvalidFact("missing required key 'kind'")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise InvalidFact(f"unknown kind {kind!r} (known: {', '.join(sorted(KINDS))})")
+    required, optional = input_keys(kind)
+    allowed = {"kind", *required, *optional}
+    unknown = sorted(str(k) for k in obj if k not in allowed)
+    if unknown:
+        raise InvalidFact(f"unknown key{'s' if len(unknown) > 1 else ''} {_names(unknown)} for kind {kind!r}")
+    absent = [k for k in required if obj.get(k) is None]
+    if absent:
+        raise InvalidFact(f"missing required key{'s' if len(absent) > 1 else ''} {_names(absent)} for kind {kind!r}")
+    given = frozenset(k for k, v in obj.items() if k != "kind" and v is not None)
+    data: dict[str, Any] = {k: _clean(k, v) for k, v in obj.items() if v is not None}
+    _resolve_common(data, ctx, kind)
+    if kind == "members-enrolled":
+        data["members"] = _members(data["members"], ctx.nir_key)
+    for key in ("categories", "refs", "contracts", "roles"):
+        if key in data:
+            data[key] = _list_of_text(key, data[key])
+    if "estimate" in data and (isinstance(data["estimate"], bool) or not isinstance(data["estimate"], int) or data["estimate"] < 0):
+        raise InvalidFact(f"estimate: expected a whole number >= 0, got {data['estimate']!r}")
+    fact = _convert(data, KINDS[kind])
+    _check_periods(fact)
+    return Parsed(fact=fact, given=given)
+
+
+def _resolve_common(data: dict[str, Any], ctx: Context, kind: str) -> None:
+    """Fill `id`, `known_on`, `occurred_on`, `by`; check the times."""
+    if "id" not in data:
+        data["id"] = ctx.new_id()
+    known = times.parse_instant(data["known_on"], "known_on", ctx.tz) if "known_on" in data else ctx.now
+    if known > ctx.now:
+        raise InvalidTime(f"known_on {times.iso_utc(known)} is in the future (now is {times.iso_utc(ctx.now)})")
+    if "occurred_on" in data:
+        occurred = times.parse_instant(data["occurred_on"], "occurred_on", ctx.tz)
+    else:
+        occurred = times.start_of_day(known.astimezone(ctx.tz).date(), ctx.tz)
+    if known < occurred:
+        raise InvalidTime(
+            f"known_on {times.iso_utc(known)} is before occurred_on {times.iso_utc(occurred)}"
+        )
+    data["known_on"] = known
+    data["occurred_on"] = occurred
+    data.setdefault("by", ctx.actor)
+    if kind == "fact-retracted" and data["fact"] == data["id"]:
+        raise InvalidFact("a fact cannot retract itself")
+
+
+def _members(value: object, nir_key: bytes) -> list[dict[str, Any]]:
+    if not isinstance(value, list | tuple) or not value:
+        raise InvalidFact("members: expected a non-empty list of {ref, role?, contract?, from?, until?, nir?}")
+    if len(value) > MAX_LIST:
+        raise InvalidFact(f"members: at most {MAX_LIST} members per fact, got {len(value)}")
+    members: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for number, entry in enumerate(value, start=1):
+        where = f"members[{number}]"
+        if not isinstance(entry, Mapping):
+            raise InvalidFact(f"{where}: expected an object with at least 'ref', got {_json_type(entry)}")
+        member = member_from_mapping(entry, nir_key, where)
+        if member["ref"] in seen:
+            raise InvalidFact(f"{where}: ref {member['ref']!r} appears twice in one fact")
+        seen.add(member["ref"])
+        members.append(member)
+    return members
+
+
+def member_from_mapping(entry: Mapping[str, Any], nir_key: bytes, where: str) -> dict[str, Any]:
+    """One roster entry, checked, empty values dropped and the NIR pseudonymised."""
+    unknown = sorted(str(k) for k in entry if k not in _MEMBER_KEYS)
+    if unknown:
+        raise InvalidFact(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {_names(unknown)} (allowed: {', '.join(_MEMBER_KEYS)})")
+    member = {k: _clean(k, v) for k, v in entry.items() if v not in (None, "")}
+    if not isinstance(member.get("ref"), str):
+        raise InvalidFact(f"{where}: missing member 'ref'")
+    role = member.get("role")
+    if role is not None and role not in ("holder", "dependant"):
+        raise InvalidFact(f"{where}: role must be 'holder' or 'dependant', got {role!r}")
+    for key in ("from", "until"):
+        if key in member:
+            member[key] = times.parse_date(member[key], f"{where}.{key}")
+    if "from" in member and "until" in member and member["until"] < member["from"]:
+        raise InvalidFact(f"{where}: until {member['until']} is before from {member['from']}")
+    if "nir" in member:
+        try:
+            member["nir"] = nir_rules.pseudonymise(member["nir"], nir_key)
+        except LedgerError as problem:
+            raise InvalidFact(f"{where}: {problem}") from None
+    return member
+
+
+def _convert(data: dict[str, Any], cls: type[Fact]) -> Fact:
+    try:
+        return msgspec.convert(data, type=cls, from_attributes=False, str_keys=True)
+    except msgspec.ValidationError as problem:
+        raise InvalidFact(_reword(str(problem))) from None
+
+
+def _check_periods(fact: Fact) -> None:
+    start = getattr(fact, "enrolled_from", None)
+    end = getattr(fact, "enrolled_until", None)
+    if isinstance(start, date) and isinstance(end, date) and end < start:
+        raise InvalidFact(f"enrolled_until {end} is before enrolled_from {start}")
+
+
+def _clean(key: str, value: Any) -> Any:
+    """Reject NUL and control characters, over-long text and lists; strip identifiers."""
+    if isinstance(value, str):
+        if len(value) > (MAX_ID if key in _ID_FIELDS else MAX_TEXT):
+            limit = MAX_ID if key in _ID_FIELDS else MAX_TEXT
+            raise InvalidFact(f"{key}: text longer than {limit} characters")
+        if _CONTROL.search(value) or (key in _ID_FIELDS and ("\n" in value or "\r" in value)):
+            raise InvalidFact(f"{key}: control characters are not allowed")
+        value = unicodedata.normalize("NFC", value)
+        if key in _ID_FIELDS:
+            value = value.strip()
+            if not value:
+                raise InvalidFact(f"{key}: must not be empty")
+        return value
+    if isinstance(value, list | tuple):
+        if len(value) > MAX_LIST:
+            raise InvalidFact(f"{key}: at most {MAX_LIST} entries, got {len(value)}")
+        return [_clean(key[:-1] if key in ("refs",) else key, v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+def _list_of_text(key: str, value: object) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not value:
+        raise InvalidFact(f"{key}: expected a non-empty list")
+    items: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise InvalidFact(f"{key}: expected a list of non-empty texts, got {item!r}")
+        stripped = item.strip()
+        if stripped in items:
+            raise InvalidFact(f"{key}: {stripped!r} appears twice")
+        items.append(stripped)
+    return items
+
+
+def _reword(message: str) -> str:
+    """msgspec's `Expected X, got Y - at $.key` as `key: expected X, got Y`."""
+    text, _, where = message.partition(" - at ")
+    path = where.strip("`").removeprefix("$.").removeprefix("$") if where else ""
+    text = text.replace("`", "")
+    text = text[:1].lower() + text[1:]
+    return f"{path}: {text}" if path else text
+
+
+def _names(keys: list[str]) -> str:
+    return ", ".join(repr(k) for k in keys)
+
+
+def _json_type(value: object) -> str:
+    names = {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "a list"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)

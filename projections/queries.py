@@ -1,0 +1,406 @@
+"""Point-in-time answers: which members, which fields, as known on X (as recorded at Y).
+
+A `Horizon` is (X, P, hidden): knowledge time X in microseconds, the last append
+position P recorded at or before Y (the head when Y is not given), and the
+positions of facts retracted at that horizon. Every query selects rows with
+`known_us <= X AND pos <= P AND pos NOT IN hidden`: indexed, never a replay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import aiosqlite
+
+from domain.categories import BUILT_IN_NAMES, implied
+from domain.derive import IncidentView, Visible, derive
+from domain.errors import UnknownReference
+from domain.facts import decode
+from domain.times import from_micros, iso_utc, to_micros
+
+NAMING_KINDS: Final = (
+    "insurer-informed",
+    "insurer-confirmed-affected",
+    "insurer-ruled-out",
+    "members-enrolled",
+)
+AFFECTED: Final = ("confirmed", "presumed")
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """What "as known on X, as recorded at Y" selects."""
+
+    as_known_on: datetime
+    as_recorded_at: datetime | None
+    known_us: int
+    position: int
+    hidden: tuple[int, ...]
+
+    @property
+    def hidden_json(self) -> str:
+        """The retracted positions as a JSON array, for `json_each`."""
+        return json.dumps(self.hidden)
+
+    def params(self) -> dict[str, Any]:
+        """Named SQL parameters common to every visibility test."""
+        return {"x": self.known_us, "p": self.position, "hidden": self.hidden_json}
+
+    def header(self) -> dict[str, str]:
+        """The horizon as JSON keys of every answer."""
+        out = {"as_known_on": iso_utc(self.as_known_on)}
+        if self.as_recorded_at is not None:
+            out["as_recorded_at"] = iso_utc(self.as_recorded_at)
+        return out
+
+
+VISIBLE: Final = "{t}.known_us <= :x AND {t}.pos <= :p AND {t}.pos NOT IN (SELECT value FROM json_each(:hidden))"
+
+
+def visible(alias: str) -> str:
+    """The visibility predicate for table alias `alias`."""
+    return VISIBLE.format(t=alias)
+
+
+async def horizon(db: aiosqlite.Connection, as_known_on: datetime, as_recorded_at: datetime | None) -> Horizon:
+    """Resolve X and Y into positions and the retracted facts."""
+    known_us = to_micros(as_known_on)
+    if as_recorded_at is None:
+        sql, args = "SELECT COALESCE(MAX(pos), 0) FROM facts", ()
+    else:
+        sql, args = "SELECT COALESCE(MAX(pos), 0) FROM facts WHERE recorded_us <= ?", (to_micros(as_recorded_at),)
+    async with db.execute(sql, args) as cursor:
+        row = await cursor.fetchone()
+    position = int(row[0]) if row else 0
+    async with db.execute(
+        "SELECT DISTINCT target_pos FROM retractions WHERE known_us <= ? AND pos <= ? ORDER BY target_pos",
+        (known_us, position),
+    ) as cursor:
+        hidden = tuple(int(r[0]) for r in await cursor.fetchall())
+    return Horizon(as_known_on, as_recorded_at, known_us, position, hidden)
+
+
+async def incidents(db: aiosqlite.Connection, h: Horizon | None = None) -> list[str]:
+    """Incidents opened by an attack-discovered fact (visible at `h` when given)."""
+    sql = "SELECT DISTINCT incident FROM facts f WHERE kind = 'attack-discovered'"
+    params: dict[str, Any] = {}
+    if h is not None:
+        sql += " AND " + visible("f")
+        params = h.params()
+    async with db.execute(sql + " ORDER BY incident", params) as cursor:
+        return [str(r[0]) for r in await cursor.fetchall()]
+
+
+async def require_incident(db: aiosqlite.Connection, incident: str) -> None:
+    """`UnknownReference` unless the ledger has an attack-discovered for `incident`."""
+    if incident not in await incidents(db):
+        raise UnknownReference(f"unknown incident {incident!r}")
+
+
+async def incident_view(db: aiosqlite.Connection, incident: str, h: Horizon) -> IncidentView:
+    """SPEC §5 for one incident at the horizon (insurers, fields, scopes, notices)."""
+    async with db.execute(
+        f"SELECT pos, body FROM facts f WHERE incident = :incident AND {visible('f')} ORDER BY pos",
+        {"incident": incident, **h.params()},
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return derive(incident, [Visible(int(pos), decode(bytes(body))) for pos, body in rows])
+
+
+async def known_insurers(db: aiosqlite.Connection, h: Horizon) -> list[str]:
+    """Insurers named by a visible naming fact (SPEC §3)."""
+    marks = ", ".join(f"'{k}'" for k in NAMING_KINDS)
+    async with db.execute(
+        f"SELECT DISTINCT insurer FROM facts f WHERE kind IN ({marks}) AND insurer IS NOT NULL"
+        f" AND {visible('f')} ORDER BY insurer",
+        h.params(),
+    ) as cursor:
+        return [str(r[0]) for r in await cursor.fetchall()]
+
+
+def _scopes_json(view: IncidentView) -> str:
+    """Per-insurer affected flag and scope, for the member-status SQL."""
+    entries = []
+    insurers = set(view.insurers) | set(view.scopes)
+    for insurer in sorted(insurers):
+        scope = view.scopes.get(insurer)
+        entries.append(
+            {
+                "insurer": insurer,
+                "affected": 1 if view.insurer_status(insurer) == "affected" else 0,
+                "contracts": json.dumps(scope.contracts) if scope and scope.contracts is not None else None,
+                "roles": json.dumps(scope.roles) if scope and scope.roles is not None else None,
+                "from": scope.enrolled_from.isoformat() if scope and scope.enrolled_from else None,
+                "until": scope.enrolled_until.isoformat() if scope and scope.enrolled_until else None,
+            }
+        )
+    return json.dumps(entries)
+
+
+def member_status_sql(where: str) -> str:
+    """Members (current attributes as known) with their status in `:incident`.
+
+    `where` filters the member versions (alias `v`). Status: the latest member-level
+    finding; else `presumed` when the insurer is affected and the member matches its
+    latest scope; else `not-affected` (SPEC §5).
+    """
+    later_version = (
+        "SELECT 1 FROM member_versions w WHERE w.insurer = v.insurer AND w.ref = v.ref AND "
+        + visible("w")
+        + " AND (w.known_us > v.known_us OR (w.known_us = v.known_us AND w.pos > v.pos))"
+    )
+    later_finding = (
+        "SELECT 1 FROM member_findings g WHERE g.incident = f.incident AND g.insurer = f.insurer"
+        " AND g.ref = f.ref AND "
+        + visible("g")
+        + " AND (g.known_us > f.known_us OR (g.known_us = f.known_us AND g.pos > f.pos))"
+    )
+    return f"""
+    WITH sc AS (
+        SELECT json_extract(value, '$.insurer') AS insurer,
+               json_extract(value, '$.affected') AS affected,
+               json_extract(value, '$.contracts') AS contracts,
+               json_extract(value, '$.roles') AS roles,
+               json_extract(value, '$.from') AS ef,
+               json_extract(value, '$.until') AS eu
+        FROM json_each(:scopes)
+    ),
+    cur AS (
+        SELECT v.insurer, v.ref, v.pos, v.role, v.contract, v.from_day, v.until_day, v.nir
+        FROM member_versions v
+        WHERE ({where}) AND {visible("v")} AND NOT EXISTS ({later_version})
+    ),
+    fnd AS (
+        SELECT f.insurer, f.ref, f.status, f.pos
+        FROM member_findings f
+        WHERE f.incident = :incident AND {visible("f")} AND NOT EXISTS ({later_finding})
+    )
+    SELECT cur.insurer, cur.ref, cur.role, cur.contract, cur.from_day, cur.until_day, cur.nir,
+           cur.pos AS enrolled_pos, fnd.pos AS finding_pos,
+           COALESCE(fnd.status, CASE WHEN sc.affected = 1
+                AND (sc.contracts IS NULL OR cur.contract IN (SELECT value FROM json_each(sc.contracts)))
+                AND (sc.roles IS NULL OR cur.role IN (SELECT value FROM json_each(sc.roles)))
+                AND (sc.ef IS NULL OR cur.until_day IS NULL OR cur.until_day >= sc.ef)
+                AND (sc.eu IS NULL OR cur.from_day IS NULL OR cur.from_day <= sc.eu)
+                THEN 'presumed' ELSE 'not-affected' END) AS status
+    FROM cur
+    LEFT JOIN fnd ON fnd.insurer = cur.insurer AND fnd.ref = cur.ref
+    LEFT JOIN sc ON sc.insurer = cur.insurer
+    """
+
+
+async def member_counts(
+    db: aiosqlite.Connection, view: IncidentView, h: Horizon, insurer: str | None = None
+) -> dict[str, int]:
+    """Counts of SPEC §5: memberships, confirmed, presumed, ruled_out, affected, people."""
+    where = "v.insurer = :insurer" if insurer is not None else "1 = 1"
+    sql = f"""
+    SELECT COUNT(*),
+           COALESCE(SUM(status = 'confirmed'), 0),
+           COALESCE(SUM(status = 'presumed'), 0),
+           COALESCE(SUM(status = 'ruled-out'), 0),
+           COUNT(DISTINCT CASE WHEN status IN ('confirmed', 'presumed') THEN nir END)
+             + COALESCE(SUM(status IN ('confirmed', 'presumed') AND nir IS NULL), 0)
+    FROM ({member_status_sql(where)})
+    """
+    params = {"incident": view.incident, "scopes": _scopes_json(view), "insurer": insurer, **h.params()}
+    async with db.execute(sql, params) as cursor:
+        row = await cursor.fetchone()
+    memberships, confirmed, presumed, ruled_out, people = (int(v) for v in row) if row else (0,) * 5
+    return {
+        "memberships": memberships,
+        "confirmed": confirmed,
+        "presumed": presumed,
+        "ruled_out": ruled_out,
+        "affected": confirmed + presumed,
+        "people": people,
+    }
+
+
+async def summary(db: aiosqlite.Connection, incident: str, h: Horizon) -> dict[str, Any]:
+    """SPEC §7 `summary`: insurers by status, member counts, incident-wide fields."""
+    await require_incident(db, incident)
+    view = await incident_view(db, incident, h)
+    groups: dict[str, list[str]] = {"affected": [], "ruled_out": [], "informed": [], "unknown": []}
+    for insurer in await known_insurers(db, h):
+        groups[view.insurer_status(insurer).replace("-", "_")].append(insurer)
+    counts = await member_counts(db, view, h)
+    counts.pop("memberships")
+    return {
+        "incident": incident,
+        **h.header(),
+        "insurers": {k: sorted(v) for k, v in groups.items()},
+        "members": counts,
+        "fields": view.summary_fields(),
+    }
+
+
+async def insurer(db: aiosqlite.Connection, incident: str, insurer_id: str, h: Horizon) -> dict[str, Any]:
+    """One insurer in one incident: status, scope, fields, counts, notification dates."""
+    await require_incident(db, incident)
+    if insurer_id not in await known_insurers(db, _all_time(h)):
+        raise UnknownReference(f"unknown insurer {insurer_id!r}")
+    view = await incident_view(db, incident, h)
+    status = view.insurer_status(insurer_id)
+    ruling = view.insurers.get(insurer_id) or view.informed.get(insurer_id)
+    scope = view.scopes.get(insurer_id)
+    categories = sorted(view.categories | BUILT_IN_NAMES)
+    authority = sorted(t for i, t, _ in view.authority_notices if i == insurer_id)
+    members_told = sorted(t for i, t, _, _ in view.member_notices if i == insurer_id)
+    return {
+        "incident": incident,
+        "insurer": insurer_id,
+        "name": view.names.get(insurer_id),
+        **h.header(),
+        "status": status,
+        "because": [ruling.fact_id] if ruling else [],
+        "estimate": view.estimates.get(insurer_id),
+        "scope": None
+        if scope is None
+        else {
+            "contracts": sorted(scope.contracts) if scope.contracts is not None else None,
+            "roles": sorted(scope.roles) if scope.roles is not None else None,
+            "enrolled_from": scope.enrolled_from.isoformat() if scope.enrolled_from else None,
+            "enrolled_until": scope.enrolled_until.isoformat() if scope.enrolled_until else None,
+            "fact": scope.fact_id,
+        },
+        "fields": {c: view.field_status(insurer_id, c) for c in categories},
+        "exposed": view.exposed_fields(insurer_id),
+        "implied": implied(view.exposed_fields(insurer_id)),
+        "members": await member_counts(db, view, h, insurer_id),
+        "informed_at": iso_utc(view.informed_at[insurer_id]) if insurer_id in view.informed_at else None,
+        "authority_notified_at": iso_utc(authority[0]) if authority else None,
+        "members_notified_at": iso_utc(members_told[0]) if members_told else None,
+    }
+
+
+def _all_time(h: Horizon) -> Horizon:
+    """The same position, any knowledge time (to tell unknown ids from not-yet-known ones)."""
+    return Horizon(h.as_known_on, h.as_recorded_at, 2**62, h.position, ())
+
+
+async def member(
+    db: aiosqlite.Connection,
+    h: Horizon,
+    *,
+    insurer_id: str | None = None,
+    ref: str | None = None,
+    nir_pseudonym: str | None = None,
+) -> dict[str, Any]:
+    """Every membership found (by insurer + ref, or by NIR pseudonym), per incident."""
+    if nir_pseudonym is not None:
+        where, filters = "v.nir = :nir", {"nir": nir_pseudonym}
+    else:
+        where, filters = "v.insurer = :insurer AND v.ref = :ref", {"insurer": insurer_id, "ref": ref}
+    memberships: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for incident in await incidents(db, h):
+        view = await incident_view(db, incident, h)
+        params = {"incident": incident, "scopes": _scopes_json(view), **filters, **h.params()}
+        async with db.execute(member_status_sql(where) + " ORDER BY cur.insurer, cur.ref", params) as cursor:
+            rows = await cursor.fetchall()
+        for row in rows:
+            key = (str(row[0]), str(row[1]))
+            answer = await _membership_answer(db, view, row)
+            memberships.setdefault(key, []).append(answer)
+    if not memberships:
+        # Enrolled but no incident yet: the membership still exists.
+        memberships = {k: [] for k in await _enrolled_keys(db, where, filters, h)}
+    return {
+        **h.header(),
+        "memberships": [
+            {"insurer": ins, "ref": r, "incidents": sorted(found, key=lambda a: str(a["incident"]))}
+            for (ins, r), found in sorted(memberships.items())
+        ],
+    }
+
+
+async def _enrolled_keys(
+    db: aiosqlite.Connection, where: str, filters: dict[str, Any], h: Horizon
+) -> list[tuple[str, str]]:
+    async with db.execute(
+        f"SELECT DISTINCT v.insurer, v.ref FROM member_versions v WHERE ({where}) AND {visible('v')}",
+        {**filters, **h.params()},
+    ) as cursor:
+        return [(str(a), str(b)) for a, b in await cursor.fetchall()]
+
+
+async def _membership_answer(db: aiosqlite.Connection, view: IncidentView, row: Sequence[Any]) -> dict[str, Any]:
+    insurer_id, status = str(row[0]), str(row[9])
+    positions = [int(row[7])] + ([int(row[8])] if row[8] is not None else [])
+    because = set(await _ids_at(db, positions))
+    fields: list[str] = []
+    if status in AFFECTED:
+        fields = view.exposed_fields(insurer_id)
+        for category in fields:
+            ruling = view.field_ruling(insurer_id, category)
+            if ruling:
+                because.add(ruling.fact_id)
+    if status == "presumed":
+        ruling = view.insurers.get(insurer_id)
+        if ruling:
+            because.add(ruling.fact_id)
+        scope = view.scopes.get(insurer_id)
+        if scope:
+            because.add(scope.fact_id)
+    return {
+        "incident": view.incident,
+        "status": status,
+        "fields": fields,
+        "implied": implied(fields),
+        "because": sorted(because),
+    }
+
+
+async def _ids_at(db: aiosqlite.Connection, positions: Sequence[int]) -> list[str]:
+    marks = ", ".join("?" for _ in positions)
+    async with db.execute(f"SELECT id FROM facts WHERE pos IN ({marks})", tuple(positions)) as cursor:
+        return [str(r[0]) for r in await cursor.fetchall()]
+
+
+EXPORT_COLUMNS: Final = ("incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied")
+
+
+async def affected_members(
+    db: aiosqlite.Connection, incident: str, h: Horizon, insurer_id: str | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Stream the affected members (confirmed or presumed) with their exposed fields."""
+    await require_incident(db, incident)
+    view = await incident_view(db, incident, h)
+    where = "v.insurer = :insurer" if insurer_id is not None else "1 = 1"
+    sql = (
+        f"SELECT * FROM ({member_status_sql(where)}) WHERE status IN ('confirmed', 'presumed')"
+        " ORDER BY insurer, ref"
+    )
+    params = {"incident": incident, "scopes": _scopes_json(view), "insurer": insurer_id, **h.params()}
+    fields_of: dict[str, list[str]] = {}
+    async with db.execute(sql, params) as cursor:
+        async for row in cursor:
+            ins = str(row[0])
+            if ins not in fields_of:
+                fields_of[ins] = view.exposed_fields(ins)
+            yield {
+                "incident": incident,
+                "insurer": ins,
+                "ref": row[1],
+                "role": row[2],
+                "contract": row[3],
+                "from": row[4],
+                "until": row[5],
+                "status": row[9],
+                "fields": fields_of[ins],
+                "implied": implied(fields_of[ins]),
+            }
+
+
+async def fact_rows(db: aiosqlite.Connection) -> AsyncIterator[tuple[int, str, int, int, int]]:
+    """(pos, id, known_us, occurred_us, recorded_us) of every fact, in append order."""
+    async with db.execute("SELECT pos, id, known_us, occurred_us, recorded_us FROM facts ORDER BY pos") as cursor:
+        async for row in cursor:
+            yield (int(row[0]), str(row[1]), int(row[2]), int(row[3]), int(row[4]))
+
+
+__all__ = ["from_micros"]

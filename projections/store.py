@@ -1,0 +1,323 @@
+"""A store: the fact log (eventsourcing) and its projections, in one SQLite file.
+
+`Store.init` creates the store and its key file; `Store.open` opens both and
+checks that they belong together. `Store.append` validates a batch against the
+ledger as of the projections' position and appends it in one transaction,
+retrying when another writer got there first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from domain import parse as fact_parser
+from domain import rules, times
+from domain.categories import BUILT_IN_NAMES
+from domain.errors import ConcurrentAppend, LedgerError, StoreError
+from domain.facts import Fact
+from domain.ledger import LEDGER_ID, Ledger, Recorded
+from domain.parse import Context, Parsed
+from projections import keys as key_files
+from projections import projector, queries
+from projections.schema import SETTINGS
+
+DEFAULT_STORE: Final = "exposure.db"
+RETRIES: Final = 200
+BUSY_TIMEOUT_MS: Final = 60_000
+
+
+def default_key_file(location: str) -> Path:
+    """The store's path with `.key` (SQLite), else `./exposure.key`."""
+    if location.startswith(("postgresql://", "postgres://")):
+        return Path("exposure.key")
+    return Path(location).with_suffix(".key")
+
+
+def actor() -> str:
+    """Who records: `$EXPOSURE_ACTOR`, else the OS user."""
+    name = os.environ.get("EXPOSURE_ACTOR")
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def new_fact_id() -> str:
+    """A time-ordered UUID (version 7 layout): ids of later facts sort later."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis & ((1 << 48) - 1)) << 80 | secrets.randbits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)
+    return str(uuid.UUID(int=value))
+
+
+@dataclass
+class AppendResult:
+    """What an append did: the facts appended and the ids that were already there."""
+
+    appended: list[Recorded] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+class Store:
+    """An opened ledger store."""
+
+    def __init__(self, path: Path, keys: key_files.Keys, ledger: Ledger, db: aiosqlite.Connection, tz: ZoneInfo) -> None:
+        self.path = path
+        self.keys = keys
+        self.ledger = ledger
+        self.db = db
+        self.tz = tz
+
+    # -- opening -----------------------------------------------------------------
+
+    @classmethod
+    async def init(
+        cls, location: str, key_file: Path | None = None, *, timezone: str = "UTC", encrypt: bool = False
+    ) -> tuple[Store, bool]:
+        """Create the store and its key file; opening an existing one is not an error."""
+        tz = times.zone(timezone)
+        path = _sqlite_path(location)
+        key_path = key_file or default_key_file(location)
+        if path.exists():
+            store = await cls.open(location, key_path)
+            if store.tz.key != tz.key and timezone != "UTC":
+                await store.close()
+                raise StoreError(f"store {path} already uses time zone {store.tz.key}, not {tz.key}")
+            return store, False
+        if key_path.exists():
+            raise StoreError(f"key file {key_path} already exists but store {path} does not; move it away or name another --key-file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keys = key_files.create(key_path, encrypt=encrypt)
+        db = await _connect(path)
+        await db.execute(SETTINGS)
+        await db.executemany(
+            "INSERT INTO exposure_settings (key, value) VALUES (?, ?)",
+            [
+                ("timezone", tz.key),
+                ("key_fingerprint", keys.fingerprint),
+                ("encrypted", "yes" if encrypt else "no"),
+                ("created_at", times.iso_utc(datetime.now(UTC))),
+            ],
+        )
+        await db.commit()
+        await projector.create_tables(db)
+        ledger = _ledger(path, keys)
+        return cls(path, keys, ledger, db, tz), True
+
+    @classmethod
+    async def open(cls, location: str, key_file: Path | None = None) -> Store:
+        """Open an existing store with its key file."""
+        path = _sqlite_path(location)
+        if not path.exists():
+            raise StoreError(f"no store at {path} (run: exposure init)")
+        key_path = key_file or default_key_file(location)
+        keys = key_files.load(key_path)
+        db = await _connect(path)
+        try:
+            settings = await _settings(db)
+        except aiosqlite.DatabaseError:
+            await db.close()
+            raise StoreError(f"{path} is not an exposure store") from None
+        if not settings:
+            await db.close()
+            raise StoreError(f"{path} is not an exposure store (run: exposure init)")
+        if settings.get("key_fingerprint") != keys.fingerprint:
+            await db.close()
+            raise StoreError(f"key file {key_path} does not belong to store {path}")
+        if settings.get("encrypted") == "yes" and not keys.cipher_key:
+            await db.close()
+            raise StoreError(f"store {path} is encrypted but key file {key_path} has no encryption key")
+        await projector.create_tables(db)
+        return cls(path, keys, _ledger(path, keys), db, ZoneInfo(settings.get("timezone", "UTC")))
+
+    async def close(self) -> None:
+        """Close the read side and the ledger."""
+        await self.db.close()
+        self.ledger.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- writing -----------------------------------------------------------------
+
+    def context(self, by: str | None = None, now: datetime | None = None) -> Context:
+        """What parsing needs: zone, clock, actor and the NIR key."""
+        return Context(
+            tz=self.tz,
+            now=now or datetime.now(UTC),
+            actor=by or actor(),
+            nir_key=self.keys.nir_key,
+            new_id=new_fact_id,
+        )
+
+    def parse(self, items: Sequence[tuple[str, object]], ctx: Context) -> list[Parsed]:
+        """Parse labelled inputs; `LedgerError` with one line per bad input."""
+        parsed: list[Parsed] = []
+        problems: list[str] = []
+        first: LedgerError | None = None
+        for label, obj in items:
+            try:
+                parsed.append(fact_parser.parse_fact(obj, ctx))
+            except LedgerError as problem:
+                first = first or problem
+                problems.append(f"{label}: {problem}")
+        if problems and first is not None:
+            raise type(first)(*problems)
+        return parsed
+
+    async def append(self, items: Sequence[tuple[str, object]], *, by: str | None = None) -> AppendResult:
+        """Parse, validate and append labelled inputs, all or nothing."""
+        ctx = self.context(by)
+        parsed = self.parse(items, ctx)
+        return await self.append_parsed(parsed, [label for label, _ in items])
+
+    async def append_parsed(self, parsed: Sequence[Parsed], labels: Sequence[str]) -> AppendResult:
+        """Validate parsed facts against the ledger and append them in one transaction."""
+        for attempt in range(RETRIES):
+            position = await self.catch_up()
+            state = await self.state_for(rules.needs(parsed))
+            accepted = rules.check(parsed, state, labels)
+            accepted_ids = {f.id for f in accepted}
+            unchanged = [p.fact.id for p in parsed if p.fact.id not in accepted_ids]
+            if not accepted:
+                return AppendResult(unchanged=unchanged)
+            try:
+                appended = self.ledger.append(accepted, after=position, now=datetime.now(UTC))
+            except ConcurrentAppend:
+                await asyncio.sleep(min(0.001 * (attempt + 1), 0.05) * (1 + secrets.randbelow(100) / 100))
+                continue
+            await self.catch_up()
+            return AppendResult(appended=appended, unchanged=unchanged)
+        raise StoreError("the ledger is too busy: could not append after many retries")
+
+    async def state_for(self, needs: rules.Needs) -> rules.LedgerState:
+        """What `rules.check` must know, read from the projections (caught up)."""
+        db = self.db
+        async with db.execute("SELECT DISTINCT incident FROM facts WHERE kind = 'attack-discovered'") as c:
+            incidents = frozenset(str(r[0]) for r in await c.fetchall())
+        marks = ", ".join(f"'{k}'" for k in queries.NAMING_KINDS)
+        async with db.execute(f"SELECT DISTINCT insurer FROM facts WHERE kind IN ({marks})") as c:
+            insurers = frozenset(str(r[0]) for r in await c.fetchall())
+        async with db.execute(
+            "SELECT json_extract(body, '$.category') FROM facts WHERE kind = 'category-defined'"
+        ) as c:
+            categories = BUILT_IN_NAMES | {str(r[0]) for r in await c.fetchall()}
+        found: dict[str, Fact] = {}
+        if needs.fact_ids:
+            async with db.execute(
+                "SELECT pos FROM facts WHERE id IN (SELECT value FROM json_each(?))",
+                (_json(sorted(needs.fact_ids)),),
+            ) as c:
+                positions = [int(r[0]) for r in await c.fetchall()]
+            for pos in positions:
+                for recorded in self.ledger.read(after=pos - 1, upto=pos):
+                    found[recorded.fact.id] = recorded.fact
+        enrolled: frozenset[tuple[str, str]] = frozenset()
+        if needs.members:
+            async with db.execute(
+                "SELECT DISTINCT v.insurer, v.ref FROM member_versions v JOIN json_each(?) j"
+                " ON v.insurer = json_extract(j.value, '$[0]') AND v.ref = json_extract(j.value, '$[1]')",
+                (_json(sorted(needs.members)),),
+            ) as c:
+                enrolled = frozenset((str(a), str(b)) for a, b in await c.fetchall())
+        return rules.LedgerState(
+            incidents=incidents,
+            insurers=insurers,
+            categories=frozenset(categories),
+            facts=found,
+            enrolled=enrolled,
+        )
+
+    # -- reading -----------------------------------------------------------------
+
+    async def catch_up(self, progress: projector.Progress | None = None) -> int:
+        """Bring the projections up to the ledger's head; return the position."""
+        return await projector.catch_up(self.db, self.ledger, progress)
+
+    async def rebuild(self, progress: projector.Progress | None = None) -> int:
+        """Drop the projections and project every fact again."""
+        await projector.drop_tables(self.db)
+        await projector.create_tables(self.db)
+        return await self.catch_up(progress)
+
+    async def horizon(self, as_known_on: str | None = None, as_recorded_at: str | None = None) -> queries.Horizon:
+        """Resolve `--as-known-on` (date: end of that day) and `--as-recorded-at`."""
+        await self.catch_up()
+        now = datetime.now(UTC)
+        known = times.parse_instant(as_known_on, "--as-known-on", self.tz, date_means="end") if as_known_on else now
+        recorded = (
+            times.parse_instant(as_recorded_at, "--as-recorded-at", self.tz, date_means="end")
+            if as_recorded_at
+            else None
+        )
+        return await queries.horizon(self.db, known, recorded)
+
+    def facts(self, after: int = 0) -> Any:
+        """Every recorded fact in append order (an iterator of `Recorded`)."""
+        return self.ledger.read(after=after)
+
+    @property
+    def ledger_id(self) -> str:
+        """The id of the ledger's event sequence."""
+        return str(LEDGER_ID)
+
+
+def _sqlite_path(location: str) -> Path:
+    if location.startswith(("postgresql://", "postgres://")):
+        raise StoreError("PostgreSQL stores are not supported by this build yet; use a SQLite path")
+    if location.startswith("sqlite:///"):
+        location = location.removeprefix("sqlite:///")
+    return Path(location)
+
+
+def _ledger(path: Path, keys: key_files.Keys) -> Ledger:
+    env = {
+        "EXPOSURE_PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "EXPOSURE_SQLITE_DBNAME": str(path),
+        "EXPOSURE_SQLITE_LOCK_TIMEOUT": str(BUSY_TIMEOUT_MS // 1000),
+        "EXPOSURE_COMPRESSOR_TOPIC": "",
+        "EXPOSURE_CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher" if keys.cipher_key else "",
+        "EXPOSURE_CIPHER_KEY": keys.cipher_key or "",
+    }
+    return Ledger(env=env)
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(str(path), isolation_level=None)
+    await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    await db.execute("PRAGMA journal_mode = WAL")
+    await db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+async def _settings(db: aiosqlite.Connection) -> dict[str, str]:
+    async with db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'exposure_settings'") as c:
+        if await c.fetchone() is None:
+            return {}
+    async with db.execute("SELECT key, value FROM exposure_settings") as c:
+        return {str(k): str(v) for k, v in await c.fetchall()}
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value)
