@@ -72,7 +72,7 @@ def needs(batch: Iterable[Parsed]) -> Needs:
 
 def check(batch: Sequence[Parsed], state: LedgerState, labels: Sequence[str] | None = None) -> list[Fact]:
     """The facts to append, in order, without exact re-imports; or `LedgerError` with every problem."""
-    labels = labels or [f"fact {n}" for n in range(1, len(batch) + 1)]
+    labels = labels if labels is not None else [f"fact {n}" for n in range(1, len(batch) + 1)]
     incidents = set(state.incidents)
     insurers = set(state.insurers)
     categories = set(state.categories)
@@ -96,7 +96,7 @@ def check(batch: Sequence[Parsed], state: LedgerState, labels: Sequence[str] | N
         _learn(fact, incidents, insurers, categories, enrolled)
     if problems:
         first_type = type(problems[0][1])
-        raise first_type(*(f"{label}: {problem}" for label, problem in problems))
+        raise first_type(*(f"{label}: {problem}" if label else str(problem) for label, problem in problems))
     return accepted
 
 

@@ -14,7 +14,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ import aiosqlite
 
 from domain import parse as fact_parser
 from domain import rules, times
+from domain.audit import leaf_hash
 from domain.categories import BUILT_IN_NAMES
 from domain.errors import ConcurrentAppend, LedgerError, StoreError
 from domain.facts import Fact
@@ -179,7 +180,7 @@ class Store:
                 parsed.append(fact_parser.parse_fact(obj, ctx))
             except LedgerError as problem:
                 first = first or problem
-                problems.append(f"{label}: {problem}")
+                problems.append(f"{label}: {problem}" if label else str(problem))
         if problems and first is not None:
             raise type(first)(*problems)
         return parsed
@@ -274,6 +275,25 @@ class Store:
     def facts(self, after: int = 0) -> Any:
         """Every recorded fact in append order (an iterator of `Recorded`)."""
         return self.ledger.read(after=after)
+
+    def stored(self, after: int = 0, page: int = 256) -> Iterator[tuple[Recorded, str, bytes]]:
+        """(fact, topic, exact stored bytes) in append order, read from the notification log."""
+        start = after + 1
+        while True:
+            notes = self.ledger.recorder.select_notifications(start=start, limit=page)
+            if not notes:
+                return
+            for note in notes:
+                recorded = self.ledger.mapper.to_domain_event(note)
+                if not isinstance(recorded, Recorded):  # pragma: no cover - FactMapper makes Recorded
+                    raise TypeError("unexpected event type")
+                yield recorded, note.topic, note.state
+            start = notes[-1].id + 1
+
+    def facts_with_hashes(self) -> Iterator[tuple[Recorded, str]]:
+        """Every fact in append order with its leaf hash (see `domain.audit`)."""
+        for recorded, topic, state in self.stored():
+            yield recorded, leaf_hash(recorded.position, topic, state)
 
     @property
     def ledger_id(self) -> str:

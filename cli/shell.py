@@ -1,0 +1,125 @@
+"""What every command shares: store options, output options, errors and exit codes.
+
+Exit codes (SPEC §7): 0 success; 1 input rejected or a domain rule broken
+(`Error: ...` on stderr, nothing written); 2 usage error (click); 3 audit
+verification failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, Final, ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+
+from domain.errors import LedgerError
+from projections.store import DEFAULT_STORE, Store
+
+EXIT_REJECTED: Final = 1
+EXIT_AUDIT_FAILED: Final = 3
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+out = Console(highlight=False, soft_wrap=True)
+if not out.is_terminal:
+    out = Console(highlight=False, soft_wrap=True, width=160)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class AuditFailed(Exception):
+    """Audit verification failed: exit code 3."""
+
+
+class Settings:
+    """Global options: where the store and its key file are."""
+
+    def __init__(self, store: str | None, key_file: str | None) -> None:
+        self.location = store or os.environ.get("EXPOSURE_STORE") or DEFAULT_STORE
+        key = key_file or os.environ.get("EXPOSURE_KEY_FILE")
+        self.key_file = Path(key) if key else None
+
+    async def open(self) -> Store:
+        """Open the store (exit 1 with a clear line when it cannot be)."""
+        return await Store.open(self.location, self.key_file)
+
+
+def settings() -> Settings:
+    """The global options of the running command."""
+    ctx = click.get_current_context()
+    found = ctx.find_object(Settings)
+    if found is None:  # pragma: no cover - the root group always sets it
+        raise click.UsageError("internal: missing settings")
+    return found
+
+
+def fail(*lines: str, code: int = EXIT_REJECTED) -> None:
+    """Print `Error: ...` lines on stderr and exit with `code`."""
+    for line in lines:
+        click.echo(f"Error: {line}", err=True)
+    sys.exit(code)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; turn rejections into `Error:` lines and exit codes."""
+    try:
+        return asyncio.run(coro)
+    except LedgerError as problem:
+        fail(*problem.problems)
+    except AuditFailed as problem:
+        fail(str(problem), code=EXIT_AUDIT_FAILED)
+    except BrokenPipeError:  # pragma: no cover - e.g. `| head`
+        sys.stderr.close()
+        sys.exit(0)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def with_store(fn: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, Any, T]]:
+    """Open the store, pass it as the first argument, close it afterwards."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> T:
+        store = await settings().open()
+        try:
+            return await fn(store, *args, **kwargs)
+        finally:
+            await store.close()
+
+    return wrapper
+
+
+def json_option(fn: Callable[P, T]) -> Callable[P, T]:
+    """`--json`: machine output on stdout, nothing else there."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (only JSON) on standard output.")(fn)
+
+
+def horizon_options(fn: Callable[P, T]) -> Callable[P, T]:
+    """`--as-known-on X`, `--as-recorded-at Y` and `--json`, shared by every query."""
+    fn = click.option(
+        "--as-recorded-at",
+        metavar="Y",
+        help="Answer with only the facts recorded at or before Y (what the ledger could say then).",
+    )(fn)
+    fn = click.option(
+        "--as-known-on",
+        metavar="X",
+        help="Knowledge date: a date (end of that day in the ledger's zone) or a datetime with offset. Default: now.",
+    )(fn)
+    return json_option(fn)
+
+
+def emit_json(data: object) -> None:
+    """One JSON document on stdout."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def emit_json_line(data: object) -> None:
+    """One compact JSON object per line."""
+    click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
