@@ -14,11 +14,11 @@ from typing import Any, Final
 
 import click
 
-from cli import render, roster
+from cli import render
 from cli.demo_roster import roster_rows, write_roster_csv
 from cli.shell import emit_json, out
 from domain.facts import KINDS
-from projections import queries
+from projections import queries, roster
 from projections.store import Store
 
 DATES: Final = ("2024-01-29", "2024-02-01", "2024-02-05", "2024-02-07", "2024-02-08", "2024-02-16")

@@ -9,7 +9,8 @@ from typing import Any, TextIO
 
 import click
 
-from cli import render, roster
+from cli import render
+from cli.roster import RosterProgress
 from cli.shell import (
     Settings,
     emit_json,
@@ -27,7 +28,7 @@ from domain.errors import InvalidFact, LedgerError
 from domain.facts import KINDS, to_builtins
 from domain.parse import input_keys
 from domain.times import iso_utc
-from projections import queries
+from projections import queries, roster
 from projections.store import Store
 
 LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles"})
@@ -353,11 +354,12 @@ def members_import(insurer_id: str, file: str, known_on: str | None, batch_size:
 
     @with_store
     async def go(store: Store) -> None:
-        result = await roster.import_roster(store, insurer_id, file, known_on=known_on, batch_size=batch_size, show_progress=True)
+        with RosterProgress() as progress:
+            result = await roster.import_roster(store, insurer_id, file, known_on=known_on, batch_size=batch_size, progress=progress)
         if as_json:
             emit_json(result)
         else:
-            click.echo(f"{result['members']:,} members in {result['facts']} facts: "
+            click.echo(f"{result['rows']:,} rows in {result['facts']} facts: "
                        f"{result['appended']} appended, {result['unchanged']} already recorded")
 
     run(go())

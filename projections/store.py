@@ -38,6 +38,8 @@ from projections.schema import SETTINGS
 DEFAULT_STORE: Final = "exposure.db"
 RETRIES: Final = 200
 BUSY_TIMEOUT_MS: Final = 60_000
+CACHE_KIB: Final = 256 * 1024
+"""SQLite page cache of the read side: keeps roster indexes in memory while importing."""
 
 
 def default_key_file(location: str) -> Path:
@@ -326,6 +328,8 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     await db.execute("PRAGMA journal_mode = WAL")
     await db.execute("PRAGMA synchronous = NORMAL")
+    await db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    await db.execute("PRAGMA temp_store = MEMORY")
     return db
 
 
