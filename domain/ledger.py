@@ -114,18 +114,23 @@ class Ledger(Application[UUID]):
                 yield _as_recorded(event)
             position = page[-1].originator_version
 
-    def append(self, batch: Sequence[Fact], *, after: int, now: datetime) -> list[Recorded]:
+    def append(
+        self, batch: Sequence[Fact], *, after: int, now: datetime, previous: datetime | None = None
+    ) -> list[Recorded]:
         """Append `batch` right after position `after`, stamping `recorded_at`.
 
-        Raises `ConcurrentAppend` when the ledger has moved past `after`.
+        `previous` is the `recorded_at` of the fact at `after` when the caller knows
+        it (else it is read). Raises `ConcurrentAppend` when the ledger has moved
+        past `after`: the insert of version `after + 1` then conflicts.
         """
         if not batch:
             return []
-        head = self.head()
-        head_position = head.position if head else 0
-        if head_position != after:
-            raise ConcurrentAppend(f"ledger is at {head_position}, expected {after}")
-        previous = head.timestamp if head else None
+        if previous is None and after > 0:
+            head = self.head()
+            head_position = head.position if head else 0
+            if head_position != after:
+                raise ConcurrentAppend(f"ledger is at {head_position}, expected {after}")
+            previous = head.timestamp if head else None
         events: list[Recorded] = []
         for offset, fact in enumerate(batch, start=1):
             recorded_at = next_recorded_at(now, previous)

@@ -1,18 +1,26 @@
-"""The catch-up projector: reads the ledger's notification log after its tracked
-position and writes view rows and the new position in one transaction.
+"""Catch-up projectors: read the ledger's notification log after their tracked
+position and write view rows and the new position in one transaction.
+
+Two projections, each with its own position in `projection_state`:
+- `facts`: one row per fact, retractions, member findings and notices (light);
+- `members`: the roster rows of `members-enrolled` facts (heavy: millions).
+Validation needs only `facts` (and `members` when a fact names member refs), so a
+roster import appends its batches without waiting for the heavy projection, which
+then catches up in bulk.
 
 Exactly once: a crash before COMMIT leaves neither rows nor position, a crash
 after leaves both; the next catch-up resumes after the last committed position.
 Two processes catching up at once serialise on `BEGIN IMMEDIATE` and each
-re-reads the position inside its transaction.
+re-reads its position inside the transaction.
 
-eventsourcing's SQLite recorder cannot `subscribe()`, so the projector polls
+eventsourcing's SQLite recorder cannot `subscribe()`, so projectors poll
 `select_notifications` (queries call `catch_up` before answering).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable
 from typing import Any, Final
 
 import aiosqlite
@@ -30,18 +38,22 @@ from domain.facts import (
     insurer_of,
     kind_of,
 )
-from domain.ledger import Ledger, Recorded
+from domain.ledger import TOPIC_PREFIX, Ledger
 from domain.times import to_micros
-from projections.schema import DDL, PROJECTION_TABLES, SCHEMA_VERSION
+from projections.schema import DDL, NIR_INDEX, PROJECTION_TABLES, SCHEMA_VERSION
 
-NAME: Final = "views"
+FACTS: Final = "facts"
+MEMBERS: Final = "members"
 PAGE: Final = 64
+MEMBER_ROWS_PER_TRANSACTION: Final = 250_000
+BULK_ABOVE_EVENTS: Final = 16
+ENROLLED_TOPIC: Final = TOPIC_PREFIX + "members-enrolled"
 
 Progress = Callable[[int, int], None]
 
 
 async def create_tables(db: aiosqlite.Connection) -> None:
-    """Create the view tables if absent."""
+    """Create the view tables (and the NIR index) if absent."""
     for statement in DDL:
         await db.execute(statement)
     await db.commit()
@@ -54,22 +66,37 @@ async def drop_tables(db: aiosqlite.Connection) -> None:
     await db.commit()
 
 
-async def position(db: aiosqlite.Connection) -> tuple[int, int]:
-    """(notification id, ledger position) the views have processed."""
+async def position(db: aiosqlite.Connection, name: str = FACTS) -> tuple[int, int]:
+    """(notification id, ledger position) the named projection has processed."""
     async with db.execute(
-        "SELECT notification_id, position FROM projection_state WHERE name = ?", (NAME,)
+        "SELECT notification_id, position FROM projection_state WHERE name = ?", (name,)
     ) as cursor:
         row = await cursor.fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
+async def _save_position(db: aiosqlite.Connection, name: str, notification_id: int, pos: int) -> None:
+    await db.execute(
+        "INSERT INTO projection_state (name, notification_id, position, schema_version)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+        " notification_id = excluded.notification_id, position = excluded.position",
+        (name, notification_id, pos, SCHEMA_VERSION),
+    )
+
+
 async def catch_up(db: aiosqlite.Connection, ledger: Ledger, progress: Progress | None = None) -> int:
-    """Project every fact appended since the tracked position; return the new position."""
-    head = ledger.recorder.max_notification_id() or 0
+    """Bring both projections up to the head; return the ledger position."""
+    current = await catch_up_facts(db, ledger)
+    await catch_up_members(db, ledger, progress)
+    return current
+
+
+async def catch_up_facts(db: aiosqlite.Connection, ledger: Ledger) -> int:
+    """Project every fact appended since the `facts` position; return the new position."""
     while True:
         await db.execute("BEGIN IMMEDIATE")
         try:
-            notification_id, current = await position(db)
+            notification_id, current = await position(db, FACTS)
             notes = ledger.recorder.select_notifications(start=notification_id + 1, limit=PAGE)
             if not notes:
                 await db.rollback()
@@ -78,22 +105,123 @@ async def catch_up(db: aiosqlite.Connection, ledger: Ledger, progress: Progress 
                 fact = ledger.mapper.decode_state(note.state)  # type: ignore[attr-defined]
                 await process_event(db, note.originator_version, fact)
                 notification_id, current = note.id, note.originator_version
-            await db.execute(
-                "INSERT INTO projection_state (name, notification_id, position, schema_version)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
-                " notification_id = excluded.notification_id, position = excluded.position",
-                (NAME, notification_id, current, SCHEMA_VERSION),
-            )
+            await _save_position(db, FACTS, notification_id, current)
+            await db.commit()
+        except BaseException:
+            await db.rollback()
+            raise
+
+
+async def catch_up_members(db: aiosqlite.Connection, ledger: Ledger, progress: Progress | None = None) -> int:
+    """Project the rosters appended since the `members` position.
+
+    With many rosters pending, the NIR index is dropped first and rebuilt at the end.
+    """
+    notification_id, _ = await position(db, MEMBERS)
+    head = ledger.recorder.max_notification_id() or 0
+    repair = not await _has_nir_index(db)
+    if head <= notification_id and not repair:
+        return notification_id
+    pending = ledger.recorder.select_notifications(
+        start=notification_id + 1, limit=BULK_ABOVE_EVENTS + 1, topics=[ENROLLED_TOPIC]
+    )
+    bulk = len(pending) > BULK_ABOVE_EVENTS or repair
+    if bulk:
+        await db.execute("DROP INDEX IF EXISTS member_versions_by_nir")
+    while True:
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            notification_id, current = await position(db, MEMBERS)
+            rows = 0
+            while rows < MEMBER_ROWS_PER_TRANSACTION:
+                notes = ledger.recorder.select_notifications(
+                    start=notification_id + 1, limit=PAGE, stop=head, topics=[ENROLLED_TOPIC]
+                )
+                if not notes:
+                    break
+                for note in notes:
+                    fact = ledger.mapper.decode_state(note.state)  # type: ignore[attr-defined]
+                    if isinstance(fact, MembersEnrolled):
+                        rows += await project_members(db, note.originator_version, fact)
+                    notification_id, current = note.id, note.originator_version
+            if rows == 0:
+                await _save_position(db, MEMBERS, head, current)
+                await db.commit()
+                break
+            await _save_position(db, MEMBERS, notification_id, current)
             await db.commit()
         except BaseException:
             await db.rollback()
             raise
         if progress is not None:
             progress(notification_id, head)
+    if bulk:
+        await db.execute(NIR_INDEX)
+        await db.execute(
+            "INSERT OR IGNORE INTO shared_nirs (nir) SELECT nir FROM member_versions"
+            " WHERE nir IS NOT NULL GROUP BY nir HAVING COUNT(*) > 1"
+        )
+        await db.commit()
+    return head
+
+
+async def project_members(db: aiosqlite.Connection, pos: int, fact: MembersEnrolled) -> int:
+    """Roster rows of one `members-enrolled` fact; refs seen before are marked `multi`."""
+    known_us = to_micros(fact.known_on)
+    await db.executemany(
+        "INSERT INTO member_versions (insurer, ref, pos, known_us, role, contract, from_day, until_day, nir)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                fact.insurer,
+                m.ref,
+                pos,
+                known_us,
+                m.role,
+                m.contract,
+                m.from_.isoformat() if m.from_ else None,
+                m.until.isoformat() if m.until else None,
+                m.nir,
+            )
+            for m in fact.members
+        ],
+    )
+    first, last = min(m.ref for m in fact.members), max(m.ref for m in fact.members)
+    async with db.execute(
+        "SELECT 1 FROM member_versions WHERE insurer = ? AND ref BETWEEN ? AND ? AND pos < ? LIMIT 1",
+        (fact.insurer, first, last, pos),
+    ) as cursor:
+        overlaps = await cursor.fetchone() is not None
+    if overlaps:
+        await _mark_multi(db, pos, fact)
+    if await _has_nir_index(db):
+        await db.execute(
+            "INSERT OR IGNORE INTO shared_nirs (nir) SELECT j.value FROM json_each(:nirs) j"
+            " WHERE (SELECT COUNT(*) FROM member_versions v WHERE v.nir = j.value) > 1",
+            {"nirs": json.dumps([m.nir for m in fact.members if m.nir])},
+        )
+    return len(fact.members)
+
+
+async def _has_nir_index(db: aiosqlite.Connection) -> bool:
+    async with db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'member_versions_by_nir'"
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+async def _mark_multi(db: aiosqlite.Connection, pos: int, fact: MembersEnrolled) -> None:
+    """Mark refs enrolled more than once: only they need the later-version subquery."""
+    await db.execute(
+        "UPDATE member_versions SET multi = 1 WHERE insurer = :insurer AND multi = 0 AND ref IN ("
+        " SELECT j.value FROM json_each(:refs) j WHERE EXISTS (SELECT 1 FROM member_versions v"
+        " WHERE v.insurer = :insurer AND v.ref = j.value AND v.pos < :pos))",
+        {"insurer": fact.insurer, "refs": json.dumps([m.ref for m in fact.members]), "pos": pos},
+    )
 
 
 async def process_event(db: aiosqlite.Connection, pos: int, fact: Fact) -> None:
-    """Write the rows one fact makes true. Every fact gets a `facts` row."""
+    """Write the rows one fact makes true in the `facts` projection."""
     known_us = to_micros(fact.known_on)
     recorded = fact.recorded_at if fact.recorded_at is not None else fact.known_on
     target = fact.fact if isinstance(fact, FactRetracted) else None
@@ -116,41 +244,26 @@ async def process_event(db: aiosqlite.Connection, pos: int, fact: Fact) -> None:
     match fact:
         case FactRetracted():
             await db.execute(
-                "INSERT INTO retractions (target_pos, pos, known_us)"
-                " SELECT pos, ?, ? FROM facts WHERE id = ?",
+                "INSERT INTO retractions (target_pos, pos, known_us) SELECT pos, ?, ? FROM facts WHERE id = ?",
                 (pos, known_us, fact.fact),
-            )
-        case MembersEnrolled():
-            await db.executemany(
-                "INSERT INTO member_versions (insurer, ref, pos, known_us, role, contract, from_day, until_day, nir)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        fact.insurer,
-                        m.ref,
-                        pos,
-                        known_us,
-                        m.role,
-                        m.contract,
-                        m.from_.isoformat() if m.from_ else None,
-                        m.until.isoformat() if m.until else None,
-                        m.nir,
-                    )
-                    for m in fact.members
-                ],
             )
         case MembersConfirmedAffected() | MembersRuledOut():
             status = "confirmed" if isinstance(fact, MembersConfirmedAffected) else "ruled-out"
             await db.executemany(
-                "INSERT INTO member_findings (incident, insurer, ref, pos, known_us, status)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO member_findings (incident, insurer, ref, pos, known_us, status) VALUES (?, ?, ?, ?, ?, ?)",
                 [(fact.incident, fact.insurer, ref, pos, known_us, status) for ref in fact.refs],
+            )
+            await db.execute(
+                "UPDATE member_findings SET multi = 1 WHERE incident = :incident AND insurer = :insurer"
+                " AND multi = 0 AND ref IN (SELECT j.value FROM json_each(:refs) j WHERE EXISTS ("
+                " SELECT 1 FROM member_findings f WHERE f.incident = :incident AND f.insurer = :insurer"
+                " AND f.ref = j.value AND f.pos < :pos))",
+                {"incident": fact.incident, "insurer": fact.insurer, "refs": json.dumps(list(fact.refs)), "pos": pos},
             )
         case MembersNotified(refs=refs) if refs:
             occurred_us = to_micros(fact.occurred_on)
             await db.executemany(
-                "INSERT INTO member_notices (incident, insurer, ref, pos, known_us, occurred_us)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO member_notices (incident, insurer, ref, pos, known_us, occurred_us) VALUES (?, ?, ?, ?, ?, ?)",
                 [(fact.incident, fact.insurer, ref, pos, known_us, occurred_us) for ref in refs],
             )
         case _:
@@ -165,11 +278,3 @@ def _light(fact: Fact) -> Fact:
     elif isinstance(fact, MembersConfirmedAffected | MembersRuledOut | MembersNotified) and fact.refs:
         changes["refs"] = ()
     return msgspec.structs.replace(fact, **changes) if changes else fact
-
-
-def decode_bodies(rows: Sequence[tuple[int, bytes]]) -> list[tuple[int, Fact]]:
-    """(position, fact) from `facts.body` rows."""
-    return [(int(pos), fact_codec.decode(bytes(body))) for pos, body in rows]
-
-
-__all__ = ["Recorded", "catch_up", "create_tables", "drop_tables", "position", "process_event"]

@@ -8,6 +8,7 @@ positions of facts retracted at that horizon. Every query selects rows with
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -172,12 +173,12 @@ def member_status_sql(where: str) -> str:
     cur AS (
         SELECT v.insurer, v.ref, v.pos, v.role, v.contract, v.from_day, v.until_day, v.nir
         FROM member_versions v
-        WHERE ({where}) AND {visible("v")} AND NOT EXISTS ({later_version})
+        WHERE ({where}) AND {visible("v")} AND (v.multi = 0 OR NOT EXISTS ({later_version}))
     ),
     fnd AS (
         SELECT f.insurer, f.ref, f.status, f.pos
         FROM member_findings f
-        WHERE f.incident = :incident AND {visible("f")} AND NOT EXISTS ({later_finding})
+        WHERE f.incident = :incident AND {visible("f")} AND (f.multi = 0 OR NOT EXISTS ({later_finding}))
     )
     SELECT cur.insurer, cur.ref, cur.role, cur.contract, cur.from_day, cur.until_day, cur.nir,
            cur.pos AS enrolled_pos, fnd.pos AS finding_pos,
@@ -193,32 +194,113 @@ def member_status_sql(where: str) -> str:
     """
 
 
-async def member_counts(
-    db: aiosqlite.Connection, view: IncidentView, h: Horizon, insurer: str | None = None
-) -> dict[str, int]:
-    """Counts of SPEC §5: memberships, confirmed, presumed, ruled_out, affected, people."""
-    where = "v.insurer = :insurer" if insurer is not None else "1 = 1"
+async def roster_insurers(db: aiosqlite.Connection, h: Horizon) -> list[str]:
+    """Insurers with a visible roster."""
+    async with db.execute(
+        f"SELECT DISTINCT insurer FROM facts f WHERE kind = 'members-enrolled' AND {visible('f')} ORDER BY insurer",
+        h.params(),
+    ) as cursor:
+        return [str(r[0]) for r in await cursor.fetchall()]
+
+
+async def _state_key(db: aiosqlite.Connection, view: IncidentView, insurer: str, h: Horizon) -> str:
+    """What decides an insurer's member answers at `h`: its status, its scope, and the
+    visible facts that enrol its members or rule on them in this incident."""
+    async with db.execute(
+        "SELECT pos FROM facts f WHERE insurer = :insurer"
+        " AND (kind = 'members-enrolled' OR (incident = :incident"
+        " AND kind IN ('members-confirmed-affected', 'members-ruled-out')))"
+        f" AND {visible('f')} ORDER BY pos",
+        {"insurer": insurer, "incident": view.incident, **h.params()},
+    ) as cursor:
+        positions = [int(r[0]) for r in await cursor.fetchall()]
+    scope = view.scopes.get(insurer)
+    state = [
+        view.incident,
+        insurer,
+        view.insurer_status(insurer) == "affected",
+        None if scope is None else [scope.contracts, scope.roles, str(scope.enrolled_from), str(scope.enrolled_until)],
+        positions,
+    ]
+    return hashlib.sha256(json.dumps(state).encode()).hexdigest()
+
+
+async def _cached(db: aiosqlite.Connection, key: str) -> dict[str, int] | None:
+    async with db.execute("SELECT counts FROM count_cache WHERE key = ?", (key,)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else {k: int(v) for k, v in json.loads(row[0]).items()}
+
+
+async def _keep(db: aiosqlite.Connection, key: str, counts: dict[str, int]) -> None:
+    await db.execute("INSERT OR REPLACE INTO count_cache (key, counts) VALUES (?, ?)", (key, json.dumps(counts)))
+    await db.commit()
+
+
+async def _insurer_counts(db: aiosqlite.Connection, view: IncidentView, insurer: str, h: Horizon, key: str) -> dict[str, int]:
+    counts = await _cached(db, key)
+    if counts is not None:
+        return counts
     sql = f"""
     SELECT COUNT(*),
            COALESCE(SUM(status = 'confirmed'), 0),
            COALESCE(SUM(status = 'presumed'), 0),
-           COALESCE(SUM(status = 'ruled-out'), 0),
-           COUNT(DISTINCT CASE WHEN status IN ('confirmed', 'presumed') THEN nir END)
-             + COALESCE(SUM(status IN ('confirmed', 'presumed') AND nir IS NULL), 0)
-    FROM ({member_status_sql(where)})
+           COALESCE(SUM(status = 'ruled-out'), 0)
+    FROM ({member_status_sql("v.insurer = :insurer")})
     """
     params = {"incident": view.incident, "scopes": _scopes_json(view), "insurer": insurer, **h.params()}
     async with db.execute(sql, params) as cursor:
         row = await cursor.fetchone()
-    memberships, confirmed, presumed, ruled_out, people = (int(v) for v in row) if row else (0,) * 5
-    return {
-        "memberships": memberships,
-        "confirmed": confirmed,
-        "presumed": presumed,
-        "ruled_out": ruled_out,
-        "affected": confirmed + presumed,
-        "people": people,
-    }
+    memberships, confirmed, presumed, ruled_out = (int(v) for v in row) if row else (0, 0, 0, 0)
+    counts = {"memberships": memberships, "confirmed": confirmed, "presumed": presumed, "ruled_out": ruled_out}
+    await _keep(db, key, counts)
+    return counts
+
+
+async def _duplicates(
+    db: aiosqlite.Connection, view: IncidentView, h: Horizon, insurer: str | None, key: str
+) -> int:
+    """Affected memberships that are not a new person: for each NIR affected k >= 1 times, k - 1.
+
+    Only NIRs listed in `shared_nirs` (seen in more than one member row) can repeat.
+    """
+    cached = await _cached(db, key)
+    if cached is not None:
+        return cached["duplicates"]
+    where = "v.nir IN (SELECT nir FROM shared_nirs)" + (" AND v.insurer = :insurer" if insurer else "")
+    sql = f"""
+    SELECT COALESCE(SUM(n - 1), 0) FROM (
+        SELECT nir, COUNT(*) AS n FROM ({member_status_sql(where)})
+        WHERE status IN ('confirmed', 'presumed') GROUP BY nir
+    )
+    """
+    params = {"incident": view.incident, "scopes": _scopes_json(view), "insurer": insurer, **h.params()}
+    async with db.execute(sql, params) as cursor:
+        row = await cursor.fetchone()
+    duplicates = int(row[0]) if row else 0
+    await _keep(db, key, {"duplicates": duplicates})
+    return duplicates
+
+
+async def member_counts(
+    db: aiosqlite.Connection, view: IncidentView, h: Horizon, insurer: str | None = None
+) -> dict[str, int]:
+    """Counts of SPEC §5: memberships, confirmed, presumed, ruled_out, affected, people.
+
+    Counted per insurer once per knowledge state (`count_cache`); people = affected
+    memberships minus repeated NIRs, looked at only where a NIR occurs twice.
+    """
+    insurers = [insurer] if insurer is not None else await roster_insurers(db, h)
+    totals = {"memberships": 0, "confirmed": 0, "presumed": 0, "ruled_out": 0}
+    keys = []
+    for name in insurers:
+        key = await _state_key(db, view, name, h)
+        keys.append(key)
+        for k, v in (await _insurer_counts(db, view, name, h, key)).items():
+            totals[k] += v
+    people_key = hashlib.sha256(json.dumps(["people", insurer, keys]).encode()).hexdigest()
+    affected = totals["confirmed"] + totals["presumed"]
+    duplicates = await _duplicates(db, view, h, insurer, people_key) if affected else 0
+    return {**totals, "affected": affected, "people": affected - duplicates}
 
 
 async def summary(db: aiosqlite.Connection, incident: str, h: Horizon) -> dict[str, Any]:

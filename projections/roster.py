@@ -202,6 +202,7 @@ async def import_roster(
                 unchanged += len(result.unchanged)
             if progress is not None:
                 progress("append", done, total)
+    await store.catch_up()
     return {"insurer": insurer, "rows": total, "facts": batches, "appended": appended, "unchanged": unchanged}
 
 

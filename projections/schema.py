@@ -5,6 +5,15 @@ Times are integer microseconds since the Unix epoch (UTC); `pos` is the fact's
 append position in the ledger. A row is visible "as known on X, as recorded at
 position P" when `known_us <= X AND pos <= P` and its fact is not retracted at
 that horizon (see `queries.horizon`).
+
+`shared_nirs` lists the NIR pseudonyms that occur in more than one member row:
+"people" is memberships minus duplicates, computed over those rows only.
+`count_cache` keeps member counts per (incident, insurer, knowledge state): the
+state is the set of visible facts that decide the insurer's answers, so a count
+is computed once per state and never goes stale.
+
+`multi` marks a member (or a member finding) with more than one version: only
+those need the "is there a later visible version?" subquery.
 """
 
 from __future__ import annotations
@@ -20,6 +29,11 @@ CREATE TABLE IF NOT EXISTS exposure_settings (
 )
 """
 
+NIR_INDEX: Final = "CREATE INDEX IF NOT EXISTS member_versions_by_nir ON member_versions (nir) WHERE nir IS NOT NULL"
+"""Lookups by NIR pseudonym. Dropped during a bulk roster catch-up and rebuilt at its end
+(random keys would otherwise dirty a page per row). The members projector creates it
+whenever it is missing, so a crash during a bulk catch-up repairs itself."""
+
 PROJECTION_TABLES: Final = (
     "projection_state",
     "facts",
@@ -27,9 +41,22 @@ PROJECTION_TABLES: Final = (
     "member_versions",
     "member_findings",
     "member_notices",
+    "shared_nirs",
+    "count_cache",
 )
 
 DDL: Final = (
+    """
+    CREATE TABLE IF NOT EXISTS shared_nirs (
+        nir TEXT PRIMARY KEY
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS count_cache (
+        key TEXT PRIMARY KEY,
+        counts TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
     """
     CREATE TABLE IF NOT EXISTS projection_state (
         name TEXT PRIMARY KEY,
@@ -75,10 +102,10 @@ DDL: Final = (
         from_day TEXT,
         until_day TEXT,
         nir TEXT,
+        multi INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (insurer, ref, pos)
     ) WITHOUT ROWID
     """,
-    "CREATE INDEX IF NOT EXISTS member_versions_by_nir ON member_versions (nir) WHERE nir IS NOT NULL",
     """
     CREATE TABLE IF NOT EXISTS member_findings (
         incident TEXT NOT NULL,
@@ -87,6 +114,7 @@ DDL: Final = (
         pos INTEGER NOT NULL,
         known_us INTEGER NOT NULL,
         status TEXT NOT NULL,
+        multi INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (incident, insurer, ref, pos)
     ) WITHOUT ROWID
     """,

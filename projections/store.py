@@ -195,22 +195,32 @@ class Store:
 
     async def append_parsed(self, parsed: Sequence[Parsed], labels: Sequence[str]) -> AppendResult:
         """Validate parsed facts against the ledger and append them in one transaction."""
+        needs = rules.needs(parsed)
         for attempt in range(RETRIES):
-            position = await self.catch_up()
-            state = await self.state_for(rules.needs(parsed))
+            position = await projector.catch_up_facts(self.db, self.ledger)
+            if needs.members:
+                await projector.catch_up_members(self.db, self.ledger)
+            state = await self.state_for(needs)
             accepted = rules.check(parsed, state, labels)
             accepted_ids = {f.id for f in accepted}
             unchanged = [p.fact.id for p in parsed if p.fact.id not in accepted_ids]
             if not accepted:
                 return AppendResult(unchanged=unchanged)
             try:
-                appended = self.ledger.append(accepted, after=position, now=datetime.now(UTC))
+                appended = self.ledger.append(
+                    accepted, after=position, now=datetime.now(UTC), previous=await self._recorded_at(position)
+                )
             except ConcurrentAppend:
                 await asyncio.sleep(min(0.001 * (attempt + 1), 0.05) * (1 + secrets.randbelow(100) / 100))
                 continue
-            await self.catch_up()
+            await projector.catch_up_facts(self.db, self.ledger)
             return AppendResult(appended=appended, unchanged=unchanged)
         raise StoreError("the ledger is too busy: could not append after many retries")
+
+    async def _recorded_at(self, position: int) -> datetime | None:
+        async with self.db.execute("SELECT recorded_us FROM facts WHERE pos = ?", (position,)) as c:
+            row = await c.fetchone()
+        return times.from_micros(int(row[0])) if row else None
 
     async def state_for(self, needs: rules.Needs) -> rules.LedgerState:
         """What `rules.check` must know, read from the projections (caught up)."""
