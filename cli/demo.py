@@ -117,11 +117,16 @@ async def run_demo(directory: str | None, per_insurer: int, as_json: bool) -> No
         if as_json:
             emit_json({"store": location, "loaded": loaded, "summaries": answers})
             return
-        out.print(f"[bold]exposure demo[/bold]: {loaded['facts']} facts, {loaded['insurers']} insurers, "
-                  f"{loaded['members']:,} synthetic members in {location}\n")
-        for answer in answers:
-            render.summary(answer)
+        out.print(
+            f"[bold]exposure demo[/bold]: {loaded['facts']} facts, {loaded['insurers']} insurers, "
+            f"{loaded['members']:,} synthetic members in {location}\n"
+        )
+        for incident in incidents:
+            render.evolution(incident, [a for a in answers if a["incident"] == incident])
             out.print()
-        out.print(f"Explore it: exposure --store {location} summary --incident viamedis-2024-01 --as-known-on 2024-02-07")
+        out.print("Explore it:")
+        out.print(f"  exposure --store {location} summary --incident viamedis-2024-01 --as-known-on 2024-02-07")
+        out.print(f"  exposure --store {location} insurer --incident almerys-2024-02 --insurer mutame-et-plus")
+        out.print(f"  exposure --store {location} audit log")
     finally:
         await store.close()

@@ -99,3 +99,23 @@ def fact_log(rows: list[dict[str, Any]]) -> None:
             row.get("source") or "",
         )
     out.print(table)
+
+
+def evolution(incident: str, answers: list[dict[str, Any]]) -> None:
+    """How the answer about one incident changed from date to date (the demo's view)."""
+    table = Table(title=f"{incident}: what was known, date by date", title_justify="left", show_header=True)
+    for column in ("as known on", "insurers affected", "ruled out", "informed", "members affected", "people", "exposed", "suspected"):
+        table.add_column(column, justify="left" if column in ("as known on", "exposed", "suspected") else "right")
+    for answer in answers:
+        insurers, members, fields = answer["insurers"], answer["members"], answer["fields"]
+        table.add_row(
+            answer["as_known_on"][:10],
+            str(len(insurers["affected"])),
+            str(len(insurers["ruled_out"])),
+            str(len(insurers["informed"])),
+            f"{members['affected']:,}",
+            f"{members['people']:,}",
+            _list(fields["exposed"]),
+            _list(fields["suspected"]),
+        )
+    out.print(table)
