@@ -74,7 +74,7 @@ def init(tz: str, encrypt: bool, as_json: bool) -> None:
         store, created = await Store.init(cfg.location, cfg.key_file, timezone=tz, encrypt=encrypt)
         try:
             info = {
-                "store": str(store.path),
+                "store": store.location.display,
                 "key_file": str(cfg.key_file or store.path.with_suffix(".key")),
                 "timezone": store.tz.key,
                 "created": created,
@@ -172,6 +172,9 @@ def record(kind: str, keys: tuple[str, ...], as_json: bool) -> None:
         --categories nir,birth_date --known-on 2024-02-01 --source "Viamedis communiqué"
     """
     args = list(keys)
+    if "--help" in args or "-h" in args:  # `record KIND --help`: the help, not "unknown key"
+        click.echo(click.get_current_context().get_help())
+        return
     if "--json" in args:  # allow --json after the keys too
         args.remove("--json")
         as_json = True
@@ -332,7 +335,12 @@ def member(
 
 @main.group()
 def members() -> None:
-    """Rosters in (CSV import) and affected members out (export)."""
+    """Rosters in (CSV import) and affected members out (export).
+
+    \b
+    Example:
+      exposure members import --insurer malakoff-humanis roster.csv --known-on 2024-01-01
+    """
 
 
 @members.command("import")
@@ -392,7 +400,12 @@ def members_export(incident: str, insurer_id: str | None, fmt: str, as_known_on:
 
 @main.group()
 def audit() -> None:
-    """Inspect and verify the whole history."""
+    """Inspect and verify the whole history.
+
+    \b
+    Example:
+      exposure audit log --json
+    """
 
 
 @audit.command("log")

@@ -145,7 +145,8 @@ async def catch_up_members(db: aiosqlite.Connection, ledger: Ledger, progress: P
                         rows += await project_members(db, note.originator_version, fact)
                     notification_id, current = note.id, note.originator_version
             if rows == 0:
-                await _save_position(db, MEMBERS, head, current)
+                if notification_id < head:  # another process may have gone past `head`: never move back
+                    await _save_position(db, MEMBERS, head, current)
                 await db.commit()
                 break
             await _save_position(db, MEMBERS, notification_id, current)

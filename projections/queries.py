@@ -77,6 +77,16 @@ async def horizon(db: aiosqlite.Connection, as_known_on: datetime, as_recorded_a
     async with db.execute(sql, args) as cursor:
         row = await cursor.fetchone()
     position = int(row[0]) if row else 0
+    # Stop before the first roster whose member rows are not projected yet (another writer's
+    # append may land between a catch-up and this query): never answer, or cache counts, half-seen.
+    async with db.execute(
+        "SELECT MIN(pos) - 1 FROM facts WHERE kind = 'members-enrolled' AND pos <= ?"
+        " AND pos > COALESCE((SELECT position FROM projection_state WHERE name = 'members'), 0)",
+        (position,),
+    ) as cursor:
+        lagging = await cursor.fetchone()
+    if lagging is not None and lagging[0] is not None:
+        position = int(lagging[0])
     async with db.execute(
         "SELECT DISTINCT target_pos FROM retractions WHERE known_us <= ? AND pos <= ? ORDER BY target_pos",
         (known_us, position),

@@ -213,6 +213,7 @@ def _spool_dir(store: Store) -> str | None:
 
 async def export(store: Store, incident: str, h: queries.Horizon, insurer: str | None, fmt: str, sink: TextIO) -> int:
     """Write the affected members as CSV or JSON Lines; return how many."""
+    await queries.require_incident(store.db, incident)  # before the header: an error writes nothing
     count = 0
     writer = csv.writer(sink, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:
