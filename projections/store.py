@@ -31,6 +31,7 @@ from domain.errors import ConcurrentAppend, LedgerError, StoreError
 from domain.facts import Fact
 from domain.ledger import LEDGER_ID, Ledger, Recorded
 from domain.parse import Context, Parsed
+from projections import audit, backends
 from projections import keys as key_files
 from projections import projector, queries
 from projections.schema import SETTINGS
@@ -46,7 +47,7 @@ def default_key_file(location: str) -> Path:
     """The store's path with `.key` (SQLite), else `./exposure.key`."""
     if location.startswith(("postgresql://", "postgres://")):
         return Path("exposure.key")
-    return Path(location).with_suffix(".key")
+    return Path(location.removeprefix("sqlite:///")).with_suffix(".key")
 
 
 def actor() -> str:
@@ -80,8 +81,17 @@ class AppendResult:
 class Store:
     """An opened ledger store."""
 
-    def __init__(self, path: Path, keys: key_files.Keys, ledger: Ledger, db: aiosqlite.Connection, tz: ZoneInfo) -> None:
+    def __init__(
+        self,
+        path: Path,
+        keys: key_files.Keys,
+        ledger: Ledger,
+        db: aiosqlite.Connection,
+        tz: ZoneInfo,
+        location: backends.Location | None = None,
+    ) -> None:
         self.path = path
+        self.location = location or backends.parse_location(str(path))
         self.keys = keys
         self.ledger = ledger
         self.db = db
@@ -95,59 +105,84 @@ class Store:
     ) -> tuple[Store, bool]:
         """Create the store and its key file; opening an existing one is not an error."""
         tz = times.zone(timezone)
-        path = _sqlite_path(location)
+        loc = backends.parse_location(location)
         key_path = key_file or default_key_file(location)
-        if path.exists():
+        existing = backends.postgres_settings(loc) if loc.is_postgres else (loc.views.exists() or None)
+        if existing:
             store = await cls.open(location, key_path)
             if store.tz.key != tz.key and timezone != "UTC":
                 await store.close()
-                raise StoreError(f"store {path} already uses time zone {store.tz.key}, not {tz.key}")
+                raise StoreError(f"store {loc.display} already uses time zone {store.tz.key}, not {tz.key}")
             return store, False
         if key_path.exists():
-            raise StoreError(f"key file {key_path} already exists but store {path} does not; move it away or name another --key-file")
-        path.parent.mkdir(parents=True, exist_ok=True)
+            raise StoreError(
+                f"key file {key_path} already exists but store {loc.display} does not; move it away or name another --key-file"
+            )
+        loc.views.parent.mkdir(parents=True, exist_ok=True)
         keys = key_files.create(key_path, encrypt=encrypt)
-        db = await _connect(path)
+        settings = {
+            "timezone": tz.key,
+            "key_fingerprint": keys.fingerprint,
+            "encrypted": "yes" if encrypt else "no",
+            "created_at": times.iso_utc(datetime.now(UTC)),
+            "store_id": str(uuid.uuid4()),
+        }
+        if loc.is_postgres:
+            backends.postgres_create(loc, settings)
+        db = await _connect(loc.views)
         await db.execute(SETTINGS)
-        await db.executemany(
-            "INSERT INTO exposure_settings (key, value) VALUES (?, ?)",
-            [
-                ("timezone", tz.key),
-                ("key_fingerprint", keys.fingerprint),
-                ("encrypted", "yes" if encrypt else "no"),
-                ("created_at", times.iso_utc(datetime.now(UTC))),
-            ],
-        )
+        await db.executemany("INSERT OR REPLACE INTO exposure_settings (key, value) VALUES (?, ?)", list(settings.items()))
         await db.commit()
         await projector.create_tables(db)
-        ledger = _ledger(path, keys)
-        return cls(path, keys, ledger, db, tz), True
+        ledger = _ledger(loc, keys, create=True)
+        await audit.protect(db)
+        if loc.is_postgres:
+            backends.postgres_append_only(loc)
+        return cls(loc.views, keys, ledger, db, tz, loc), True
 
     @classmethod
     async def open(cls, location: str, key_file: Path | None = None) -> Store:
         """Open an existing store with its key file."""
-        path = _sqlite_path(location)
-        if not path.exists():
-            raise StoreError(f"no store at {path} (run: exposure init)")
+        loc = backends.parse_location(location)
         key_path = key_file or default_key_file(location)
+        if loc.is_postgres:
+            settings = backends.postgres_settings(loc)
+            if not settings:
+                raise StoreError(f"no exposure store in {loc.display} (run: exposure init)")
+        elif not loc.views.exists():
+            raise StoreError(f"no store at {loc.views} (run: exposure init)")
         keys = key_files.load(key_path)
-        db = await _connect(path)
+        loc.views.parent.mkdir(parents=True, exist_ok=True)
+        db = await _connect(loc.views)
         try:
-            settings = await _settings(db)
+            local = await _settings(db)
         except aiosqlite.DatabaseError:
             await db.close()
-            raise StoreError(f"{path} is not an exposure store") from None
+            raise StoreError(f"{loc.views} is not an exposure store") from None
+        if loc.is_postgres:
+            if local.get("store_id") != settings.get("store_id"):
+                # A views file of another store (or none yet): start it afresh from the facts.
+                await projector.drop_tables(db)
+                await db.execute(SETTINGS)
+                await db.execute("DELETE FROM exposure_settings")
+                await db.executemany("INSERT INTO exposure_settings (key, value) VALUES (?, ?)", list(settings.items()))
+                await db.commit()
+        else:
+            settings = local
         if not settings:
             await db.close()
-            raise StoreError(f"{path} is not an exposure store (run: exposure init)")
+            raise StoreError(f"{loc.views} is not an exposure store (run: exposure init)")
         if settings.get("key_fingerprint") != keys.fingerprint:
             await db.close()
-            raise StoreError(f"key file {key_path} does not belong to store {path}")
+            raise StoreError(f"key file {key_path} does not belong to store {loc.display}")
         if settings.get("encrypted") == "yes" and not keys.cipher_key:
             await db.close()
-            raise StoreError(f"store {path} is encrypted but key file {key_path} has no encryption key")
+            raise StoreError(f"store {loc.display} is encrypted but key file {key_path} has no encryption key")
         await projector.create_tables(db)
-        return cls(path, keys, _ledger(path, keys), db, ZoneInfo(settings.get("timezone", "UTC")))
+        tz = ZoneInfo(settings.get("timezone", "UTC"))
+        ledger = _ledger(loc, keys)
+        await audit.protect(db)
+        return cls(loc.views, keys, ledger, db, tz, loc)
 
     async def close(self) -> None:
         """Close the read side and the ledger."""
@@ -313,24 +348,8 @@ class Store:
         return str(LEDGER_ID)
 
 
-def _sqlite_path(location: str) -> Path:
-    if location.startswith(("postgresql://", "postgres://")):
-        raise StoreError("PostgreSQL stores are not supported by this build yet; use a SQLite path")
-    if location.startswith("sqlite:///"):
-        location = location.removeprefix("sqlite:///")
-    return Path(location)
-
-
-def _ledger(path: Path, keys: key_files.Keys) -> Ledger:
-    env = {
-        "EXPOSURE_PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "EXPOSURE_SQLITE_DBNAME": str(path),
-        "EXPOSURE_SQLITE_LOCK_TIMEOUT": str(BUSY_TIMEOUT_MS // 1000),
-        "EXPOSURE_COMPRESSOR_TOPIC": "",
-        "EXPOSURE_CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher" if keys.cipher_key else "",
-        "EXPOSURE_CIPHER_KEY": keys.cipher_key or "",
-    }
-    return Ledger(env=env)
+def _ledger(location: backends.Location, keys: key_files.Keys, *, create: bool = False) -> Ledger:
+    return Ledger(env=backends.ledger_env(location, keys.cipher_key, BUSY_TIMEOUT_MS // 1000, create=create))
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:

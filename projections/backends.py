@@ -1,0 +1,150 @@
+"""Where a store lives: an embedded SQLite file, or a PostgreSQL database.
+
+- SQLite (default): the facts (eventsourcing's SQLite recorder), the settings and
+  the projections share one file.
+- PostgreSQL (`postgresql://...`): the facts and the settings live in PostgreSQL
+  through eventsourcing's own `eventsourcing.postgres` module (psycopg 3 and its
+  pool), so many writers on many machines append to one ledger; each machine keeps
+  its projections in a local SQLite views file (`$EXPOSURE_VIEWS`, default
+  `~/.cache/exposure/views-<hash>.db`) that catches up from the shared
+  notification log. Projections are disposable: a views file of another store is
+  rebuilt from the facts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from domain.errors import StoreError
+
+POSTGRES_EVENTS_TABLE: Final = "exposure_events"
+_APPEND_ONLY_FUNCTION: Final = """
+CREATE OR REPLACE FUNCTION exposure_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the exposure ledger is append-only: % refused', TG_OP;
+END $$
+"""
+_APPEND_ONLY_TRIGGER: Final = """
+CREATE OR REPLACE TRIGGER exposure_events_append_only
+BEFORE UPDATE OR DELETE OR TRUNCATE ON exposure_events
+FOR EACH STATEMENT EXECUTE FUNCTION exposure_refuse_change()
+"""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A parsed `--store` value."""
+
+    text: str
+    postgres: dict[str, str] | None
+    views: Path
+
+    @property
+    def is_postgres(self) -> bool:
+        """True for a PostgreSQL store."""
+        return self.postgres is not None
+
+    @property
+    def display(self) -> str:
+        """The location without any password."""
+        if self.postgres is None:
+            return str(self.views)
+        info = self.postgres
+        return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', '5432')}/{info.get('dbname', '')}"
+
+
+def parse_location(text: str) -> Location:
+    """`exposure.db`, `sqlite:///path.db` or `postgresql://user:pw@host:port/db`."""
+    if text.startswith(("postgresql://", "postgres://")):
+        try:
+            from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415 - only PostgreSQL stores need psycopg
+        except ImportError:  # pragma: no cover - psycopg is a dependency
+            raise StoreError("PostgreSQL stores need psycopg: pip install 'psycopg[binary,pool]'") from None
+        try:
+            info = {k: str(v) for k, v in conninfo_to_dict(text).items() if v is not None}
+        except Exception as problem:  # noqa: BLE001 - psycopg raises several kinds for a bad URL
+            raise StoreError(f"invalid PostgreSQL URL: {problem}") from None
+        if not info.get("dbname"):
+            raise StoreError("the PostgreSQL URL must name a database: postgresql://user@host/dbname")
+        views = os.environ.get("EXPOSURE_VIEWS")
+        if views:
+            return Location(text, info, Path(views))
+        identity = hashlib.sha256(
+            f"{info.get('host')}:{info.get('port')}/{info.get('dbname')}/{info.get('user')}".encode()
+        ).hexdigest()[:16]
+        return Location(text, info, Path.home() / ".cache" / "exposure" / f"views-{identity}.db")
+    if text.startswith("sqlite:///"):
+        text = text.removeprefix("sqlite:///")
+    return Location(text, None, Path(text))
+
+
+def ledger_env(location: Location, cipher_key: str | None, lock_timeout_s: int, *, create: bool) -> dict[str, str]:
+    """The eventsourcing environment of the ledger Application.
+
+    On PostgreSQL the events table is created by `init` only: concurrent
+    `CREATE TABLE IF NOT EXISTS` from many openers conflicts in the catalog.
+    """
+    env = {
+        "EXPOSURE_COMPRESSOR_TOPIC": "",
+        "EXPOSURE_CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher" if cipher_key else "",
+        "EXPOSURE_CIPHER_KEY": cipher_key or "",
+    }
+    if location.postgres is None:
+        env |= {
+            "EXPOSURE_PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "EXPOSURE_SQLITE_DBNAME": str(location.views),
+            "EXPOSURE_SQLITE_LOCK_TIMEOUT": str(lock_timeout_s),
+        }
+        return env
+    info = location.postgres
+    return env | {
+        "EXPOSURE_PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "EXPOSURE_POSTGRES_DBNAME": info["dbname"],
+        "EXPOSURE_POSTGRES_HOST": info.get("host", "localhost"),
+        "EXPOSURE_POSTGRES_PORT": info.get("port", "5432"),
+        "EXPOSURE_POSTGRES_USER": info.get("user", os.environ.get("USER", "postgres")),
+        "EXPOSURE_POSTGRES_PASSWORD": info.get("password", ""),
+        "EXPOSURE_POSTGRES_LOCK_TIMEOUT": str(lock_timeout_s),
+        "EXPOSURE_POSTGRES_POOL_SIZE": "2",
+        "EXPOSURE_POSTGRES_MAX_OVERFLOW": "2",
+        "EXPOSURE_CREATE_TABLE": "true" if create else "false",
+    }
+
+
+def _connect(location: Location) -> Any:
+    import psycopg  # noqa: PLC0415 - only PostgreSQL stores need psycopg
+
+    try:
+        return psycopg.connect(location.text, autocommit=True, connect_timeout=15)
+    except psycopg.Error as problem:
+        raise StoreError(f"cannot connect to {location.display}: {str(problem).strip().splitlines()[0]}") from None
+
+
+def postgres_settings(location: Location) -> dict[str, str] | None:
+    """The store's settings, or None when the database holds no exposure store."""
+    with _connect(location) as conn:
+        row = conn.execute("SELECT to_regclass('exposure_settings')").fetchone()
+        if row is None or row[0] is None:
+            return None
+        return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM exposure_settings").fetchall()}
+
+
+def postgres_create(location: Location, settings: dict[str, str]) -> None:
+    """Write a new store's settings (one transaction)."""
+    with _connect(location) as conn, conn.transaction():
+        conn.execute("CREATE TABLE IF NOT EXISTS exposure_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        for key, value in settings.items():
+            conn.execute(
+                "INSERT INTO exposure_settings (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING", (key, value)
+            )
+
+
+def postgres_append_only(location: Location) -> None:
+    """Refuse UPDATE, DELETE and TRUNCATE on the events table (the audit does not rely on it)."""
+    with _connect(location) as conn, conn.transaction():
+        conn.execute(_APPEND_ONLY_FUNCTION)
+        conn.execute(_APPEND_ONLY_TRIGGER)
