@@ -14,7 +14,6 @@ from cli.roster import RosterProgress
 from cli.shell import (
     Settings,
     emit_json,
-    emit_json_line,
     fail,
     horizon_options,
     json_option,
@@ -25,7 +24,7 @@ from cli.shell import (
 )
 from domain import nir as nir_rules
 from domain.errors import InvalidFact, LedgerError
-from domain.facts import KINDS, to_builtins
+from domain.facts import KINDS
 from domain.parse import input_keys
 from domain.times import iso_utc
 from projections import queries, roster
@@ -408,44 +407,6 @@ def audit() -> None:
     """
 
 
-@audit.command("log")
-@json_option
-def audit_log(as_json: bool) -> None:
-    """Every fact in append order with its three times, author, source and hash.
-
-    \b
-    Example:
-      exposure audit log --json | head
-    """
-
-    @with_store
-    async def go(store: Store) -> None:
-        rows = []
-        for recorded, digest in store.facts_with_hashes():
-            data = to_builtins(recorded.fact)
-            entry = {
-                "position": recorded.position,
-                "id": recorded.fact.id,
-                "kind": data.pop("kind"),
-                "known_on": iso_utc(recorded.fact.known_on),
-                "occurred_on": iso_utc(recorded.fact.occurred_on),
-                "recorded_at": iso_utc(recorded.timestamp),
-                "by": recorded.fact.by,
-                "source": recorded.fact.source,
-                "hash": digest,
-            }
-            for key, value in data.items():
-                entry.setdefault(key, value)
-            if as_json:
-                emit_json_line(entry)
-            else:
-                rows.append(entry)
-        if not as_json:
-            render.fact_log(rows)
-
-    run(go())
-
-
 @main.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Folder for the demo store (default: a new temporary folder).")
 @click.option("--members", "per_insurer", default=200, show_default=True, type=click.IntRange(1, 5_000_000), help="Synthetic members per insurer.")
@@ -460,6 +421,15 @@ def demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
     from cli import demo as demo_module
 
     run(demo_module.run_demo(directory, per_insurer, as_json))
+
+
+from cli import store_cmds  # noqa: E402 - registers `store copy` and `follow` on the root group
+
+store_cmds.register(main)
+
+from cli import audit_cmds  # noqa: E402 - registers log, verify, head, keygen, replay and export on `audit`
+
+audit_cmds.register(audit)
 
 
 def entry() -> None:  # pragma: no cover - console script shim

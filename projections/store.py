@@ -31,9 +31,8 @@ from domain.errors import ConcurrentAppend, LedgerError, StoreError
 from domain.facts import Fact
 from domain.ledger import LEDGER_ID, Ledger, Recorded
 from domain.parse import Context, Parsed
-from projections import audit, backends
+from projections import audit, backends, projector, queries
 from projections import keys as key_files
-from projections import projector, queries
 from projections.schema import SETTINGS
 
 DEFAULT_STORE: Final = "exposure.db"
@@ -101,9 +100,18 @@ class Store:
 
     @classmethod
     async def init(
-        cls, location: str, key_file: Path | None = None, *, timezone: str = "UTC", encrypt: bool = False
+        cls,
+        location: str,
+        key_file: Path | None = None,
+        *,
+        timezone: str = "UTC",
+        encrypt: bool = False,
+        shared_keys: key_files.Keys | None = None,
     ) -> tuple[Store, bool]:
-        """Create the store and its key file; opening an existing one is not an error."""
+        """Create the store and its key file; opening an existing one is not an error.
+
+        With `shared_keys` (copying a store), the new store uses the existing key file.
+        """
         tz = times.zone(timezone)
         loc = backends.parse_location(location)
         key_path = key_file or default_key_file(location)
@@ -114,12 +122,12 @@ class Store:
                 await store.close()
                 raise StoreError(f"store {loc.display} already uses time zone {store.tz.key}, not {tz.key}")
             return store, False
-        if key_path.exists():
+        if key_path.exists() and shared_keys is None:
             raise StoreError(
                 f"key file {key_path} already exists but store {loc.display} does not; move it away or name another --key-file"
             )
         loc.views.parent.mkdir(parents=True, exist_ok=True)
-        keys = key_files.create(key_path, encrypt=encrypt)
+        keys = shared_keys or key_files.create(key_path, encrypt=encrypt)
         settings = {
             "timezone": tz.key,
             "key_fingerprint": keys.fingerprint,

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -189,3 +192,60 @@ def test_eight_concurrent_writers_lose_nothing(pg_store: tuple[str, dict[str, st
     assert len({f["recorded_at"] for f in facts}) == len(facts)
     summary = json.loads(exposure(url, env, "summary", "--incident", "vm", "--json").stdout)
     assert len(summary["insurers"]["informed"]) == 8 * PER_WRITER
+
+
+def test_store_copy_moves_the_demo_ledger_to_postgresql_with_the_same_answers_and_hashes(
+    pg_store: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, env = pg_store
+    lite_env = {k: v for k, v in os.environ.items() if k not in ("EXPOSURE_VIEWS", "EXPOSURE_KEY_FILE")}
+    demo = exposure(str(tmp_path / "unused.db"), lite_env, "demo", "--dir", str(tmp_path / "demo"), "--members", "20")
+    assert demo.returncode == 0, demo.stderr
+    source = str(tmp_path / "demo" / "demo.db")
+    key = str(tmp_path / "demo" / "demo.key")
+    copy_env = {**env, "EXPOSURE_KEY_FILE": key}
+
+    copied = exposure(source, {**lite_env, "EXPOSURE_KEY_FILE": key}, "store", "copy", "--to", url, "--json")
+
+    assert copied.returncode == 0, copied.stderr
+    assert json.loads(copied.stdout)["facts"] > 50
+    for args in (["audit", "log", "--json"], ["summary", "--incident", "viamedis-2024-01", "--as-known-on", "2024-02-08", "--json"]):
+        before = exposure(source, {**lite_env, "EXPOSURE_KEY_FILE": key}, *args)
+        after = exposure(url, copy_env, *args)
+        assert after.returncode == 0, after.stderr
+        assert after.stdout == before.stdout
+    again = exposure(source, {**lite_env, "EXPOSURE_KEY_FILE": key}, "store", "copy", "--to", url)
+    assert again.returncode == 1
+    assert "already holds a ledger" in again.stderr
+
+
+def test_follow_keeps_a_machines_views_current_through_listen_notify(
+    pg_store: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, env = pg_store
+    load_story(url, env, tmp_path)
+    follower_views = tmp_path / "follower.db"
+    command = [sys.executable, "-c", "from cli.main import main; main()", "--store", url, "follow"]
+    follower = subprocess.Popen(
+        command, env={**env, "EXPOSURE_VIEWS": str(follower_views)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not follower_views.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+
+        recorded = exposure(url, env, "record", "insurer-ruled-out", "--incident", "vm", "--insurer", "msp", "--id", "late-news")
+        assert recorded.returncode == 0, recorded.stderr
+
+        found = False
+        while time.monotonic() < deadline and not found:
+            with sqlite3.connect(follower_views) as db:
+                found = db.execute("SELECT COUNT(*) FROM facts WHERE id = 'late-news'").fetchone()[0] == 1
+            time.sleep(0.2)
+    finally:
+        follower.send_signal(signal.SIGINT)
+        _, errors = follower.communicate(timeout=30)
+
+    assert found, errors
+    assert follower.returncode == 0, errors

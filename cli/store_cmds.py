@@ -1,0 +1,131 @@
+"""`exposure store copy` and `exposure follow`: moving up to PostgreSQL, and live projections."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+from cli.shell import emit_json, err, json_option, run, settings, with_store
+from domain.errors import StoreError
+from projections import copying, queries
+from projections.store import Store, default_key_file
+
+
+def register(main: click.Group) -> None:
+    """Add the commands to the root group."""
+    main.add_command(store_group)
+    main.add_command(follow)
+
+
+@click.group("store")
+def store_group() -> None:
+    """Manage the store itself.
+
+    \b
+    Example:
+      exposure --store exposure.db store copy --to postgresql://ledger@db.example/exposure
+    """
+
+
+@store_group.command("copy")
+@click.option("--to", "target", required=True, metavar="STORE", help="The new store (a PostgreSQL URL or a SQLite path).")
+@json_option
+def store_copy(target: str, as_json: bool) -> None:
+    """Copy every fact (ids, times, order, bytes) into a new store that shares this key file.
+
+    The copy gives the same answers and the same audit hashes.
+
+    \b
+    Example:
+      exposure --store exposure.db store copy --to postgresql://ledger@db.example/exposure
+    """
+
+    @with_store
+    async def go(store: Store) -> None:
+        key_file = settings().key_file or default_key_file(settings().location)
+        copy, count = await copying.copy_store(store, target, key_file)
+        try:
+            info = {"from": store.location.display, "to": copy.location.display, "facts": count}
+        finally:
+            await copy.close()
+        if as_json:
+            emit_json(info)
+        else:
+            click.echo(f"Copied {count} facts from {info['from']} to {info['to']} (key file {key_file})")
+
+    run(go())
+
+
+@click.command()
+@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(0.05, 3600), help="Seconds between polls (SQLite).")
+@click.option("--once", is_flag=True, help="Catch up once and stop (for scripts).")
+def follow(interval: float, once: bool) -> None:
+    """Keep the projections current until interrupted (PostgreSQL: LISTEN/NOTIFY; SQLite: polling).
+
+    Queries catch up by themselves; following keeps them instant on a busy ledger.
+
+    \b
+    Example:
+      exposure --store postgresql://ledger@db.example/exposure follow
+    """
+
+    @with_store
+    async def go(store: Store) -> None:
+        position = await store.catch_up()
+        err.print(f"following {store.location.display} from position {position} (Ctrl-C to stop)")
+        if once:
+            return
+        stop = threading.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if store.location.is_postgres:
+            await _follow_subscription(store, stop)
+        else:
+            while not stop.is_set():
+                await asyncio.sleep(interval)
+                await store.catch_up()
+        err.print(f"stopped at position {await queries_position(store)}")
+
+    run(go())
+
+
+async def _follow_subscription(store: Store, stop: threading.Event) -> None:
+    """Wake on each notification from eventsourcing's subscription and catch up."""
+    woken = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    last = store.ledger.recorder.max_notification_id() or 0
+
+    def listen() -> None:
+        try:
+            with store.ledger.recorder.subscribe(gt=last) as subscription:
+                for _ in subscription:
+                    loop.call_soon_threadsafe(woken.set)
+                    if stop.is_set():
+                        return
+        except Exception as problem:  # noqa: BLE001 - report and stop following, never swallow silently
+            loop.call_soon_threadsafe(woken.set)
+            err.print(f"Error: the subscription ended: {problem}")
+            stop.set()
+
+    threading.Thread(target=listen, daemon=True).start()
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(woken.wait(), timeout=1.0)
+        except TimeoutError:
+            continue
+        woken.clear()
+        await store.catch_up()
+
+
+async def queries_position(store: Store) -> int:
+    """The position the projections have reached."""
+    h = await store.horizon()
+    return h.position
+
+
+__all__ = ["Path", "StoreError", "queries", "register"]
