@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -458,7 +458,7 @@ EXPORT_COLUMNS: Final = ("incident", "insurer", "ref", "role", "contract", "from
 
 async def affected_members(
     db: aiosqlite.Connection, incident: str, h: Horizon, insurer_id: str | None = None
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """Stream the affected members (confirmed or presumed) with their exposed fields."""
     await require_incident(db, incident)
     view = await incident_view(db, incident, h)

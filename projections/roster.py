@@ -17,13 +17,14 @@ A ref that appears twice in a file is a re-enrolment: the later row wins.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import csv
 import hashlib
 import json
 import os
 import struct
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -116,7 +117,8 @@ def check_batch(key: bytes, lines: list[int], rows: list[list[str]], positions: 
         cells = [row[p].strip() if p >= 0 else "" for p in positions]
         digest.update("\x1f".join(cells).encode("utf-8", "surrogatepass") + b"\x1e")
         try:
-            member = roster_member(*cells, pseudonymise=pseudo, where=f"line {line}")
+            ref, role, contract, start, end, nir = cells
+            member = roster_member(ref, role, contract, start, end, nir, pseudo, f"line {line}")
         except LedgerError as problem:
             problems.append(str(problem))
             continue
@@ -218,14 +220,15 @@ async def export(store: Store, incident: str, h: queries.Horizon, insurer: str |
     writer = csv.writer(sink, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:
         writer.writerow(queries.EXPORT_COLUMNS)
-    rows: AsyncIterator[dict[str, Any]] = queries.affected_members(store.db, incident, h, insurer)
-    async for row in rows:
-        count += 1
-        if writer is not None:
-            writer.writerow(
-                [";".join(row[c]) if isinstance(row[c], list) else ("" if row[c] is None else row[c]) for c in queries.EXPORT_COLUMNS]
-            )
-        else:
-            sink.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+    rows = queries.affected_members(store.db, incident, h, insurer)
+    async with contextlib.aclosing(rows):  # closed before the store, even when the reader goes away
+        async for row in rows:
+            count += 1
+            if writer is not None:
+                writer.writerow(
+                    [";".join(row[c]) if isinstance(row[c], list) else ("" if row[c] is None else row[c]) for c in queries.EXPORT_COLUMNS]
+                )
+            else:
+                sink.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
     sink.flush()
     return count
