@@ -55,7 +55,7 @@ class Fact(
     note: str | None = None
 
 
-class AttackDiscovered(Fact, tag="attack-discovered"):
+class AttackDiscovered(Fact, tag="attack-discovered", frozen=True):
     """Opens an incident; `occurred_on` is when the attack began."""
 
     incident: str
@@ -63,7 +63,7 @@ class AttackDiscovered(Fact, tag="attack-discovered"):
     title: str | None = None
 
 
-class InsurerInformed(Fact, tag="insurer-informed"):
+class InsurerInformed(Fact, tag="insurer-informed", frozen=True):
     """The operator informed this insurer: the controller's 72-hour clock starts."""
 
     incident: str
@@ -71,7 +71,7 @@ class InsurerInformed(Fact, tag="insurer-informed"):
     name: str | None = None
 
 
-class InsurerConfirmedAffected(Fact, tag="insurer-confirmed-affected"):
+class InsurerConfirmedAffected(Fact, tag="insurer-confirmed-affected", frozen=True):
     """The insurer's members' data was exposed."""
 
     incident: str
@@ -80,14 +80,14 @@ class InsurerConfirmedAffected(Fact, tag="insurer-confirmed-affected"):
     estimate: int | None = None
 
 
-class InsurerRuledOut(Fact, tag="insurer-ruled-out"):
+class InsurerRuledOut(Fact, tag="insurer-ruled-out", frozen=True):
     """The insurer is confirmed not affected."""
 
     incident: str
     insurer: str
 
 
-class ScopeDefined(Fact, tag="scope-defined"):
+class ScopeDefined(Fact, tag="scope-defined", frozen=True):
     """Only the insurer's members matching every given criterion are exposed."""
 
     incident: str
@@ -98,7 +98,7 @@ class ScopeDefined(Fact, tag="scope-defined"):
     enrolled_until: date | None = None
 
 
-class FieldSuspected(Fact, tag="field-suspected"):
+class FieldSuspected(Fact, tag="field-suspected", frozen=True):
     """These categories may have been exposed."""
 
     incident: str
@@ -107,7 +107,7 @@ class FieldSuspected(Fact, tag="field-suspected"):
     basis: str | None = None
 
 
-class FieldRuledIn(Fact, tag="field-ruled-in"):
+class FieldRuledIn(Fact, tag="field-ruled-in", frozen=True):
     """These categories were exposed."""
 
     incident: str
@@ -116,7 +116,7 @@ class FieldRuledIn(Fact, tag="field-ruled-in"):
     basis: str | None = None
 
 
-class FieldRuledOut(Fact, tag="field-ruled-out"):
+class FieldRuledOut(Fact, tag="field-ruled-out", frozen=True):
     """These categories were not exposed."""
 
     incident: str
@@ -125,14 +125,14 @@ class FieldRuledOut(Fact, tag="field-ruled-out"):
     basis: str | None = None
 
 
-class MembersEnrolled(Fact, tag="members-enrolled"):
+class MembersEnrolled(Fact, tag="members-enrolled", frozen=True):
     """A roster: registers members; re-enrolling a ref replaces its attributes."""
 
     insurer: str
     members: tuple[Member, ...]
 
 
-class MembersConfirmedAffected(Fact, tag="members-confirmed-affected"):
+class MembersConfirmedAffected(Fact, tag="members-confirmed-affected", frozen=True):
     """Member-level finding: these members' data was exposed."""
 
     incident: str
@@ -140,7 +140,7 @@ class MembersConfirmedAffected(Fact, tag="members-confirmed-affected"):
     refs: tuple[str, ...]
 
 
-class MembersRuledOut(Fact, tag="members-ruled-out"):
+class MembersRuledOut(Fact, tag="members-ruled-out", frozen=True):
     """Member-level finding: these members' data was not exposed."""
 
     incident: str
@@ -148,7 +148,7 @@ class MembersRuledOut(Fact, tag="members-ruled-out"):
     refs: tuple[str, ...]
 
 
-class AuthorityNotified(Fact, tag="authority-notified"):
+class AuthorityNotified(Fact, tag="authority-notified", frozen=True):
     """A supervisory authority (the CNIL) was notified."""
 
     incident: str
@@ -158,7 +158,7 @@ class AuthorityNotified(Fact, tag="authority-notified"):
     phase: Phase | None = None
 
 
-class MembersNotified(Fact, tag="members-notified"):
+class MembersNotified(Fact, tag="members-notified", frozen=True):
     """Members were told; without `refs`, every member affected as known at that moment."""
 
     incident: str
@@ -167,14 +167,14 @@ class MembersNotified(Fact, tag="members-notified"):
     channel: str | None = None
 
 
-class FactRetracted(Fact, tag="fact-retracted"):
+class FactRetracted(Fact, tag="fact-retracted", frozen=True):
     """An earlier fact was wrong: it stops counting from this fact's `known_on`."""
 
     fact: str
     reason: str | None = None
 
 
-class CategoryDefined(Fact, tag="category-defined"):
+class CategoryDefined(Fact, tag="category-defined", frozen=True):
     """Adds a field category to the vocabulary."""
 
     category: str

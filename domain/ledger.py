@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 from uuid import UUID, uuid5
 
 import msgspec
@@ -140,7 +140,7 @@ class Ledger(Application[UUID]):
                     originator_id=LEDGER_ID,
                     originator_version=after + offset,
                     timestamp=recorded_at,
-                    fact=msgspec.structs.replace(fact, recorded_at=recorded_at),
+                    fact=cast(AnyFact, msgspec.structs.replace(fact, recorded_at=recorded_at)),
                 )
             )
         try:

@@ -70,8 +70,9 @@ def visible(alias: str) -> str:
 async def horizon(db: aiosqlite.Connection, as_known_on: datetime, as_recorded_at: datetime | None) -> Horizon:
     """Resolve X and Y into positions and the retracted facts."""
     known_us = to_micros(as_known_on)
+    args: tuple[int, ...] = ()
     if as_recorded_at is None:
-        sql, args = "SELECT COALESCE(MAX(pos), 0) FROM facts", ()
+        sql = "SELECT COALESCE(MAX(pos), 0) FROM facts"
     else:
         sql, args = "SELECT COALESCE(MAX(pos), 0) FROM facts WHERE recorded_us <= ?", (to_micros(as_recorded_at),)
     async with db.execute(sql, args) as cursor:
@@ -384,6 +385,7 @@ async def member(
     nir_pseudonym: str | None = None,
 ) -> dict[str, Any]:
     """Every membership found (by insurer + ref, or by NIR pseudonym), per incident."""
+    filters: dict[str, str | None]
     if nir_pseudonym is not None:
         where, filters = "v.nir = :nir", {"nir": nir_pseudonym}
     else:

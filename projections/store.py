@@ -153,8 +153,9 @@ class Store:
         """Open an existing store with its key file."""
         loc = backends.parse_location(location)
         key_path = key_file or default_key_file(location)
+        settings: dict[str, str] = {}
         if loc.is_postgres:
-            settings = backends.postgres_settings(loc)
+            settings = backends.postgres_settings(loc) or {}
             if not settings:
                 raise StoreError(f"no exposure store in {loc.display} (run: exposure init)")
         elif not loc.views.exists():
