@@ -437,3 +437,4 @@ def entry() -> None:  # pragma: no cover - console script shim
 
 
 __all__ = ["LedgerError", "fail", "main", "out"]
+

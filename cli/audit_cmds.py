@@ -1,0 +1,307 @@
+"""`exposure audit ...`: the log, verification against kept heads, replay, export, keys.
+
+`register` adds them to the `audit` group of `cli.main`. Exit 3 (and one `Error: ...` line)
+when the ledger fails verification or replay; exit 1 for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from cli.shell import AuditFailed, emit_json, emit_json_line, json_option, out, run, with_store
+from domain import times
+from domain.errors import InvalidFact
+from domain.facts import KINDS
+from domain.merkle import Checkpoint, Head, ProofError, parse_checkpoint, parse_head
+from projections import audit as auditing
+from projections import signing
+from projections.store import Store
+
+
+def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:
+    return AuditFailed(str(problem))
+
+
+# -- log --------------------------------------------------------------------------------
+
+
+@click.command("log")
+@click.option(
+    "--kind", "kinds", multiple=True, type=click.Choice(sorted(KINDS)), help="Only facts of this kind (repeatable)."
+)
+@click.option("--from", "since", metavar="X", help="Only facts recorded at or after X (a date means its start).")
+@click.option("--to", "until", metavar="Y", help="Only facts recorded at or before Y (a date means its end).")
+@json_option
+def audit_log(kinds: tuple[str, ...], since: str | None, until: str | None, as_json: bool) -> None:
+    """Every fact in append order with its three times, author, source and hash.
+
+    A fact recorded more than 7 days after its known_on is a late entry: marked
+    `late` (JSON: "late": true). --from/--to select by recorded_at.
+
+    \b
+    Examples:
+      exposure audit log --kind fact-retracted
+      exposure audit log --from 2024-02-01 --to 2024-02-07 --json
+    """
+
+    @with_store
+    async def go(store: Store) -> None:
+        start = times.parse_instant(since, "--from", store.tz, date_means="start") if since else None
+        end = times.parse_instant(until, "--to", store.tz, date_means="end") if until else None
+        rows: list[dict[str, Any]] = []
+        try:
+            async for entry in auditing.log_entries(store, kinds, start, end):
+                if as_json:
+                    emit_json_line(entry)
+                else:
+                    rows.append(entry)
+        except auditing.AuditFailure as problem:
+            raise _audit_failed(problem) from None
+        if not as_json:
+            _render_log(rows)
+
+    run(go())
+
+
+def _render_log(rows: list[dict[str, Any]]) -> None:
+    table = Table(show_header=True)
+    for column in ("#", "recorded_at", "known_on", "", "occurred_on", "kind", "id", "by", "source", "hash"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            str(row["position"]),
+            row["recorded_at"],
+            row["known_on"],
+            "[bold]late[/bold]" if row["late"] else "",
+            row["occurred_on"],
+            row["kind"],
+            row["id"],
+            row.get("by") or "",
+            row.get("source") or "",
+            row["hash"][:16],
+        )
+    out.print(table)
+
+
+# -- verify and head --------------------------------------------------------------------
+
+
+def _text_of(value: str) -> str:
+    """The content of file `value`, else `value` itself."""
+    path = Path(value)
+    try:
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise InvalidFact(f"{value}: unreadable file") from None
+    return value
+
+
+def parse_expected(value: str) -> Head | Checkpoint:
+    """A kept head: a checkpoint, `SIZE:ROOT`, a JSON {size, root}, or an export's head line."""
+    text = _text_of(value).strip("\ufeff")
+    try:
+        stripped = text.strip()
+        if stripped.startswith("{"):
+            return _head_from_json(stripped.splitlines()[-1] if "\n" in stripped else stripped)
+        if len(stripped.splitlines()) >= 3:
+            return parse_checkpoint(text if text.endswith("\n") else text + "\n")
+        return parse_head(stripped)
+    except ProofError as problem:
+        raise InvalidFact(f"--expect: {problem}") from None
+
+
+def _head_from_json(text: str) -> Head:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise ProofError("not a JSON object with size and root") from None
+    if isinstance(data, dict) and isinstance(data.get("data"), dict):
+        data = data["data"]
+    if not isinstance(data, dict) or not isinstance(data.get("size"), int) or not isinstance(data.get("root"), str):
+        raise ProofError("a JSON head has an integer size and a root")
+    return parse_head(f"{data['size']}:{data['root']}")
+
+
+@click.command("verify")
+@click.option(
+    "--expect",
+    metavar="HEAD",
+    help="A head kept from earlier: checkpoint file or text (from `audit head`), SIZE:ROOT, or an export's last line.",
+)
+@click.option(
+    "--trusted-key",
+    metavar="PUBKEY",
+    help="Public key file or text (from `audit keygen`): the --expect checkpoint must be signed by it.",
+)
+@json_option
+def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> None:
+    """Recompute every leaf hash and the Merkle tree; name the first bad position (exit 3).
+
+    Checks that positions are 1..N with no gap, every fact decodes, ids are unique,
+    recorded_at strictly increases, and facts verified before are unchanged. With
+    --expect, also proves that the log extends that head (nothing rewritten or
+    removed since): the one check a forger who recomputed every hash cannot pass.
+
+    \b
+    Examples:
+      exposure audit verify
+      exposure audit head > head-2024-02-07.txt   # keep it somewhere else
+      exposure audit verify --expect head-2024-02-07.txt --trusted-key auditor.key.pub
+    """
+
+    @with_store
+    async def go(store: Store) -> None:
+        expected = parse_expected(expect) if expect else None
+        trusted = signing.load_verifier(trusted_key) if trusted_key else None
+        try:
+            result = await auditing.verify(store, expected, trusted)
+        except auditing.AuditFailure as problem:
+            raise _audit_failed(problem) from None
+        if as_json:
+            emit_json({
+                "ok": True,
+                "origin": result.origin,
+                "size": result.head.size,
+                "root": result.head.root,
+                "remembered": result.remembered,
+                "expected": {"size": result.expected.size, "root": result.expected.root} if result.expected else None,
+                "signed_by": result.signed_by,
+            })
+            return
+        click.echo(f"Verified {result.head.size} fact{'s' if result.head.size != 1 else ''} of {result.origin}")
+        click.echo(f"size {result.head.size}")
+        click.echo(f"root {result.head.root}")
+        if result.expected is not None:
+            click.echo(f"extends the expected head {result.expected} (consistency proof checked)")
+        if result.signed_by is not None:
+            click.echo(f"checkpoint signed by {result.signed_by}")
+
+    run(go())
+
+
+@click.command("head")
+@click.option(
+    "--sign",
+    "key_file",
+    metavar="KEYFILE",
+    type=click.Path(dir_okay=False),
+    help="Sign the checkpoint with this private key (from `audit keygen`).",
+)
+def audit_head(key_file: str | None) -> None:
+    """Verify the log and print its head as a checkpoint (C2SP tlog-checkpoint, signed note).
+
+    Keep the output outside the store (mail it, print it, give it to the auditor):
+    `audit verify --expect` later proves that nothing before it was changed.
+
+    \b
+    Example:
+      exposure audit keygen dpo.key
+      exposure audit head --sign dpo.key > head-2024-02-07.txt
+    """
+
+    @with_store
+    async def go(store: Store) -> None:
+        signer = signing.load_signer(Path(key_file)) if key_file else None
+        try:
+            current = await auditing.checkpoint(store)
+        except auditing.AuditFailure as problem:
+            raise _audit_failed(problem) from None
+        if signer is not None:
+            current = signer.sign(current)
+        click.echo(current.text(), nl=False)
+
+    run(go())
+
+
+@click.command("keygen")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--name", default="exposure-audit", show_default=True, help="Key name shown in signatures (no spaces or '+')."
+)
+def audit_keygen(file: str, name: str) -> None:
+    """Create an Ed25519 key pair: FILE (private, mode 0600) and FILE.pub (public).
+
+    \b
+    Example:
+      exposure audit keygen dpo.key --name dpo.example.org
+    """
+
+    async def go() -> None:
+        signer = signing.write_key_pair(Path(file), name)
+        click.echo(f"Created {file} (private, mode 0600) and {signing.public_path(Path(file))}: {signer.verifier_key}")
+
+    run(go())
+
+
+# -- replay and export ------------------------------------------------------------------
+
+
+@click.command("replay")
+@json_option
+def audit_replay(as_json: bool) -> None:
+    """Rebuild every projection from the facts alone and compare the answers (exit 3 on a difference).
+
+    Compared at every knowledge time in the log and at every append (as recorded
+    then): each incident's summary, each insurer's answer, each enrolled member's
+    status, fields and deciding facts.
+
+    \b
+    Example:
+      exposure audit replay
+    """
+
+    @with_store
+    async def go(store: Store) -> None:
+        try:
+            result = await auditing.replay(store)
+        except auditing.AuditFailure as problem:
+            raise _audit_failed(problem) from None
+        if as_json:
+            emit_json({"ok": True, **result.__dict__})
+            return
+        click.echo(
+            f"Replayed {result.facts} facts into a fresh read side: {result.answers:,} answers identical"
+            f" at {result.knowledge_times} knowledge times and {result.recording_times} recording times"
+            f" ({result.incidents} incidents, {result.insurers} insurers, {result.members:,} members)"
+        )
+
+    run(go())
+
+
+@click.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+def audit_export(file: str) -> None:
+    """Write the verified log as CloudEvents 1.0 JSON lines, the head last (- for stdout).
+
+    Each line carries the exact stored bytes (base64) and leaf hash, so that an
+    auditor recomputes every leaf and the root without this program
+    (docs/AUDIT.md).
+
+    \b
+    Example:
+      exposure audit export ledger.jsonl
+    """
+
+    @with_store
+    async def go(store: Store) -> None:
+        try:
+            head = await auditing.export(store, file)
+        except auditing.AuditFailure as problem:
+            raise _audit_failed(problem) from None
+        if file != "-":
+            click.echo(f"Exported {head.size} facts to {file}; head {head}", err=False)
+
+    run(go())
+
+
+
+def register(group: click.Group) -> None:
+    """Add the audit commands to `group` (the `audit` group of `cli.main`)."""
+    for command in (audit_log, audit_verify, audit_head, audit_keygen, audit_replay, audit_export):
+        group.add_command(command)
