@@ -60,7 +60,11 @@ async def load(store: Store, workdir: Path, per_insurer: int) -> dict[str, int]:
     findings = _findings(insurers, per_insurer)
     if findings:
         await store.append([(f"finding {n}", f) for n, f in enumerate(findings, start=1)], by="demo")
-    return {"insurers": len(insurers), "members": per_insurer * len(insurers), "facts": len(result.appended) + len(findings)}
+    return {
+        "insurers": len(insurers),
+        "members": per_insurer * len(insurers),
+        "facts": len(result.appended) + len(findings),
+    }
 
 
 def _findings(insurers: list[str], per_insurer: int) -> list[dict[str, Any]]:
@@ -69,7 +73,10 @@ def _findings(insurers: list[str], per_insurer: int) -> list[dict[str, Any]]:
         return []
     rows = list(roster_rows("alan", per_insurer, seed=insurers.index("alan") + 1, contracts=DEFAULT_CONTRACTS))
     refs = [r["ref"] for r in rows]
-    confirmed, ruled_out = refs[: max(1, len(refs) // 3)], refs[len(refs) // 3 : len(refs) // 3 + max(1, len(refs) // 10)]
+    confirmed, ruled_out = (
+        refs[: max(1, len(refs) // 3)],
+        refs[len(refs) // 3 : len(refs) // 3 + max(1, len(refs) // 10)],
+    )
     facts: list[dict[str, Any]] = [
         {
             "kind": "members-confirmed-affected",

@@ -38,7 +38,9 @@ MAX_LINE = 64 * 1024 * 1024
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--store", metavar="STORE", help="SQLite file (default $EXPOSURE_STORE, else ./exposure.db).")
-@click.option("--key-file", metavar="FILE", help="Key file (default $EXPOSURE_KEY_FILE, else the store's path with .key).")
+@click.option(
+    "--key-file", metavar="FILE", help="Key file (default $EXPOSURE_KEY_FILE, else the store's path with .key)."
+)
 @click.version_option(package_name="exposure-ledger")
 @click.pass_context
 def main(ctx: click.Context, store: str | None, key_file: str | None) -> None:
@@ -57,8 +59,12 @@ def main(ctx: click.Context, store: str | None, key_file: str | None) -> None:
 
 
 @main.command()
-@click.option("--timezone", "tz", default="UTC", show_default=True, help="The ledger's time zone (IANA name) for date-only times.")
-@click.option("--encrypt", is_flag=True, help="Also keep an encryption key and store every fact's payload encrypted (AES-GCM).")
+@click.option(
+    "--timezone", "tz", default="UTC", show_default=True, help="The ledger's time zone (IANA name) for date-only times."
+)
+@click.option(
+    "--encrypt", is_flag=True, help="Also keep an encryption key and store every fact's payload encrypted (AES-GCM)."
+)
 @json_option
 def init(tz: str, encrypt: bool, as_json: bool) -> None:
     """Create the store and its key file (idempotent).
@@ -107,7 +113,7 @@ def _flags_to_object(kind: str, args: list[str]) -> dict[str, Any]:
         name, has_value, value = arg[2:].partition("=")
         key = name.replace("-", "_")
         if key not in allowed:
-            raise InvalidFact(f"unknown key {'--' + name!r} for kind {kind!r} (allowed: {', '.join('--' + k.replace('_', '-') for k in sorted(allowed))})")
+            raise InvalidFact(f"unknown key {'--' + name!r} for kind {kind!r} (allowed: {_flags(sorted(allowed))})")
         if not has_value:
             index += 1
             if index >= len(args):
@@ -134,6 +140,10 @@ def _flags_to_object(kind: str, args: list[str]) -> dict[str, Any]:
     return obj
 
 
+def _flags(keys: list[str]) -> str:
+    return ", ".join("--" + k.replace("_", "-") for k in keys)
+
+
 def _member_flag(value: str) -> object:
     if value.lstrip().startswith("{"):
         try:
@@ -148,14 +158,18 @@ def _kinds_help() -> str:
     for kind in sorted(KINDS):
         required, optional = input_keys(kind)
         opt = [k for k in optional if k not in ("id", "known_on", "occurred_on", "by", "source", "confidence", "note")]
-        lines.append(f"  {kind}: " + " ".join(f"--{k.replace('_', '-')}" for k in required)
-                     + (" [" + " ".join(f"--{k.replace('_', '-')}" for k in opt) + "]" if opt else ""))
+        lines.append(
+            f"  {kind}: "
+            + " ".join(f"--{k.replace('_', '-')}" for k in required)
+            + (" [" + " ".join(f"--{k.replace('_', '-')}" for k in opt) + "]" if opt else "")
+        )
     return "\n".join(lines)
 
 
 @main.command(
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "allow_interspersed_args": False},
-    epilog="\b\nKinds and their keys (every kind also takes --id --known-on --occurred-on --source --by --confidence --note):\n" + _kinds_help(),
+    epilog="\b\nKinds and their keys"
+    " (every kind also takes --id --known-on --occurred-on --source --by --confidence --note):\n" + _kinds_help(),
 )
 @click.argument("kind")
 @click.argument("keys", nargs=-1, type=click.UNPROCESSED)
@@ -185,12 +199,14 @@ def record(kind: str, keys: tuple[str, ...], as_json: bool) -> None:
         fact = result.appended[0] if result.appended else None
         fact_id = fact.fact.id if fact else result.unchanged[0]
         if as_json:
-            emit_json({
-                "id": fact_id,
-                "appended": fact is not None,
-                "position": fact.position if fact else None,
-                "recorded_at": iso_utc(fact.timestamp) if fact else None,
-            })
+            emit_json(
+                {
+                    "id": fact_id,
+                    "appended": fact is not None,
+                    "position": fact.position if fact else None,
+                    "recorded_at": iso_utc(fact.timestamp) if fact else None,
+                }
+            )
         else:
             click.echo(fact_id)
 
@@ -249,8 +265,10 @@ def import_facts(file: str, as_json: bool) -> None:
         if as_json:
             emit_json({"appended": len(ids), "unchanged": len(result.unchanged), "ids": ids})
         else:
-            click.echo(f"Appended {len(ids)} fact{'s' if len(ids) != 1 else ''}"
-                       + (f" ({len(result.unchanged)} already recorded)" if result.unchanged else ""))
+            click.echo(
+                f"Appended {len(ids)} fact{'s' if len(ids) != 1 else ''}"
+                + (f" ({len(result.unchanged)} already recorded)" if result.unchanged else "")
+            )
 
     run(go())
 
@@ -305,7 +323,12 @@ def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded
 @click.option("--nir", help="Social security number: every membership of that person.")
 @horizon_options
 def member(
-    insurer_id: str | None, ref: str | None, nir: str | None, as_known_on: str | None, as_recorded_at: str | None, as_json: bool
+    insurer_id: str | None,
+    ref: str | None,
+    nir: str | None,
+    as_known_on: str | None,
+    as_recorded_at: str | None,
+    as_json: bool,
 ) -> None:
     """Every membership found, per incident: status, fields, implied fields and the facts behind.
 
@@ -346,7 +369,9 @@ def members() -> None:
 @click.option("--insurer", "insurer_id", required=True, help="Insurer id the roster belongs to.")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--known-on", metavar="X", help="When the roster was known (default: now).")
-@click.option("--batch-size", default=roster.BATCH, show_default=True, type=click.IntRange(1, 100_000), help="Members per fact.")
+@click.option(
+    "--batch-size", default=roster.BATCH, show_default=True, type=click.IntRange(1, 100_000), help="Members per fact."
+)
 @json_option
 def members_import(insurer_id: str, file: str, known_on: str | None, batch_size: int, as_json: bool) -> None:
     """Import a roster CSV (header ref,role,contract,from,until,nir; all but ref optional).
@@ -362,12 +387,16 @@ def members_import(insurer_id: str, file: str, known_on: str | None, batch_size:
     @with_store
     async def go(store: Store) -> None:
         with RosterProgress() as progress:
-            result = await roster.import_roster(store, insurer_id, file, known_on=known_on, batch_size=batch_size, progress=progress)
+            result = await roster.import_roster(
+                store, insurer_id, file, known_on=known_on, batch_size=batch_size, progress=progress
+            )
         if as_json:
             emit_json(result)
         else:
-            click.echo(f"{result['rows']:,} rows in {result['facts']} facts: "
-                       f"{result['appended']} appended, {result['unchanged']} already recorded")
+            click.echo(
+                f"{result['rows']:,} rows in {result['facts']} facts: "
+                f"{result['appended']} appended, {result['unchanged']} already recorded"
+            )
 
     run(go())
 
@@ -378,7 +407,9 @@ def members_import(insurer_id: str, file: str, known_on: str | None, batch_size:
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
 @click.option("--as-known-on", metavar="X", help="Knowledge date (default: now).")
 @click.option("--as-recorded-at", metavar="Y", help="Only facts recorded at or before Y.")
-def members_export(incident: str, insurer_id: str | None, fmt: str, as_known_on: str | None, as_recorded_at: str | None) -> None:
+def members_export(
+    incident: str, insurer_id: str | None, fmt: str, as_known_on: str | None, as_recorded_at: str | None
+) -> None:
     """Stream the affected members (confirmed or presumed) with their exposed fields.
 
     \b
@@ -408,8 +439,20 @@ def audit() -> None:
 
 
 @main.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Folder for the demo store (default: a new temporary folder).")
-@click.option("--members", "per_insurer", default=200, show_default=True, type=click.IntRange(1, 5_000_000), help="Synthetic members per insurer.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Folder for the demo store (default: a new temporary folder).",
+)
+@click.option(
+    "--members",
+    "per_insurer",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 5_000_000),
+    help="Synthetic members per insurer.",
+)
 @json_option
 def demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
     """Load the Viamedis/Almerys story with synthetic members and print its answers at several dates.
@@ -418,7 +461,7 @@ def demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
     Example:
       exposure demo --members 1000
     """
-    from cli import demo as demo_module
+    from cli import demo as demo_module  # noqa: PLC0415 - the demo's data loads only when asked for
 
     run(demo_module.run_demo(directory, per_insurer, as_json))
 
@@ -438,3 +481,4 @@ def entry() -> None:  # pragma: no cover - console script shim
 
 __all__ = ["LedgerError", "fail", "main", "out"]
 
+from cli import history_cmds  # noqa: E402, F401 - registers diff, timeline, obligations, report and export on `main`

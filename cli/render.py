@@ -15,8 +15,10 @@ def _list(values: list[str] | None) -> str:
 
 def summary(data: dict[str, Any]) -> None:
     """The summary of an incident as known on a date."""
-    out.print(f"[bold]{data['incident']}[/bold] as known on {data['as_known_on']}"
-              + (f", as recorded at {data['as_recorded_at']}" if "as_recorded_at" in data else ""))
+    out.print(
+        f"[bold]{data['incident']}[/bold] as known on {data['as_known_on']}"
+        + (f", as recorded at {data['as_recorded_at']}" if "as_recorded_at" in data else "")
+    )
     insurers = Table(title="Insurers", show_header=True, title_justify="left")
     insurers.add_column("status")
     insurers.add_column("count", justify="right")
@@ -48,7 +50,10 @@ def insurer(data: dict[str, Any]) -> None:
         out.print(f"scope: {'; '.join(parts)} (fact {scope['fact']})")
     else:
         out.print("scope: every member")
-    out.print(f"exposed: {_list(data['exposed'])}" + (f"  (implied by nir: {_list(data['implied'])})" if data["implied"] else ""))
+    out.print(
+        f"exposed: {_list(data['exposed'])}"
+        + (f"  (implied by nir: {_list(data['implied'])})" if data["implied"] else "")
+    )
     members = Table(show_header=True)
     for key in data["members"]:
         members.add_column(key.replace("_", "-"), justify="right")
@@ -82,29 +87,19 @@ def member(data: dict[str, Any]) -> None:
     out.print(table)
 
 
-def fact_log(rows: list[dict[str, Any]]) -> None:
-    """The audit log for people."""
-    table = Table(show_header=True)
-    for column in ("#", "recorded_at", "known_on", "occurred_on", "kind", "id", "by", "source"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
-            str(row["position"]),
-            row["recorded_at"],
-            row["known_on"],
-            row["occurred_on"],
-            row["kind"],
-            row["id"],
-            row.get("by") or "",
-            row.get("source") or "",
-        )
-    out.print(table)
-
-
 def evolution(incident: str, answers: list[dict[str, Any]]) -> None:
     """How the answer about one incident changed from date to date (the demo's view)."""
     table = Table(title=f"{incident}: what was known, date by date", title_justify="left", show_header=True)
-    for column in ("as known on", "insurers affected", "ruled out", "informed", "members affected", "people", "exposed", "suspected"):
+    for column in (
+        "as known on",
+        "insurers affected",
+        "ruled out",
+        "informed",
+        "members affected",
+        "people",
+        "exposed",
+        "suspected",
+    ):
         table.add_column(column, justify="left" if column in ("as known on", "exposed", "suspected") else "right")
     for answer in answers:
         insurers, members, fields = answer["insurers"], answer["members"], answer["fields"]

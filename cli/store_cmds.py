@@ -32,7 +32,9 @@ def store_group() -> None:
 
 
 @store_group.command("copy")
-@click.option("--to", "target", required=True, metavar="STORE", help="The new store (a PostgreSQL URL or a SQLite path).")
+@click.option(
+    "--to", "target", required=True, metavar="STORE", help="The new store (a PostgreSQL URL or a SQLite path)."
+)
 @json_option
 def store_copy(target: str, as_json: bool) -> None:
     """Copy every fact (ids, times, order, bytes) into a new store that shares this key file.
@@ -61,7 +63,13 @@ def store_copy(target: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(0.05, 3600), help="Seconds between polls (SQLite).")
+@click.option(
+    "--interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.05, 3600),
+    help="Seconds between polls (SQLite).",
+)
 @click.option("--once", is_flag=True, help="Catch up once and stop (for scripts).")
 def follow(interval: float, once: bool) -> None:
     """Keep the projections current until interrupted (PostgreSQL: LISTEN/NOTIFY; SQLite: polling).

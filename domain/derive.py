@@ -166,9 +166,7 @@ def _apply(view: IncidentView, fact: Fact) -> None:
     elif isinstance(fact, InsurerRuledOut):
         view.insurers[fact.insurer] = Ruling("ruled-out", fact.id)
     elif isinstance(fact, ScopeDefined):
-        view.scopes[fact.insurer] = Scope(
-            fact.id, fact.contracts, fact.roles, fact.enrolled_from, fact.enrolled_until
-        )
+        view.scopes[fact.insurer] = Scope(fact.id, fact.contracts, fact.roles, fact.enrolled_from, fact.enrolled_until)
     elif isinstance(fact, FieldSuspected | FieldRuledIn | FieldRuledOut):
         ruling = Ruling(FIELD_STATUS[type(fact)], fact.id)
         target = view.insurer_fields.setdefault(fact.insurer, {}) if fact.insurer else view.incident_fields

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-
 import re
 
 from domain.errors import InvalidNIR

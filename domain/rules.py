@@ -139,14 +139,18 @@ def _check_references(
         missing = [ref for ref in refs if (insurer or "", ref) not in enrolled]
         if missing:
             shown = ", ".join(map(repr, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            raise UnknownReference(f"member ref{'s' if len(missing) > 1 else ''} {shown} not enrolled for insurer {insurer!r}")
+            raise UnknownReference(
+                f"member ref{'s' if len(missing) > 1 else ''} {shown} not enrolled for insurer {insurer!r}"
+            )
     if isinstance(fact, FactRetracted):
         target = facts.get(fact.fact)
         if target is None:
             raise UnknownReference(f"cannot retract {fact.fact!r}: no such fact")
         if isinstance(target, FactRetracted):
             raise ConflictingFact(f"cannot retract {fact.fact!r}: it is itself a retraction")
-    if isinstance(fact, ScopeDefined) and not (fact.contracts or fact.roles or fact.enrolled_from or fact.enrolled_until):
+    if isinstance(fact, ScopeDefined) and not (
+        fact.contracts or fact.roles or fact.enrolled_from or fact.enrolled_until
+    ):
         raise InvalidFact("scope-defined needs at least one of contracts, roles, enrolled_from, enrolled_until")
 
 

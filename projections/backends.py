@@ -54,7 +54,8 @@ class Location:
         if self.postgres is None:
             return str(self.views)
         info = self.postgres
-        return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', '5432')}/{info.get('dbname', '')}"
+        user, host, port = info.get("user", ""), info.get("host", ""), info.get("port", "5432")
+        return f"postgresql://{user}@{host}:{port}/{info.get('dbname', '')}"
 
 
 def parse_location(text: str) -> Location:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from eventsourcing.persistence import StoredEvent
+
 from domain.errors import StoreError
 from domain.ledger import LEDGER_ID
-from eventsourcing.persistence import StoredEvent
 from projections.store import Store
 
 PAGE = 1_000
@@ -38,7 +39,12 @@ async def copy_store(
         if not notes:
             break
         target.ledger.recorder.insert_events(
-            [StoredEvent(originator_id=LEDGER_ID, originator_version=n.originator_version, topic=n.topic, state=n.state) for n in notes]
+            [
+                StoredEvent(
+                    originator_id=LEDGER_ID, originator_version=n.originator_version, topic=n.topic, state=n.state
+                )
+                for n in notes
+            ]
         )
         copied += len(notes)
         start = notes[-1].id + 1

@@ -46,9 +46,7 @@ def create(path: Path, *, encrypt: bool) -> Keys:
         nir_key=secrets.token_bytes(32),
         cipher_key=base64.b64encode(secrets.token_bytes(32)).decode() if encrypt else None,
     )
-    body = msgspec.json.encode(
-        _KeyFile(version=1, nir_key=keys.nir_key.hex(), cipher_key=keys.cipher_key)
-    )
+    body = msgspec.json.encode(_KeyFile(version=1, nir_key=keys.nir_key.hex(), cipher_key=keys.cipher_key))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -8,7 +8,6 @@ failure, never a silent skip.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import shutil
 import socket
@@ -21,9 +20,9 @@ import pytest
 
 
 def _binaries() -> Path | None:
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if Path(candidate, "initdb").exists():
-            return Path(candidate)
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
     found = shutil.which("initdb")
     return Path(found).parent if found else None
 
@@ -49,14 +48,20 @@ def running_server() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres")
         shutil.chown(sock, "postgres")
-        os.chmod(folder, 0o755)
+        folder.chmod(0o755)
         prefix = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
     env = {**os.environ, "LC_ALL": "C"}
     run = lambda *args: subprocess.run([*prefix, *args], check=True, capture_output=True, env=env)  # noqa: E731
     run(str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "exposure", "--no-sync", "-E", "UTF8")
     run(
-        str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "-o",
+        str(binaries / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(folder / "server.log"),
+        "-w",
+        "-o",
         f"-k {sock} -p {port} -c listen_addresses='' -c fsync=off -c max_connections=100",
         "start",
     )
@@ -64,7 +69,11 @@ def running_server() -> Iterator[str]:
         run(str(binaries / "createdb"), "-h", str(sock), "-p", str(port), "-U", "exposure", "ledger")
         yield f"postgresql://exposure@/ledger?host={sock}&port={port}"
     finally:
-        subprocess.run([*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True, check=False)
+        subprocess.run(
+            [*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+            check=False,
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -21,23 +21,61 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-
 from tests.postgres_server import fresh_database, running_server
 
 STORY = [
-    {"kind": "attack-discovered", "id": "a", "incident": "vm", "operator": "Viamedis", "occurred_on": "2024-01-22", "known_on": "2024-01-29"},
-    {"kind": "members-enrolled", "id": "r1", "insurer": "mh", "known_on": "2024-01-01",
-     "members": [{"ref": "1", "role": "holder", "contract": "A", "nir": "2 95 10 99 126 111 93"},
-                 {"ref": "2", "role": "dependant", "contract": "B"},
-                 {"ref": "3", "role": "holder", "contract": "B", "from": "2010-01-01", "until": "2019-12-31"}]},
-    {"kind": "members-enrolled", "id": "r2", "insurer": "msp", "known_on": "2024-01-01",
-     "members": [{"ref": "9", "nir": "295109912611193"}]},
+    {
+        "kind": "attack-discovered",
+        "id": "a",
+        "incident": "vm",
+        "operator": "Viamedis",
+        "occurred_on": "2024-01-22",
+        "known_on": "2024-01-29",
+    },
+    {
+        "kind": "members-enrolled",
+        "id": "r1",
+        "insurer": "mh",
+        "known_on": "2024-01-01",
+        "members": [
+            {"ref": "1", "role": "holder", "contract": "A", "nir": "2 95 10 99 126 111 93"},
+            {"ref": "2", "role": "dependant", "contract": "B"},
+            {"ref": "3", "role": "holder", "contract": "B", "from": "2010-01-01", "until": "2019-12-31"},
+        ],
+    },
+    {
+        "kind": "members-enrolled",
+        "id": "r2",
+        "insurer": "msp",
+        "known_on": "2024-01-01",
+        "members": [{"ref": "9", "nir": "295109912611193"}],
+    },
     {"kind": "insurer-confirmed-affected", "id": "b", "incident": "vm", "insurer": "mh", "known_on": "2024-02-01"},
     {"kind": "insurer-confirmed-affected", "id": "c", "incident": "vm", "insurer": "msp", "known_on": "2024-02-06"},
-    {"kind": "field-ruled-in", "id": "d", "incident": "vm", "categories": ["nir", "civil_status"], "known_on": "2024-02-01"},
-    {"kind": "scope-defined", "id": "e", "incident": "vm", "insurer": "mh", "contracts": ["B"], "known_on": "2024-02-03"},
+    {
+        "kind": "field-ruled-in",
+        "id": "d",
+        "incident": "vm",
+        "categories": ["nir", "civil_status"],
+        "known_on": "2024-02-01",
+    },
+    {
+        "kind": "scope-defined",
+        "id": "e",
+        "incident": "vm",
+        "insurer": "mh",
+        "contracts": ["B"],
+        "known_on": "2024-02-03",
+    },
     {"kind": "fact-retracted", "id": "f", "fact": "e", "known_on": "2024-02-05"},
-    {"kind": "members-ruled-out", "id": "g", "incident": "vm", "insurer": "mh", "refs": ["2"], "known_on": "2024-02-06"},
+    {
+        "kind": "members-ruled-out",
+        "id": "g",
+        "incident": "vm",
+        "insurer": "mh",
+        "refs": ["2"],
+        "known_on": "2024-02-06",
+    },
 ]
 DATES = ["2024-01-30", "2024-02-01", "2024-02-03", "2024-02-05", "2024-02-06", "2024-02-07"]
 
@@ -74,7 +112,11 @@ def answers(store: str, env: dict[str, str]) -> list[object]:
     runner = CliRunner()
     out: list[object] = []
     for day in DATES:
-        for args in (["summary", "--incident", "vm"], ["member", "--nir", "295109912611193"], ["insurer", "--incident", "vm", "--insurer", "mh"]):
+        for args in (
+            ["summary", "--incident", "vm"],
+            ["member", "--nir", "295109912611193"],
+            ["insurer", "--incident", "vm", "--insurer", "mh"],
+        ):
             result = runner.invoke(main, ["--store", store, *args, "--as-known-on", day, "--json"], env=env)
             assert result.exit_code == 0, result.output
             data = json.loads(result.stdout)
@@ -83,7 +125,9 @@ def answers(store: str, env: dict[str, str]) -> list[object]:
     return out
 
 
-def test_postgresql_store_gives_the_same_answers_as_sqlite(pg_store: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+def test_postgresql_store_gives_the_same_answers_as_sqlite(
+    pg_store: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
     url, env = pg_store
     sqlite_folder = tmp_path / "lite"
     sqlite_folder.mkdir()
@@ -99,7 +143,9 @@ def test_postgresql_store_gives_the_same_answers_as_sqlite(pg_store: tuple[str, 
     assert on_postgres[0]["members"]["affected"] == 0  # type: ignore[index]
 
 
-def test_init_is_idempotent_and_a_second_init_keeps_the_facts(pg_store: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+def test_init_is_idempotent_and_a_second_init_keeps_the_facts(
+    pg_store: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
     url, env = pg_store
     load_story(url, env, tmp_path)
 
@@ -128,7 +174,11 @@ def test_the_events_table_refuses_update_and_delete(pg_store: tuple[str, dict[st
     load_story(url, env, tmp_path)
 
     with psycopg.connect(url, autocommit=True) as conn:
-        for statement in ("DELETE FROM exposure_events", "UPDATE exposure_events SET state = 'x'", "TRUNCATE exposure_events"):
+        for statement in (
+            "DELETE FROM exposure_events",
+            "UPDATE exposure_events SET state = 'x'",
+            "TRUNCATE exposure_events",
+        ):
             with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
                 conn.execute(statement)
         (count,) = conn.execute("SELECT COUNT(*) FROM exposure_events").fetchone() or (0,)
@@ -157,7 +207,8 @@ async def main(store, n, who):
     s = await Store.open(store, Path(os.environ["EXPOSURE_KEY_FILE"]))
     try:
         for i in range(n):
-            await s.append([("", {"kind": "insurer-informed", "incident": "vm", "insurer": f"ins-{who}-{i}"})], by=f"writer-{who}")
+            fact = {"kind": "insurer-informed", "incident": "vm", "insurer": f"ins-{who}-{i}"}
+            await s.append([("", fact)], by=f"writer-{who}")
     finally:
         await s.close()
 asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3]))
@@ -209,7 +260,10 @@ def test_store_copy_moves_the_demo_ledger_to_postgresql_with_the_same_answers_an
 
     assert copied.returncode == 0, copied.stderr
     assert json.loads(copied.stdout)["facts"] > 50
-    for args in (["audit", "log", "--json"], ["summary", "--incident", "viamedis-2024-01", "--as-known-on", "2024-02-08", "--json"]):
+    for args in (
+        ["audit", "log", "--json"],
+        ["summary", "--incident", "viamedis-2024-01", "--as-known-on", "2024-02-08", "--json"],
+    ):
         before = exposure(source, {**lite_env, "EXPOSURE_KEY_FILE": key}, *args)
         after = exposure(url, copy_env, *args)
         assert after.returncode == 0, after.stderr
@@ -227,7 +281,11 @@ def test_follow_keeps_a_machines_views_current_through_listen_notify(
     follower_views = tmp_path / "follower.db"
     command = [sys.executable, "-c", "from cli.main import main; main()", "--store", url, "follow"]
     follower = subprocess.Popen(
-        command, env={**env, "EXPOSURE_VIEWS": str(follower_views)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        env={**env, "EXPOSURE_VIEWS": str(follower_views)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30
@@ -235,7 +293,9 @@ def test_follow_keeps_a_machines_views_current_through_listen_notify(
             time.sleep(0.2)
         time.sleep(1.0)
 
-        recorded = exposure(url, env, "record", "insurer-ruled-out", "--incident", "vm", "--insurer", "msp", "--id", "late-news")
+        recorded = exposure(
+            url, env, "record", "insurer-ruled-out", "--incident", "vm", "--insurer", "msp", "--id", "late-news"
+        )
         assert recorded.returncode == 0, recorded.stderr
 
         found = False
