@@ -148,8 +148,8 @@ def _member_flag(value: str) -> object:
     if value.lstrip().startswith("{"):
         try:
             return json.loads(value)
-        except json.JSONDecodeError:
-            raise InvalidFact(f"--members: invalid JSON object {value!r}") from None
+        except (ValueError, RecursionError):  # JSONDecodeError, too many digits, too deep
+            raise InvalidFact(f"--members: invalid JSON object {value[:80]!r}") from None
     return {"ref": value}
 
 
@@ -226,6 +226,8 @@ def _read_jsonl(handle: TextIO) -> list[tuple[str, object]]:
             items.append((f"line {number}", json.loads(line)))
         except json.JSONDecodeError as problem:
             problems.append(f"line {number}: invalid JSON ({problem.msg} at column {problem.colno})")
+        except ValueError:  # json's int() refuses numbers of more than 4,300 digits
+            problems.append(f"line {number}: invalid JSON (a number with too many digits)")
         except RecursionError:
             problems.append(f"line {number}: JSON nested too deeply")
     if problems:

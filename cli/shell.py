@@ -61,9 +61,10 @@ def settings() -> Settings:
 
 
 def fail(*lines: str, code: int = EXIT_REJECTED) -> None:
-    """Print `Error: ...` lines on stderr and exit with `code`."""
+    """Print `Error: ...` lines on stderr and exit with `code`: one line per problem, with any
+    line break, control or terminal escape character of quoted user text shown escaped."""
     for line in lines:
-        click.echo(f"Error: {line}", err=True)
+        click.echo("Error: " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in line), err=True)
     sys.exit(code)
 
 
@@ -75,6 +76,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         fail(*problem.problems)
     except AuditFailed as problem:
         fail(str(problem), code=EXIT_AUDIT_FAILED)
+    except UnicodeEncodeError:  # undecodable bytes in an argument reach SQLite as lone surrogates
+        fail("an argument is not valid UTF-8 text")
     except BrokenPipeError:  # pragma: no cover - e.g. `| head`
         sys.stderr.close()
         sys.exit(0)

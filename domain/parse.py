@@ -36,6 +36,7 @@ _ID_FIELDS: Final = frozenset(
     {"id", "incident", "insurer", "operator", "authority", "fact", "category", "ref"}
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,7 @@ class Parsed:
     given: frozenset[str]
 
 
+@functools.cache
 def input_keys(kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(required, optional) input keys of a kind, as SPEC §3 names them."""
     cls = KINDS[kind]
@@ -195,6 +197,8 @@ def _clean(key: str, value: Any) -> Any:
             raise InvalidFact(f"{key}: text longer than {limit} characters")
         if _CONTROL.search(value) or (key in _ID_FIELDS and ("\n" in value or "\r" in value)):
             raise InvalidFact(f"{key}: control characters are not allowed")
+        if _SURROGATE.search(value):
+            raise InvalidFact(f"{key}: not valid Unicode text (a lone surrogate, e.g. from undecodable bytes)")
         value = unicodedata.normalize("NFC", value)
         if key in _ID_FIELDS:
             value = value.strip()

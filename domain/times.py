@@ -61,8 +61,18 @@ def parse_instant(text: str, what: str, tz: ZoneInfo, *, date_means: str = "star
     """An aware datetime from ISO 8601 text.
 
     A date alone means the start (`date_means="start"`, for facts) or the end
-    (`date_means="end"`, for "as known on") of that day in `tz`.
+    (`date_means="end"`, for "as known on") of that day in `tz`. The instant must
+    also exist in UTC (years 1 to 9999): it is compared and printed in UTC.
     """
+    try:
+        moment = _instant(text, what, tz, date_means)
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidTime(f"{what}: {text!r} is out of range (years 1 to 9999, in UTC too)") from None
+    return moment
+
+
+def _instant(text: str, what: str, tz: ZoneInfo, date_means: str) -> datetime:
     if not isinstance(text, str) or not text.strip():
         raise InvalidTime(f"{what}: expected a date or a datetime with offset, got {text!r}")
     raw = text.strip()

@@ -8,8 +8,12 @@ positions of facts retracted at that horizon. Every query selects rows with
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import weakref
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -134,10 +138,16 @@ async def known_insurers(db: aiosqlite.Connection, h: Horizon) -> list[str]:
         return [str(r[0]) for r in await cursor.fetchall()]
 
 
-def _scopes_json(view: IncidentView) -> str:
-    """Per-insurer affected flag and scope, for the member-status SQL."""
+def _scopes_json(view: IncidentView, only: str | None = None) -> str:
+    """Per-insurer affected flag and scope, for the member-status SQL.
+
+    `only`: just that insurer's entry. The SQL joins every member row to these entries,
+    so a query about one insurer's members runs many times faster with one entry.
+    """
     entries = []
     insurers = set(view.insurers) | set(view.scopes)
+    if only is not None:
+        insurers &= {only}
     for insurer in sorted(insurers):
         scope = view.scopes.get(insurer)
         entries.append(
@@ -217,23 +227,45 @@ async def roster_insurers(db: aiosqlite.Connection, h: Horizon) -> list[str]:
 async def _state_key(db: aiosqlite.Connection, view: IncidentView, insurer: str, h: Horizon) -> str:
     """What decides an insurer's member answers at `h`: its status, its scope, and the
     visible facts that enrol its members or rule on them in this incident."""
+    return (await _state_keys(db, view, [insurer], h))[insurer]
+
+
+async def _state_keys(
+    db: aiosqlite.Connection, view: IncidentView, insurers: Sequence[str], h: Horizon
+) -> dict[str, str]:
+    """`_state_key` of several insurers, from one query."""
+    positions: dict[str, list[int]] = {name: [] for name in insurers}
     async with db.execute(
-        "SELECT pos FROM facts f WHERE insurer = :insurer"
+        "SELECT insurer, pos FROM facts f WHERE insurer IN (SELECT value FROM json_each(:insurers))"
         " AND (kind = 'members-enrolled' OR (incident = :incident"
         " AND kind IN ('members-confirmed-affected', 'members-ruled-out')))"
-        f" AND {visible('f')} ORDER BY pos",
-        {"insurer": insurer, "incident": view.incident, **h.params()},
+        f" AND {visible('f')} ORDER BY insurer, pos",
+        {"insurers": json.dumps(list(insurers)), "incident": view.incident, **h.params()},
     ) as cursor:
-        positions = [int(r[0]) for r in await cursor.fetchall()]
-    scope = view.scopes.get(insurer)
-    state = [
-        view.incident,
-        insurer,
-        view.insurer_status(insurer) == "affected",
-        None if scope is None else [scope.contracts, scope.roles, str(scope.enrolled_from), str(scope.enrolled_until)],
-        positions,
-    ]
-    return hashlib.sha256(json.dumps(state).encode()).hexdigest()
+        for name, pos in await cursor.fetchall():
+            positions[str(name)].append(int(pos))
+    keys = {}
+    for name in insurers:
+        scope = view.scopes.get(name)
+        state = [
+            view.incident,
+            name,
+            view.insurer_status(name) == "affected",
+            None
+            if scope is None
+            else [scope.contracts, scope.roles, str(scope.enrolled_from), str(scope.enrolled_until)],
+            positions[name],
+        ]
+        keys[name] = hashlib.sha256(json.dumps(state).encode()).hexdigest()
+    return keys
+
+
+async def _cached_many(db: aiosqlite.Connection, keys: Sequence[str]) -> dict[str, dict[str, int]]:
+    async with db.execute(
+        "SELECT key, counts FROM count_cache WHERE key IN (SELECT value FROM json_each(?))", (json.dumps(list(keys)),)
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return {str(key): {k: int(v) for k, v in json.loads(counts).items()} for key, counts in rows}
 
 
 async def _cached(db: aiosqlite.Connection, key: str) -> dict[str, int] | None:
@@ -247,7 +279,9 @@ async def _keep(db: aiosqlite.Connection, key: str, counts: dict[str, int]) -> N
     await db.commit()
 
 
-async def _insurer_counts(db: aiosqlite.Connection, view: IncidentView, insurer: str, h: Horizon, key: str) -> dict[str, int]:
+async def _insurer_counts(
+    db: aiosqlite.Connection, view: IncidentView, insurer: str, h: Horizon, key: str
+) -> dict[str, int]:
     counts = await _cached(db, key)
     if counts is not None:
         return counts
@@ -258,7 +292,7 @@ async def _insurer_counts(db: aiosqlite.Connection, view: IncidentView, insurer:
            COALESCE(SUM(status = 'ruled-out'), 0)
     FROM ({member_status_sql("v.insurer = :insurer")})
     """
-    params = {"incident": view.incident, "scopes": _scopes_json(view), "insurer": insurer, **h.params()}
+    params = {"incident": view.incident, "scopes": _scopes_json(view, insurer), "insurer": insurer, **h.params()}
     async with db.execute(sql, params) as cursor:
         row = await cursor.fetchone()
     memberships, confirmed, presumed, ruled_out = (int(v) for v in row) if row else (0, 0, 0, 0)
@@ -268,26 +302,26 @@ async def _insurer_counts(db: aiosqlite.Connection, view: IncidentView, insurer:
 
 
 async def _duplicates(
-    db: aiosqlite.Connection, view: IncidentView, h: Horizon, insurer: str | None, key: str
+    db: aiosqlite.Connection, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str
 ) -> int:
     """Affected memberships that are not a new person: for each NIR affected k >= 1 times, k - 1.
 
-    Only NIRs listed in `shared_nirs` (seen in more than one member row) can repeat.
+    Only NIRs listed in `shared_nirs` (seen in more than one member row) can repeat; they
+    are read insurer by insurer (each query with that insurer's scope only) and counted here.
     """
     cached = await _cached(db, key)
     if cached is not None:
         return cached["duplicates"]
-    where = "v.nir IN (SELECT nir FROM shared_nirs)" + (" AND v.insurer = :insurer" if insurer else "")
-    sql = f"""
-    SELECT COALESCE(SUM(n - 1), 0) FROM (
-        SELECT nir, COUNT(*) AS n FROM ({member_status_sql(where)})
-        WHERE status IN ('confirmed', 'presumed') GROUP BY nir
+    sql = (
+        f"SELECT nir FROM ({member_status_sql('v.insurer = :insurer AND v.nir IN (SELECT nir FROM shared_nirs)')})"
+        " WHERE status IN ('confirmed', 'presumed')"
     )
-    """
-    params = {"incident": view.incident, "scopes": _scopes_json(view), "insurer": insurer, **h.params()}
-    async with db.execute(sql, params) as cursor:
-        row = await cursor.fetchone()
-    duplicates = int(row[0]) if row else 0
+    affected: Counter[str] = Counter()
+    for insurer in insurers:
+        params = {"incident": view.incident, "scopes": _scopes_json(view, insurer), "insurer": insurer, **h.params()}
+        async with db.execute(sql, params) as cursor:
+            affected.update(str(r[0]) for r in await cursor.fetchall())
+    duplicates = sum(n - 1 for n in affected.values())
     await _keep(db, key, {"duplicates": duplicates})
     return duplicates
 
@@ -302,15 +336,17 @@ async def member_counts(
     """
     insurers = [insurer] if insurer is not None else await roster_insurers(db, h)
     totals = {"memberships": 0, "confirmed": 0, "presumed": 0, "ruled_out": 0}
-    keys = []
+    by_insurer = await _state_keys(db, view, insurers, h)
+    keys = [by_insurer[name] for name in insurers]
+    cached = await _cached_many(db, keys)
     for name in insurers:
-        key = await _state_key(db, view, name, h)
-        keys.append(key)
-        for k, v in (await _insurer_counts(db, view, name, h, key)).items():
+        key = by_insurer[name]
+        counts = cached.get(key) or await _insurer_counts(db, view, name, h, key)
+        for k, v in counts.items():
             totals[k] += v
     people_key = hashlib.sha256(json.dumps(["people", insurer, keys]).encode()).hexdigest()
     affected = totals["confirmed"] + totals["presumed"]
-    duplicates = await _duplicates(db, view, h, insurer, people_key) if affected else 0
+    duplicates = await _duplicates(db, view, h, insurers, people_key) if affected else 0
     return {**totals, "affected": affected, "people": affected - duplicates}
 
 
@@ -391,15 +427,19 @@ async def member(
     else:
         where, filters = "v.insurer = :insurer AND v.ref = :ref", {"insurer": insurer_id, "ref": ref}
     memberships: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for incident in await incidents(db, h):
-        view = await incident_view(db, incident, h)
-        params = {"incident": incident, "scopes": _scopes_json(view), **filters, **h.params()}
-        async with db.execute(member_status_sql(where) + " ORDER BY cur.insurer, cur.ref", params) as cursor:
-            rows = await cursor.fetchall()
-        for row in rows:
+    sql = (
+        "SELECT m.*, (SELECT id FROM facts WHERE pos = m.enrolled_pos),"
+        " (SELECT id FROM facts WHERE pos = m.finding_pos)"
+        f" FROM ({member_status_sql(where)}) m ORDER BY m.insurer, m.ref"
+    )
+    for incident in await _incidents_for_lookups(db, h):
+        view, scopes = await _view_for_lookups(db, incident, h)
+        if nir_pseudonym is None and insurer_id is not None:
+            scopes = _scopes_json(view, insurer_id)
+        params = {"incident": incident, "scopes": scopes, **filters, **h.params()}
+        for row in await db.execute_fetchall(sql, params):  # one round trip to SQLite's thread
             key = (str(row[0]), str(row[1]))
-            answer = await _membership_answer(db, view, row)
-            memberships.setdefault(key, []).append(answer)
+            memberships.setdefault(key, []).append(_membership_answer(view, row))
     if not memberships:
         # Enrolled but no incident yet: the membership still exists.
         memberships = {k: [] for k in await _enrolled_keys(db, where, filters, h)}
@@ -412,20 +452,64 @@ async def member(
     }
 
 
+_VIEWS: weakref.WeakKeyDictionary[aiosqlite.Connection, dict[tuple[Any, ...], tuple[IncidentView, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+VIEWS_KEPT: Final = 16
+
+
+async def _incidents_for_lookups(db: aiosqlite.Connection, h: Horizon) -> list[str]:
+    """`incidents(db, h)`, kept like the views below."""
+    key = ("", h.known_us, h.position, h.hidden)
+    kept = _INCIDENTS.setdefault(db, {})
+    found = kept.get(key)
+    if found is None:
+        found = await incidents(db, h)
+        if len(kept) >= VIEWS_KEPT:
+            kept.pop(next(iter(kept)))
+        kept[key] = found
+    return found
+
+
+_INCIDENTS: weakref.WeakKeyDictionary[aiosqlite.Connection, dict[tuple[Any, ...], list[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _view_for_lookups(db: aiosqlite.Connection, incident: str, h: Horizon) -> tuple[IncidentView, str]:
+    """The incident's view and scopes JSON at `h`, kept per connection for the next lookups.
+
+    A process answering many member lookups at one horizon derives each incident once. The
+    facts at or before a position never change (the ledger is append-only), so the view at
+    (incident, X, P, retracted positions) is the same for as long as the connection lives.
+    """
+    key = (incident, h.known_us, h.position, h.hidden)
+    kept = _VIEWS.setdefault(db, {})
+    found = kept.get(key)
+    if found is None:
+        view = await incident_view(db, incident, h)
+        found = (view, _scopes_json(view))
+        if len(kept) >= VIEWS_KEPT:
+            kept.pop(next(iter(kept)))
+        kept[key] = found
+    return found
+
+
 async def _enrolled_keys(
     db: aiosqlite.Connection, where: str, filters: dict[str, Any], h: Horizon
 ) -> list[tuple[str, str]]:
-    async with db.execute(
+    rows = await db.execute_fetchall(
         f"SELECT DISTINCT v.insurer, v.ref FROM member_versions v WHERE ({where}) AND {visible('v')}",
         {**filters, **h.params()},
-    ) as cursor:
-        return [(str(a), str(b)) for a, b in await cursor.fetchall()]
+    )
+    return [(str(a), str(b)) for a, b in rows]
 
 
-async def _membership_answer(db: aiosqlite.Connection, view: IncidentView, row: Sequence[Any]) -> dict[str, Any]:
+def _membership_answer(view: IncidentView, row: Sequence[Any]) -> dict[str, Any]:
+    """One membership in one incident from a member-status row followed by the ids of the
+    facts at its `enrolled_pos` and `finding_pos`."""
     insurer_id, status = str(row[0]), str(row[9])
-    positions = [int(row[7])] + ([int(row[8])] if row[8] is not None else [])
-    because = set(await _ids_at(db, positions))
+    because = {str(row[10])} | ({str(row[11])} if row[11] is not None else set())
     fields: list[str] = []
     if status in AFFECTED:
         fields = view.exposed_fields(insurer_id)
@@ -449,45 +533,68 @@ async def _membership_answer(db: aiosqlite.Connection, view: IncidentView, row: 
     }
 
 
-async def _ids_at(db: aiosqlite.Connection, positions: Sequence[int]) -> list[str]:
-    marks = ", ".join("?" for _ in positions)
-    async with db.execute(f"SELECT id FROM facts WHERE pos IN ({marks})", tuple(positions)) as cursor:
-        return [str(r[0]) for r in await cursor.fetchall()]
+EXPORT_COLUMNS: Final = (
+    "incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied"
+)
 
 
-EXPORT_COLUMNS: Final = ("incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied")
+EXPORT_CHUNK: Final = 10_000
+
+Chunk = tuple[str, list[str], list[str], list[tuple[str, str | None, str | None, str | None, str | None, str]]]
+"""(insurer, exposed fields, implied fields, rows of (ref, role, contract, from, until, status))."""
+
+
+async def affected_chunks(
+    db: aiosqlite.Connection, incident: str, h: Horizon, insurer_id: str | None = None
+) -> AsyncGenerator[Chunk, None]:
+    """The affected members (confirmed or presumed) in (insurer, ref) order, in chunks.
+
+    One query per insurer, each with that insurer's scope only, read `EXPORT_CHUNK` rows
+    at a time: the fast path of `members export`.
+    """
+    await require_incident(db, incident)
+    view = await incident_view(db, incident, h)
+    insurers = [insurer_id] if insurer_id is not None else await roster_insurers(db, h)
+    sql = (
+        "SELECT ref, role, contract, from_day, until_day, status"
+        f" FROM ({member_status_sql('v.insurer = :insurer')}) WHERE status IN ('confirmed', 'presumed') ORDER BY ref"
+    )
+    for insurer in insurers:
+        fields = view.exposed_fields(insurer)
+        params = {"incident": incident, "scopes": _scopes_json(view, insurer), "insurer": insurer, **h.params()}
+        async with db.execute(sql, params) as cursor:
+            # Read the next chunk (SQLite, in aiosqlite's thread) while the caller writes this one.
+            ahead = asyncio.ensure_future(cursor.fetchmany(EXPORT_CHUNK))
+            try:
+                while rows := await ahead:
+                    ahead = asyncio.ensure_future(cursor.fetchmany(EXPORT_CHUNK))
+                    yield insurer, fields, implied(fields), [tuple(r) for r in rows]
+            finally:
+                if not ahead.done():
+                    with contextlib.suppress(Exception):
+                        await ahead
 
 
 async def affected_members(
     db: aiosqlite.Connection, incident: str, h: Horizon, insurer_id: str | None = None
 ) -> AsyncGenerator[dict[str, Any], None]:
     """Stream the affected members (confirmed or presumed) with their exposed fields."""
-    await require_incident(db, incident)
-    view = await incident_view(db, incident, h)
-    where = "v.insurer = :insurer" if insurer_id is not None else "1 = 1"
-    sql = (
-        f"SELECT * FROM ({member_status_sql(where)}) WHERE status IN ('confirmed', 'presumed')"
-        " ORDER BY insurer, ref"
-    )
-    params = {"incident": incident, "scopes": _scopes_json(view), "insurer": insurer_id, **h.params()}
-    fields_of: dict[str, list[str]] = {}
-    async with db.execute(sql, params) as cursor:
-        async for row in cursor:
-            ins = str(row[0])
-            if ins not in fields_of:
-                fields_of[ins] = view.exposed_fields(ins)
-            yield {
-                "incident": incident,
-                "insurer": ins,
-                "ref": row[1],
-                "role": row[2],
-                "contract": row[3],
-                "from": row[4],
-                "until": row[5],
-                "status": row[9],
-                "fields": fields_of[ins],
-                "implied": implied(fields_of[ins]),
-            }
+    chunks = affected_chunks(db, incident, h, insurer_id)
+    async with contextlib.aclosing(chunks):
+        async for insurer, fields, _, rows in chunks:
+            for ref, role, contract, start, end, status in rows:
+                yield {
+                    "incident": incident,
+                    "insurer": insurer,
+                    "ref": ref,
+                    "role": role,
+                    "contract": contract,
+                    "from": start,
+                    "until": end,
+                    "status": status,
+                    "fields": fields,
+                    "implied": implied(fields),
+                }
 
 
 async def fact_rows(db: aiosqlite.Connection) -> AsyncIterator[tuple[int, str, int, int, int]]:

@@ -20,11 +20,13 @@ import concurrent.futures
 import contextlib
 import csv
 import hashlib
+import io
 import json
 import os
+import stat
 import struct
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -34,7 +36,7 @@ from domain import times
 from domain.errors import InvalidFact, LedgerError
 from domain.facts import Member
 from domain.nir import pseudonymiser
-from domain.parse import enrolment, roster_member
+from domain.parse import Parsed, enrolment, roster_member
 from projections import queries
 from projections.store import Store
 
@@ -42,7 +44,13 @@ BATCH: Final = 5_000
 COLUMNS: Final = ("ref", "role", "contract", "from", "until", "nir")
 MAX_FIELD: Final = 10_000
 MAX_PROBLEMS: Final = 20
-PARALLEL_ABOVE_BYTES: Final = 4 * 1024 * 1024
+PARALLEL_ABOVE_BYTES: Final = 2 * 1024 * 1024
+WORKERS: Final = 2
+TASK_BATCHES: Final = 8
+"""Batches per worker task: a task is a byte range of the file that its worker reads itself."""
+SCAN_BLOCK: Final = 256 * 1024
+APPEND_MEMBERS: Final = 40_000
+"""Batches are appended a few at a time, up to this many members per transaction (one fact each)."""
 
 Progress = Callable[[str, int, int], None]
 """progress(phase, done, total): phase is 'check' or 'append'."""
@@ -59,6 +67,13 @@ class _Batch(msgspec.Struct, array_like=True):
     problems: list[str]
 
 
+class _Checked(msgspec.Struct, array_like=True):
+    """What a worker sends back for its byte range: its batches, or the reason it stopped."""
+
+    batches: list[_Batch]
+    fatal: str | None = None
+
+
 def _open(file: str) -> TextIO:
     try:
         return Path(file).open(encoding="utf-8-sig", newline="")
@@ -70,21 +85,26 @@ def _open(file: str) -> TextIO:
         raise InvalidFact(f"{file}: {problem.strerror}") from None
 
 
+def _positions(file: str, header: list[str] | None) -> list[int]:
+    """Where each of COLUMNS is in a row (-1: absent), after checking the header."""
+    if not header:
+        raise InvalidFact(f"{file}: empty file (expected a header ref,role,contract,from,until,nir)")
+    names = [h.strip() for h in header]
+    if any(n not in COLUMNS for n in names) or "ref" not in names or len(set(names)) != len(names):
+        raise InvalidFact(
+            f"{file}: the header must name columns among ref,role,contract,from,until,nir, with ref;"
+            f" got {','.join(names)}"
+        )
+    return [names.index(c) if c in names else -1 for c in COLUMNS]
+
+
 def _chunks(file: str, batch_size: int) -> Iterator[tuple[list[int], list[list[str]], list[int]]]:
     """(line numbers, rows, column positions) in batches, after checking the header."""
     csv.field_size_limit(MAX_FIELD)
     with _open(file) as handle:
         reader = csv.reader(handle)
         try:
-            header = next(reader, None)
-            if not header:
-                raise InvalidFact(f"{file}: empty file (expected a header ref,role,contract,from,until,nir)")
-            names = [h.strip() for h in header]
-            if any(n not in COLUMNS for n in names) or "ref" not in names or len(set(names)) != len(names):
-                raise InvalidFact(
-                    f"{file}: the header must name columns among ref,role,contract,from,until,nir, with ref; got {','.join(names)}"
-                )
-            positions = [names.index(c) if c in names else -1 for c in COLUMNS]
+            positions = _positions(file, next(reader, None))
             lines: list[int] = []
             rows: list[list[str]] = []
             for row in reader:
@@ -101,21 +121,22 @@ def _chunks(file: str, batch_size: int) -> Iterator[tuple[list[int], list[list[s
             raise InvalidFact(f"{file}: not UTF-8 text (byte {problem.start})") from None
 
 
-def check_batch(key: bytes, lines: list[int], rows: list[list[str]], positions: list[int]) -> _Batch:
+def check_batch(key: bytes, lines: Sequence[int], rows: list[list[str]], positions: list[int]) -> _Batch:
     """Validate and encode one batch (runs in a worker process for large files)."""
     pseudo = pseudonymiser(key)
-    digest = hashlib.sha256()
     members: dict[str, Member] = {}
     problems: list[str] = []
+    hashed: list[str] = []
     width = len([p for p in positions if p >= 0])
+    in_order = positions == list(range(len(COLUMNS)))
     for line, row in zip(lines, rows, strict=True):
         if len(row) != width:
             if not any(cell.strip() for cell in row):
                 continue  # a blank line
             problems.append(f"line {line}: expected {width} values, got {len(row)}")
             continue
-        cells = [row[p].strip() if p >= 0 else "" for p in positions]
-        digest.update("\x1f".join(cells).encode("utf-8", "surrogatepass") + b"\x1e")
+        cells = [cell.strip() for cell in row] if in_order else [row[p].strip() if p >= 0 else "" for p in positions]
+        hashed.append("\x1f".join(cells))
         try:
             ref, role, contract, start, end, nir = cells
             member = roster_member(ref, role, contract, start, end, nir, pseudo, f"line {line}")
@@ -124,39 +145,144 @@ def check_batch(key: bytes, lines: list[int], rows: list[list[str]], positions: 
             continue
         members.pop(member.ref, None)
         members[member.ref] = member
-    return _Batch(lines[0], lines[-1], digest.hexdigest(), _members_encoder.encode(tuple(members.values())), problems)
+    # The digest of every row's cells, each followed by \x1e: one update for the whole batch.
+    digest = hashlib.sha256("".join(f"{h}\x1e" for h in hashed).encode("utf-8", "surrogatepass"))
+    encoded = _members_encoder.encode(tuple(members.values())) if not problems else b"[]"
+    return _Batch(lines[0], lines[-1], digest.hexdigest(), encoded, problems)
+
+
+_checked_encoder = msgspec.msgpack.Encoder()
+_checked_decoder = msgspec.msgpack.Decoder(_Checked)
+
+
+def check_range(task: tuple[str, bytes, list[int], int, int, int, int]) -> bytes:
+    """Worker: read bytes [start, end) of the file (whole lines, no quotes), check them in
+    batches of `batch_size` rows whose first line is `first_line`; an encoded `_Checked`."""
+    file, key, positions, start, end, first_line, batch_size = task
+    csv.field_size_limit(MAX_FIELD)
+    with Path(file).open("rb") as handle:
+        handle.seek(start)
+        data = handle.read(end - start)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as problem:
+        return _checked_encoder.encode(_Checked([], f"{file}: not UTF-8 text (byte {start + problem.start})"))
+    del data
+    reader = csv.reader(io.StringIO(text, newline=""))
+    batches: list[_Batch] = []
+    rows: list[list[str]] = []
+    line = first_line
+    try:
+        for row in reader:
+            rows.append(row)
+            if len(rows) >= batch_size:
+                batches.append(check_batch(key, range(line, line + len(rows)), rows, positions))
+                line += len(rows)
+                rows = []
+    except csv.Error as problem:
+        return _checked_encoder.encode(_Checked(batches, f"line {first_line + reader.line_num - 1}: {problem}"))
+    if rows:
+        batches.append(check_batch(key, range(line, line + len(rows)), rows, positions))
+    return _checked_encoder.encode(_Checked(batches))
+
+
+def _plan(file: str, batch_size: int) -> tuple[list[int], list[tuple[int, int, int]]] | None:
+    """Column positions and (start, end, first line) byte ranges of `TASK_BATCHES` batches each,
+    for workers to read themselves; None when the file must be read as CSV from the start
+    (not a regular file, a quote anywhere, a bare CR, or anything odd about the header)."""
+    try:
+        handle = Path(file).open("rb")  # noqa: SIM115 - closed below
+    except OSError:
+        return None
+    with handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        head = handle.readline(MAX_FIELD)
+        if not head.endswith(b"\n") or b'"' in head or b"\r" in head[:-2]:
+            return None
+        try:
+            header = next(csv.reader([head.decode("utf-8-sig")]), None)
+        except (UnicodeDecodeError, csv.Error):
+            return None
+        positions = _positions(file, header)
+        per_task = TASK_BATCHES * batch_size
+        ranges: list[tuple[int, int, int]] = []
+        offset = start = len(head)
+        line = 2
+        wanted = per_task  # newlines until the end of the current range
+        while block := handle.read(SCAN_BLOCK):
+            if block.endswith(b"\r"):
+                block += handle.read(1)
+            if b'"' in block or block.count(b"\r") != block.count(b"\r\n"):
+                return None
+            found = block.count(b"\n")
+            at = 0
+            while found >= wanted:  # the range ends in this block: find its last newline
+                for _ in range(wanted):
+                    at = block.index(b"\n", at) + 1
+                found -= wanted
+                ranges.append((start, offset + at, line))
+                start, line, wanted = offset + at, line + per_task, per_task
+            wanted -= found
+            offset += len(block)
+        if offset > start:
+            ranges.append((start, offset, line))
+    return positions, ranges
 
 
 def _check_all(file: str, key: bytes, batch_size: int, spool: Any, progress: Progress | None) -> tuple[int, int]:
     """Pass 1: validate every row into the spool. Returns (rows, batches)."""
     problems: list[str] = []
     rows_seen = batches = 0
-    parallel = Path(file).stat().st_size > PARALLEL_ABOVE_BYTES and (os.cpu_count() or 1) > 1
-    chunks = _chunks(file, batch_size)
-    if parallel:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-            pending: list[concurrent.futures.Future[_Batch]] = []
-            for lines, rows, positions in chunks:
-                pending.append(pool.submit(check_batch, key, lines, rows, positions))
-                if len(pending) >= 4:
-                    rows_seen, batches = _spool(pending.pop(0).result(), spool, problems, rows_seen, batches, progress)
-            for future in pending:
-                rows_seen, batches = _spool(future.result(), spool, problems, rows_seen, batches, progress)
+    plan = _plan(file, batch_size)
+    big = Path(file).stat().st_size > PARALLEL_ABOVE_BYTES if plan is not None else False
+    parallel = big and (os.cpu_count() or 1) > 1
+    if plan is not None:
+        positions, ranges = plan
+        tasks = [(file, key, positions, start, end, line, batch_size) for start, end, line in ranges]
+        results: Iterator[bytes]
+        with contextlib.ExitStack() as stack:
+            if parallel:
+                pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(max_workers=WORKERS))
+                results = _in_order(pool, tasks)
+            else:
+                results = map(check_range, tasks)
+            for encoded in results:
+                checked = _checked_decoder.decode(encoded)
+                for batch in checked.batches:
+                    rows_seen, batches = _spool(batch, spool, problems, rows_seen, batches, progress)
+                if checked.fatal is not None:
+                    raise InvalidFact(checked.fatal)
     else:
-        for lines, rows, positions in chunks:
-            rows_seen, batches = _spool(check_batch(key, lines, rows, positions), spool, problems, rows_seen, batches, progress)
+        for lines, rows, positions in _chunks(file, batch_size):
+            batch = check_batch(key, lines, rows, positions)
+            rows_seen, batches = _spool(batch, spool, problems, rows_seen, batches, progress)
     if problems:
-        shown = problems[:MAX_PROBLEMS] + ([f"({len(problems) - MAX_PROBLEMS} more problems)"] if len(problems) > MAX_PROBLEMS else [])
+        more = [f"({len(problems) - MAX_PROBLEMS} more problems)"] if len(problems) > MAX_PROBLEMS else []
+        shown = problems[:MAX_PROBLEMS] + more
         raise InvalidFact(*shown)
     if rows_seen == 0:
         raise InvalidFact(f"{file}: no members (only a header)")
     return rows_seen, batches
 
 
-def _spool(batch: _Batch, spool: Any, problems: list[str], rows: int, batches: int, progress: Progress | None) -> tuple[int, int]:
+def _in_order(pool: concurrent.futures.ProcessPoolExecutor, tasks: list[Any]) -> Iterator[bytes]:
+    """Results in task order, with a few tasks in flight (bounded memory)."""
+    pending: list[concurrent.futures.Future[bytes]] = []
+    for task in tasks:
+        pending.append(pool.submit(check_range, task))
+        if len(pending) > 2 * WORKERS:
+            yield pending.pop(0).result()
+    for future in pending:
+        yield future.result()
+
+
+def _spool(
+    batch: _Batch, spool: Any, problems: list[str], rows: int, batches: int, progress: Progress | None
+) -> tuple[int, int]:
     problems.extend(batch.problems)
     count = batch.last_line - batch.first_line + 1
-    if not batch.problems:
+    if not batch.problems and not problems:
         data = msgspec.msgpack.encode(batch)
         spool.write(struct.pack(">I", len(data)) + data)
     if progress is not None:
@@ -194,16 +320,27 @@ async def import_roster(
     with tempfile.TemporaryFile(prefix="exposure-roster-", dir=_spool_dir(store)) as spool:
         total, batches = _check_all(file, store.keys.nir_key, batch_size, spool, progress)
         appended = unchanged = done = 0
+        group: list[Parsed] = []
+        labels: list[str] = []
+        size = 0
         for batch in _spooled(spool):
             members = _members_decoder.decode(batch.members)
             done += batch.last_line - batch.first_line + 1
             if members:
-                parsed = enrolment(insurer, members, batch_id(insurer, known_on, batch.digest), ctx, known_on)
-                result = await store.append_parsed([parsed], [f"lines {batch.first_line}-{batch.last_line}"])
-                appended += len(result.appended)
-                unchanged += len(result.unchanged)
-            if progress is not None:
-                progress("append", done, total)
+                group.append(enrolment(insurer, members, batch_id(insurer, known_on, batch.digest), ctx, known_on))
+                labels.append(f"lines {batch.first_line}-{batch.last_line}")
+                size += len(members)
+            if size >= APPEND_MEMBERS:
+                result = await store.append_parsed(group, labels)
+                appended, unchanged = appended + len(result.appended), unchanged + len(result.unchanged)
+                group, labels, size = [], [], 0
+                if progress is not None:
+                    progress("append", done, total)
+        if group:
+            result = await store.append_parsed(group, labels)
+            appended, unchanged = appended + len(result.appended), unchanged + len(result.unchanged)
+        if progress is not None:
+            progress("append", done, total)
     await store.catch_up()
     return {"insurer": insurer, "rows": total, "facts": batches, "appended": appended, "unchanged": unchanged}
 
@@ -220,15 +357,25 @@ async def export(store: Store, incident: str, h: queries.Horizon, insurer: str |
     writer = csv.writer(sink, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:
         writer.writerow(queries.EXPORT_COLUMNS)
-    rows = queries.affected_members(store.db, incident, h, insurer)
-    async with contextlib.aclosing(rows):  # closed before the store, even when the reader goes away
-        async for row in rows:
-            count += 1
-            if writer is not None:
-                writer.writerow(
-                    [";".join(row[c]) if isinstance(row[c], list) else ("" if row[c] is None else row[c]) for c in queries.EXPORT_COLUMNS]
+    chunks = queries.affected_chunks(store.db, incident, h, insurer)
+    async with contextlib.aclosing(chunks):  # closed before the store, even when the reader goes away
+        async for ins, fields, implied, rows in chunks:
+            count += len(rows)
+            if writer is not None:  # csv writes None as an empty cell
+                exposed, revealed = ";".join(fields), ";".join(implied)
+                writer.writerows([(incident, ins, *row, exposed, revealed) for row in rows])
+                continue
+            sink.write(
+                "".join(
+                    json.dumps(
+                        {"incident": incident, "insurer": ins, "ref": ref, "role": role, "contract": contract,
+                         "from": start, "until": end, "status": status, "fields": fields, "implied": implied},
+                        ensure_ascii=False,
+                        separators=(",", ":"),
+                    )
+                    + "\n"
+                    for ref, role, contract, start, end, status in rows
                 )
-            else:
-                sink.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+            )
     sink.flush()
     return count

@@ -236,9 +236,15 @@ def _member_fields(facts: list[Fact], incident: str, insurer: str, ref: str) -> 
     )
 
 
+NAMING_KINDS = ("insurer-informed", "insurer-confirmed-affected", "insurer-ruled-out", "members-enrolled")
+
+
 def _known_insurers(facts: list[Fact]) -> set[str]:
-    """Every insurer named by a visible fact (any kind carrying `insurer`, any incident)."""
-    return {fact["insurer"] for fact in facts if fact.get("insurer") is not None}
+    """SPEC §3: "An insurer becomes known to the ledger through any fact that names it
+    (`insurer-informed`, `insurer-confirmed-affected`, `insurer-ruled-out`, `members-enrolled`)":
+    every insurer of such a visible fact, any incident (a visible scope or field fact alone
+    does not make an insurer known)."""
+    return {fact["insurer"] for fact in facts if fact["kind"] in NAMING_KINDS and fact.get("insurer") is not None}
 
 
 def _summary(facts: list[Fact], incident: str) -> dict[str, Any]:

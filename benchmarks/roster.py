@@ -1,0 +1,676 @@
+"""Roster scale benchmark: exposure's roster import and queries against raw baselines.
+
+    python benchmarks/roster.py --members 20000000 --store /var/tmp/exposure-bench
+    python benchmarks/roster.py --quick            # a few thousand members (CI smoke run)
+
+Generates a synthetic population (84 insurers, Zipf-like sizes: the largest holds ~15%;
+holders and dependants; contracts; membership periods; a valid synthetic NIR on about half
+the rows, ~3% of those NIRs also enrolled at another insurer), one CSV file per insurer,
+then measures in the same run:
+
+- raw: Python `csv` + HMAC-SHA256 of the NIR + `sqlite3.executemany` into one WITHOUT
+  ROWID table (WAL): the floor any Python roster loader pays;
+- import: `projections.roster.import_roster` for every insurer (the code path of
+  `exposure members import`), in a child process whose peak memory is measured;
+- naive: one eventsourcing event per member through `Application.save()`, on a sample,
+  extrapolated;
+- lookups (by insurer+ref and by NIR, through `queries.member`) against an indexed
+  lookup on the raw table; summary cold and warm; export against a raw SELECT written
+  as CSV; `Store.rebuild` against the import; store bytes per member.
+
+Prints a table with each ratio next to its target; `--json-out FILE` writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import hashlib
+import hmac
+import json
+import os
+import random
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+INSURERS: Final = 84
+LARGEST_SHARE: Final = 0.15
+NIR_SHARE: Final = 0.5
+SHARED_NIR_SHARE: Final = 0.03
+KNOWN_ON: Final = "2024-01-01"
+INCIDENT: Final = "bench-2024-01"
+SCOPED: Final = 3
+HEADER: Final = "ref,role,contract,from,until,nir\n"
+GENERATOR_VERSION: Final = 1
+RAW_BATCH: Final = 5_000
+RAW_CPU: list[float] = [0.0]
+GIB: Final = 1024**3
+
+TARGETS: Final = {
+    "import_vs_raw": (">=", 0.5),
+    "peak_memory_gib": ("<", 1.0),
+    "lookup_ref_vs_raw": ("<=", 10.0),
+    "lookup_nir_vs_raw": ("<=", 10.0),
+    "summary_warm_ms": ("<=", 100.0),
+    "summary_cold_ms": ("<=", 100.0),
+    "export_vs_raw": (">=", 0.5),
+    "rebuild_vs_import": (">=", 0.5),
+}
+
+
+# -- synthetic population --------------------------------------------------------------
+
+
+def insurer_id(index: int) -> str:
+    """`ins-01` ... `ins-84`."""
+    return f"ins-{index + 1:02d}"
+
+
+def insurer_sizes(total: int, count: int = INSURERS, largest: float = LARGEST_SHARE) -> list[int]:
+    """Zipf-like sizes (weight 1/rank^s, s chosen so the largest holds `largest`), in a
+    shuffled order so that imports mix large and small insurers; each at least 1."""
+    low, high = 0.0, 3.0
+    for _ in range(60):
+        s = (low + high) / 2
+        weights = [1 / (rank**s) for rank in range(1, count + 1)]
+        if weights[0] / sum(weights) < largest:
+            low = s
+        else:
+            high = s
+    shares = [w / sum(weights) for w in weights]
+    sizes = [max(1, int(total * share)) for share in shares]
+    sizes[0] += total - sum(sizes)
+    random.Random(7).shuffle(sizes)
+    return sizes
+
+
+def nir_for(person: int) -> str:
+    """A valid 15-character NIR, one per person number (sex, year, month, then 8 digits)."""
+    first = f"{1 + person % 2}{person % 100:02d}{1 + (person // 100) % 12:02d}{person // 1200:08d}"
+    return f"{first}{97 - int(first) % 97:02d}"
+
+
+def has_nir(person: int) -> bool:
+    """About half the rows carry a NIR (a fixed function of the row's person number)."""
+    return (person * 2654435761 >> 11) % 1000 < NIR_SHARE * 1000
+
+
+def generate(folder: Path, total: int, seed: int = 1) -> list[tuple[str, Path, int]]:
+    """One CSV per insurer in `folder` (reused when already generated): (insurer, path, rows)."""
+    sizes = insurer_sizes(total)
+    manifest = folder / "manifest.json"
+    wanted = {"version": GENERATOR_VERSION, "members": total, "seed": seed, "sizes": sizes}
+    files = [(insurer_id(i), folder / f"{insurer_id(i)}.csv", size) for i, size in enumerate(sizes)]
+    if manifest.exists() and json.loads(manifest.read_text()) == wanted and all(p.exists() for _, p, _ in files):
+        return files
+    folder.mkdir(parents=True, exist_ok=True)
+    start = 0
+    for index, (_, path, size) in enumerate(files):
+        _write_roster(path, index, start, size, random.Random(seed * 1000 + index))
+        start += size
+    manifest.write_text(json.dumps(wanted))
+    return files
+
+
+def _write_roster(path: Path, index: int, start: int, size: int, rng: random.Random) -> None:
+    """Families under a contract: a holder and 0-3 dependants, sorted by contract number."""
+    plans = [f"P{index + 1:02d}{p:02d}" for p in range(12)]
+    base = date(2000, 1, 1)
+    lines: list[str] = []
+    family = 0
+    written = 0
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(HEADER)
+        while written < size:
+            family += 1
+            contract = f"{family * 7 + index:09d}"
+            plan = plans[min(int(rng.expovariate(0.4)), len(plans) - 1)]
+            joined = base + timedelta(days=rng.randrange(9000))
+            people = min(size - written, 1 + min(int(rng.expovariate(0.9)), 3))
+            for k in range(people):
+                person = start + written
+                nir = ""
+                if has_nir(person):
+                    if start > 0 and rng.random() < SHARED_NIR_SHARE:
+                        other = rng.randrange(start)  # someone already enrolled at another insurer
+                        while not has_nir(other):
+                            other = (other + 1) % start
+                        person = other
+                    nir = nir_for(person)
+                left = ""
+                if rng.random() < 0.2:
+                    left = (joined + timedelta(days=30 + rng.randrange(4000))).isoformat()
+                role = "holder" if k == 0 else "dependant"
+                lines.append(f"{contract}{k:02d},{role},{plan},{joined.isoformat()},{left},{nir}\n")
+                written += 1
+            if len(lines) >= 50_000:
+                out.write("".join(lines))
+                lines.clear()
+        out.write("".join(lines))
+
+
+# -- raw baseline ------------------------------------------------------------------------
+
+
+RAW_DDL: Final = """
+CREATE TABLE IF NOT EXISTS raw (
+    insurer TEXT NOT NULL, ref TEXT NOT NULL, role TEXT, contract TEXT,
+    from_day TEXT, until_day TEXT, nir TEXT,
+    PRIMARY KEY (insurer, ref)
+) WITHOUT ROWID
+"""
+
+
+def raw_load(db_path: Path, files: list[tuple[str, Path, int]], key: bytes) -> float:
+    """csv + HMAC-SHA256 + executemany into one WITHOUT ROWID table (WAL); seconds."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    started = time.perf_counter()
+    cpu = time.process_time()
+    db = sqlite3.connect(db_path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute(RAW_DDL)
+    sql = "INSERT INTO raw VALUES (?, ?, ?, ?, ?, ?, ?)"
+    for insurer, path, _ in files:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            batch: list[tuple[str, ...]] = []
+            db.execute("BEGIN")
+            for ref, role, contract, start, end, nir in reader:
+                pseudonym = hmac.digest(key, nir.encode(), "sha256")[:16].hex() if nir else None
+                batch.append((insurer, ref, role or None, contract or None, start or None, end or None, pseudonym))  # type: ignore[arg-type]
+                if len(batch) >= RAW_BATCH:
+                    db.executemany(sql, batch)
+                    batch.clear()
+            db.executemany(sql, batch)
+            db.execute("COMMIT")
+    db.close()
+    RAW_CPU[0] = time.process_time() - cpu
+    return time.perf_counter() - started
+
+
+def raw_index(db_path: Path) -> float:
+    """The NIR index on the raw table (for the lookup baseline); seconds."""
+    started = time.perf_counter()
+    db = sqlite3.connect(db_path, isolation_level=None)
+    db.execute("CREATE INDEX IF NOT EXISTS raw_by_nir ON raw (nir) WHERE nir IS NOT NULL")
+    db.close()
+    return time.perf_counter() - started
+
+
+def raw_lookups(db_path: Path, keys: list[tuple[str, str]], nirs: list[str]) -> tuple[float, float]:
+    """Median seconds of one indexed lookup by (insurer, ref) and by NIR pseudonym."""
+    db = sqlite3.connect(db_path, isolation_level=None)
+    by_ref, by_nir = [], []
+    for insurer, ref in keys:
+        started = time.perf_counter()
+        db.execute("SELECT * FROM raw WHERE insurer = ? AND ref = ?", (insurer, ref)).fetchall()
+        by_ref.append(time.perf_counter() - started)
+    for nir in nirs:
+        started = time.perf_counter()
+        db.execute("SELECT * FROM raw WHERE nir = ?", (nir,)).fetchall()
+        by_nir.append(time.perf_counter() - started)
+    db.close()
+    return statistics.median(by_ref), statistics.median(by_nir)
+
+
+def raw_export(db_path: Path, sink: Path) -> tuple[float, int]:
+    """A raw SELECT of every member, written as CSV; (seconds, rows)."""
+    started = time.perf_counter()
+    db = sqlite3.connect(db_path, isolation_level=None)
+    rows = 0
+    with sink.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(("insurer", "ref", "role", "contract", "from", "until"))
+        cursor = db.execute("SELECT insurer, ref, role, contract, from_day, until_day FROM raw ORDER BY insurer, ref")
+        while chunk := cursor.fetchmany(10_000):
+            writer.writerows(chunk)
+            rows += len(chunk)
+    db.close()
+    return time.perf_counter() - started, rows
+
+
+# -- naive eventsourcing baseline ---------------------------------------------------------
+
+
+def naive_eventsourcing(folder: Path, files: list[tuple[str, Path, int]], key: bytes, sample: int) -> tuple[float, int]:
+    """One event per member through `Application.save()` (SQLite); (seconds, members)."""
+    from eventsourcing.application import Application  # noqa: PLC0415 - only this baseline needs it
+    from eventsourcing.domain import Aggregate  # noqa: PLC0415
+
+    class Membership(Aggregate):  # type: ignore[misc]
+        def __init__(self, insurer: str, ref: str, role: str, contract: str, start: str, end: str, nir: str) -> None:
+            self.insurer, self.ref, self.role, self.contract = insurer, ref, role, contract
+            self.start, self.end, self.nir = start, end, nir
+
+    db_path = folder / "naive.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(db_path)}
+    app: Application[Any] = Application(env=env)
+    done = 0
+    started = time.perf_counter()
+    for insurer, path, _ in files:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            for ref, role, contract, start, end, nir in reader:
+                pseudonym = hmac.digest(key, nir.encode(), "sha256")[:16].hex() if nir else ""
+                app.save(Membership(insurer, ref, role, contract, start, end, pseudonym))
+                done += 1
+                if done >= sample:
+                    break
+        if done >= sample:
+            break
+    seconds = time.perf_counter() - started
+    app.close()
+    return seconds, done
+
+
+# -- exposure, in a child process ------------------------------------------------------------
+
+
+def child_import(store_dir: Path, files_json: str) -> dict[str, Any]:
+    """Import every roster into a new store (run in a child process); timings and peak memory."""
+    from projections import roster  # noqa: PLC0415 - imported in the child only
+    from projections.store import Store  # noqa: PLC0415
+
+    files = json.loads(files_json)
+    phases = {"check": 0.0, "append": 0.0, "catch_up": 0.0}
+
+    async def go() -> dict[str, Any]:
+        store, _ = await Store.init(str(store_dir / "exposure.db"), timezone="Europe/Paris")
+        rows = facts = 0
+        started = time.perf_counter()
+        try:
+            for insurer, path in files:
+                marks: dict[str, float] = {"start": time.perf_counter()}
+
+                def progress(phase: str, _done: int, _total: int, marks: dict[str, float] = marks) -> None:
+                    now = time.perf_counter()
+                    if phase == "check":
+                        marks["checked"] = now
+                    if phase == "append":
+                        marks.setdefault("first_append", now)
+                        marks["last_append"] = now
+
+                result = await roster.import_roster(store, insurer, path, known_on=KNOWN_ON, progress=progress)
+                end = time.perf_counter()
+                first = marks.get("checked", marks["start"])
+                last = marks.get("last_append", end)
+                phases["check"] += first - marks["start"]
+                phases["append"] += last - first
+                phases["catch_up"] += end - last
+                rows += int(result["rows"])
+                facts += int(result["facts"])
+        finally:
+            await store.close()
+        return {"seconds": time.perf_counter() - started, "rows": rows, "facts": facts}
+
+    out = asyncio.run(go())
+    out["phases"] = phases
+    me, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    out["maxrss_self_kib"] = me.ru_maxrss
+    out["maxrss_children_kib"] = workers.ru_maxrss
+    out["cpu_main_s"] = me.ru_utime + me.ru_stime
+    out["cpu_workers_s"] = workers.ru_utime + workers.ru_stime
+    return out
+
+
+def run_import(store_dir: Path, files: list[tuple[str, Path, int]]) -> dict[str, Any]:
+    """The import in a child process (so that its peak memory is its own)."""
+    if store_dir.exists():
+        shutil.rmtree(store_dir)
+    store_dir.mkdir(parents=True)
+    listing = json.dumps([(insurer, str(path)) for insurer, path, _ in files])
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child-import", str(store_dir), listing],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"import child failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# -- exposure, in process -----------------------------------------------------------------------
+
+
+def _expect(condition: object, problem: str) -> None:
+    if not condition:
+        raise RuntimeError(problem)
+
+
+def _store_bytes(store_dir: Path) -> int:
+    return sum(p.stat().st_size for p in store_dir.glob("exposure.db*"))
+
+
+async def exposure_queries(
+    store_dir: Path,
+    files: list[tuple[str, Path, int]],
+    lookups: int,
+    export_sink: Path,
+    *,
+    rebuild: bool,
+    out: dict[str, Any],
+    stage: Callable[[str], None],
+) -> dict[str, Any]:
+    """Record an incident, then time lookups, summaries, the export and a rebuild (into `out`,
+    calling `stage` after each step)."""
+    from domain.nir import pseudonym  # noqa: PLC0415
+    from projections import queries, roster  # noqa: PLC0415
+    from projections.store import Store  # noqa: PLC0415
+
+    store = await Store.open(str(store_dir / "exposure.db"))
+    try:
+        out["store_bytes_before_incident"] = _store_bytes(store_dir)
+        await _record_incident(store, [insurer for insurer, _, _ in files])
+
+        keys, nirs = sample_members(files, lookups)
+        h = await store.horizon()
+        by_ref = []
+        for insurer, ref in keys:
+            started = time.perf_counter()
+            found = await queries.member(store.db, h, insurer_id=insurer, ref=ref)
+            by_ref.append(time.perf_counter() - started)
+            _expect(found["memberships"], f"no membership for {insurer} {ref}")
+        by_nir = []
+        for nir in nirs:
+            hashed = pseudonym(nir, store.keys.nir_key)
+            started = time.perf_counter()
+            found = await queries.member(store.db, h, nir_pseudonym=hashed)
+            by_nir.append(time.perf_counter() - started)
+            _expect(found["memberships"], "no membership for a sampled NIR")
+        out["lookup_ref_s"] = statistics.median(by_ref)
+        out["lookup_nir_s"] = statistics.median(by_nir)
+        stage(f"lookups {out['lookup_ref_s'] * 1000:.3f} ms by ref, {out['lookup_nir_s'] * 1000:.3f} ms by NIR")
+
+        started = time.perf_counter()
+        h = await store.horizon()
+        summary = await queries.summary(store.db, INCIDENT, h)
+        out["summary_cold_s"] = time.perf_counter() - started
+        warm = []
+        for _ in range(5):
+            started = time.perf_counter()
+            h = await store.horizon()
+            again = await queries.summary(store.db, INCIDENT, h)
+            warm.append(time.perf_counter() - started)
+            _expect(again["members"] == summary["members"], "the warm summary differs from the cold one")
+        out["summary_warm_s"] = statistics.median(warm)
+        out["summary_members"] = summary["members"]
+        stage(f"summary cold {out['summary_cold_s']:.2f} s, warm {out['summary_warm_s'] * 1000:.1f} ms")
+
+        started = time.perf_counter()
+        with export_sink.open("w", encoding="utf-8", newline="") as sink:
+            out["export_rows"] = await roster.export(store, INCIDENT, h, None, "csv", sink)
+        out["export_s"] = time.perf_counter() - started
+        out["store_bytes"] = _store_bytes(store_dir)
+        stage(f"export {out['export_rows']:,} rows in {out['export_s']:.1f} s")
+
+        if rebuild:
+            started = time.perf_counter()
+            await store.rebuild()
+            out["rebuild_s"] = time.perf_counter() - started
+            stage(f"rebuild {out['rebuild_s']:.1f} s")
+            h = await store.horizon()
+            after = await queries.summary(store.db, INCIDENT, h)
+            _expect(after["members"] == summary["members"], f"rebuilt: {after['members']} != {summary['members']}")
+    finally:
+        await store.close()
+    return out
+
+
+async def _record_incident(store: Any, insurers: list[str]) -> None:
+    """An incident with every insurer affected, a scope on a few and some exposed fields."""
+    facts: list[tuple[str, object]] = [
+        ("", {"kind": "attack-discovered", "incident": INCIDENT, "operator": "Bench", "occurred_on": "2024-01-20",
+              "known_on": "2024-01-25"}),
+        ("", {"kind": "field-ruled-in", "incident": INCIDENT, "categories": ["civil_status", "nir"],
+              "known_on": "2024-02-01"}),
+    ]
+    for insurer in insurers:
+        facts.append(("", {"kind": "insurer-confirmed-affected", "incident": INCIDENT, "insurer": insurer,
+                           "known_on": "2024-02-01"}))
+    for index, insurer in enumerate(insurers[:SCOPED]):
+        scope: dict[str, object] = {"kind": "scope-defined", "incident": INCIDENT, "insurer": insurer,
+                                    "known_on": "2024-02-02"}
+        scope.update([{"roles": ["holder"]}, {"enrolled_from": "2010-01-01"}, {"contracts": [f"P{index + 1:02d}00"]}][
+            index % 3])
+        facts.append(("", scope))
+    await store.append(facts, by="bench")
+
+
+def sample_members(files: list[tuple[str, Path, int]], count: int) -> tuple[list[tuple[str, str]], list[str]]:
+    """`count` (insurer, ref) keys and `count` raw NIRs, spread over the insurers."""
+    rng = random.Random(3)
+    keys: list[tuple[str, str]] = []
+    nirs: list[str] = []
+    chosen = rng.sample(files, min(len(files), 12))
+    per_file = max(1, count // len(chosen) + 1)
+    for insurer, path, _ in chosen:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            for n, row in enumerate(reader):
+                if n % 97 == 5 and len([k for k in keys if k[0] == insurer]) < per_file:
+                    keys.append((insurer, row[0]))
+                    if row[5]:
+                        nirs.append(row[5])
+                if n > 97 * per_file * 2:
+                    break
+    return keys[:count], (nirs or [nir_for(0)])[:count]
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def verdict(name: str, value: float) -> str:
+    op, target = TARGETS[name]
+    ok = {"<": value < target, "<=": value <= target, ">=": value >= target}[op]
+    return f"{'ok  ' if ok else 'MISS'} (target {op} {target:g})"
+
+
+def _ratio(name: str, value: float, what: str) -> str:
+    return f"x{value:.2f} {what} {verdict(name, value)}"
+
+
+def table(r: dict[str, Any]) -> str:
+    """The figures as a plain-text table (one line per measurement)."""
+    n = r["members"]
+    phases = r["phases"]
+    rows: list[tuple[str, str, str]] = [
+        ("members / insurers", f"{n:,} / {r['insurers']}", f"largest {r['largest']:,}, NIR rows {r['nir_rows']:,}"),
+        ("raw load (csv+HMAC+executemany)", f"{r['raw_rate']:,.0f} members/s",
+         f"{r['raw_s']:.1f} s, CPU {r['raw_cpu_s']:.1f} s"),
+        ("exposure members import", f"{r['import_rate']:,.0f} members/s",
+         f"{r['import_s']:.1f} s; " + _ratio("import_vs_raw", r["import_vs_raw"], "raw")),
+        ("  phases", "",
+         f"check {phases['check']:.1f} s, append {phases['append']:.1f} s, catch-up {phases['catch_up']:.1f} s"),
+        ("  CPU", "",
+         (f"{r['import_cpu_s']:.1f} s (main {r['import_cpu_main_s']:.1f} s); "
+          f"raw/import CPU x{r['import_vs_raw_cpu']:.2f}")),
+    ]
+    if "naive_rate" in r:
+        rows += [
+            ("naive eventsourcing (1 event/member)", f"{r['naive_rate']:,.0f} members/s",
+             (f"sample {r['naive_sample']:,}, extrapolated {r['naive_extrapolated_s']:,.0f} s; "
+              f"import is x{r['import_vs_naive']:.1f}")),
+        ]
+    rows.append(("peak memory of the import", f"{r['peak_memory_gib']:.2f} GiB",
+                 f"main {r['maxrss_main_mib']:.0f} MiB + worker {r['maxrss_worker_mib']:.0f} MiB x{r['workers']} "
+                 + verdict("peak_memory_gib", r["peak_memory_gib"])))
+    if "lookup_ref_ms" in r:
+        rows += [
+            ("lookup by insurer+ref", f"{r['lookup_ref_ms']:.3f} ms",
+             f"raw {r['raw_lookup_ref_ms']:.3f} ms; " + _ratio("lookup_ref_vs_raw", r["lookup_ref_vs_raw"], "raw")),
+            ("lookup by NIR", f"{r['lookup_nir_ms']:.3f} ms",
+             f"raw {r['raw_lookup_nir_ms']:.3f} ms; " + _ratio("lookup_nir_vs_raw", r["lookup_nir_vs_raw"], "raw")),
+            ("summary, cold (no cached counts)", f"{r['summary_cold_ms']:,.0f} ms",
+             verdict("summary_cold_ms", r["summary_cold_ms"])),
+            ("summary, warm", f"{r['summary_warm_ms']:,.1f} ms", verdict("summary_warm_ms", r["summary_warm_ms"])),
+            ("members export (CSV)", f"{r['export_rate']:,.0f} rows/s",
+             f"{r['export_rows']:,} rows; raw SELECT {r['raw_export_rate']:,.0f} rows/s; "
+             + _ratio("export_vs_raw", r["export_vs_raw"], "raw")),
+        ]
+    if "rebuild_rate" in r:
+        rows.append(("projection rebuild", f"{r['rebuild_rate']:,.0f} members/s",
+                     f"{r['rebuild_s']:.1f} s; " + _ratio("rebuild_vs_import", r["rebuild_vs_import"], "import")))
+    if "bytes_per_member" in r:
+        rows.append(("store bytes per member", f"{r['bytes_per_member']:,.0f} B",
+                     f"store {r['store_bytes'] / GIB:.2f} GiB; raw table {r['raw_bytes_per_member']:,.0f} B/member"))
+    width = max(len(a) for a, _, _ in rows)
+    vwidth = max(len(b) for _, b, _ in rows)
+    return "\n".join(f"{a:<{width}}  {b:>{vwidth}}  {c}" for a, b, c in rows)
+
+
+def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
+    n = args.members
+    work = Path(args.store) if args.store else Path(tempfile.mkdtemp(prefix="exposure-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    r: dict[str, Any] = {"members": n, "insurers": INSURERS, "command": " ".join(sys.argv), "cpus": os.cpu_count()}
+    partial = Path(args.json_out).with_suffix(".partial.json") if args.json_out else None
+
+    def say_and_keep(line: str) -> None:
+        say(line)
+        if partial is not None:  # a long run leaves its figures so far
+            partial.write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
+
+    started = time.perf_counter()
+    files = generate(work / f"rosters-{n}", n)
+    r["generate_s"] = time.perf_counter() - started
+    r["largest"] = max(size for _, _, size in files)
+    say_and_keep(f"generated {n:,} members in {len(files)} files ({r['generate_s']:.1f} s)")
+    key = hashlib.sha256(b"bench").digest()
+
+    raw_db = work / "raw.db"
+    r["raw_s"] = raw_load(raw_db, files, key)
+    r["raw_rate"] = n / r["raw_s"]
+    r["raw_cpu_s"] = RAW_CPU[0]
+    r["raw_index_s"] = raw_index(raw_db)
+    raw_files = [Path(f"{raw_db}{suffix}") for suffix in ("", "-wal")]
+    r["raw_bytes_per_member"] = sum(p.stat().st_size for p in raw_files if p.exists()) / n
+    with contextlib.closing(sqlite3.connect(raw_db)) as db:
+        r["nir_rows"] = db.execute("SELECT COUNT(*) FROM raw WHERE nir IS NOT NULL").fetchone()[0]
+    say_and_keep(f"raw load {r['raw_s']:.1f} s ({r['raw_rate']:,.0f}/s), NIR index {r['raw_index_s']:.1f} s")
+
+    store_dir = work / "store"
+    imported = run_import(store_dir, files)
+    r["import_s"] = imported["seconds"]
+    r["import_rate"] = n / r["import_s"]
+    r["import_vs_raw"] = r["import_rate"] / r["raw_rate"]
+    r["phases"] = imported["phases"]
+    r["import_cpu_s"] = imported["cpu_main_s"] + imported["cpu_workers_s"]
+    r["import_cpu_main_s"] = imported["cpu_main_s"]
+    r["import_vs_raw_cpu"] = r["raw_cpu_s"] / r["import_cpu_s"]
+    r["facts"] = imported["facts"]
+    r["workers"] = 2 if (os.cpu_count() or 1) > 1 else 0
+    r["maxrss_main_mib"] = imported["maxrss_self_kib"] / 1024
+    r["maxrss_worker_mib"] = imported["maxrss_children_kib"] / 1024
+    r["peak_memory_gib"] = (imported["maxrss_self_kib"] + r["workers"] * imported["maxrss_children_kib"]) / 1024**2
+    if imported["rows"] != n:
+        raise RuntimeError(f"imported {imported['rows']} rows, expected {n}")
+    say_and_keep(f"import {r['import_s']:.1f} s ({r['import_rate']:,.0f}/s), phases {r['phases']}")
+
+    if args.import_only:
+        return r
+    sample = min(args.naive_sample, n)
+    naive_s, naive_n = naive_eventsourcing(work, files, key, sample)
+    r["naive_sample"] = naive_n
+    r["naive_rate"] = naive_n / naive_s
+    r["naive_extrapolated_s"] = n / r["naive_rate"]
+    r["import_vs_naive"] = r["import_rate"] / r["naive_rate"]
+    say_and_keep(f"naive eventsourcing {r['naive_rate']:,.0f}/s")
+
+    keys, nirs = sample_members(files, args.lookups)
+    raw_ref, raw_nir = raw_lookups(raw_db, keys, [hmac.digest(key, x.encode(), "sha256")[:16].hex() for x in nirs])
+    r["raw_lookup_ref_ms"], r["raw_lookup_nir_ms"] = raw_ref * 1000, raw_nir * 1000
+    raw_export_s, raw_rows = raw_export(raw_db, work / "raw-export.csv")
+    r["raw_export_rate"] = raw_rows / raw_export_s
+    say_and_keep(f"raw lookups {raw_ref * 1000:.3f}/{raw_nir * 1000:.3f} ms, raw export {r['raw_export_rate']:,.0f}/s")
+
+    q: dict[str, Any] = {}
+
+    def stage(line: str) -> None:
+        if "lookup_ref_s" in q:
+            r["lookup_ref_ms"], r["lookup_nir_ms"] = q["lookup_ref_s"] * 1000, q["lookup_nir_s"] * 1000
+            r["lookup_ref_vs_raw"] = r["lookup_ref_ms"] / r["raw_lookup_ref_ms"]
+            r["lookup_nir_vs_raw"] = r["lookup_nir_ms"] / r["raw_lookup_nir_ms"]
+        if "summary_warm_s" in q:
+            r["summary_cold_ms"], r["summary_warm_ms"] = q["summary_cold_s"] * 1000, q["summary_warm_s"] * 1000
+            r["summary_members"] = q["summary_members"]
+        if "export_s" in q:
+            r["export_rows"] = q["export_rows"]
+            r["export_rate"] = q["export_rows"] / q["export_s"]
+            r["export_vs_raw"] = r["export_rate"] / r["raw_export_rate"]
+            r["store_bytes"] = q["store_bytes"]
+            r["bytes_per_member"] = q["store_bytes"] / n
+        if "rebuild_s" in q:
+            r["rebuild_s"] = q["rebuild_s"]
+            r["rebuild_rate"] = n / q["rebuild_s"]
+            r["rebuild_vs_import"] = r["rebuild_rate"] / r["import_rate"]
+        say_and_keep(line)
+
+    export_sink = work / "export.csv"
+    rebuild = not args.no_rebuild
+    asyncio.run(exposure_queries(store_dir, files, args.lookups, export_sink, rebuild=rebuild, out=q, stage=stage))
+    r["total_s"] = time.perf_counter() - started
+    if not args.store and not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return r
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--members", type=int, help="population size (default 1,000,000; 3,000 with --quick)")
+    parser.add_argument("--store", help="working folder (kept; rosters are reused across runs)")
+    parser.add_argument("--quick", action="store_true", help="a few thousand members, small samples (CI)")
+    parser.add_argument("--json-out", help="write the figures as JSON to this file")
+    parser.add_argument("--naive-sample", type=int, default=20_000, help="members saved one event each")
+    parser.add_argument("--lookups", type=int, default=200, help="lookups per kind (median reported)")
+    parser.add_argument("--no-rebuild", action="store_true", help="skip the projection rebuild")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary working folder")
+    parser.add_argument("--import-only", action="store_true", help="stop after the raw load and the import")
+    parser.add_argument("--child-import", nargs=2, metavar=("STORE_DIR", "FILES_JSON"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child_import:
+        print(json.dumps(child_import(Path(args.child_import[0]), args.child_import[1])))
+        return 0
+    if args.members is None:
+        args.members = 3_000 if args.quick else 1_000_000
+    if args.quick:
+        args.naive_sample = min(args.naive_sample, 500)
+        args.lookups = min(args.lookups, 20)
+
+    def say(line: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+    results = benchmark(args, say)
+    print(table(results))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

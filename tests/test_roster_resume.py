@@ -1,0 +1,130 @@
+"""`exposure members import` killed with SIGKILL mid-way, then run again, completes the roster
+exactly once: the real command in a subprocess, on a roster of 100,000 rows, killed during the
+check pass, during the appends and during the members catch-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXPOSURE, INCIDENT, valid_nir
+
+ROWS = 100_000
+BATCH = 2_000
+FACTS = ROWS // BATCH
+
+
+def write_roster(path: Path) -> None:
+    """100,000 members of `mh`, half with a NIR, a few refs enrolled twice (the later row wins)."""
+    lines = ["ref,role,contract,from,until,nir"]
+    for n in range(ROWS):
+        ref = f"m{n:06d}" if n % 1000 != 999 else f"m{n - 500:06d}"  # 100 re-enrolments in the file
+        nir = valid_nir(f"1{n % 100:02d}01{n:08d}") if n % 2 == 0 else ""
+        lines.append(f"{ref},{'holder' if n % 3 else 'dependant'},C{n % 7},2015-01-01,,{nir}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def exposure(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(EXPOSURE), "--store", str(store), *args], capture_output=True, text=True,
+                          timeout=180, check=False)
+
+
+def import_command(store: Path, roster: Path) -> list[str]:
+    return [str(EXPOSURE), "--store", str(store), "members", "import", "--insurer", "mh", str(roster),
+            "--known-on", "2024-01-01", "--batch-size", str(BATCH), "--json"]
+
+
+def read(store: Path, sql: str) -> int:
+    """One number from the store, read-only (the import may hold the write lock)."""
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30)
+    try:
+        return int(db.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:  # e.g. a view table not created yet
+        return -1
+    finally:
+        db.close()
+
+
+def facts_in_ledger(store: Path) -> int:
+    return read(store, "SELECT COUNT(*) FROM stored_events WHERE topic = 'exposure:members-enrolled'")
+
+
+def members_position(store: Path) -> int:
+    return read(store, "SELECT COALESCE(MAX(position), 0) FROM projection_state WHERE name = 'members'")
+
+
+def has_nir_index(store: Path) -> bool:
+    return read(store, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'member_versions_by_nir'") != 0
+
+
+def kill_when(store: Path, roster: Path, ready: Callable[[], bool], delay: float) -> bool:
+    """Start the import, wait until `ready()`, then `delay` seconds more, and SIGKILL it.
+    True if it was killed (False: it finished first)."""
+    process = subprocess.Popen(import_command(store, roster), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not ready() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(delay)
+    finished = process.poll() is not None
+    if not finished:
+        os.kill(process.pid, signal.SIGKILL)
+    assert process.wait(timeout=60) in (0, -signal.SIGKILL)
+    return not finished
+
+
+@pytest.mark.slow
+def test_an_import_killed_in_each_phase_completes_exactly_once_when_run_again(tmp_path):
+    store, roster = tmp_path / "store" / "ledger.db", tmp_path / "roster.csv"
+    write_roster(roster)
+    assert exposure(store, "init").returncode == 0
+    opened = exposure(store, "record", "attack-discovered", "--incident", INCIDENT, "--operator", "Viamedis",
+                      "--occurred-on", "2024-01-22", "--known-on", "2024-01-29")
+    affected = exposure(store, "record", "insurer-confirmed-affected", "--incident", INCIDENT, "--insurer", "mh",
+                        "--known-on", "2024-02-01")
+    assert opened.returncode == affected.returncode == 0, (opened.stderr, affected.stderr)
+    seed = random.randrange(10**6)  # noqa: S311 - kill moments, printed on failure
+    rng = random.Random(seed)  # noqa: S311
+    before = facts_in_ledger(store)
+
+    # 1. during the check pass: nothing is appended before every row is checked
+    killed_checking = kill_when(store, roster, lambda: True, 0.8 + rng.random() * 0.6)
+    appended_while_checking = facts_in_ledger(store) - before
+    # 2. during the appends: some batches are in the ledger, not all
+    killed_appending = kill_when(store, roster, lambda: facts_in_ledger(store) > 0, rng.random() * 0.2)
+    appended_when_killed = facts_in_ledger(store)
+    # 3. during the members catch-up: it starts by dropping the NIR index (rebuilt at its end)
+    killed_projecting = kill_when(store, roster, lambda: not has_nir_index(store), rng.random() * 0.5)
+    projected_when_killed = members_position(store)
+    # 4. the same command again, to the end
+    resumed = subprocess.run(import_command(store, roster), capture_output=True, text=True, timeout=180, check=False)
+    again = subprocess.run(import_command(store, roster), capture_output=True, text=True, timeout=180, check=False)
+    insurer = exposure(store, "insurer", "--incident", INCIDENT, "--insurer", "mh", "--as-known-on", "2024-02-02",
+                       "--json")
+
+    context = f"seed {seed}"
+    assert killed_checking, context
+    assert killed_appending, context
+    assert killed_projecting, context
+    assert appended_while_checking == 0, context
+    assert appended_when_killed > 0, context
+    assert projected_when_killed < FACTS + before, context
+    assert resumed.returncode == 0, resumed.stderr
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == {"insurer": "mh", "rows": ROWS, "facts": FACTS, "appended": 0,
+                                        "unchanged": FACTS}, context
+    distinct_refs = len({f"m{n:06d}" for n in range(ROWS)} - {f"m{n:06d}" for n in range(999, ROWS, 1000)})
+    assert json.loads(insurer.stdout)["members"]["memberships"] == distinct_refs, context
+    assert facts_in_ledger(store) == FACTS, context
+    assert read(store, "SELECT COUNT(*) FROM (SELECT insurer, ref, pos FROM member_versions"
+                       " GROUP BY insurer, ref, pos HAVING COUNT(*) > 1)") == 0, context
+    assert read(store, "SELECT COUNT(DISTINCT ref) FROM member_versions WHERE insurer = 'mh'") == distinct_refs, context
+    assert read(store, "SELECT COUNT(*) FROM member_versions WHERE insurer = 'mh'") == ROWS - ROWS // 1000, context
