@@ -32,9 +32,7 @@ DEFAULTED: Final = frozenset({"id", "known_on", "occurred_on", "by"})
 """Common keys the ledger fills in when absent; never compared for idempotency when absent."""
 
 _MEMBER_KEYS: Final = ("ref", "role", "contract", "from", "until", "nir")
-_ID_FIELDS: Final = frozenset(
-    {"id", "incident", "insurer", "operator", "authority", "fact", "category", "ref"}
-)
+_ID_FIELDS: Final = frozenset({"id", "incident", "insurer", "operator", "authority", "fact", "category", "ref"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -103,7 +101,9 @@ def parse_fact(obj: object, ctx: Context) -> Parsed:
     for key in ("categories", "refs", "contracts", "roles"):
         if key in data:
             data[key] = _list_of_text(key, data[key])
-    if "estimate" in data and (isinstance(data["estimate"], bool) or not isinstance(data["estimate"], int) or data["estimate"] < 0):
+    if "estimate" in data and (
+        isinstance(data["estimate"], bool) or not isinstance(data["estimate"], int) or data["estimate"] < 0
+    ):
         raise InvalidFact(f"estimate: expected a whole number >= 0, got {data['estimate']!r}")
     fact = _convert(data, KINDS[kind])
     _check_periods(fact)
@@ -122,9 +122,7 @@ def _resolve_common(data: dict[str, Any], ctx: Context, kind: str) -> None:
     else:
         occurred = times.start_of_day(known.astimezone(ctx.tz).date(), ctx.tz)
     if known < occurred:
-        raise InvalidTime(
-            f"known_on {times.iso_utc(known)} is before occurred_on {times.iso_utc(occurred)}"
-        )
+        raise InvalidTime(f"known_on {times.iso_utc(known)} is before occurred_on {times.iso_utc(occurred)}")
     data["known_on"] = known
     data["occurred_on"] = occurred
     data.setdefault("by", ctx.actor)
@@ -155,7 +153,10 @@ def member_from_mapping(entry: Mapping[str, Any], nir_key: bytes, where: str) ->
     """One roster entry, checked, empty values dropped and the NIR pseudonymised."""
     unknown = sorted(str(k) for k in entry if k not in _MEMBER_KEYS)
     if unknown:
-        raise InvalidFact(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {_names(unknown)} (allowed: {', '.join(_MEMBER_KEYS)})")
+        raise InvalidFact(
+            f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {_names(unknown)}"
+            f" (allowed: {', '.join(_MEMBER_KEYS)})"
+        )
     member = {k: _clean(k, v) for k, v in entry.items() if v not in (None, "")}
     if not isinstance(member.get("ref"), str):
         raise InvalidFact(f"{where}: missing member 'ref'")
@@ -275,7 +276,11 @@ def roster_member(
     """
     if not ref:
         raise InvalidFact(f"{where}: missing member 'ref'")
-    if len(ref) > MAX_ID or _REF_BAD.search(ref) or (contract and (len(contract) > MAX_ID or _REF_BAD.search(contract))):
+    if (
+        len(ref) > MAX_ID
+        or _REF_BAD.search(ref)
+        or (contract and (len(contract) > MAX_ID or _REF_BAD.search(contract)))
+    ):
         raise InvalidFact(f"{where}: ref and contract must be at most {MAX_ID} characters without control characters")
     if role and role not in ("holder", "dependant"):
         raise InvalidFact(f"{where}: role must be 'holder' or 'dependant', got {role!r}")

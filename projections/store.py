@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
 import os
 import secrets
 import time
@@ -124,7 +125,8 @@ class Store:
             return store, False
         if key_path.exists() and shared_keys is None:
             raise StoreError(
-                f"key file {key_path} already exists but store {loc.display} does not; move it away or name another --key-file"
+                f"key file {key_path} already exists but store {loc.display} does not;"
+                " move it away or name another --key-file"
             )
         loc.views.parent.mkdir(parents=True, exist_ok=True)
         keys = shared_keys or key_files.create(key_path, encrypt=encrypt)
@@ -139,7 +141,9 @@ class Store:
             backends.postgres_create(loc, settings)
         db = await _connect(loc.views)
         await db.execute(SETTINGS)
-        await db.executemany("INSERT OR REPLACE INTO exposure_settings (key, value) VALUES (?, ?)", list(settings.items()))
+        await db.executemany(
+            "INSERT OR REPLACE INTO exposure_settings (key, value) VALUES (?, ?)", list(settings.items())
+        )
         await db.commit()
         await projector.create_tables(db)
         ledger = _ledger(loc, keys, create=True)
@@ -380,6 +384,4 @@ async def _settings(db: aiosqlite.Connection) -> dict[str, str]:
 
 
 def _json(value: object) -> str:
-    import json
-
     return json.dumps(value)
