@@ -26,7 +26,7 @@ from tests.conftest import INCIDENT, Cli, error_lines, ledger_size, opening
 
 INJECTIONS = (
     "'); DROP TABLE facts;--",
-    "\"; DELETE FROM stored_events; --",
+    '"; DELETE FROM stored_events; --',
     "x' OR '1'='1",
     "$(rm -rf /)",
     "`id`",
@@ -54,8 +54,9 @@ HOSTILE_TEXT = (
     "2024-02-01T10:00:00",
     "NaN",
 )
-FUZZ = settings(max_examples=60, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 EVERY_KEY = sorted({key for kind in KINDS for group in input_keys(kind) for key in group} | {"kind", "members"})
 
 
@@ -104,11 +105,18 @@ scalars = st.one_of(
     st.booleans(),
     st.none(),
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                                           max_size=4), max_leaves=12)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 VALID: dict[str, dict[str, Any]] = {
-    "attack-discovered": {"incident": "fuzz-incident", "operator": "op", "occurred_on": "2024-01-22",
-                          "known_on": "2024-01-29"},
+    "attack-discovered": {
+        "incident": "fuzz-incident",
+        "operator": "op",
+        "occurred_on": "2024-01-22",
+        "known_on": "2024-01-29",
+    },
     "insurer-informed": {"incident": INCIDENT, "insurer": "mh", "known_on": "2024-02-01"},
     "insurer-confirmed-affected": {"incident": INCIDENT, "insurer": "mh", "estimate": 10},
     "scope-defined": {"incident": INCIDENT, "insurer": "mh", "roles": ["holder"], "enrolled_from": "2020-01-01"},
@@ -137,8 +145,28 @@ def facts(draw: st.DrawFn) -> dict[str, Any]:
     return item
 
 
-raw_tokens = st.sampled_from(['{"kind":', "[", "]", "{", "}", '"', "\\u0000", "\\ud800", "1" * 5000, "[" * 3000, "NaN",
-                              "\x00", "\n", ",", ":", "null", '"members":[', "\ufeff"])
+raw_tokens = st.sampled_from(
+    [
+        '{"kind":',
+        "[",
+        "]",
+        "{",
+        "}",
+        '"',
+        "\\u0000",
+        "\\ud800",
+        "1" * 5000,
+        "[" * 3000,
+        "NaN",
+        "\x00",
+        "\n",
+        ",",
+        ":",
+        "null",
+        '"members":[',
+        "\ufeff",
+    ]
+)
 lines = st.one_of(
     facts().map(lambda f: json.dumps(f, allow_nan=True)),
     st.sampled_from(["1" * 5000, '{"kind": "attack-discovered", "title": ' + "1" * 5000 + "}", "[" * 5000]),
@@ -174,10 +202,27 @@ def test_import_of_random_bytes_never_fails_with_a_traceback(opened_cli, tmp_pat
 
 # -- hypothesis: flags for `record` ---------------------------------------------------------------
 
-flag_names = st.sampled_from([f"--{key.replace('_', '-')}" for key in EVERY_KEY if key != "kind"] + ["--", "-x", "--=", "--json"])
-flag_values = st.one_of(st.sampled_from(HOSTILE_TEXT), st.text(max_size=20), st.sampled_from(
-    ['{"ref": ' + "1" * 5000 + "}", '{"ref": ' + "[" * 3000, '{"ref": "m1", "nir": "2 84 01 75 123 456 00"}', "{",
-     "99999999999999999999999999", "-1", "true", "maybe", ",,,", "holder,admin"]))
+flag_names = st.sampled_from(
+    [f"--{key.replace('_', '-')}" for key in EVERY_KEY if key != "kind"] + ["--", "-x", "--=", "--json"]
+)
+flag_values = st.one_of(
+    st.sampled_from(HOSTILE_TEXT),
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            '{"ref": ' + "1" * 5000 + "}",
+            '{"ref": ' + "[" * 3000,
+            '{"ref": "m1", "nir": "2 84 01 75 123 456 00"}',
+            "{",
+            "99999999999999999999999999",
+            "-1",
+            "true",
+            "maybe",
+            ",,,",
+            "holder,admin",
+        ]
+    ),
+)
 
 
 def as_flags(item: dict[str, Any]) -> dict[str, str]:
@@ -191,8 +236,11 @@ def as_flags(item: dict[str, Any]) -> dict[str, str]:
 
 
 @FUZZ
-@given(kind=st.sampled_from(sorted(VALID)), broken=st.lists(st.tuples(flag_names, flag_values), max_size=3),
-       drop=st.sampled_from([None, "--incident", "--insurer", "--members", "--categories"]))
+@given(
+    kind=st.sampled_from(sorted(VALID)),
+    broken=st.lists(st.tuples(flag_names, flag_values), max_size=3),
+    drop=st.sampled_from([None, "--incident", "--insurer", "--members", "--categories"]),
+)
 def test_record_with_fuzzed_flags_never_fails_with_a_traceback(opened_cli, kind, broken, drop):
     flags = {**as_flags(VALID[kind]), **dict(broken)}  # hostile values replace valid ones
     flags.pop(drop or "", None)
@@ -210,8 +258,13 @@ def test_record_with_fuzzed_flags_never_fails_with_a_traceback(opened_cli, kind,
 
 # -- hypothesis: roster CSV for `members import` ---------------------------------------------------
 
-cells = st.one_of(st.sampled_from(HOSTILE_TEXT), st.text(max_size=15), st.sampled_from(
-    ["holder", "dependant", "2024-01-01", "2 84 01 75 123 456 78", '"', '""', ",", "\r", "x" * (MAX_FIELD + 1)]))
+cells = st.one_of(
+    st.sampled_from(HOSTILE_TEXT),
+    st.text(max_size=15),
+    st.sampled_from(
+        ["holder", "dependant", "2024-01-01", "2 84 01 75 123 456 78", '"', '""', ",", "\r", "x" * (MAX_FIELD + 1)]
+    ),
+)
 headers = st.one_of(
     st.lists(st.sampled_from(["ref", "role", "contract", "from", "until", "nir"]), min_size=1, max_size=6, unique=True),
     st.lists(st.text(max_size=8), min_size=0, max_size=3),
@@ -219,10 +272,15 @@ headers = st.one_of(
 
 
 @FUZZ
-@given(header=headers, rows=st.lists(st.lists(cells, max_size=7), max_size=5),
-       insurer=st.one_of(st.just("mh"), st.sampled_from(HOSTILE_TEXT)), encoding=st.sampled_from(["utf-8", "latin-1"]))
-def test_members_import_of_fuzzed_csv_never_fails_with_a_traceback(opened_cli, tmp_path, header, rows, insurer,
-                                                                   encoding):
+@given(
+    header=headers,
+    rows=st.lists(st.lists(cells, max_size=7), max_size=5),
+    insurer=st.one_of(st.just("mh"), st.sampled_from(HOSTILE_TEXT)),
+    encoding=st.sampled_from(["utf-8", "latin-1"]),
+)
+def test_members_import_of_fuzzed_csv_never_fails_with_a_traceback(
+    opened_cli, tmp_path, header, rows, insurer, encoding
+):
     text = "\n".join(",".join(row) for row in [header, *rows]) + "\n"
     file = tmp_path / "inputs" / "fuzz.csv"
     file.write_bytes(text.encode("utf-8", "surrogatepass") if encoding == "utf-8" else text.encode(encoding, "replace"))
@@ -248,13 +306,22 @@ def attack(**keys: Any) -> dict[str, Any]:
         (json.dumps(attack(operator="Via\x00medis")), "line 1: operator: control characters are not allowed"),
         (json.dumps(attack(operator="Via\ud800")), "line 1: operator: not valid Unicode text"),
         (json.dumps(attack(title=1)), "line 1: title: expected str | null, got int"),
-        ('{"kind": "attack-discovered", "title": ' + "1" * 5000 + "}", "line 1: invalid JSON (a number with too many digits)"),
+        (
+            '{"kind": "attack-discovered", "title": ' + "1" * 5000 + "}",
+            "line 1: invalid JSON (a number with too many digits)",
+        ),
         ("[" * 100_000 + "]" * 100_000, "line 1: JSON nested too deeply"),
         ('{"kind": "attack-discovered", "incident": ', "line 1: invalid JSON (Expecting value at column "),
         ('{"kind": "attack-discovered"} trailing', "line 1: invalid JSON (Extra data at column "),
         ("[1, 2]", "line 1: expected a JSON object, got a list"),
-        (json.dumps(attack(occurred_on="0001-01-01T00:00:00+14:00")), "line 1: occurred_on: '0001-01-01T00:00:00+14:00' is out of range"),
-        (json.dumps(attack(known_on="9999-12-31T23:59:59-14:00")), "line 1: known_on: '9999-12-31T23:59:59-14:00' is out of range"),
+        (
+            json.dumps(attack(occurred_on="0001-01-01T00:00:00+14:00")),
+            "line 1: occurred_on: '0001-01-01T00:00:00+14:00' is out of range",
+        ),
+        (
+            json.dumps(attack(known_on="9999-12-31T23:59:59-14:00")),
+            "line 1: known_on: '9999-12-31T23:59:59-14:00' is out of range",
+        ),
     ],
 )
 def test_each_limit_of_an_import_line_has_a_clear_error(opened_cli, write_file, line, message):
@@ -334,14 +401,24 @@ def test_record_refuses_undecodable_bytes_and_out_of_range_times(opened_cli):
     before = ledger_size(opened_cli.path)
 
     surrogate = opened_cli("record", "insurer-informed", "--incident", INCIDENT, "--insurer", "m\udcffh")
-    far_past = opened_cli("record", "insurer-informed", "--incident", INCIDENT, "--insurer", "mh",
-                          "--known-on", "0001-01-01T00:00:00+05:00")
+    far_past = opened_cli(
+        "record",
+        "insurer-informed",
+        "--incident",
+        INCIDENT,
+        "--insurer",
+        "mh",
+        "--known-on",
+        "0001-01-01T00:00:00+05:00",
+    )
     deep = opened_cli("record", "members-enrolled", "--insurer", "mh", "--members", '{"ref": ' + "[" * 5000)
     query = opened_cli("member", "--insurer", "m\udcffh", "--ref", "x")
 
     for result in (surrogate, far_past, deep, query):
         assert_rejected_cleanly(result, opened_cli.path, before)
-    assert error_lines(surrogate) == ["Error: insurer: not valid Unicode text (a lone surrogate, e.g. from undecodable bytes)"]
+    assert error_lines(surrogate) == [
+        "Error: insurer: not valid Unicode text (a lone surrogate, e.g. from undecodable bytes)"
+    ]
     assert error_lines(far_past)[0].startswith("Error: known_on: '0001-01-01T00:00:00+05:00' is out of range")
     assert error_lines(deep)[0].startswith("Error: --members: invalid JSON object")
     assert error_lines(query) == ["Error: an argument is not valid UTF-8 text"]
@@ -373,5 +450,6 @@ def test_an_error_quoting_user_text_stays_one_line_without_terminal_escapes(open
 
     assert result.exit_code == 1
     assert len(result.stderr.splitlines()) == 1
-    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "\x1b" not in result.stderr
+    assert "\x07" not in result.stderr
     assert "\\x1b]0;pwned\\x07\\nrole" in result.stderr

@@ -104,8 +104,17 @@ def next_fact(draw: st.DrawFn, history: History) -> dict[str, Any]:
     insurer = draw(st.sampled_from(INSURERS))
     named = sorted(history.named)
     with_refs = sorted(i for i, refs in history.enrolled.items() if refs)
-    kinds = ["insurer-informed", "insurer-confirmed-affected", "insurer-confirmed-affected", "insurer-ruled-out",
-             "members-enrolled", "members-enrolled", "field-ruled-in", "field-ruled-out", "field-suspected"]
+    kinds = [
+        "insurer-informed",
+        "insurer-confirmed-affected",
+        "insurer-confirmed-affected",
+        "insurer-ruled-out",
+        "members-enrolled",
+        "members-enrolled",
+        "field-ruled-in",
+        "field-ruled-out",
+        "field-suspected",
+    ]
     if named:
         kinds += ["scope-defined", "field-ruled-in"]
     if with_refs:
@@ -127,13 +136,18 @@ def next_fact(draw: st.DrawFn, history: History) -> dict[str, Any]:
             history.named.add(insurer)
         case "members-enrolled":
             refs = draw(st.lists(st.sampled_from(REFS), min_size=1, max_size=3, unique=True))
-            item.update(insurer=insurer, members=[member(draw, ref) for ref in refs],
-                        known_on=draw(st.sampled_from(KNOWN_ON[:3])))  # re-enrolments often tie
+            item.update(
+                insurer=insurer,
+                members=[member(draw, ref) for ref in refs],
+                known_on=draw(st.sampled_from(KNOWN_ON[:3])),
+            )  # re-enrolments often tie
             history.named.add(insurer)
             history.enrolled.setdefault(insurer, set()).update(refs)
         case "members-confirmed-affected" | "members-ruled-out":
             insurer = draw(st.sampled_from(with_refs))
-            refs = draw(st.lists(st.sampled_from(sorted(history.enrolled[insurer])), min_size=1, max_size=2, unique=True))
+            refs = draw(
+                st.lists(st.sampled_from(sorted(history.enrolled[insurer])), min_size=1, max_size=2, unique=True)
+            )
             item.update(incident=incident, insurer=insurer, refs=refs)
         case "scope-defined":
             item.update(incident=incident, insurer=draw(st.sampled_from(named)))
@@ -142,15 +156,19 @@ def next_fact(draw: st.DrawFn, history: History) -> dict[str, Any]:
                 if draw(st.booleans()):
                     criteria["contracts"] = draw(st.lists(st.sampled_from(("c1", "c2", "c3")), min_size=1, unique=True))
                 if draw(st.booleans()):
-                    criteria["roles"] = draw(st.lists(st.sampled_from(("holder", "dependant")), min_size=1, unique=True))
+                    criteria["roles"] = draw(
+                        st.lists(st.sampled_from(("holder", "dependant")), min_size=1, unique=True)
+                    )
                 criteria.update({k: v.isoformat() for k, v in period(draw, "enrolled_from", "enrolled_until").items()})
             item.update(criteria)
         case "fact-retracted":
             item["fact"] = draw(st.sampled_from(history.retractable))
             return item  # a retraction cannot be retracted
         case _:  # field facts: incident-wide, or for a named insurer
-            item.update(incident=incident,
-                        categories=draw(st.lists(st.sampled_from(CATEGORIES), min_size=1, max_size=2, unique=True)))
+            item.update(
+                incident=incident,
+                categories=draw(st.lists(st.sampled_from(CATEGORIES), min_size=1, max_size=2, unique=True)),
+            )
             if named and draw(st.booleans()):
                 item["insurer"] = draw(st.sampled_from(named))
     history.retractable.append(item["id"])
@@ -165,8 +183,16 @@ def histories(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
         batch = []
         if number == 0:
             history.opened.append(INCIDENTS[0])
-            batch.append({"kind": "attack-discovered", "id": history.new_id(), "incident": INCIDENTS[0],
-                          "operator": "op", "occurred_on": "2024-01-22", "known_on": "2024-01-29"})
+            batch.append(
+                {
+                    "kind": "attack-discovered",
+                    "id": history.new_id(),
+                    "incident": INCIDENTS[0],
+                    "operator": "op",
+                    "occurred_on": "2024-01-22",
+                    "known_on": "2024-01-29",
+                }
+            )
         batch += [next_fact(draw, history) for _ in range(draw(st.integers(1, 6)))]
         history.batches.append(batch)
     return history.batches
@@ -244,8 +270,9 @@ def describe(facts: list[dict[str, Any]]) -> None:
         event("back-dated fact")
     if len({(f["known_on"], f.get("incident"), f.get("insurer")) for f in facts}) < len(facts):
         event("ties on known_on")
-    versions = [(f["insurer"], m["ref"], f["known_on"]) for f in facts if f["kind"] == "members-enrolled"
-                for m in f["members"]]
+    versions = [
+        (f["insurer"], m["ref"], f["known_on"]) for f in facts if f["kind"] == "members-enrolled" for m in f["members"]
+    ]
     if len(set(versions)) < len(versions):
         event("a member re-enrolled with the same known_on")
 
@@ -262,8 +289,9 @@ async def compare(template: Path, folder: Path, batches: list[list[dict[str, Any
             await store.append(labelled(*batch))
         facts = model_input(store)
         model = ReferenceModel(facts)
-        enrolled = sorted({(f["insurer"], m["ref"]) for f in facts if f["kind"] == "members-enrolled"
-                           for m in f["members"]})
+        enrolled = sorted(
+            {(f["insurer"], m["ref"]) for f in facts if f["kind"] == "members-enrolled" for m in f["members"]}
+        )
         opened = [f for f in facts if f["kind"] == "attack-discovered"]
         describe(facts)
         for point in horizons:
@@ -282,16 +310,21 @@ async def compare(template: Path, folder: Path, batches: list[list[dict[str, Any
             for insurer, ref in enrolled:
                 answer = real_memberships(await queries.member(store.db, h, insurer_id=insurer, ref=ref))
                 for incident in visible:
-                    expected = (model.member_status(incident, insurer, ref, x, y),
-                                model.member_fields(incident, insurer, ref, x, y))
+                    expected = (
+                        model.member_status(incident, insurer, ref, x, y),
+                        model.member_fields(incident, insurer, ref, x, y),
+                    )
                     got = answer.get((insurer, ref, incident), ("not-affected", []))
                     assert got == expected, f"member {insurer}/{ref} in {incident} {where}"
     finally:
         await store.close()
 
 
-@settings(max_examples=int(os.environ.get("MODEL_EXAMPLES", "300")), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("MODEL_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(batches=histories(), horizons=st.lists(points, min_size=PER_EXAMPLE_POINTS, max_size=PER_EXAMPLE_POINTS))
 def test_summary_and_member_answers_equal_the_reference_model(store_path, tmp_path, batches, horizons):
     folder = tmp_path / "example"
