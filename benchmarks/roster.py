@@ -60,6 +60,9 @@ HEADER: Final = "ref,role,contract,from,until,nir\n"
 GENERATOR_VERSION: Final = 1
 RAW_BATCH: Final = 5_000
 RAW_CPU: list[float] = [0.0]
+EXPORT_HEADER: Final = (
+    "incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied"
+)
 GIB: Final = 1024**3
 
 TARGETS: Final = {
@@ -233,14 +236,19 @@ def raw_lookups(db_path: Path, keys: list[tuple[str, str]], nirs: list[str]) -> 
 
 
 def raw_export(db_path: Path, sink: Path) -> tuple[float, int]:
-    """A raw SELECT of every member, written as CSV; (seconds, rows)."""
+    """A raw SELECT of every member written as the same CSV as `members export` (constant
+    incident, status and fields); (seconds, rows)."""
     started = time.perf_counter()
     db = sqlite3.connect(db_path, isolation_level=None)
     rows = 0
     with sink.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(("insurer", "ref", "role", "contract", "from", "until"))
-        cursor = db.execute("SELECT insurer, ref, role, contract, from_day, until_day FROM raw ORDER BY insurer, ref")
+        writer.writerow(EXPORT_HEADER)
+        cursor = db.execute(
+            "SELECT ?, insurer, ref, role, contract, from_day, until_day, 'presumed', 'civil_status;nir',"
+            " 'birth_month;birth_year;birthplace;sex' FROM raw ORDER BY insurer, ref",
+            (INCIDENT,),
+        )
         while chunk := cursor.fetchmany(10_000):
             writer.writerows(chunk)
             rows += len(chunk)
@@ -341,16 +349,38 @@ def run_import(store_dir: Path, files: list[tuple[str, Path, int]]) -> dict[str,
         shutil.rmtree(store_dir)
     store_dir.mkdir(parents=True)
     listing = json.dumps([(insurer, str(path)) for insurer, path, _ in files])
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child-import", str(store_dir), listing],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"import child failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        child = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--child-import", str(store_dir), listing],
+            stdout=out,
+            stderr=err,
+        )
+        peak_pss = 0
+        while child.poll() is None:  # physical memory of the import and its workers, twice a second
+            peak_pss = max(peak_pss, _tree_pss_kib(child.pid))
+            time.sleep(0.5)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode != 0:
+            raise RuntimeError(f"import child failed ({child.returncode}):\n{err.read().decode()[-4000:]}")
+        result: dict[str, Any] = json.loads(out.read().decode().strip().splitlines()[-1])
+    result["peak_pss_kib"] = peak_pss
     return result
+
+
+def _tree_pss_kib(pid: int) -> int:
+    """Proportional set size of a process and its children (shared pages counted once)."""
+    total = 0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    for one in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{one}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+    return total
 
 
 # -- exposure, in process -----------------------------------------------------------------------
@@ -516,8 +546,8 @@ def table(r: dict[str, Any]) -> str:
              (f"sample {r['naive_sample']:,}, extrapolated {r['naive_extrapolated_s']:,.0f} s; "
               f"import is x{r['import_vs_naive']:.1f}")),
         ]
-    rows.append(("peak memory of the import", f"{r['peak_memory_gib']:.2f} GiB",
-                 f"main {r['maxrss_main_mib']:.0f} MiB + worker {r['maxrss_worker_mib']:.0f} MiB x{r['workers']} "
+    rows.append(("peak memory of the import (PSS)", f"{r['peak_memory_gib']:.2f} GiB",
+                 f"ru_maxrss: main {r['maxrss_main_mib']:.0f} MiB, a worker {r['maxrss_worker_mib']:.0f} MiB "
                  + verdict("peak_memory_gib", r["peak_memory_gib"])))
     if "lookup_ref_ms" in r:
         rows += [
@@ -586,7 +616,10 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
     r["workers"] = 2 if (os.cpu_count() or 1) > 1 else 0
     r["maxrss_main_mib"] = imported["maxrss_self_kib"] / 1024
     r["maxrss_worker_mib"] = imported["maxrss_children_kib"] / 1024
-    r["peak_memory_gib"] = (imported["maxrss_self_kib"] + r["workers"] * imported["maxrss_children_kib"]) / 1024**2
+    # Workers are forked: their ru_maxrss counts the pages they share with the main process,
+    # so the peak is the sampled PSS of the whole process tree (each page counted once).
+    r["maxrss_sum_gib"] = (imported["maxrss_self_kib"] + r["workers"] * imported["maxrss_children_kib"]) / 1024**2
+    r["peak_memory_gib"] = imported["peak_pss_kib"] / 1024**2
     if imported["rows"] != n:
         raise RuntimeError(f"imported {imported['rows']} rows, expected {n}")
     say_and_keep(f"import {r['import_s']:.1f} s ({r['import_rate']:,.0f}/s), phases {r['phases']}")

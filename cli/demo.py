@@ -114,7 +114,9 @@ async def run_demo(directory: str | None, per_insurer: int, as_json: bool) -> No
         raise click.UsageError(f"{location} already exists: give an empty --dir")
     store, _ = await Store.init(location, timezone="Europe/Paris")
     try:
-        loaded = await load(store, folder, per_insurer)
+        # The synthetic roster CSVs hold raw NIRs: written apart from the store folder, then deleted.
+        with tempfile.TemporaryDirectory(prefix="exposure-demo-rosters-") as rosters:
+            loaded = await load(store, Path(rosters), per_insurer)
         incidents = await queries.incidents(store.db)
         answers: list[dict[str, Any]] = []
         for day in DATES:

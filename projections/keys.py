@@ -74,4 +74,13 @@ def load(path: Path) -> Keys:
         raise StoreError(f"key file {path} is unreadable or malformed") from None
     if len(nir_key) < 16:
         raise StoreError(f"key file {path} holds a key that is too short")
+    if parsed.cipher_key is not None and _aes_key_size(parsed.cipher_key) not in (16, 24, 32):
+        raise StoreError(f"key file {path} holds a malformed encryption key")
     return Keys(nir_key=nir_key, cipher_key=parsed.cipher_key)
+
+
+def _aes_key_size(text: str) -> int:
+    try:
+        return len(base64.b64decode(text, validate=True))
+    except ValueError:
+        return 0

@@ -164,12 +164,20 @@ async def catch_up_members(db: aiosqlite.Connection, ledger: Ledger, progress: P
         if progress is not None:
             progress(notification_id, head)
     if bulk:
-        await db.execute(NIR_INDEX)
-        await db.execute(
-            "INSERT OR IGNORE INTO shared_nirs (nir) SELECT nir FROM member_versions"
-            " WHERE nir IS NOT NULL GROUP BY nir HAVING COUNT(*) > 1"
-        )
-        await db.commit()
+        # Sorting millions of NIRs: let SQLite spill its sort to a temporary file rather than
+        # hold it in memory (the store's connection keeps temporary data in memory otherwise).
+        async with db.execute("PRAGMA temp_store") as cursor:
+            kept = await cursor.fetchone()
+        await db.execute("PRAGMA temp_store = FILE")
+        try:
+            await db.execute(NIR_INDEX)
+            await db.execute(
+                "INSERT OR IGNORE INTO shared_nirs (nir) SELECT nir FROM member_versions"
+                " WHERE nir IS NOT NULL GROUP BY nir HAVING COUNT(*) > 1"
+            )
+            await db.commit()
+        finally:
+            await db.execute(f"PRAGMA temp_store = {int(kept[0]) if kept else 0}")
     return head
 
 

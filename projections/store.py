@@ -191,9 +191,15 @@ class Store:
         if settings.get("encrypted") == "yes" and not keys.cipher_key:
             await db.close()
             raise StoreError(f"store {loc.display} is encrypted but key file {key_path} has no encryption key")
+        if settings.get("encrypted") != "yes":
+            keys = key_files.Keys(nir_key=keys.nir_key)  # a cipher key never applies to a store kept in clear
         await projector.create_tables(db)
         tz = ZoneInfo(settings.get("timezone", "UTC"))
-        ledger = _ledger(loc, keys)
+        try:
+            ledger = _checked_ledger(loc, keys, key_path)
+        except BaseException:
+            await db.close()
+            raise
         await audit.protect(db)
         return cls(loc.views, keys, ledger, db, tz, loc)
 
@@ -359,6 +365,22 @@ class Store:
     def ledger_id(self) -> str:
         """The id of the ledger's event sequence."""
         return str(LEDGER_ID)
+
+
+def _checked_ledger(location: backends.Location, keys: key_files.Keys, key_path: Path) -> Ledger:
+    """The ledger, once its encryption key is known to open the facts already stored: with a
+    wrong one, appended facts could be read by no one holding the right key."""
+    ledger = _ledger(location, keys)
+    first = ledger.recorder.select_notifications(start=1, limit=1) if keys.cipher_key else []
+    try:
+        if first:
+            ledger.mapper.decode_state(first[0].state)  # type: ignore[attr-defined]
+    except ValueError:
+        ledger.close()
+        raise StoreError(
+            f"key file {key_path} cannot decrypt store {location.display} (wrong encryption key)"
+        ) from None
+    return ledger
 
 
 def _ledger(location: backends.Location, keys: key_files.Keys, *, create: bool = False) -> Ledger:

@@ -35,29 +35,44 @@ def writer_facts(writer: int, count: int = FACTS_EACH) -> list[dict[str, Any]]:
     other writers (the same people at several insurers), rulings, findings, scopes, fields."""
     insurer = f"insurer-{writer}"
     facts: list[dict[str, Any]] = [
-        {"kind": "insurer-informed", "id": f"w{writer}-0", "incident": INCIDENT, "insurer": insurer,
-         "known_on": "2024-02-01"},
+        {
+            "kind": "insurer-informed",
+            "id": f"w{writer}-0",
+            "incident": INCIDENT,
+            "insurer": insurer,
+            "known_on": "2024-02-01",
+        },
     ]
     for n in range(1, count):
         common = {"id": f"w{writer}-{n}", "incident": INCIDENT, "insurer": insurer}
         match n % 6:
             case 1:
-                facts.append({
-                    "kind": "members-enrolled", "id": common["id"], "insurer": insurer, "known_on": "2024-01-05",
-                    "members": [
-                        {"ref": f"{insurer}-{n}-{k}", "role": "holder" if k else "dependant",
-                         "nir": valid_nir(f"18401750{n:03d}{k:02d}")}
-                        for k in range(3)
-                    ],
-                })
+                facts.append(
+                    {
+                        "kind": "members-enrolled",
+                        "id": common["id"],
+                        "insurer": insurer,
+                        "known_on": "2024-01-05",
+                        "members": [
+                            {
+                                "ref": f"{insurer}-{n}-{k}",
+                                "role": "holder" if k else "dependant",
+                                "nir": valid_nir(f"18401750{n:03d}{k:02d}"),
+                            }
+                            for k in range(3)
+                        ],
+                    }
+                )
             case 2:
                 facts.append({**common, "kind": "insurer-confirmed-affected", "known_on": f"2024-02-0{1 + writer % 3}"})
             case 3:
-                facts.append({**common, "kind": "members-ruled-out", "refs": [f"{insurer}-{n - 2}-0"],
-                              "known_on": "2024-02-03"})
+                facts.append(
+                    {**common, "kind": "members-ruled-out", "refs": [f"{insurer}-{n - 2}-0"], "known_on": "2024-02-03"}
+                )
             case 4:
-                facts.append({**common, "kind": "field-ruled-in", "categories": ["nir", "birth_date"],
-                              "known_on": "2024-02-02"})
+                facts.append(
+                    {**common, "kind": "field-ruled-in", "categories": ["nir", "birth_date"], "known_on": "2024-02-02"}
+                )
             case 5:
                 facts.append({**common, "kind": "scope-defined", "roles": ["holder"], "known_on": "2024-02-03"})
             case _:
@@ -92,8 +107,13 @@ def append_one_at_a_time(path: str, writer: int, start: Any, results: Any) -> No
 
 
 def audit_log(path: Path) -> list[dict[str, Any]]:
-    done = subprocess.run([str(EXPOSURE), "--store", str(path), "audit", "log", "--json"],
-                          capture_output=True, text=True, check=False, timeout=60)
+    done = subprocess.run(
+        [str(EXPOSURE), "--store", str(path), "audit", "log", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
 
@@ -138,8 +158,9 @@ async def test_six_processes_appending_fact_by_fact_lose_nothing_and_never_see_a
     await append(store_path, opening())
     spawn = multiprocessing.get_context("spawn")
     start, results = spawn.Barrier(WRITERS), spawn.Queue()
-    writers = [spawn.Process(target=append_one_at_a_time, args=(str(store_path), w, start, results))
-               for w in range(WRITERS)]
+    writers = [
+        spawn.Process(target=append_one_at_a_time, args=(str(store_path), w, start, results)) for w in range(WRITERS)
+    ]
 
     for process in writers:
         process.start()
@@ -159,7 +180,7 @@ async def test_six_processes_appending_fact_by_fact_lose_nothing_and_never_see_a
 
 
 def test_concurrent_import_and_record_commands_all_exit_zero(store_path, tmp_path):
-    # Arrange: four importers, each 5 files of 10 facts; two recorders, each 5 `record`s.
+    # Arrange: four importers, each 2 files of 25 facts; two recorders, each 3 `record`s.
     asyncio.run(append(store_path, opening()))
     inputs = tmp_path / "inputs"
     inputs.mkdir()
@@ -167,31 +188,38 @@ def test_concurrent_import_and_record_commands_all_exit_zero(store_path, tmp_pat
     for w in range(4):
         facts = writer_facts(w)
         files = []
-        for part in range(5):
+        for part in range(2):
             file = inputs / f"w{w}-{part}.jsonl"
-            file.write_text("".join(json.dumps(f) + "\n" for f in facts[part * 10:(part + 1) * 10]), encoding="utf-8")
+            file.write_text("".join(json.dumps(f) + "\n" for f in facts[part * 25 : (part + 1) * 25]), encoding="utf-8")
             files.append(f"'{file}'")
         scripts.append(
             f"for f in {' '.join(files)}; do '{EXPOSURE}' --store '{store_path}' import \"$f\"; echo \"exit $?\"; done"
         )
-    recorded = {f"r{w}-{n}" for w in range(2) for n in range(5)}
+    recorded = {f"r{w}-{n}" for w in range(2) for n in range(3)}
     for w in range(2):
         scripts.append(
-            f"for n in 0 1 2 3 4; do '{EXPOSURE}' --store '{store_path}' record field-suspected --id r{w}-$n"
-            f" --incident {INCIDENT} --categories phone --known-on 2024-02-0$((n + 1)); echo \"exit $?\"; done"
+            f"for n in 0 1 2; do '{EXPOSURE}' --store '{store_path}' record field-suspected --id r{w}-$n"
+            f' --incident {INCIDENT} --categories phone --known-on 2024-02-0$((n + 1)); echo "exit $?"; done'
         )
 
     # Act
-    shells = [subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "EXPOSURE_ACTOR": f"shell-{n}"})
-              for n, script in enumerate(scripts)]
+    shells = [
+        subprocess.Popen(
+            ["sh", "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "EXPOSURE_ACTOR": f"shell-{n}"},
+        )
+        for n, script in enumerate(scripts)
+    ]
     outputs = [shell.communicate(timeout=240) for shell in shells]
 
     # Assert
     exits = [line for out, _ in outputs for line in out.splitlines() if line.startswith("exit ")]
-    assert exits == ["exit 0"] * (4 * 5 + 2 * 5)
+    assert exits == ["exit 0"] * (4 * 2 + 2 * 3)
     assert [err for _, err in outputs] == [""] * len(scripts)
     log = audit_log(store_path)
-    assert len(log) == 1 + 4 * FACTS_EACH + 10
+    assert len(log) == 1 + 4 * FACTS_EACH + 6
     assert_consistent_log(log, expected_ids(4) | recorded)
     assert asyncio.run(answers(store_path)) == asyncio.run(rebuilt_answers(store_path))

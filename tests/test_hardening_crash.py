@@ -25,7 +25,7 @@ from tests.conftest import EXPOSURE, INCIDENT, opened, opening, valid_nir
 pytestmark = pytest.mark.slow
 
 SEED = 20240129
-IMPORTED = 1_200
+IMPORTED = 800
 ROSTERS = 20
 MEMBERS_EACH = 1_000
 
@@ -34,14 +34,16 @@ MEMBERS_EACH = 1_000
 
 
 def exposure(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(EXPOSURE), "--store", str(store), *args], capture_output=True, text=True,
-                          check=False, timeout=120)
+    return subprocess.run(
+        [str(EXPOSURE), "--store", str(store), *args], capture_output=True, text=True, check=False, timeout=120
+    )
 
 
 def killed_after(delay: float, store: Path, *args: str) -> bool:
     """Start `exposure ARGS`, SIGKILL it after `delay` seconds; True when it was still running."""
-    process = subprocess.Popen([str(EXPOSURE), "--store", str(store), *args],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(EXPOSURE), "--store", str(store), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     time.sleep(delay)
     running = process.poll() is None
     process.send_signal(signal.SIGKILL)
@@ -81,14 +83,28 @@ def big_import(folder: Path) -> tuple[Path, list[str]]:
     for n in range(IMPORTED):
         insurer = f"insurer-{n % 12}"
         kind = rng.choice(["insurer-informed", "insurer-confirmed-affected", "field-ruled-in", "field-suspected"])
-        item: dict[str, Any] = {"kind": kind, "id": f"big-{n}", "incident": INCIDENT, "insurer": insurer,
-                                "known_on": f"2024-02-{1 + n % 9:02d}", "source": "communiqué " * rng.randint(1, 20)}
+        item: dict[str, Any] = {
+            "kind": kind,
+            "id": f"big-{n}",
+            "incident": INCIDENT,
+            "insurer": insurer,
+            "known_on": f"2024-02-{1 + n % 9:02d}",
+            "source": "communiqué " * rng.randint(1, 20),
+        }
         if kind.startswith("field-"):
             item["categories"] = rng.sample(["nir", "birth_date", "civil_status", "health", "phone"], 2)
         facts.append(item)
     for n in range(12):  # every insurer is named before the file's first fact about it
-        facts.insert(n, {"kind": "insurer-informed", "id": f"name-{n}", "incident": INCIDENT,
-                         "insurer": f"insurer-{n}", "known_on": "2024-02-01"})
+        facts.insert(
+            n,
+            {
+                "kind": "insurer-informed",
+                "id": f"name-{n}",
+                "incident": INCIDENT,
+                "insurer": f"insurer-{n}",
+                "known_on": "2024-02-01",
+            },
+        )
     file = folder / "big.jsonl"
     file.write_text("".join(json.dumps(f, ensure_ascii=False) + "\n" for f in facts), encoding="utf-8")
     return file, [f["id"] for f in facts]
@@ -99,21 +115,58 @@ def rosters(folder: Path) -> Path:
     lines = []
     for n in range(ROSTERS):
         insurer = f"insurer-{n % 4}"
-        members = [{"ref": f"{insurer}-{n}-{k}", "role": "holder" if k % 3 else "dependant",
-                    "nir": valid_nir(f"2{90 + n % 3:02d}0175{k:06d}")} for k in range(MEMBERS_EACH)]
-        lines.append(json.dumps({"kind": "members-enrolled", "id": f"roster-{n}", "insurer": insurer,
-                                 "known_on": "2024-01-05", "members": members}))
+        members = [
+            {
+                "ref": f"{insurer}-{n}-{k}",
+                "role": "holder" if k % 3 else "dependant",
+                "nir": valid_nir(f"2{90 + n % 3:02d}0175{k:06d}"),
+            }
+            for k in range(MEMBERS_EACH)
+        ]
+        lines.append(
+            json.dumps(
+                {
+                    "kind": "members-enrolled",
+                    "id": f"roster-{n}",
+                    "insurer": insurer,
+                    "known_on": "2024-01-05",
+                    "members": members,
+                }
+            )
+        )
     findings = [
-        {"kind": "insurer-confirmed-affected", "id": f"affected-{n}", "incident": INCIDENT, "insurer": f"insurer-{n}",
-         "known_on": "2024-02-02"}
+        {
+            "kind": "insurer-confirmed-affected",
+            "id": f"affected-{n}",
+            "incident": INCIDENT,
+            "insurer": f"insurer-{n}",
+            "known_on": "2024-02-02",
+        }
         for n in range(3)
     ] + [
-        {"kind": "scope-defined", "id": "scope-0", "incident": INCIDENT, "insurer": "insurer-0", "roles": ["holder"],
-         "known_on": "2024-02-03"},
-        {"kind": "members-confirmed-affected", "id": "found-3", "incident": INCIDENT, "insurer": "insurer-3",
-         "refs": ["insurer-3-3-0", "insurer-3-3-1"], "known_on": "2024-02-04"},
-        {"kind": "field-ruled-in", "id": "fields", "incident": INCIDENT, "categories": ["nir"],
-         "known_on": "2024-02-02"},
+        {
+            "kind": "scope-defined",
+            "id": "scope-0",
+            "incident": INCIDENT,
+            "insurer": "insurer-0",
+            "roles": ["holder"],
+            "known_on": "2024-02-03",
+        },
+        {
+            "kind": "members-confirmed-affected",
+            "id": "found-3",
+            "incident": INCIDENT,
+            "insurer": "insurer-3",
+            "refs": ["insurer-3-3-0", "insurer-3-3-1"],
+            "known_on": "2024-02-04",
+        },
+        {
+            "kind": "field-ruled-in",
+            "id": "fields",
+            "incident": INCIDENT,
+            "categories": ["nir"],
+            "known_on": "2024-02-02",
+        },
     ]
     file = folder / "rosters.jsonl"
     file.write_text("\n".join(lines + [json.dumps(f) for f in findings]) + "\n", encoding="utf-8")
@@ -176,13 +229,13 @@ def test_an_import_killed_at_random_points_is_all_or_nothing_and_a_rerun_complet
         after_kill = logged_ids(store)
         outcomes.append((round(delay, 2), was_running, len(after_kill)))
         rerun = exposure(store, "import", str(file), "--json")
-        again = exposure(store, "import", str(file), "--json")
 
         assert after_kill in ([f"open-{INCIDENT}"], expected), outcomes
         assert rerun.returncode == 0, rerun.stderr
         assert json.loads(rerun.stdout)["appended"] == len(expected) - len(after_kill)
-        assert (json.loads(again.stdout)["appended"], json.loads(again.stdout)["unchanged"]) == (0, len(ids))
         assert asyncio.run(answers(store)) == truth
+    again = json.loads(exposure(store, "import", str(file), "--json").stdout)
+    assert (again["appended"], again["unchanged"]) == (0, len(ids))
     assert audit_logged_ids(store) == expected
     assert any(running for _, running, _ in outcomes), outcomes
 
@@ -190,13 +243,27 @@ def test_an_import_killed_at_random_points_is_all_or_nothing_and_a_rerun_complet
 def test_a_record_killed_at_random_points_is_recorded_once_after_a_rerun(seeded, tmp_path):
     store = copy_store(seeded, tmp_path / "store")
     started = time.monotonic()
-    assert exposure(store, "record", "field-suspected", "--incident", INCIDENT, "--categories", "phone",
-                    "--id", "timed", "--known-on", "2024-02-01").returncode == 0
+    assert (
+        exposure(
+            store,
+            "record",
+            "field-suspected",
+            "--incident",
+            INCIDENT,
+            "--categories",
+            "phone",
+            "--id",
+            "timed",
+            "--known-on",
+            "2024-02-01",
+        ).returncode
+        == 0
+    )
     duration = time.monotonic() - started
     args = ("record", "field-ruled-in", "--incident", INCIDENT, "--categories", "nir", "--known-on", "2024-02-01")
     before = [f"open-{INCIDENT}", "timed"]
 
-    for n, delay in enumerate(kill_points(duration, 4)):
+    for n, delay in enumerate(kill_points(duration, 3)):
         killed_after(delay, store, *args, "--id", f"field-{n}")
         seen = logged_ids(store)
         rerun = exposure(store, *args, "--id", f"field-{n}")
@@ -204,7 +271,7 @@ def test_a_record_killed_at_random_points_is_recorded_once_after_a_rerun(seeded,
         assert seen in ([*before, *(f"field-{k}" for k in range(n))], [*before, *(f"field-{k}" for k in range(n + 1))])
         assert rerun.returncode == 0, rerun.stderr
         assert rerun.stdout.strip() == f"field-{n}"
-    assert audit_logged_ids(store) == [*before, *(f"field-{k}" for k in range(4))]
+    assert audit_logged_ids(store) == [*before, *(f"field-{k}" for k in range(3))]
 
 
 def test_a_projection_catch_up_killed_at_random_points_resumes_to_the_answers_of_a_rebuild(seeded, tmp_path):
