@@ -17,7 +17,7 @@ import click
 from rich.table import Table
 
 from cli.main import main
-from cli.report import report
+from cli.report import report, rules_option
 from cli.shell import emit_json, horizon_options, json_option, out, run, with_store
 from domain import obligations as rules
 from domain import times, veris
@@ -223,14 +223,7 @@ def _render_timeline(incident: str, entries: list[dict[str, Any]], store: Store)
 
 @main.command()
 @click.option("--incident", required=True, help="Incident id.")
-@click.option(
-    "--rules",
-    "rule_id",
-    type=click.Choice(rules.RULE_IDS),
-    default=rules.DEFAULT_RULE,
-    show_default=True,
-    help="Which deadline rule to apply (versioned data, see docs/HISTORY.md).",
-)
+@rules_option("Which deadline rule to apply (versioned data, see docs/HISTORY.md).")
 @horizon_options
 def obligations(
     incident: str, rule_id: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool

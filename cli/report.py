@@ -95,17 +95,22 @@ async def gather(store: Store, incident: str, h: queries.Horizon, rule: rules.Ru
 # -- the command ------------------------------------------------------------------------
 
 
+def rules_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--rules`: which versioned deadline rule applies (shared by `report` and `obligations`)."""
+    return click.option(
+        "--rules",
+        "rule_id",
+        type=click.Choice(rules.RULE_IDS),
+        default=rules.DEFAULT_RULE,
+        show_default=True,
+        help=text,
+    )
+
+
 @click.command()
 @click.option("--incident", required=True, help="Incident id.")
 @click.option("--html", "html_file", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
-@click.option(
-    "--rules",
-    "rule_id",
-    type=click.Choice(rules.RULE_IDS),
-    default=rules.DEFAULT_RULE,
-    show_default=True,
-    help="Deadline rule for the obligations table.",
-)
+@rules_option("Deadline rule for the obligations table.")
 @horizon_options
 def report(
     incident: str, html_file: str, rule_id: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool
@@ -548,8 +553,16 @@ def _grid(scale: _Scale, tz: ZoneInfo) -> list[str]:
         svg("line", x1=LEFT, x2=right, y1=PLOT_BOTTOM, y2=PLOT_BOTTOM, stroke=AXIS),
         svg("line", x1=LEFT, x2=LEFT, y1=TOP, y2=PLOT_BOTTOM, stroke=AXIS),
         svg("line", x1=right, x2=right, y1=TOP, y2=PLOT_BOTTOM, stroke="#fdba74"),
-        svg("text", "members", x=LEFT - 10, y=TOP - 14, text_anchor="end", font_size=12, font_weight=600,
-            fill=MEMBERS_COLOUR),
+        svg(
+            "text",
+            "members",
+            x=LEFT - 10,
+            y=TOP - 14,
+            text_anchor="end",
+            font_size=12,
+            font_weight=600,
+            fill=MEMBERS_COLOUR,
+        ),
         svg("text", "fields", x=right + 10, y=TOP - 14, font_size=12, font_weight=600, fill=FIELDS_COLOUR),
         svg("text", "facts, as they became known", x=LEFT, y=LANE - 12, font_size=11, fill="#6b7280"),
     ]
@@ -572,11 +585,22 @@ def _series(entries: list[dict[str, Any]], scale: _Scale) -> list[str]:
     members = _steps([(m, e["members_affected"]) for m, e in pairs], scale, scale.y_members)
     fields = _steps([(m, len(e["fields_exposed"])) for m, e in pairs], scale, scale.y_fields)
     out = [
-        svg("polygon", points=f"{LEFT},{PLOT_BOTTOM} {members} {WIDTH - RIGHT},{PLOT_BOTTOM}",
-            fill=MEMBERS_COLOUR, fill_opacity=0.1),
+        svg(
+            "polygon",
+            points=f"{LEFT},{PLOT_BOTTOM} {members} {WIDTH - RIGHT},{PLOT_BOTTOM}",
+            fill=MEMBERS_COLOUR,
+            fill_opacity=0.1,
+        ),
         svg("polyline", points=members, fill="none", stroke=MEMBERS_COLOUR, stroke_width=2.5, stroke_linejoin="round"),
-        svg("polyline", points=fields, fill="none", stroke=FIELDS_COLOUR, stroke_width=2, stroke_dasharray="6 4",
-            stroke_linejoin="round"),
+        svg(
+            "polyline",
+            points=fields,
+            fill="none",
+            stroke=FIELDS_COLOUR,
+            stroke_width=2,
+            stroke_dasharray="6 4",
+            stroke_linejoin="round",
+        ),
     ]
     previous: int | None = None
     for moment, entry in zip(moments, entries, strict=True):
@@ -585,8 +609,20 @@ def _series(entries: list[dict[str, Any]], scale: _Scale) -> list[str]:
         tip = svg("title", _e(f"{entry['known_on']}: {_n(value)} members, {len(entry['fields_exposed'])} fields"))
         out.append(svg("circle", tip, cx=x, cy=y, r=3.5, fill="#fff", stroke=MEMBERS_COLOUR, stroke_width=2))
         if value != previous and len(entries) <= 16:
-            out.append(svg("text", _n(value), x=x + 5, y=y - 7, font_size=11, font_weight=600, fill=MEMBERS_COLOUR,
-                           stroke="#fff", stroke_width=3, paint_order="stroke"))
+            out.append(
+                svg(
+                    "text",
+                    _n(value),
+                    x=x + 5,
+                    y=y - 7,
+                    font_size=11,
+                    font_weight=600,
+                    fill=MEMBERS_COLOUR,
+                    stroke="#fff",
+                    stroke_width=3,
+                    paint_order="stroke",
+                )
+            )
         previous = value
     return out
 
@@ -605,8 +641,11 @@ def _markers(markers: list[Marker], scale: _Scale) -> list[str]:
         y = LANE + level * STACK
         tip = svg("title", _e(f"{m.id} ({m.kind}), known {iso_utc(m.known)}"))
         if m.retracts is not None:
-            out.append(svg("line", x1=x, x2=x, y1=TOP, y2=LANE - 6, stroke=RETRACTION, stroke_width=1.2,
-                           stroke_dasharray="3 3"))
+            out.append(
+                svg(
+                    "line", x1=x, x2=x, y1=TOP, y2=LANE - 6, stroke=RETRACTION, stroke_width=1.2, stroke_dasharray="3 3"
+                )
+            )
             cross = svg("line", x1=x - 4, y1=y - 4, x2=x + 4, y2=y + 4)
             cross += svg("line", x1=x - 4, y1=y + 4, x2=x + 4, y2=y - 4)
             out.append(svg("g", cross + tip, stroke=RETRACTION, stroke_width=2.2, class_="retraction"))
