@@ -66,19 +66,41 @@ def has_nir_index(store: Path) -> bool:
     return read(store, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'member_versions_by_nir'") != 0
 
 
-def kill_when(store: Path, roster: Path, ready: Callable[[], bool], delay: float) -> bool:
-    """Start the import, wait until `ready()`, then `delay` seconds more, and SIGKILL it.
-    True if it was killed (False: it finished first)."""
-    process = subprocess.Popen(import_command(store, roster), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def children(pid: int) -> int:
+    """How many live processes have `pid` as parent (the check pass's worker processes)."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # it ended while we looked
+                continue
+            count += fields[1] == str(pid) and fields[0] != "Z"
+    return count
+
+
+def kill_when(store: Path, roster: Path, ready: Callable[[int], bool], during: Callable[[int], bool],
+              delay: float) -> bool:
+    """Start the import, wait until `ready(pid)`, then up to `delay` seconds more while
+    `during(pid)` holds, and SIGKILL it. Each look is taken with the import frozen (SIGSTOP), so
+    what was seen is the state it dies in. True if it was killed while `during` held, or
+    at the first look after `during` stopped holding (the phase's last moment)."""
+    process = subprocess.Popen(import_command(store, roster), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
-    while not ready() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(delay)
-    finished = process.poll() is not None
-    if not finished:
-        os.kill(process.pid, signal.SIGKILL)
+    while process.poll() is None and time.monotonic() < deadline and not ready(process.pid):
+        time.sleep(0.002)
+    until, killed = time.monotonic() + delay, False
+    while process.poll() is None and time.monotonic() < deadline:
+        os.killpg(process.pid, signal.SIGSTOP)
+        if not during(process.pid) or time.monotonic() >= until:
+            os.killpg(process.pid, signal.SIGKILL)
+            killed = True
+            break
+        os.killpg(process.pid, signal.SIGCONT)
+        time.sleep(0.002)
     assert process.wait(timeout=60) in (0, -signal.SIGKILL)
-    return not finished
+    return killed
 
 
 @pytest.mark.slow
@@ -95,14 +117,22 @@ def test_an_import_killed_in_each_phase_completes_exactly_once_when_run_again(tm
     rng = random.Random(seed)  # noqa: S311
     before = facts_in_ledger(store)
 
-    # 1. during the check pass: nothing is appended before every row is checked
-    killed_checking = kill_when(store, roster, lambda: True, 0.8 + rng.random() * 0.6)
+    # Each kill is decided with the import frozen (SIGSTOP), so the phase seen is the phase it
+    # dies in; the random part only moves the moment within a phase.
+    # 1. during the check pass (its worker processes alive), or at the latest just after it,
+    #    before the first append: nothing is appended before every row is checked
+    checking = lambda pid: children(pid) > 0  # noqa: E731
+    killed_checking = kill_when(store, roster, checking, checking, rng.random() * 0.3)
     appended_while_checking = facts_in_ledger(store) - before
-    # 2. during the appends: some batches are in the ledger, not all
-    killed_appending = kill_when(store, roster, lambda: facts_in_ledger(store) > 0, rng.random() * 0.2)
-    appended_when_killed = facts_in_ledger(store)
-    # 3. during the members catch-up: it starts by dropping the NIR index (rebuilt at its end)
-    killed_projecting = kill_when(store, roster, lambda: not has_nir_index(store), rng.random() * 0.5)
+    # 2. at the first look after the first append: some batches are in the ledger, not all
+    appended_some = lambda _pid: facts_in_ledger(store) > before  # noqa: E731
+    killed_appending = kill_when(store, roster, appended_some, appended_some, 0.0)
+    appended_when_killed = facts_in_ledger(store) - before
+    # 3. during the members catch-up: every fact appended, the projection not yet at the end
+    last = read(store, "SELECT MAX(originator_version) FROM stored_events") + FACTS - appended_when_killed
+    all_appended = lambda _pid: facts_in_ledger(store) == before + FACTS  # noqa: E731
+    projecting = lambda _pid: members_position(store) < last  # noqa: E731
+    killed_projecting = kill_when(store, roster, all_appended, projecting, rng.random() * 0.25)
     projected_when_killed = members_position(store)
     # 4. the same command again, to the end
     resumed = subprocess.run(import_command(store, roster), capture_output=True, text=True, timeout=180, check=False)
@@ -115,8 +145,8 @@ def test_an_import_killed_in_each_phase_completes_exactly_once_when_run_again(tm
     assert killed_appending, context
     assert killed_projecting, context
     assert appended_while_checking == 0, context
-    assert appended_when_killed > 0, context
-    assert projected_when_killed < FACTS + before, context
+    assert 0 < appended_when_killed < FACTS, context
+    assert projected_when_killed < last, context
     assert resumed.returncode == 0, resumed.stderr
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout) == {"insurer": "mh", "rows": ROWS, "facts": FACTS, "appended": 0,
