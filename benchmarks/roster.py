@@ -2,6 +2,11 @@
 
     python benchmarks/roster.py --members 20000000 --store /var/tmp/exposure-bench
     python benchmarks/roster.py --quick            # a few thousand members (CI smoke run)
+    python benchmarks/roster.py --members 200000 --ledger postgresql://bench@/bench   # an empty database
+
+`--ledger` names where exposure's store lives: an SQLite file (default `store/exposure.db` in
+the working folder) or a PostgreSQL URL naming an empty database; the raw baselines and
+the rosters stay in the working folder.
 
 Generates a synthetic population (84 insurers, Zipf-like sizes: the largest holds ~15%;
 holders and dependants; contracts; membership periods; a valid synthetic NIR on about half
@@ -296,7 +301,17 @@ def naive_eventsourcing(folder: Path, files: list[tuple[str, Path, int]], key: b
 # -- exposure, in a child process ------------------------------------------------------------
 
 
-def child_import(store_dir: Path, files_json: str) -> dict[str, Any]:
+def is_postgres(ledger: str) -> bool:
+    """Whether the ledger location names a PostgreSQL database."""
+    return ledger.startswith(("postgresql://", "postgres://"))
+
+
+def key_file(store_dir: Path) -> Path:
+    """The store's key file, kept in the working folder whatever the backend."""
+    return store_dir / "exposure.key"
+
+
+def child_import(store_dir: Path, ledger: str, files_json: str) -> dict[str, Any]:
     """Import every roster into a new store (run in a child process); timings and peak memory."""
     from projections import roster  # noqa: PLC0415 - imported in the child only
     from projections.store import Store  # noqa: PLC0415
@@ -305,7 +320,10 @@ def child_import(store_dir: Path, files_json: str) -> dict[str, Any]:
     phases = {"check": 0.0, "append": 0.0, "catch_up": 0.0}
 
     async def go() -> dict[str, Any]:
-        store, _ = await Store.init(str(store_dir / "exposure.db"), timezone="Europe/Paris")
+        store, created = await Store.init(ledger, key_file(store_dir), timezone="Europe/Paris")
+        if not created:
+            await store.close()
+            raise RuntimeError(f"{ledger} already holds a store: the benchmark needs an empty database")
         rows = facts = 0
         started = time.perf_counter()
         try:
@@ -343,15 +361,16 @@ def child_import(store_dir: Path, files_json: str) -> dict[str, Any]:
     return out
 
 
-def run_import(store_dir: Path, files: list[tuple[str, Path, int]]) -> dict[str, Any]:
-    """The import in a child process (so that its peak memory is its own)."""
+def run_import(store_dir: Path, ledger: str, files: list[tuple[str, Path, int]]) -> dict[str, Any]:
+    """The import in a child process (so that its peak memory is its own; on PostgreSQL the
+    server's memory is not counted)."""
     if store_dir.exists():
         shutil.rmtree(store_dir)
     store_dir.mkdir(parents=True)
     listing = json.dumps([(insurer, str(path)) for insurer, path, _ in files])
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         child = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--child-import", str(store_dir), listing],
+            [sys.executable, str(Path(__file__).resolve()), "--child-import", str(store_dir), ledger, listing],
             stdout=out,
             stderr=err,
         )
@@ -391,12 +410,19 @@ def _expect(condition: object, problem: str) -> None:
         raise RuntimeError(problem)
 
 
-def _store_bytes(store_dir: Path) -> int:
-    return sum(p.stat().st_size for p in store_dir.glob("exposure.db*"))
+def _store_bytes(ledger: str) -> int:
+    if is_postgres(ledger):
+        import psycopg  # noqa: PLC0415 - PostgreSQL runs only
+
+        with psycopg.connect(ledger) as conn:
+            row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        return int(row[0]) if row else 0
+    return sum(p.stat().st_size for p in Path(ledger).parent.glob(Path(ledger).name + "*"))
 
 
 async def exposure_queries(
     store_dir: Path,
+    ledger: str,
     files: list[tuple[str, Path, int]],
     lookups: int,
     export_sink: Path,
@@ -411,9 +437,9 @@ async def exposure_queries(
     from projections import queries, roster  # noqa: PLC0415
     from projections.store import Store  # noqa: PLC0415
 
-    store = await Store.open(str(store_dir / "exposure.db"))
+    store = await Store.open(ledger, key_file(store_dir))
     try:
-        out["store_bytes_before_incident"] = _store_bytes(store_dir)
+        out["store_bytes_before_incident"] = _store_bytes(ledger)
         await _record_incident(store, [insurer for insurer, _, _ in files])
 
         keys, nirs = sample_members(files, lookups)
@@ -454,7 +480,7 @@ async def exposure_queries(
         with export_sink.open("w", encoding="utf-8", newline="") as sink:
             out["export_rows"] = await roster.export(store, INCIDENT, h, None, "csv", sink)
         out["export_s"] = time.perf_counter() - started
-        out["store_bytes"] = _store_bytes(store_dir)
+        out["store_bytes"] = _store_bytes(ledger)
         stage(f"export {out['export_rows']:,} rows in {out['export_s']:.1f} s")
 
         if rebuild:
@@ -529,7 +555,8 @@ def table(r: dict[str, Any]) -> str:
     n = r["members"]
     phases = r["phases"]
     rows: list[tuple[str, str, str]] = [
-        ("members / insurers", f"{n:,} / {r['insurers']}", f"largest {r['largest']:,}, NIR rows {r['nir_rows']:,}"),
+        ("members / insurers", f"{n:,} / {r['insurers']}",
+         f"largest {r['largest']:,}, NIR rows {r['nir_rows']:,}; ledger on {r.get('backend', 'sqlite')}"),
         ("raw load (csv+HMAC+executemany)", f"{r['raw_rate']:,.0f} members/s",
          f"{r['raw_s']:.1f} s, CPU {r['raw_cpu_s']:.1f} s"),
         ("exposure members import", f"{r['import_rate']:,.0f} members/s",
@@ -578,6 +605,9 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
     work = Path(args.store) if args.store else Path(tempfile.mkdtemp(prefix="exposure-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     r: dict[str, Any] = {"members": n, "insurers": INSURERS, "command": " ".join(sys.argv), "cpus": os.cpu_count()}
+    store_dir = work / "store"
+    ledger = args.ledger or str(store_dir / "exposure.db")
+    r["backend"] = "postgresql" if is_postgres(ledger) else "sqlite"
     partial = Path(args.json_out).with_suffix(".partial.json") if args.json_out else None
 
     def say_and_keep(line: str) -> None:
@@ -603,8 +633,7 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
         r["nir_rows"] = db.execute("SELECT COUNT(*) FROM raw WHERE nir IS NOT NULL").fetchone()[0]
     say_and_keep(f"raw load {r['raw_s']:.1f} s ({r['raw_rate']:,.0f}/s), NIR index {r['raw_index_s']:.1f} s")
 
-    store_dir = work / "store"
-    imported = run_import(store_dir, files)
+    imported = run_import(store_dir, ledger, files)
     r["import_s"] = imported["seconds"]
     r["import_rate"] = n / r["import_s"]
     r["import_vs_raw"] = r["import_rate"] / r["raw_rate"]
@@ -665,7 +694,9 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
 
     export_sink = work / "export.csv"
     rebuild = not args.no_rebuild
-    asyncio.run(exposure_queries(store_dir, files, args.lookups, export_sink, rebuild=rebuild, out=q, stage=stage))
+    asyncio.run(
+        exposure_queries(store_dir, ledger, files, args.lookups, export_sink, rebuild=rebuild, out=q, stage=stage)
+    )
     r["total_s"] = time.perf_counter() - started
     if not args.store and not args.keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -676,6 +707,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--members", type=int, help="population size (default 1,000,000; 3,000 with --quick)")
     parser.add_argument("--store", help="working folder (kept; rosters are reused across runs)")
+    parser.add_argument(
+        "--ledger", help="exposure's store: an SQLite file (default: in the working folder) or a PostgreSQL URL"
+    )
     parser.add_argument("--quick", action="store_true", help="a few thousand members, small samples (CI)")
     parser.add_argument("--json-out", help="write the figures as JSON to this file")
     parser.add_argument("--naive-sample", type=int, default=20_000, help="members saved one event each")
@@ -683,10 +717,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-rebuild", action="store_true", help="skip the projection rebuild")
     parser.add_argument("--keep", action="store_true", help="keep the temporary working folder")
     parser.add_argument("--import-only", action="store_true", help="stop after the raw load and the import")
-    parser.add_argument("--child-import", nargs=2, metavar=("STORE_DIR", "FILES_JSON"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child-import", nargs=3, metavar=("STORE_DIR", "LEDGER", "FILES_JSON"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.child_import:
-        print(json.dumps(child_import(Path(args.child_import[0]), args.child_import[1])))
+        print(json.dumps(child_import(Path(args.child_import[0]), args.child_import[1], args.child_import[2])))
         return 0
     if args.members is None:
         args.members = 3_000 if args.quick else 1_000_000

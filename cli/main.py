@@ -28,7 +28,7 @@ from domain.facts import KINDS
 from domain.parse import input_keys
 from domain.times import iso_utc
 from projections import queries, roster
-from projections.store import Store
+from projections.store import Store, default_key_file
 
 LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles"})
 INT_KEYS = frozenset({"estimate"})
@@ -37,9 +37,15 @@ MAX_LINE = 64 * 1024 * 1024
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--store", metavar="STORE", help="SQLite file (default $EXPOSURE_STORE, else ./exposure.db).")
 @click.option(
-    "--key-file", metavar="FILE", help="Key file (default $EXPOSURE_KEY_FILE, else the store's path with .key)."
+    "--store",
+    metavar="STORE",
+    help="SQLite file or postgresql:// URL (default $EXPOSURE_STORE, else ./exposure.db).",
+)
+@click.option(
+    "--key-file",
+    metavar="FILE",
+    help="Key file (default $EXPOSURE_KEY_FILE, else the store's path with .key; ./exposure.key for PostgreSQL).",
 )
 @click.version_option(package_name="exposure-ledger")
 @click.pass_context
@@ -80,7 +86,7 @@ def init(tz: str, encrypt: bool, as_json: bool) -> None:
         try:
             info = {
                 "store": store.location.display,
-                "key_file": str(cfg.key_file or store.path.with_suffix(".key")),
+                "key_file": str(cfg.key_file or default_key_file(cfg.location)),
                 "timezone": store.tz.key,
                 "created": created,
             }

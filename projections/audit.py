@@ -15,7 +15,8 @@
 - `export` writes the log as CloudEvents 1.0 JSON lines with the exact stored
   bytes, so that an auditor can recompute every leaf and the root without us.
 - `protect` makes `stored_events` append-only with SQLite triggers (PostgreSQL
-  stores get theirs from `backends.postgres_append_only`).
+  stores get theirs, on the events and on `audit_leaves`, from
+  `backends.postgres_append_only`).
 
 `docs/AUDIT.md` describes the algorithms and the auditor's procedure.
 """
@@ -47,6 +48,7 @@ from domain.ledger import LEDGER_ID, TOPIC_PREFIX
 from domain.merkle import Checkpoint, Head, ProofError
 from domain.times import from_micros, iso_utc
 from projections import projector, queries
+from projections.db import SQLITE, Db, SqliteDb
 from projections.signing import Verifier
 
 if TYPE_CHECKING:
@@ -64,8 +66,9 @@ LEAVES_TABLE: Final = (
     "CREATE TABLE IF NOT EXISTS audit_leaves (ledger TEXT NOT NULL, position INTEGER NOT NULL, leaf BLOB NOT NULL,"
     " PRIMARY KEY (ledger, position)) WITHOUT ROWID"
 )
-"""The leaf hashes earlier verifications saw, per ledger origin (a PostgreSQL views file may
-change stores): a later edit of a fact is then named by position."""
+"""The leaf hashes earlier verifications saw, per ledger origin (a store copied with the same key
+file has the same origin): a later edit of a fact is then named by position. On PostgreSQL the
+table lives beside the facts, append-only like them (`backends.postgres_append_only`)."""
 
 
 def _refuse(name: str, verb: str, table: str, what: str) -> tuple[str, str]:
@@ -94,14 +97,16 @@ class AuditFailure(Exception):
 # -- append-only ------------------------------------------------------------------------
 
 
-async def protect(db: aiosqlite.Connection) -> None:
+async def protect(db: Db) -> None:
     """Refuse UPDATE and DELETE on the facts (and on the remembered leaves).
 
     Triggers stop mistakes and casual edits; they do not stop someone who can
     write the file and drop them first. That is what `verify --expect` is for.
     """
-    async with db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')") as cursor:
-        present = {str(r[0]) for r in await cursor.fetchall()}
+    if db.dialect != SQLITE:
+        await db.ensure_schema([LEAVES_TABLE])
+        return
+    present = await db.names()
     wanted = [] if "audit_leaves" in present else [LEAVES_TABLE]
     for name, (table, statement) in GUARDS.items():
         if name not in present and (table in present or table == "audit_leaves"):
@@ -244,7 +249,7 @@ async def _check_log(store: Store, remembered: Sequence[bytes] = ()) -> _Leaves:
     return found
 
 
-async def _remembered(db: aiosqlite.Connection, ledger: str) -> list[bytes]:
+async def _remembered(db: Db, ledger: str) -> list[bytes]:
     async with db.execute(
         "SELECT position, leaf FROM audit_leaves WHERE ledger = ? ORDER BY position", (ledger,)
     ) as cursor:
@@ -257,10 +262,10 @@ async def _remembered(db: aiosqlite.Connection, ledger: str) -> list[bytes]:
     return leaves
 
 
-async def _remember(db: aiosqlite.Connection, ledger: str, leaves: Sequence[bytes], known: int) -> None:
+async def _remember(db: Db, ledger: str, leaves: Sequence[bytes], known: int) -> None:
     if len(leaves) <= known:
         return
-    await db.execute("BEGIN IMMEDIATE")
+    await db.begin("audit_leaves")
     try:
         await db.executemany(
             "INSERT OR IGNORE INTO audit_leaves (ledger, position, leaf) VALUES (?, ?, ?)",
@@ -359,7 +364,7 @@ async def replay(store: Store) -> Replayed:
     await verify(store)  # a replay of facts that do not verify would prove nothing
     await store.catch_up()
     with tempfile.TemporaryDirectory(prefix="exposure-replay-") as folder:
-        fresh = await aiosqlite.connect(str(Path(folder) / "replay.db"), isolation_level=None)
+        fresh = SqliteDb(await aiosqlite.connect(str(Path(folder) / "replay.db"), isolation_level=None))
         try:
             await fresh.execute("PRAGMA journal_mode = OFF")
             await fresh.execute("PRAGMA synchronous = OFF")
@@ -370,7 +375,7 @@ async def replay(store: Store) -> Replayed:
             await fresh.close()
 
 
-async def _compare(stored: aiosqlite.Connection, fresh: aiosqlite.Connection) -> Replayed:
+async def _compare(stored: Db, fresh: Db) -> Replayed:
     async with fresh.execute("SELECT known_us, recorded_us FROM facts ORDER BY pos") as cursor:
         times = [(int(k), int(r)) for k, r in await cursor.fetchall()]
     known = sorted({k for k, _ in times})
@@ -430,7 +435,7 @@ MEMBER_COLUMNS: Final = (
 
 
 async def _member_pages(
-    db: aiosqlite.Connection, incident: str, h: queries.Horizon
+    db: Db, incident: str, h: queries.Horizon
 ) -> AsyncIterator[list[tuple[Any, ...]]]:
     """Every enrolled member's answer in `incident` at `h` (see MEMBER_COLUMNS), in pages, by insurer and ref."""
     view = await queries.incident_view(db, incident, h)
@@ -452,8 +457,8 @@ async def _member_pages(
 
 
 async def _same_members(
-    stored: aiosqlite.Connection,
-    fresh: aiosqlite.Connection,
+    stored: Db,
+    fresh: Db,
     incident: str,
     h_stored: queries.Horizon,
     h_fresh: queries.Horizon,

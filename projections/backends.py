@@ -2,18 +2,17 @@
 
 - SQLite (default): the facts (eventsourcing's SQLite recorder), the settings and
   the projections share one file.
-- PostgreSQL (`postgresql://...`): the facts and the settings live in PostgreSQL
-  through eventsourcing's own `eventsourcing.postgres` module (psycopg 3 and its
-  pool), so many writers on many machines append to one ledger; each machine keeps
-  its projections in a local SQLite views file (`$EXPOSURE_VIEWS`, default
-  `~/.cache/exposure/views-<hash>.db`) that catches up from the shared
-  notification log. Projections are disposable: a views file of another store is
-  rebuilt from the facts.
+- PostgreSQL (`postgresql://...`): the facts live in PostgreSQL through
+  eventsourcing's own `eventsourcing.postgres` module (psycopg 3 and its pool), so
+  many writers on many machines append to one ledger; the settings, the projections
+  and the verified audit leaves live in the same database (read and written through
+  psycopg's async API, see `projections.db`), so every machine sees the same
+  projections. They catch up from the notification log under one advisory lock per
+  projection: rows and position in one transaction, exactly once whoever catches up.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +27,14 @@ BEGIN
     RAISE EXCEPTION 'the exposure ledger is append-only: % refused', TG_OP;
 END $$
 """
-_APPEND_ONLY_TRIGGER: Final = """
-CREATE OR REPLACE TRIGGER exposure_events_append_only
-BEFORE UPDATE OR DELETE OR TRUNCATE ON exposure_events
+_APPEND_ONLY_TRIGGERS: Final = tuple(
+    f"""
+CREATE OR REPLACE TRIGGER {table}_append_only
+BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
 FOR EACH STATEMENT EXECUTE FUNCTION exposure_refuse_change()
 """
+    for table in (POSTGRES_EVENTS_TABLE, "audit_leaves")
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class Location:
 
     text: str
     postgres: dict[str, str] | None
-    views: Path
+    path: Path | None
+    """The SQLite file (None for PostgreSQL)."""
 
     @property
     def is_postgres(self) -> bool:
@@ -51,9 +54,9 @@ class Location:
     @property
     def display(self) -> str:
         """The location without any password."""
-        if self.postgres is None:
-            return str(self.views)
-        info = self.postgres
+        if self.path is not None:
+            return str(self.path)
+        info = self.postgres or {}
         user, host, port = info.get("user", ""), info.get("host", ""), info.get("port", "5432")
         return f"postgresql://{user}@{host}:{port}/{info.get('dbname', '')}"
 
@@ -71,13 +74,7 @@ def parse_location(text: str) -> Location:
             raise StoreError(f"invalid PostgreSQL URL: {problem}") from None
         if not info.get("dbname"):
             raise StoreError("the PostgreSQL URL must name a database: postgresql://user@host/dbname")
-        views = os.environ.get("EXPOSURE_VIEWS")
-        if views:
-            return Location(text, info, Path(views))
-        identity = hashlib.sha256(
-            f"{info.get('host')}:{info.get('port')}/{info.get('dbname')}/{info.get('user')}".encode()
-        ).hexdigest()[:16]
-        return Location(text, info, Path.home() / ".cache" / "exposure" / f"views-{identity}.db")
+        return Location(text, info, None)
     if text.startswith("sqlite:///"):
         text = text.removeprefix("sqlite:///")
     return Location(text, None, Path(text))
@@ -97,7 +94,7 @@ def ledger_env(location: Location, cipher_key: str | None, lock_timeout_s: int, 
     if location.postgres is None:
         env |= {
             "EXPOSURE_PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "EXPOSURE_SQLITE_DBNAME": str(location.views),
+            "EXPOSURE_SQLITE_DBNAME": str(location.path),
             "EXPOSURE_SQLITE_LOCK_TIMEOUT": str(lock_timeout_s),
         }
         return env
@@ -113,6 +110,7 @@ def ledger_env(location: Location, cipher_key: str | None, lock_timeout_s: int, 
         "EXPOSURE_POSTGRES_POOL_SIZE": "2",
         "EXPOSURE_POSTGRES_MAX_OVERFLOW": "2",
         "EXPOSURE_CREATE_TABLE": "true" if create else "false",
+        "EXPOSURE_APPLICATION_RECORDER_TOPIC": "projections.pg_recorder:LedgerRecorder",
     }
 
 
@@ -145,7 +143,9 @@ def postgres_create(location: Location, settings: dict[str, str]) -> None:
 
 
 def postgres_append_only(location: Location) -> None:
-    """Refuse UPDATE, DELETE and TRUNCATE on the events table (the audit does not rely on it)."""
+    """Refuse UPDATE, DELETE and TRUNCATE on the events and on the verified audit leaves
+    (the audit does not rely on it: `verify --expect` is what a forger cannot pass)."""
     with _connect(location) as conn, conn.transaction():
         conn.execute(_APPEND_ONLY_FUNCTION)
-        conn.execute(_APPEND_ONLY_TRIGGER)
+        for trigger in _APPEND_ONLY_TRIGGERS:
+            conn.execute(trigger)

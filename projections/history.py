@@ -24,8 +24,6 @@ from itertools import groupby
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from domain import veris
 from domain.derive import IncidentView, Visible, derive
 from domain.errors import UnknownReference
@@ -44,6 +42,7 @@ from domain.facts import (
 from domain.obligations import Rule, status
 from domain.times import from_micros, iso_utc
 from projections import queries
+from projections.db import Db
 from projections.queries import Horizon, visible
 
 AFFECTED_SQL: Final = "('confirmed', 'presumed')"
@@ -72,12 +71,13 @@ def _statuses(
     h: Horizon, view: IncidentView, tag: str, insurer: str, where: str = "v.insurer = :insurer"
 ) -> tuple[str, dict[str, Any]]:
     """(ref, status) of one insurer's members at `h`, as a bound subquery (`where` must keep to `:insurer`)."""
-    sql = f"SELECT ref, status FROM ({queries.member_status_sql(where)})"
+    sql = f"SELECT ref, status FROM ({queries.member_status_sql(where)}) AS s"
     return _bound(sql, h, view, tag, insurer)
 
 
 def _affected(status_column: str) -> str:
-    return f"(COALESCE({status_column}, '') IN {AFFECTED_SQL})"
+    """1 when the status is an affected one, else 0 (an integer on both engines)."""
+    return f"(CASE WHEN COALESCE({status_column}, '') IN {AFFECTED_SQL} THEN 1 ELSE 0 END)"
 
 
 # -- diff -----------------------------------------------------------------------------
@@ -91,7 +91,7 @@ class _Side:
     view: IncidentView
 
 
-async def _side(db: aiosqlite.Connection, incident: str, h: Horizon) -> _Side:
+async def _side(db: Db, incident: str, h: Horizon) -> _Side:
     return _Side(h, await queries.incident_view(db, incident, h))
 
 
@@ -99,7 +99,7 @@ def _ruled_out(view: IncidentView) -> set[str]:
     return {i for i, r in view.insurers.items() if r.status == "ruled-out"}
 
 
-async def _insurers_to_compare(db: aiosqlite.Connection, old: _Side, new: _Side) -> list[str]:
+async def _insurers_to_compare(db: Db, old: _Side, new: _Side) -> list[str]:
     """Insurers with a roster whose member answers may differ between the two sides."""
     insurers = sorted(set(await queries.roster_insurers(db, old.h)) | set(await queries.roster_insurers(db, new.h)))
     changed = []
@@ -124,19 +124,21 @@ def _changes_sql(old: _Side, new: _Side, insurer: str) -> tuple[str, dict[str, A
     before, before_params = _statuses(old.h, old.view, "a", insurer)
     after, after_params = _statuses(new.h, new.view, "b", insurer)
     sql = f"""
-    SELECT ref, before, after, {_affected("before")} AS was, {_affected("after")} AS now FROM (
-        SELECT ref, MAX(before) AS before, MAX(after) AS after FROM (
-            SELECT ref, status AS before, NULL AS after FROM ({before})
-            UNION ALL
-            SELECT ref, NULL AS before, status AS after FROM ({after})
-        ) GROUP BY ref
-    )
-    WHERE was != now OR (was AND now AND :fields_differ)
+    SELECT ref, before, after, was, now FROM (
+        SELECT ref, before, after, {_affected("before")} AS was, {_affected("after")} AS now FROM (
+            SELECT ref, MAX(before) AS before, MAX(after) AS after FROM (
+                SELECT ref, status AS before, NULL AS after FROM ({before}) AS a
+                UNION ALL
+                SELECT ref, NULL AS before, status AS after FROM ({after}) AS b
+            ) AS u GROUP BY ref
+        ) AS g
+    ) AS c
+    WHERE was != now OR (was = 1 AND now = 1 AND :fields_differ = 1)
     """
     return sql, {**before_params, **after_params}
 
 
-async def diff(db: aiosqlite.Connection, incident: str, before: Horizon, after: Horizon) -> dict[str, Any]:
+async def diff(db: Db, incident: str, before: Horizon, after: Horizon) -> dict[str, Any]:
     """SPEC §7 `diff`: insurers, incident-wide fields and member counts that changed from `before` to `after`."""
     await queries.require_incident(db, incident)
     old, new = await _side(db, incident, before), await _side(db, incident, after)
@@ -145,8 +147,9 @@ async def diff(db: aiosqlite.Connection, incident: str, before: Horizon, after: 
         changes, params = _changes_sql(old, new, insurer)
         fields_differ = old.view.exposed_fields(insurer) != new.view.exposed_fields(insurer)
         sql = (
-            "SELECT COALESCE(SUM(NOT was AND now), 0), COALESCE(SUM(was AND NOT now), 0),"
-            f" COALESCE(SUM(was AND now), 0) FROM ({changes})"
+            "SELECT COALESCE(SUM(CASE WHEN was = 0 AND now = 1 THEN 1 ELSE 0 END), 0),"
+            " COALESCE(SUM(CASE WHEN was = 1 AND now = 0 THEN 1 ELSE 0 END), 0),"
+            f" COALESCE(SUM(CASE WHEN was = 1 AND now = 1 THEN 1 ELSE 0 END), 0) FROM ({changes}) AS d"
         )
         args = {**params, "incident": incident, "insurer": insurer, "fields_differ": int(fields_differ)}
         async with db.execute(sql, args) as cursor:
@@ -181,7 +184,7 @@ def _change_name(was: bool, now: bool) -> str:
 
 
 async def changed_members(
-    db: aiosqlite.Connection, incident: str, before: Horizon, after: Horizon
+    db: Db, incident: str, before: Horizon, after: Horizon
 ) -> AsyncGenerator[dict[str, Any], None]:
     """Stream the members whose answer changed, by insurer then ref: the list for a complementary notice."""
     await queries.require_incident(db, incident)
@@ -220,7 +223,7 @@ class FactRow:
         return kind_of(self.fact)
 
 
-async def relevant_facts(db: aiosqlite.Connection, incident: str, h: Horizon) -> list[FactRow]:
+async def relevant_facts(db: Db, incident: str, h: Horizon) -> list[FactRow]:
     """Facts known by `h` (and recorded by its position) that bear on `incident`, in (known, position) order.
 
     Those are the incident's own facts, the rosters of the insurers it names, and the
@@ -263,7 +266,7 @@ class Answer:
 CLOSED: Final = Answer(False, 0, (), ((), (), ()))
 
 
-async def answer_at(db: aiosqlite.Connection, incident: str, h: Horizon) -> Answer:
+async def answer_at(db: Db, incident: str, h: Horizon) -> Answer:
     """The incident's answer at `h`: opened?, members affected, fields exposed, insurer statuses."""
     view = await queries.incident_view(db, incident, h)
     if view.opened_by is None:
@@ -278,7 +281,7 @@ async def answer_at(db: aiosqlite.Connection, incident: str, h: Horizon) -> Answ
     )
 
 
-async def timeline(db: aiosqlite.Connection, incident: str, h: Horizon) -> list[dict[str, Any]]:
+async def timeline(db: Db, incident: str, h: Horizon) -> list[dict[str, Any]]:
     """SPEC §7 `timeline`: one entry per knowledge time (up to `h`) that changed the incident's answer.
 
     Each entry lists every fact bearing on the incident known at that time (`facts`), the
@@ -315,7 +318,7 @@ async def timeline(db: aiosqlite.Connection, incident: str, h: Horizon) -> list[
 # -- obligations ----------------------------------------------------------------------
 
 
-async def _visible_incident_facts(db: aiosqlite.Connection, incident: str, h: Horizon) -> list[Visible]:
+async def _visible_incident_facts(db: Db, incident: str, h: Horizon) -> list[Visible]:
     async with db.execute(
         f"SELECT pos, body FROM facts f WHERE incident = :incident AND {visible('f')} ORDER BY pos",
         {"incident": incident, **h.params()},
@@ -343,14 +346,14 @@ def _notices(items: Sequence[Visible]) -> list[_Notice]:
     return sorted(notices, key=lambda n: (n.occurred_on, n.position))
 
 
-async def _count(db: aiosqlite.Connection, sql: str, params: dict[str, Any]) -> int:
+async def _count(db: Db, sql: str, params: dict[str, Any]) -> int:
     async with db.execute(sql, params) as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 
 async def _notice_counts(
-    db: aiosqlite.Connection, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice]
+    db: Db, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice]
 ) -> tuple[int, int]:
     """(members never notified, members notified before their answer changed) for one insurer.
 
@@ -364,7 +367,7 @@ async def _notice_counts(
         f"SELECT n.ref FROM member_notices n WHERE n.incident = :incident AND n.insurer = :insurer AND {visible('n')}"
     )
     told, told_params = _bound(told_sql, now.h, now.view, "now", insurer)
-    parts = [f"SELECT ref FROM ({current}) WHERE status IN {AFFECTED_SQL}", told]
+    parts = [f"SELECT ref FROM ({current}) AS c WHERE status IN {AFFECTED_SQL}", told]
     params |= told_params
     covered: list[str] = []
     stale: list[int] = []
@@ -376,8 +379,8 @@ async def _notice_counts(
             stale.append(number)
         if notice.blanket:
             members, bound = _statuses(then.h, then.view, tag, insurer)
-            parts.append(f"SELECT ref FROM ({members}) WHERE status IN {AFFECTED_SQL}")
-            covered.append(f"SELECT ref, {number} AS j, 1 AS aff FROM ({members}) WHERE status IN {AFFECTED_SQL}")
+            parts.append(f"SELECT ref FROM ({members}) AS m WHERE status IN {AFFECTED_SQL}")
+            covered.append(f"SELECT ref, {number} AS j, 1 AS aff FROM ({members}) AS m WHERE status IN {AFFECTED_SQL}")
         else:
             named = (
                 "v.insurer = :insurer AND v.ref IN (SELECT ref FROM member_notices WHERE incident = :incident"
@@ -387,34 +390,38 @@ async def _notice_counts(
             covered.append(  # a named ref not enrolled then was told it was not affected
                 f"SELECT ref, {number} AS j, MAX(aff) AS aff FROM ("
                 f" SELECT ref, 0 AS aff FROM member_notices WHERE incident = :incident AND insurer = :insurer"
-                f" AND pos = :pos_{tag} UNION ALL SELECT ref, {_affected('status')} AS aff FROM ({members})"
-                ") GROUP BY ref"
+                f" AND pos = :pos_{tag} UNION ALL SELECT ref, {_affected('status')} AS aff FROM ({members}) AS m"
+                ") AS u GROUP BY ref"
             )
             bound[f"pos_{tag}"] = notice.position
         params |= bound
-    never = await _count(db, f"SELECT COUNT(*) FROM ({' EXCEPT '.join(parts)})", {**base, **params})
+    never = await _count(db, f"SELECT COUNT(*) FROM ({' EXCEPT '.join(parts)}) AS e", {**base, **params})
     if not covered:
         return never, 0
     # Unions grouped by ref, never joins of subqueries: SQLite would compare every pair.
+    # `latest`: each ref's last covering notice j with its `aff` (0 or 1), as one MAX(2j + aff).
     sql = f"""
     WITH told AS ({" UNION ALL ".join(covered)}),
-    latest AS (SELECT ref, MAX(j) AS j, aff FROM told GROUP BY ref),
+    latest AS (
+        SELECT ref, code / 2 AS j, code % 2 AS aff
+        FROM (SELECT ref, MAX(j * 2 + aff) AS code FROM told GROUP BY ref) AS l
+    ),
     paired AS (
         SELECT ref, MAX(j) AS j, MAX(aff) AS aff, MAX(st) AS st, MAX(told) AS told FROM (
             SELECT ref, j, aff, NULL AS st, 1 AS told FROM latest
             UNION ALL
-            SELECT ref, NULL, NULL, status, 0 FROM ({current})
-        ) GROUP BY ref
+            SELECT ref, NULL, NULL, status, 0 FROM ({current}) AS c
+        ) AS u GROUP BY ref
     )
     SELECT COUNT(*) FROM paired
-    WHERE told AND (aff != {_affected("st")}
-       OR (aff AND {_affected("st")} AND j IN (SELECT value FROM json_each(:stale))))
+    WHERE told = 1 AND (aff != {_affected("st")}
+       OR (aff = 1 AND {_affected("st")} = 1 AND j IN (SELECT CAST(value AS INTEGER) FROM json_each(:stale))))
     """
     changed = await _count(db, sql, {**base, **params, "stale": json.dumps(stale)})
     return never, changed
 
 
-async def obligations(db: aiosqlite.Connection, incident: str, h: Horizon, rule: Rule) -> dict[str, Any]:
+async def obligations(db: Db, incident: str, h: Horizon, rule: Rule) -> dict[str, Any]:
     """SPEC §7 `obligations`: per insurer, awareness, deadline, notifications and status under `rule`.
 
     - `aware_at`: the earliest `insurer-informed` (its `occurred_on`); without one, the
@@ -474,7 +481,7 @@ async def obligations(db: aiosqlite.Connection, incident: str, h: Horizon, rule:
 # -- VERIS ----------------------------------------------------------------------------
 
 
-async def _sensitive_categories(db: aiosqlite.Connection, h: Horizon) -> frozenset[str]:
+async def _sensitive_categories(db: Db, h: Horizon) -> frozenset[str]:
     """Categories defined (and visible at `h`) as special or high risk."""
     async with db.execute(
         f"SELECT body FROM facts f WHERE kind = 'category-defined' AND {visible('f')}", h.params()
@@ -489,7 +496,7 @@ async def _sensitive_categories(db: aiosqlite.Connection, h: Horizon) -> frozens
 
 
 async def veris_incident(
-    db: aiosqlite.Connection, incident: str, h: Horizon, tz: ZoneInfo, *, country: str, industry: str
+    db: Db, incident: str, h: Horizon, tz: ZoneInfo, *, country: str, industry: str
 ) -> veris.Incident:
     """What `domain.veris.record` needs about `incident`, as known at `h`."""
     await queries.require_incident(db, incident)

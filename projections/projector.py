@@ -10,8 +10,9 @@ then catches up in bulk.
 
 Exactly once: a crash before COMMIT leaves neither rows nor position, a crash
 after leaves both; the next catch-up resumes after the last committed position.
-Two processes catching up at once serialise on `BEGIN IMMEDIATE` and each
-re-reads its position inside the transaction.
+Two processes catching up at once serialise on `db.begin` (SQLite: `BEGIN
+IMMEDIATE`; PostgreSQL: an advisory lock per projection) and each re-reads its
+position inside the transaction.
 
 eventsourcing's SQLite recorder cannot `subscribe()`, so projectors poll
 `select_notifications` (queries call `catch_up` before answering).
@@ -24,7 +25,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
-import aiosqlite
 import msgspec
 
 from domain import facts as fact_codec
@@ -41,6 +41,7 @@ from domain.facts import (
 )
 from domain.ledger import TOPIC_PREFIX, Ledger
 from domain.times import to_micros
+from projections.db import SQLITE, Db
 from projections.schema import DDL, NIR_INDEX, PROJECTION_TABLES, SCHEMA_VERSION
 
 FACTS: Final = "facts"
@@ -61,21 +62,19 @@ ENROLLED_TOPIC: Final = TOPIC_PREFIX + "members-enrolled"
 Progress = Callable[[int, int], None]
 
 
-async def create_tables(db: aiosqlite.Connection) -> None:
-    """Create the view tables (and the NIR index) if absent."""
-    for statement in DDL:
-        await db.execute(statement)
-    await db.commit()
+async def create_tables(db: Db) -> None:
+    """Create the view tables if absent (and on PostgreSQL the NIR index, which stays)."""
+    await db.ensure_schema(DDL if db.dialect == SQLITE else (*DDL, NIR_INDEX))
 
 
-async def drop_tables(db: aiosqlite.Connection) -> None:
+async def drop_tables(db: Db) -> None:
     """Drop every view table (the facts are untouched)."""
     for table in PROJECTION_TABLES:
         await db.execute(f"DROP TABLE IF EXISTS {table}")
     await db.commit()
 
 
-async def position(db: aiosqlite.Connection, name: str = FACTS) -> tuple[int, int]:
+async def position(db: Db, name: str = FACTS) -> tuple[int, int]:
     """(notification id, ledger position) the named projection has processed."""
     async with db.execute(
         "SELECT notification_id, position FROM projection_state WHERE name = ?", (name,)
@@ -84,7 +83,7 @@ async def position(db: aiosqlite.Connection, name: str = FACTS) -> tuple[int, in
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-async def _save_position(db: aiosqlite.Connection, name: str, notification_id: int, pos: int) -> None:
+async def _save_position(db: Db, name: str, notification_id: int, pos: int) -> None:
     await db.execute(
         "INSERT INTO projection_state (name, notification_id, position, schema_version)"
         " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
@@ -93,17 +92,17 @@ async def _save_position(db: aiosqlite.Connection, name: str, notification_id: i
     )
 
 
-async def catch_up(db: aiosqlite.Connection, ledger: Ledger, progress: Progress | None = None) -> int:
+async def catch_up(db: Db, ledger: Ledger, progress: Progress | None = None) -> int:
     """Bring both projections up to the head; return the ledger position."""
     current = await catch_up_facts(db, ledger)
     await catch_up_members(db, ledger, progress)
     return current
 
 
-async def catch_up_facts(db: aiosqlite.Connection, ledger: Ledger) -> int:
+async def catch_up_facts(db: Db, ledger: Ledger) -> int:
     """Project every fact appended since the `facts` position; return the new position."""
     while True:
-        await db.execute("BEGIN IMMEDIATE")
+        await db.begin(FACTS)
         try:
             notification_id, current = await position(db, FACTS)
             notes = ledger.recorder.select_notifications(start=notification_id + 1, limit=PAGE)
@@ -121,7 +120,7 @@ async def catch_up_facts(db: aiosqlite.Connection, ledger: Ledger) -> int:
             raise
 
 
-async def catch_up_members(db: aiosqlite.Connection, ledger: Ledger, progress: Progress | None = None) -> int:
+async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = None) -> int:
     """Project the rosters appended since the `members` position.
 
     With many rosters pending (more than `BULK_ABOVE_EVENTS`, and at least 1/`BULK_RATIO`
@@ -134,11 +133,12 @@ async def catch_up_members(db: aiosqlite.Connection, ledger: Ledger, progress: P
     repair = not await _has_nir_index(db)
     if head <= notification_id and not repair:
         return notification_id
-    bulk = repair or await _worth_rebuilding(db, ledger, notification_id, projected_pos)
+    # PostgreSQL keeps its index: dropping it would lock out every reader of the shared projections.
+    bulk = db.dialect == SQLITE and (repair or await _worth_rebuilding(db, ledger, notification_id, projected_pos))
     if bulk:
         await db.execute("DROP INDEX IF EXISTS member_versions_by_nir")
     while True:
-        await db.execute("BEGIN IMMEDIATE")
+        await db.begin(MEMBERS)
         try:
             notification_id, current = await position(db, MEMBERS)
             rows = 0
@@ -181,7 +181,7 @@ async def catch_up_members(db: aiosqlite.Connection, ledger: Ledger, progress: P
     return head
 
 
-async def _worth_rebuilding(db: aiosqlite.Connection, ledger: Ledger, notification_id: int, projected_pos: int) -> bool:
+async def _worth_rebuilding(db: Db, ledger: Ledger, notification_id: int, projected_pos: int) -> bool:
     """Whether the pending rosters are many and large next to those already projected
     (counted in the `facts` projection, which is at least as far as this one)."""
     pending = ledger.recorder.select_notifications(
@@ -235,7 +235,7 @@ def _roster_of(ledger: Ledger, state: bytes) -> Roster:
     return _roster_decoder.decode(state)
 
 
-async def project_members(db: aiosqlite.Connection, pos: int, fact: Roster | MembersEnrolled) -> int:
+async def project_members(db: Db, pos: int, fact: Roster | MembersEnrolled) -> int:
     """Roster rows of one `members-enrolled` fact; refs seen before are marked `multi`."""
     if isinstance(fact, MembersEnrolled):
         fact = _roster_decoder.decode(fact_codec.encode(fact))
@@ -265,14 +265,11 @@ async def project_members(db: aiosqlite.Connection, pos: int, fact: Roster | Mem
     return len(members)
 
 
-async def _has_nir_index(db: aiosqlite.Connection) -> bool:
-    async with db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'member_versions_by_nir'"
-    ) as cursor:
-        return await cursor.fetchone() is not None
+async def _has_nir_index(db: Db) -> bool:
+    return await db.has_index("member_versions_by_nir")
 
 
-async def _mark_multi(db: aiosqlite.Connection, pos: int, fact: Roster) -> None:
+async def _mark_multi(db: Db, pos: int, fact: Roster) -> None:
     """Mark refs enrolled more than once: only they need the later-version subquery."""
     await db.execute(
         "UPDATE member_versions SET multi = 1 WHERE insurer = :insurer AND multi = 0 AND ref IN ("
@@ -282,7 +279,7 @@ async def _mark_multi(db: aiosqlite.Connection, pos: int, fact: Roster) -> None:
     )
 
 
-async def process_event(db: aiosqlite.Connection, pos: int, fact: Fact) -> None:
+async def process_event(db: Db, pos: int, fact: Fact) -> None:
     """Write the rows one fact makes true in the `facts` projection."""
     known_us = to_micros(fact.known_on)
     recorded = fact.recorded_at if fact.recorded_at is not None else fact.known_on

@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-import aiosqlite
-
 from domain.categories import BUILT_IN_NAMES, implied
 from domain.derive import IncidentView, Visible, derive
 from domain.errors import UnknownReference
 from domain.facts import decode
 from domain.times import from_micros, iso_utc, to_micros
+from projections.db import Db
 
 NAMING_KINDS: Final = (
     "insurer-informed",
@@ -63,7 +62,9 @@ class Horizon:
         return out
 
 
-VISIBLE: Final = "{t}.known_us <= :x AND {t}.pos <= :p AND {t}.pos NOT IN (SELECT value FROM json_each(:hidden))"
+VISIBLE: Final = (
+    "{t}.known_us <= :x AND {t}.pos <= :p AND {t}.pos NOT IN (SELECT CAST(value AS INTEGER) FROM json_each(:hidden))"
+)
 
 
 def visible(alias: str) -> str:
@@ -71,7 +72,7 @@ def visible(alias: str) -> str:
     return VISIBLE.format(t=alias)
 
 
-async def horizon(db: aiosqlite.Connection, as_known_on: datetime, as_recorded_at: datetime | None) -> Horizon:
+async def horizon(db: Db, as_known_on: datetime, as_recorded_at: datetime | None) -> Horizon:
     """Resolve X and Y into positions and the retracted facts."""
     known_us = to_micros(as_known_on)
     args: tuple[int, ...] = ()
@@ -100,7 +101,7 @@ async def horizon(db: aiosqlite.Connection, as_known_on: datetime, as_recorded_a
     return Horizon(as_known_on, as_recorded_at, known_us, position, hidden)
 
 
-async def incidents(db: aiosqlite.Connection, h: Horizon | None = None) -> list[str]:
+async def incidents(db: Db, h: Horizon | None = None) -> list[str]:
     """Incidents opened by an attack-discovered fact (visible at `h` when given)."""
     sql = "SELECT DISTINCT incident FROM facts f WHERE kind = 'attack-discovered'"
     params: dict[str, Any] = {}
@@ -111,13 +112,13 @@ async def incidents(db: aiosqlite.Connection, h: Horizon | None = None) -> list[
         return [str(r[0]) for r in await cursor.fetchall()]
 
 
-async def require_incident(db: aiosqlite.Connection, incident: str) -> None:
+async def require_incident(db: Db, incident: str) -> None:
     """`UnknownReference` unless the ledger has an attack-discovered for `incident`."""
     if incident not in await incidents(db):
         raise UnknownReference(f"unknown incident {incident!r}")
 
 
-async def incident_view(db: aiosqlite.Connection, incident: str, h: Horizon) -> IncidentView:
+async def incident_view(db: Db, incident: str, h: Horizon) -> IncidentView:
     """SPEC §5 for one incident at the horizon (insurers, fields, scopes, notices)."""
     async with db.execute(
         f"SELECT pos, body FROM facts f WHERE incident = :incident AND {visible('f')} ORDER BY pos",
@@ -127,7 +128,7 @@ async def incident_view(db: aiosqlite.Connection, incident: str, h: Horizon) -> 
     return derive(incident, [Visible(int(pos), decode(bytes(body))) for pos, body in rows])
 
 
-async def known_insurers(db: aiosqlite.Connection, h: Horizon) -> list[str]:
+async def known_insurers(db: Db, h: Horizon) -> list[str]:
     """Insurers named by a visible naming fact (SPEC §3)."""
     marks = ", ".join(f"'{k}'" for k in NAMING_KINDS)
     async with db.execute(
@@ -184,7 +185,7 @@ def member_status_sql(where: str) -> str:
     return f"""
     WITH sc AS (
         SELECT json_extract(value, '$.insurer') AS insurer,
-               json_extract(value, '$.affected') AS affected,
+               CAST(json_extract(value, '$.affected') AS INTEGER) AS affected,
                json_extract(value, '$.contracts') AS contracts,
                json_extract(value, '$.roles') AS roles,
                json_extract(value, '$.from') AS ef,
@@ -215,7 +216,7 @@ def member_status_sql(where: str) -> str:
     """
 
 
-async def roster_insurers(db: aiosqlite.Connection, h: Horizon) -> list[str]:
+async def roster_insurers(db: Db, h: Horizon) -> list[str]:
     """Insurers with a visible roster."""
     async with db.execute(
         f"SELECT DISTINCT insurer FROM facts f WHERE kind = 'members-enrolled' AND {visible('f')} ORDER BY insurer",
@@ -224,14 +225,14 @@ async def roster_insurers(db: aiosqlite.Connection, h: Horizon) -> list[str]:
         return [str(r[0]) for r in await cursor.fetchall()]
 
 
-async def _state_key(db: aiosqlite.Connection, view: IncidentView, insurer: str, h: Horizon) -> str:
+async def _state_key(db: Db, view: IncidentView, insurer: str, h: Horizon) -> str:
     """What decides an insurer's member answers at `h`: its status, its scope, and the
     visible facts that enrol its members or rule on them in this incident."""
     return (await _state_keys(db, view, [insurer], h))[insurer]
 
 
 async def _state_keys(
-    db: aiosqlite.Connection, view: IncidentView, insurers: Sequence[str], h: Horizon
+    db: Db, view: IncidentView, insurers: Sequence[str], h: Horizon
 ) -> dict[str, str]:
     """`_state_key` of several insurers, from one query."""
     positions: dict[str, list[int]] = {name: [] for name in insurers}
@@ -260,7 +261,7 @@ async def _state_keys(
     return keys
 
 
-async def _cached_many(db: aiosqlite.Connection, keys: Sequence[str]) -> dict[str, dict[str, int]]:
+async def _cached_many(db: Db, keys: Sequence[str]) -> dict[str, dict[str, int]]:
     async with db.execute(
         "SELECT key, counts FROM count_cache WHERE key IN (SELECT value FROM json_each(?))", (json.dumps(list(keys)),)
     ) as cursor:
@@ -268,29 +269,32 @@ async def _cached_many(db: aiosqlite.Connection, keys: Sequence[str]) -> dict[st
     return {str(key): {k: int(v) for k, v in json.loads(counts).items()} for key, counts in rows}
 
 
-async def _cached(db: aiosqlite.Connection, key: str) -> dict[str, int] | None:
+async def _cached(db: Db, key: str) -> dict[str, int] | None:
     async with db.execute("SELECT counts FROM count_cache WHERE key = ?", (key,)) as cursor:
         row = await cursor.fetchone()
     return None if row is None else {k: int(v) for k, v in json.loads(row[0]).items()}
 
 
-async def _keep(db: aiosqlite.Connection, key: str, counts: dict[str, int]) -> None:
-    await db.execute("INSERT OR REPLACE INTO count_cache (key, counts) VALUES (?, ?)", (key, json.dumps(counts)))
+async def _keep(db: Db, key: str, counts: dict[str, int]) -> None:
+    await db.execute(
+        "INSERT INTO count_cache (key, counts) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET counts = excluded.counts",
+        (key, json.dumps(counts)),
+    )
     await db.commit()
 
 
 async def _insurer_counts(
-    db: aiosqlite.Connection, view: IncidentView, insurer: str, h: Horizon, key: str
+    db: Db, view: IncidentView, insurer: str, h: Horizon, key: str
 ) -> dict[str, int]:
     counts = await _cached(db, key)
     if counts is not None:
         return counts
     sql = f"""
     SELECT COUNT(*),
-           COALESCE(SUM(status = 'confirmed'), 0),
-           COALESCE(SUM(status = 'presumed'), 0),
-           COALESCE(SUM(status = 'ruled-out'), 0)
-    FROM ({member_status_sql("v.insurer = :insurer")})
+           COALESCE(SUM(CASE WHEN status = 'confirmed' THEN 1 ELSE 0 END), 0),
+           COALESCE(SUM(CASE WHEN status = 'presumed' THEN 1 ELSE 0 END), 0),
+           COALESCE(SUM(CASE WHEN status = 'ruled-out' THEN 1 ELSE 0 END), 0)
+    FROM ({member_status_sql("v.insurer = :insurer")}) AS m
     """
     params = {"incident": view.incident, "scopes": _scopes_json(view, insurer), "insurer": insurer, **h.params()}
     async with db.execute(sql, params) as cursor:
@@ -302,7 +306,7 @@ async def _insurer_counts(
 
 
 async def _duplicates(
-    db: aiosqlite.Connection, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str
+    db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str
 ) -> int:
     """Affected memberships that are not a new person: for each NIR affected k >= 1 times, k - 1.
 
@@ -313,7 +317,7 @@ async def _duplicates(
     if cached is not None:
         return cached["duplicates"]
     sql = (
-        f"SELECT nir FROM ({member_status_sql('v.insurer = :insurer AND v.nir IN (SELECT nir FROM shared_nirs)')})"
+        f"SELECT nir FROM ({member_status_sql('v.insurer = :insurer AND v.nir IN (SELECT nir FROM shared_nirs)')}) AS m"
         " WHERE status IN ('confirmed', 'presumed')"
     )
     affected: Counter[str] = Counter()
@@ -327,7 +331,7 @@ async def _duplicates(
 
 
 async def member_counts(
-    db: aiosqlite.Connection, view: IncidentView, h: Horizon, insurer: str | None = None
+    db: Db, view: IncidentView, h: Horizon, insurer: str | None = None
 ) -> dict[str, int]:
     """Counts of SPEC §5: memberships, confirmed, presumed, ruled_out, affected, people.
 
@@ -350,7 +354,7 @@ async def member_counts(
     return {**totals, "affected": affected, "people": affected - duplicates}
 
 
-async def summary(db: aiosqlite.Connection, incident: str, h: Horizon) -> dict[str, Any]:
+async def summary(db: Db, incident: str, h: Horizon) -> dict[str, Any]:
     """SPEC §7 `summary`: insurers by status, member counts, incident-wide fields."""
     await require_incident(db, incident)
     view = await incident_view(db, incident, h)
@@ -368,7 +372,7 @@ async def summary(db: aiosqlite.Connection, incident: str, h: Horizon) -> dict[s
     }
 
 
-async def insurer(db: aiosqlite.Connection, incident: str, insurer_id: str, h: Horizon) -> dict[str, Any]:
+async def insurer(db: Db, incident: str, insurer_id: str, h: Horizon) -> dict[str, Any]:
     """One insurer in one incident: status, scope, fields, counts, notification dates."""
     await require_incident(db, incident)
     if insurer_id not in await known_insurers(db, _all_time(h)):
@@ -413,7 +417,7 @@ def _all_time(h: Horizon) -> Horizon:
 
 
 async def member(
-    db: aiosqlite.Connection,
+    db: Db,
     h: Horizon,
     *,
     insurer_id: str | None = None,
@@ -452,13 +456,13 @@ async def member(
     }
 
 
-_VIEWS: weakref.WeakKeyDictionary[aiosqlite.Connection, dict[tuple[Any, ...], tuple[IncidentView, str]]] = (
+_VIEWS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], tuple[IncidentView, str]]] = (
     weakref.WeakKeyDictionary()
 )
 VIEWS_KEPT: Final = 16
 
 
-async def _incidents_for_lookups(db: aiosqlite.Connection, h: Horizon) -> list[str]:
+async def _incidents_for_lookups(db: Db, h: Horizon) -> list[str]:
     """`incidents(db, h)`, kept like the views below."""
     key = ("", h.known_us, h.position, h.hidden)
     kept = _INCIDENTS.setdefault(db, {})
@@ -471,12 +475,12 @@ async def _incidents_for_lookups(db: aiosqlite.Connection, h: Horizon) -> list[s
     return found
 
 
-_INCIDENTS: weakref.WeakKeyDictionary[aiosqlite.Connection, dict[tuple[Any, ...], list[str]]] = (
+_INCIDENTS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], list[str]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-async def _view_for_lookups(db: aiosqlite.Connection, incident: str, h: Horizon) -> tuple[IncidentView, str]:
+async def _view_for_lookups(db: Db, incident: str, h: Horizon) -> tuple[IncidentView, str]:
     """The incident's view and scopes JSON at `h`, kept per connection for the next lookups.
 
     A process answering many member lookups at one horizon derives each incident once. The
@@ -496,7 +500,7 @@ async def _view_for_lookups(db: aiosqlite.Connection, incident: str, h: Horizon)
 
 
 async def _enrolled_keys(
-    db: aiosqlite.Connection, where: str, filters: dict[str, Any], h: Horizon
+    db: Db, where: str, filters: dict[str, Any], h: Horizon
 ) -> list[tuple[str, str]]:
     rows = await db.execute_fetchall(
         f"SELECT DISTINCT v.insurer, v.ref FROM member_versions v WHERE ({where}) AND {visible('v')}",
@@ -545,7 +549,7 @@ Chunk = tuple[str, list[str], list[str], list[tuple[str, str | None, str | None,
 
 
 async def affected_chunks(
-    db: aiosqlite.Connection, incident: str, h: Horizon, insurer_id: str | None = None
+    db: Db, incident: str, h: Horizon, insurer_id: str | None = None
 ) -> AsyncGenerator[Chunk, None]:
     """The affected members (confirmed or presumed) in (insurer, ref) order, in chunks.
 
@@ -557,7 +561,8 @@ async def affected_chunks(
     insurers = [insurer_id] if insurer_id is not None else await roster_insurers(db, h)
     sql = (
         "SELECT ref, role, contract, from_day, until_day, status"
-        f" FROM ({member_status_sql('v.insurer = :insurer')}) WHERE status IN ('confirmed', 'presumed') ORDER BY ref"
+        f" FROM ({member_status_sql('v.insurer = :insurer')}) AS m"
+        " WHERE status IN ('confirmed', 'presumed') ORDER BY ref"
     )
     for insurer in insurers:
         fields = view.exposed_fields(insurer)
@@ -576,7 +581,7 @@ async def affected_chunks(
 
 
 async def affected_members(
-    db: aiosqlite.Connection, incident: str, h: Horizon, insurer_id: str | None = None
+    db: Db, incident: str, h: Horizon, insurer_id: str | None = None
 ) -> AsyncGenerator[dict[str, Any], None]:
     """Stream the affected members (confirmed or presumed) with their exposed fields."""
     chunks = affected_chunks(db, incident, h, insurer_id)
@@ -597,7 +602,7 @@ async def affected_members(
                 }
 
 
-async def fact_rows(db: aiosqlite.Connection) -> AsyncIterator[tuple[int, str, int, int, int]]:
+async def fact_rows(db: Db) -> AsyncIterator[tuple[int, str, int, int, int]]:
     """(pos, id, known_us, occurred_us, recorded_us) of every fact, in append order."""
     async with db.execute("SELECT pos, id, known_us, occurred_us, recorded_us FROM facts ORDER BY pos") as cursor:
         async for row in cursor:

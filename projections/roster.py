@@ -346,6 +346,8 @@ async def import_roster(
 
 
 def _spool_dir(store: Store) -> str | None:
+    if store.path is None:  # PostgreSQL: the system's temporary folder
+        return None
     folder = store.path.parent
     return str(folder) if folder.exists() and os.access(folder, os.W_OK) else None
 

@@ -1,4 +1,5 @@
-"""A store: the fact log (eventsourcing) and its projections, in one SQLite file.
+"""A store: the fact log (eventsourcing) and its projections, in one SQLite file or
+one PostgreSQL database (see `backends`).
 
 `Store.init` creates the store and its key file; `Store.open` opens both and
 checks that they belong together. `Store.append` validates a batch against the
@@ -24,16 +25,18 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from domain import facts as fact_codec
 from domain import parse as fact_parser
 from domain import rules, times
 from domain.audit import leaf_hash
 from domain.categories import BUILT_IN_NAMES
 from domain.errors import ConcurrentAppend, LedgerError, StoreError
-from domain.facts import Fact
+from domain.facts import CategoryDefined, Fact
 from domain.ledger import LEDGER_ID, Ledger, Recorded
 from domain.parse import Context, Parsed
 from projections import audit, backends, projector, queries
 from projections import keys as key_files
+from projections.db import SQLITE, Db, PostgresDb, SqliteDb
 from projections.schema import SETTINGS
 
 DEFAULT_STORE: Final = "exposure.db"
@@ -83,15 +86,15 @@ class Store:
 
     def __init__(
         self,
-        path: Path,
+        location: backends.Location,
         keys: key_files.Keys,
         ledger: Ledger,
-        db: aiosqlite.Connection,
+        db: Db,
         tz: ZoneInfo,
-        location: backends.Location | None = None,
     ) -> None:
-        self.path = path
-        self.location = location or backends.parse_location(str(path))
+        self.location = location
+        self.path = location.path
+        """The SQLite file (None for a PostgreSQL store)."""
         self.keys = keys
         self.ledger = ledger
         self.db = db
@@ -116,7 +119,7 @@ class Store:
         tz = times.zone(timezone)
         loc = backends.parse_location(location)
         key_path = key_file or default_key_file(location)
-        existing = backends.postgres_settings(loc) if loc.is_postgres else (loc.views.exists() or None)
+        existing = backends.postgres_settings(loc) if loc.path is None else (loc.path.exists() or None)
         if existing:
             store = await cls.open(location, key_path)
             if store.tz.key != tz.key and timezone != "UTC":
@@ -128,7 +131,6 @@ class Store:
                 f"key file {key_path} already exists but store {loc.display} does not;"
                 " move it away or name another --key-file"
             )
-        loc.views.parent.mkdir(parents=True, exist_ok=True)
         keys = shared_keys or key_files.create(key_path, encrypt=encrypt)
         settings = {
             "timezone": tz.key,
@@ -137,20 +139,23 @@ class Store:
             "created_at": times.iso_utc(datetime.now(UTC)),
             "store_id": str(uuid.uuid4()),
         }
-        if loc.is_postgres:
+        if loc.path is None:
             backends.postgres_create(loc, settings)
-        db = await _connect(loc.views)
-        await db.execute(SETTINGS)
-        await db.executemany(
-            "INSERT OR REPLACE INTO exposure_settings (key, value) VALUES (?, ?)", list(settings.items())
-        )
-        await db.commit()
+            db: Db = await _connect_postgres(loc)
+        else:
+            loc.path.parent.mkdir(parents=True, exist_ok=True)
+            db = await _connect(loc.path)
+            await db.execute(SETTINGS)
+            await db.executemany(
+                "INSERT OR REPLACE INTO exposure_settings (key, value) VALUES (?, ?)", list(settings.items())
+            )
+            await db.commit()
         await projector.create_tables(db)
         ledger = _ledger(loc, keys, create=True)
         await audit.protect(db)
         if loc.is_postgres:
             backends.postgres_append_only(loc)
-        return cls(loc.views, keys, ledger, db, tz, loc), True
+        return cls(loc, keys, ledger, db, tz), True
 
     @classmethod
     async def open(cls, location: str, key_file: Path | None = None) -> Store:
@@ -158,33 +163,31 @@ class Store:
         loc = backends.parse_location(location)
         key_path = key_file or default_key_file(location)
         settings: dict[str, str] = {}
-        if loc.is_postgres:
-            settings = backends.postgres_settings(loc) or {}
+        db: Db
+        if loc.path is None:
+            db = await _connect_postgres(loc)
+            settings = await _settings(db)
             if not settings:
+                await db.close()
                 raise StoreError(f"no exposure store in {loc.display} (run: exposure init)")
-        elif not loc.views.exists():
-            raise StoreError(f"no store at {loc.views} (run: exposure init)")
-        keys = key_files.load(key_path)
-        loc.views.parent.mkdir(parents=True, exist_ok=True)
-        db = await _connect(loc.views)
-        try:
-            local = await _settings(db)
-        except aiosqlite.DatabaseError:
-            await db.close()
-            raise StoreError(f"{loc.views} is not an exposure store") from None
-        if loc.is_postgres:
-            if local.get("store_id") != settings.get("store_id"):
-                # A views file of another store (or none yet): start it afresh from the facts.
-                await projector.drop_tables(db)
-                await db.execute(SETTINGS)
-                await db.execute("DELETE FROM exposure_settings")
-                await db.executemany("INSERT INTO exposure_settings (key, value) VALUES (?, ?)", list(settings.items()))
-                await db.commit()
+            try:
+                keys = key_files.load(key_path)
+            except BaseException:
+                await db.close()
+                raise
         else:
-            settings = local
-        if not settings:
-            await db.close()
-            raise StoreError(f"{loc.views} is not an exposure store (run: exposure init)")
+            if not loc.path.exists():
+                raise StoreError(f"no store at {loc.path} (run: exposure init)")
+            keys = key_files.load(key_path)
+            db = await _connect(loc.path)
+            try:
+                settings = await _settings(db)
+            except aiosqlite.DatabaseError:
+                await db.close()
+                raise StoreError(f"{loc.path} is not an exposure store") from None
+            if not settings:
+                await db.close()
+                raise StoreError(f"{loc.path} is not an exposure store (run: exposure init)")
         if settings.get("key_fingerprint") != keys.fingerprint:
             await db.close()
             raise StoreError(f"key file {key_path} does not belong to store {loc.display}")
@@ -201,7 +204,7 @@ class Store:
             await db.close()
             raise
         await audit.protect(db)
-        return cls(loc.views, keys, ledger, db, tz, loc)
+        return cls(loc, keys, ledger, db, tz)
 
     async def close(self) -> None:
         """Close the read side and the ledger."""
@@ -284,10 +287,9 @@ class Store:
         marks = ", ".join(f"'{k}'" for k in queries.NAMING_KINDS)
         async with db.execute(f"SELECT DISTINCT insurer FROM facts WHERE kind IN ({marks})") as c:
             insurers = frozenset(str(r[0]) for r in await c.fetchall())
-        async with db.execute(
-            "SELECT json_extract(body, '$.category') FROM facts WHERE kind = 'category-defined'"
-        ) as c:
-            categories = BUILT_IN_NAMES | {str(r[0]) for r in await c.fetchall()}
+        async with db.execute("SELECT body FROM facts WHERE kind = 'category-defined'") as c:
+            defined = [fact_codec.decode(bytes(r[0])) for r in await c.fetchall()]
+        categories = BUILT_IN_NAMES | {f.category for f in defined if isinstance(f, CategoryDefined)}
         found: dict[str, Fact] = {}
         if needs.fact_ids:
             async with db.execute(
@@ -387,18 +389,32 @@ def _ledger(location: backends.Location, keys: key_files.Keys, *, create: bool =
     return Ledger(env=backends.ledger_env(location, keys.cipher_key, BUSY_TIMEOUT_MS // 1000, create=create))
 
 
-async def _connect(path: Path) -> aiosqlite.Connection:
+async def _connect(path: Path) -> SqliteDb:
     db = await aiosqlite.connect(str(path), isolation_level=None)
     await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     await db.execute("PRAGMA journal_mode = WAL")
     await db.execute("PRAGMA synchronous = NORMAL")
     await db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     await db.execute("PRAGMA temp_store = MEMORY")
-    return db
+    return SqliteDb(db)
 
 
-async def _settings(db: aiosqlite.Connection) -> dict[str, str]:
-    async with db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'exposure_settings'") as c:
+async def _connect_postgres(location: backends.Location) -> PostgresDb:
+    import psycopg  # noqa: PLC0415 - only PostgreSQL stores need psycopg
+
+    try:
+        return await PostgresDb.connect(location.text)
+    except psycopg.Error as problem:
+        raise StoreError(f"cannot connect to {location.display}: {str(problem).strip().splitlines()[0]}") from None
+
+
+async def _settings(db: Db) -> dict[str, str]:
+    exists = (
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'exposure_settings'"
+        if db.dialect == SQLITE
+        else "SELECT 1 WHERE to_regclass('exposure_settings') IS NOT NULL"
+    )
+    async with db.execute(exists) as c:
         if await c.fetchone() is None:
             return {}
     async with db.execute("SELECT key, value FROM exposure_settings") as c:

@@ -1,19 +1,24 @@
-"""A small ledger for the audit tests, and the tools of an attacker who holds the store file.
+"""A small ledger for the audit tests, and the tools of an attacker who holds the store.
 
 The attacker edits eventsourcing's `stored_events` table with sqlite3 directly,
 after dropping the append-only triggers, exactly as someone with write access
-to the file could.
+to the file could. On PostgreSQL the same statements (written for SQLite, translated
+by `pg_sql`) edit the `exposure_events` table with psycopg, with the append-only triggers
+disabled for the time of the edit, as the tables' owner can.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import INCIDENT, Cli, fact, opening
+import psycopg
+
+from tests.conftest import INCIDENT, Cli, Location, fact, is_postgres, opening
 from tests.independent_verifier import leaf_hash, mth
 
 STORY: list[dict[str, Any]] = [
@@ -44,8 +49,22 @@ def build(cli: Cli, write_file: Callable[[str, str], Path]) -> Cli:
     return cli
 
 
-def rows(path: Path) -> list[tuple[int, str, int, str, bytes]]:
+def pg_sql(sql: str) -> str:
+    """An attacker's SQLite statement on PostgreSQL's events table."""
+    sql = sql.replace("stored_events", "exposure_events").replace("rowid", "notification_id").replace("?", "%s")
+    return re.sub(r"X'([0-9A-Fa-f]*)'", lambda m: f"'\\x{m.group(1)}'::bytea", sql)
+
+
+PG_TRIGGERS = (("exposure_events", "exposure_events_append_only"), ("audit_leaves", "audit_leaves_append_only"))
+
+
+def rows(path: Location) -> list[tuple[int, str, int, str, bytes]]:
     """(rowid, originator_id, version, topic, state) of the stored events, in rowid order."""
+    if is_postgres(path):
+        with psycopg.connect(str(path)) as conn:
+            sql = "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events ORDER BY rowid"
+            found = conn.execute(pg_sql(sql)).fetchall()
+        return [(int(r[0]), str(r[1]), int(r[2]), str(r[3]), bytes(r[4])) for r in found]
     db = sqlite3.connect(path)
     try:
         return [
@@ -58,13 +77,22 @@ def rows(path: Path) -> list[tuple[int, str, int, str, bytes]]:
         db.close()
 
 
-def independent_root(path: Path) -> str:
+def independent_root(path: Location) -> str:
     """The root of the stored facts, computed by the standard-library verifier's functions."""
     return mth([leaf_hash(version, topic, state) for _, _, version, topic, state in rows(path)]).hex()
 
 
-def tamper(path: Path, *statements: tuple[str, tuple[Any, ...]]) -> None:
+def tamper(path: Location, *statements: tuple[str, tuple[Any, ...]]) -> None:
     """Drop the append-only triggers, run `statements`, commit: what a forger with the file can do."""
+    if is_postgres(path):
+        with psycopg.connect(str(path)) as conn, conn.transaction():
+            for table, trigger in PG_TRIGGERS:
+                conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
+            for sql, params in statements:
+                conn.execute(pg_sql(sql), params)
+            for table, trigger in PG_TRIGGERS:
+                conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
+        return
     db = sqlite3.connect(path)
     try:
         for trigger in ("exposure_facts_no_update", "exposure_facts_no_delete",
@@ -77,12 +105,12 @@ def tamper(path: Path, *statements: tuple[str, tuple[Any, ...]]) -> None:
         db.close()
 
 
-def state_at(path: Path, position: int) -> bytes:
+def state_at(path: Location, position: int) -> bytes:
     """The exact stored bytes of the fact at `position`."""
     return next(state for _, _, version, _, state in rows(path) if version == position)
 
 
-def rewrite(path: Path, position: int, old: bytes, new: bytes) -> bytes:
+def rewrite(path: Location, position: int, old: bytes, new: bytes) -> bytes:
     """Replace `old` by `new` inside the stored bytes at `position`; return the new bytes."""
     state = state_at(path, position)
     assert old in state, (old, state)

@@ -21,6 +21,8 @@ from cloudevents.core.formats.json import JSONFormat
 from tests.audit_story import SIZE, STORY, build, independent_root, rewrite, rows
 from tests.conftest import EXPOSURE
 
+pytestmark = pytest.mark.two_backends  # tests/conftest.py: on SQLite and on PostgreSQL
+
 VERIFIER = Path(__file__).with_name("independent_verifier.py")
 
 
@@ -59,7 +61,7 @@ def write_events(path: Path, lines: list[dict[str, Any]]) -> Path:
 # -- the format -------------------------------------------------------------------------
 
 
-def test_every_line_is_a_valid_cloudevent_for_the_sdk(exported):
+def test_every_line_is_a_valid_cloudevent_for_the_sdk(exported, ledger):
     lines = exported.read_text(encoding="utf-8").splitlines()
 
     parsed = [JSONFormat().read(None, line) for line in lines]
@@ -78,7 +80,7 @@ def test_every_line_is_a_valid_cloudevent_for_the_sdk(exported):
     assert facts[1].get_data()["operator"] == "Viamedis"
     assert head.get_type() == "org.exposure.head.v1"
     assert head.get_data()["size"] == SIZE
-    assert head.get_data()["root"] == independent_root(exported.parent.parent / "store" / "ledger.db")
+    assert head.get_data()["root"] == independent_root(ledger.path)
 
 
 def test_extension_names_are_lowercase_letters_and_digits_of_at_most_20(exported):

@@ -1,8 +1,9 @@
 """`audit replay`: the projections rebuilt from the facts alone give the stored answers.
 
-The stored projections (the read side of the store file) are edited with sqlite3
-as a careless migration or a hand "fix" would; replay must name the first answer
-that differs, at the horizon where it differs.
+The stored projections (the read side of the store: tables in the SQLite file, or in
+the PostgreSQL database) are edited with sqlite3 or psycopg as a careless migration or
+a hand "fix" would; replay must name the first answer that differs, at the horizon
+where it differs.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import psycopg
 import pytest
 
 from tests.audit_story import SIZE, STORY, assert_fails_at, build, rewrite
+from tests.conftest import is_postgres
+
+pytestmark = pytest.mark.two_backends  # tests/conftest.py: on SQLite and on PostgreSQL
 
 
 @pytest.fixture
@@ -24,6 +29,11 @@ def ledger(cli, write_file):
 
 
 def edit_views(path, sql: str, *params: object) -> None:
+    if is_postgres(path):
+        with psycopg.connect(str(path)) as conn:
+            changed = conn.execute(sql.replace("?", "%s"), params).rowcount
+        assert changed > 0, sql
+        return
     db = sqlite3.connect(path)
     try:
         changed = db.execute(sql, params).rowcount

@@ -1,4 +1,7 @@
-"""`audit verify` under attack: real store files edited with sqlite3, checked through the CLI.
+"""`audit verify` under attack: real stores edited behind the ledger's back, checked through the CLI.
+
+Every test runs on an SQLite file edited with sqlite3 and on a PostgreSQL database edited
+with psycopg (tests/audit_story.py).
 
 Every attack ends in exit 3 with one `Error: position N: ...` line (or, for a
 rewrite of history, a failed consistency proof against a kept head); the
@@ -13,11 +16,25 @@ import re
 import sqlite3
 import subprocess
 
+import psycopg
 import pytest
 
-from tests.audit_story import SIZE, assert_fails_at, build, independent_root, rewrite, rows, state_at, tamper, verify
-from tests.conftest import EXPOSURE, INCIDENT
+from tests.audit_story import (
+    SIZE,
+    assert_fails_at,
+    build,
+    independent_root,
+    pg_sql,
+    rewrite,
+    rows,
+    state_at,
+    tamper,
+    verify,
+)
+from tests.conftest import EXPOSURE, INCIDENT, is_postgres
 from tests.independent_verifier import leaf_hash
+
+pytestmark = pytest.mark.two_backends
 
 
 @pytest.fixture
@@ -302,13 +319,19 @@ def test_a_checkpoint_of_another_ledger_is_rejected(ledger, kept_head):
 def test_the_store_refuses_to_update_or_delete_facts_and_verified_leaves(ledger, statement):
     assert verify(ledger).exit_code == 0
     before = rows(ledger.path)
-    db = sqlite3.connect(ledger.path)
 
-    try:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            db.execute(statement)
-    finally:
-        db.close()
+    if is_postgres(ledger.path):
+        with psycopg.connect(str(ledger.path), autocommit=True) as conn, pytest.raises(
+            psycopg.errors.RaiseException, match="append-only"
+        ):
+            conn.execute(pg_sql(statement))
+    else:
+        db = sqlite3.connect(ledger.path)
+        try:
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                db.execute(statement)
+        finally:
+            db.close()
 
     assert rows(ledger.path) == before
     assert verify(ledger).exit_code == 0

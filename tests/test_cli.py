@@ -30,7 +30,10 @@ from tests.conftest import (
     ledger_size,
     opening,
     spaced,
+    store_exists,
 )
+
+pytestmark = pytest.mark.two_backends  # tests/conftest.py: on SQLite and on PostgreSQL
 
 SUMMARY_KEYS = {"incident", "as_known_on", "insurers", "members", "fields"}
 SUMMARY_INSURERS = {"affected", "ruled_out", "informed", "unknown"}
@@ -105,14 +108,14 @@ def test_init_creates_the_store_and_a_key_file_only_its_owner_can_read(tmp_path)
 
 def test_init_is_idempotent(new_cli):
     first = new_cli("init", "--timezone", "Europe/Paris", "--json")
-    key = new_cli.path.with_suffix(".key").read_bytes()
+    key = new_cli.key_path.read_bytes()
 
     second = new_cli("init", "--json")
 
     assert first.exit_code == second.exit_code == 0
     assert json.loads(first.stdout)["created"] is True
     assert json.loads(second.stdout) == {**json.loads(first.stdout), "created": False}
-    assert new_cli.path.with_suffix(".key").read_bytes() == key
+    assert new_cli.key_path.read_bytes() == key
 
 
 def test_init_refuses_another_time_zone_for_an_existing_store(cli):
@@ -121,15 +124,16 @@ def test_init_refuses_another_time_zone_for_an_existing_store(cli):
 
 def test_init_refuses_an_unknown_time_zone(new_cli):
     assert_one_error(new_cli("init", "--timezone", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'")
-    assert not new_cli.path.exists()
+    assert not store_exists(new_cli.path)
 
 
 def test_init_refuses_to_overwrite_a_key_file_without_its_store(new_cli):
-    new_cli.path.parent.mkdir(parents=True)
-    new_cli.path.with_suffix(".key").write_text("precious", encoding="utf-8")
+    new_cli.key_path.parent.mkdir(parents=True, exist_ok=True)
+    new_cli.key_path.write_text("precious", encoding="utf-8")
 
     assert_one_error(new_cli("init"), "already exists")
-    assert new_cli.path.with_suffix(".key").read_text(encoding="utf-8") == "precious"
+    assert new_cli.key_path.read_text(encoding="utf-8") == "precious"
+    assert not store_exists(new_cli.path)
 
 
 def test_the_store_and_key_file_may_come_from_the_environment(tmp_path):
@@ -149,7 +153,7 @@ def test_a_command_on_a_missing_store_says_to_run_init(new_cli):
 
 
 def test_a_key_file_readable_by_others_is_refused(cli):
-    key = cli.path.with_suffix(".key")
+    key = cli.key_path
     key.chmod(0o644)
 
     assert_one_error(cli("summary", "--incident", INCIDENT), f"chmod 600 {key}")

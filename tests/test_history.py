@@ -19,6 +19,8 @@ import pytest
 
 from tests.conftest import INCIDENT, Cli, error_lines, fact, opening
 
+pytestmark = pytest.mark.two_backends  # tests/conftest.py: on SQLite and on PostgreSQL
+
 CIVIL = ["birth_date", "civil_status", "nir"]
 WITH_NUMBER = ["birth_date", "civil_status", "member_number", "nir"]
 

@@ -19,6 +19,8 @@ from domain import obligations
 from domain.errors import UnknownReference
 from tests.conftest import INCIDENT, Cli, error_lines, fact, opening
 
+pytestmark = pytest.mark.two_backends  # tests/conftest.py: on SQLite and on PostgreSQL
+
 PARIS = ZoneInfo("Europe/Paris")
 
 

@@ -1,7 +1,10 @@
-"""The same ledger on a real PostgreSQL server: same answers as SQLite, concurrent writers, append-only.
+"""The same ledger on a real PostgreSQL server: same answers as SQLite, concurrent writers, append-only,
+projections in the same database, `follow`, `store copy`.
 
-The server is started by the tests (tests/postgres_server.py); with CI=true a missing
-PostgreSQL fails the run instead of skipping.
+The server is started by the tests (tests/postgres_server.py, once per session through the
+`pg_server` fixture of tests/conftest.py); with CI=true a missing PostgreSQL fails the run
+instead of skipping. The ledger, projection, CLI and audit modules also run on PostgreSQL
+(the `two_backends` marker); this module covers what only a shared server shows.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from tests.postgres_server import fresh_database, running_server
+from tests.postgres_server import fresh_database
 
 STORY = [
     {
@@ -80,18 +82,20 @@ STORY = [
 DATES = ["2024-01-30", "2024-02-01", "2024-02-03", "2024-02-05", "2024-02-06", "2024-02-07"]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with running_server() as url:
-        yield url
-
-
 @pytest.fixture
-def pg_store(server: str, tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, dict[str, str]]:
+def pg_store(pg_server: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, str]]]:
     name = "t_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
-    url = fresh_database(server, name)
-    env = {**os.environ, "EXPOSURE_VIEWS": str(tmp_path / "views.db"), "EXPOSURE_KEY_FILE": str(tmp_path / "pg.key")}
-    return url, env
+    url = fresh_database(pg_server, name)
+    env = {**os.environ, "EXPOSURE_KEY_FILE": str(tmp_path / "pg.key")}
+    yield url, env
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def projection_state(url: str) -> dict[str, int]:
+    """Each projection's ledger position, read from the database itself."""
+    with psycopg.connect(url) as conn:
+        return {str(n): int(p) for n, p in conn.execute("SELECT name, position FROM projection_state").fetchall()}
 
 
 def exposure(store: str, env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -131,7 +135,7 @@ def test_postgresql_store_gives_the_same_answers_as_sqlite(
     url, env = pg_store
     sqlite_folder = tmp_path / "lite"
     sqlite_folder.mkdir()
-    sqlite_env = {k: v for k, v in os.environ.items() if k not in ("EXPOSURE_VIEWS", "EXPOSURE_KEY_FILE")}
+    sqlite_env = {k: v for k, v in os.environ.items() if k != "EXPOSURE_KEY_FILE"}
     load_story(url, env, tmp_path)
     load_story(str(sqlite_folder / "x.db"), sqlite_env, sqlite_folder)
 
@@ -157,16 +161,32 @@ def test_init_is_idempotent_and_a_second_init_keeps_the_facts(
     assert len(log.stdout.splitlines()) == len(STORY)
 
 
-def test_a_lost_views_file_is_rebuilt_from_the_facts(pg_store: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+def test_the_projections_live_in_the_database_beside_the_facts(
+    pg_store: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
     url, env = pg_store
     load_story(url, env, tmp_path)
     before = answers(url, env)
 
-    Path(env["EXPOSURE_VIEWS"]).unlink()
-    other_machine = {**env, "EXPOSURE_VIEWS": str(tmp_path / "elsewhere.db")}
+    with psycopg.connect(url) as conn:
+        tables = {str(r[0]) for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        (projected,) = conn.execute("SELECT COUNT(DISTINCT id) FROM facts").fetchone() or (0,)
+        (members,) = conn.execute("SELECT COUNT(*) FROM member_versions").fetchone() or (0,)
+    elsewhere = tmp_path / "another-machine"
+    elsewhere.mkdir()
+    from_elsewhere = subprocess.run(
+        [sys.executable, "-c", "from cli.main import main; main()", "--store", url,
+         "summary", "--incident", "vm", "--as-known-on", DATES[-1], "--json"],
+        capture_output=True, text=True, env={**env, "HOME": str(elsewhere)}, cwd=elsewhere, check=False, timeout=120,
+    )
 
-    assert answers(url, env) == before
-    assert answers(url, other_machine) == before
+    assert {"exposure_events", "exposure_settings", "projection_state", "facts", "member_versions",
+            "audit_leaves"} <= tables
+    assert (projected, members) == (len(STORY), 4)
+    assert projection_state(url) == {"facts": len(STORY), "members": 3}  # members: the last roster's position
+    assert from_elsewhere.returncode == 0, from_elsewhere.stderr
+    assert {**json.loads(from_elsewhere.stdout), "as_known_on": None} == {**before[-3], "as_known_on": None}
+    assert not list(elsewhere.iterdir()), "a PostgreSQL store keeps nothing on the machine that reads it"
 
 
 def test_the_events_table_refuses_update_and_delete(pg_store: tuple[str, dict[str, str]], tmp_path: Path) -> None:
@@ -221,7 +241,7 @@ def test_eight_concurrent_writers_lose_nothing(pg_store: tuple[str, dict[str, st
     writers = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, url, str(PER_WRITER), str(n)],
-            env={**env, "EXPOSURE_VIEWS": str(tmp_path / f"views-{n}.db")},
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -243,13 +263,18 @@ def test_eight_concurrent_writers_lose_nothing(pg_store: tuple[str, dict[str, st
     assert len({f["recorded_at"] for f in facts}) == len(facts)
     summary = json.loads(exposure(url, env, "summary", "--incident", "vm", "--json").stdout)
     assert len(summary["insurers"]["informed"]) == 8 * PER_WRITER
+    # Nine processes caught the shared projections up, each fact exactly once.
+    with psycopg.connect(url) as conn:
+        (rows, ids, last) = conn.execute("SELECT COUNT(*), COUNT(DISTINCT id), MAX(pos) FROM facts").fetchone() or ()
+    assert rows == ids == last == len(facts)
+    assert projection_state(url)["facts"] == len(facts)
 
 
 def test_store_copy_moves_the_demo_ledger_to_postgresql_with_the_same_answers_and_hashes(
     pg_store: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
     url, env = pg_store
-    lite_env = {k: v for k, v in os.environ.items() if k not in ("EXPOSURE_VIEWS", "EXPOSURE_KEY_FILE")}
+    lite_env = {k: v for k, v in os.environ.items() if k != "EXPOSURE_KEY_FILE"}
     demo = exposure(str(tmp_path / "unused.db"), lite_env, "demo", "--dir", str(tmp_path / "demo"), "--members", "20")
     assert demo.returncode == 0, demo.stderr
     source = str(tmp_path / "demo" / "demo.db")
@@ -262,7 +287,9 @@ def test_store_copy_moves_the_demo_ledger_to_postgresql_with_the_same_answers_an
     assert json.loads(copied.stdout)["facts"] > 50
     for args in (
         ["audit", "log", "--json"],
+        ["audit", "head"],
         ["summary", "--incident", "viamedis-2024-01", "--as-known-on", "2024-02-08", "--json"],
+        ["member", "--insurer", "alan", "--ref", "AL-000001", "--as-known-on", "2024-02-16", "--json"],
     ):
         before = exposure(source, {**lite_env, "EXPOSURE_KEY_FILE": key}, *args)
         after = exposure(url, copy_env, *args)
@@ -273,39 +300,54 @@ def test_store_copy_moves_the_demo_ledger_to_postgresql_with_the_same_answers_an
     assert "already holds a ledger" in again.stderr
 
 
-def test_follow_keeps_a_machines_views_current_through_listen_notify(
+ROSTER_WRITER = """
+import asyncio, os, sys
+from pathlib import Path
+from projections.store import Store
+async def main(store):
+    s = await Store.open(store, Path(os.environ["EXPOSURE_KEY_FILE"]))
+    try:  # Store.append catches up the light `facts` projection only: the roster rows are left to others
+        roster = {"kind": "members-enrolled", "id": "late-roster", "insurer": "msp", "known_on": "2024-01-01",
+                  "members": [{"ref": f"n{i}"} for i in range(25)]}
+        await s.append([("", roster)])
+    finally:
+        await s.close()
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_follow_keeps_the_shared_projections_current_through_listen_notify(
     pg_store: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
     url, env = pg_store
     load_story(url, env, tmp_path)
-    follower_views = tmp_path / "follower.db"
     command = [sys.executable, "-c", "from cli.main import main; main()", "--store", url, "follow"]
-    follower = subprocess.Popen(
-        command,
-        env={**env, "EXPOSURE_VIEWS": str(follower_views)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    follower = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while not follower_views.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1.0)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _listening(url):
+            time.sleep(0.1)
+        written = subprocess.run([sys.executable, "-c", ROSTER_WRITER, url], env=env, capture_output=True,
+                                 text=True, check=False, timeout=120)
+        assert written.returncode == 0, written.stderr
 
-        recorded = exposure(
-            url, env, "record", "insurer-ruled-out", "--incident", "vm", "--insurer", "msp", "--id", "late-news"
-        )
-        assert recorded.returncode == 0, recorded.stderr
-
-        found = False
-        while time.monotonic() < deadline and not found:
-            with sqlite3.connect(follower_views) as db:
-                found = db.execute("SELECT COUNT(*) FROM facts WHERE id = 'late-news'").fetchone()[0] == 1
-            time.sleep(0.2)
+        while time.monotonic() < deadline and projection_state(url)["members"] != len(STORY) + 1:
+            time.sleep(0.1)
+        with psycopg.connect(url) as conn:
+            (rows,) = conn.execute("SELECT COUNT(*) FROM member_versions WHERE insurer = 'msp'").fetchone() or (0,)
     finally:
         follower.send_signal(signal.SIGINT)
         _, errors = follower.communicate(timeout=30)
 
-    assert found, errors
+    assert projection_state(url)["members"] == len(STORY) + 1, errors
+    assert rows == 1 + 25
     assert follower.returncode == 0, errors
+
+
+def _listening(url: str) -> bool:
+    """Whether a session of this database is waiting on LISTEN (the follower's subscription)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'"
+        ).fetchone()
+    return bool(row and row[0])

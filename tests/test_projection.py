@@ -1,7 +1,8 @@
 """The read side: catch-up exactly once, disposable projections, several writers.
 
 Interruptions are real: an exception raised inside the projector's transaction,
-and a process killed with SIGKILL in the middle of a batch.
+and a process killed with SIGKILL in the middle of a batch. Every test runs on SQLite
+and on PostgreSQL (where the projections live in the store's database).
 """
 
 from __future__ import annotations
@@ -13,13 +14,27 @@ import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from projections import projector, queries, roster
-from tests.conftest import INCIDENT, NIR_ALICE, NIR_CORSE, append, fact, labelled, ledger_size, opened, opening
+from tests.conftest import (
+    INCIDENT,
+    NIR_ALICE,
+    NIR_CORSE,
+    Location,
+    append,
+    fact,
+    is_postgres,
+    labelled,
+    ledger_size,
+    opened,
+    opening,
+)
+
+pytestmark = pytest.mark.two_backends
 
 DATES = ("2024-01-31", "2024-02-01", "2024-02-08", "2024-02-16")
 
@@ -59,14 +74,22 @@ def many_facts() -> list[dict[str, Any]]:
     return facts
 
 
-def table_counts(path: Path) -> dict[str, int]:
+def table_counts(path: Location) -> dict[str, int]:
+    if is_postgres(path):
+        with psycopg.connect(str(path)) as conn:
+            return _counts(conn)
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        counts = {
-            table: int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-            for table in ("facts", "retractions", "member_versions", "member_findings", "member_notices")
-        }
-        counts["distinct fact ids"] = int(db.execute("SELECT COUNT(DISTINCT id) FROM facts").fetchone()[0])
+        counts = _counts(db)
     db.close()
+    return counts
+
+
+def _counts(db: Any) -> dict[str, int]:
+    counts = {
+        table: int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+        for table in ("facts", "retractions", "member_versions", "member_findings", "member_notices")
+    }
+    counts["distinct fact ids"] = int(db.execute("SELECT COUNT(DISTINCT id) FROM facts").fetchone()[0])
     return counts
 
 

@@ -1,4 +1,4 @@
-"""SPEC §5 through the Store and queries API, on real SQLite files.
+"""SPEC §5 through the Store and queries API, on a real SQLite file and a real PostgreSQL database.
 
 Each test tells a small part of the Viamedis story date by date (February 2024,
 ledger zone Europe/Paris) and asks what was known on each date.
@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from domain import nir
 from domain.times import iso_utc
 from projections import queries
 from tests.conftest import INCIDENT, NIR_ALICE, NIR_BRUNO, NIR_CORSE, append, fact, opened, opening, spaced
+
+pytestmark = pytest.mark.two_backends
 
 ALMERYS = "almerys-2024-02"
 
