@@ -20,7 +20,8 @@ eventsourcing's SQLite recorder cannot `subscribe()`, so projectors poll
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -35,6 +36,7 @@ from domain.facts import (
     MembersEnrolled,
     MembersNotified,
     MembersRuledOut,
+    ScopeDefined,
     incident_of,
     insurer_of,
     kind_of,
@@ -57,15 +59,24 @@ rebuild costs ~2 us per row of the whole table."""
 ROWS_PER_ROSTER: Final = 5_000
 NIR_INDEX_BYTES_PER_ROW: Final = 40
 ENROLLED_TOPIC: Final = TOPIC_PREFIX + "members-enrolled"
+SCOPE_TOPIC: Final = TOPIC_PREFIX + "scope-defined"
 
 Progress = Callable[[int, int], None]
 
 
 async def create_tables(db: aiosqlite.Connection) -> None:
-    """Create the view tables (and the NIR index) if absent."""
+    """Create the view tables if absent; projections of another schema version are
+    dropped first (they are rebuilt from the facts by the next catch-up)."""
     for statement in DDL:
         await db.execute(statement)
+    async with db.execute("SELECT 1 FROM projection_state WHERE schema_version <> ? LIMIT 1", (SCHEMA_VERSION,)) as c:
+        outdated = await c.fetchone() is not None
     await db.commit()
+    if outdated:
+        await drop_tables(db)
+        for statement in DDL:
+            await db.execute(statement)
+        await db.commit()
 
 
 async def drop_tables(db: aiosqlite.Connection) -> None:
@@ -144,12 +155,17 @@ async def catch_up_members(db: aiosqlite.Connection, ledger: Ledger, progress: P
             rows = 0
             while rows < MEMBER_ROWS_PER_TRANSACTION:
                 notes = ledger.recorder.select_notifications(
-                    start=notification_id + 1, limit=PAGE, stop=head, topics=[ENROLLED_TOPIC]
+                    start=notification_id + 1, limit=PAGE, stop=head, topics=[ENROLLED_TOPIC, SCOPE_TOPIC]
                 )
                 if not notes:
                     break
                 for note in notes:
-                    rows += await project_members(db, note.originator_version, _roster_of(ledger, note.state))
+                    if note.topic == SCOPE_TOPIC:
+                        scope = ledger.mapper.decode_state(note.state)  # type: ignore[attr-defined]
+                        await tally_scope(db, note.originator_version, scope)
+                        rows += 1
+                    else:
+                        rows += await project_members(db, note.originator_version, _roster_of(ledger, note.state))
                     notification_id, current = note.id, note.originator_version
             if rows == 0:
                 if notification_id < head:  # another process may have gone past `head`: never move back
@@ -235,8 +251,89 @@ def _roster_of(ledger: Ledger, state: bytes) -> Roster:
     return _roster_decoder.decode(state)
 
 
+class _Matcher(msgspec.Struct, frozen=True):
+    """A scope as the tallies test it (dates as ISO text, compared as the SQL compares them)."""
+
+    id: str
+    contracts: tuple[str, ...] | None
+    roles: tuple[str, ...] | None
+    start: str | None
+    end: str | None
+
+    def matches(self, row: _Row) -> bool:
+        """SPEC §3 `scope-defined`: every given criterion, periods overlapping; a criterion
+        the member lacks does not match (same test as `queries.member_status_sql`)."""
+        if self.contracts is not None and row.contract not in self.contracts:
+            return False
+        if self.roles is not None and row.role not in self.roles:
+            return False
+        if self.start is not None and row.until is not None and row.until < self.start:
+            return False
+        return not (self.end is not None and row.from_ is not None and row.from_ > self.end)
+
+
+def _matcher(fact: ScopeDefined) -> _Matcher:
+    return _Matcher(
+        fact.id,
+        fact.contracts,
+        fact.roles,
+        fact.enrolled_from.isoformat() if fact.enrolled_from else None,
+        fact.enrolled_until.isoformat() if fact.enrolled_until else None,
+    )
+
+
+_matcher_decoder = msgspec.msgpack.Decoder(_Matcher)
+
+_MATCH_SQL: Final = (
+    "(:contracts IS NULL OR contract IN (SELECT value FROM json_each(:contracts)))"
+    " AND (:roles IS NULL OR role IN (SELECT value FROM json_each(:roles)))"
+    " AND (:start IS NULL OR until_day IS NULL OR until_day >= :start)"
+    " AND (:end IS NULL OR from_day IS NULL OR from_day <= :end)"
+)
+
+
+async def _tally(db: aiosqlite.Connection, rows: Sequence[tuple[str, str, int, int, int]]) -> None:
+    """Add (insurer, scope, pos, known_us, members) to the tallies."""
+    await db.executemany(
+        "INSERT INTO member_tallies (insurer, scope, pos, known_us, members) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (insurer, scope, pos) DO UPDATE SET members = members + excluded.members",
+        rows,
+    )
+
+
+async def _matchers(db: aiosqlite.Connection, insurer: str) -> list[_Matcher]:
+    """The tallied scopes of `insurer`, read back from their facts."""
+    async with db.execute("SELECT matcher FROM tallied_scopes WHERE insurer = ? ORDER BY pos", (insurer,)) as cursor:
+        return [_matcher_decoder.decode(bytes(r[0])) for r in await cursor.fetchall()]
+
+
+async def tally_scope(db: aiosqlite.Connection, pos: int, fact: ScopeDefined) -> None:
+    """Tallies of a new scope over the insurer's single-version members projected so far
+    (later rosters add theirs as they are projected)."""
+    matcher = _matcher(fact)
+    await db.execute(
+        "INSERT INTO tallied_scopes (scope, insurer, pos, matcher) VALUES (?, ?, ?, ?) ON CONFLICT (scope) DO NOTHING",
+        (fact.id, fact.insurer, pos, msgspec.msgpack.encode(matcher)),
+    )
+    await db.execute(
+        "INSERT INTO member_tallies (insurer, scope, pos, known_us, members)"
+        " SELECT insurer, :scope, pos, known_us, COUNT(*) FROM member_versions"
+        f" WHERE insurer = :insurer AND multi = 0 AND {_MATCH_SQL} GROUP BY pos, known_us"
+        " ON CONFLICT (insurer, scope, pos) DO UPDATE SET members = members + excluded.members",
+        {
+            "scope": fact.id,
+            "insurer": fact.insurer,
+            "contracts": json.dumps(matcher.contracts) if matcher.contracts is not None else None,
+            "roles": json.dumps(matcher.roles) if matcher.roles is not None else None,
+            "start": matcher.start,
+            "end": matcher.end,
+        },
+    )
+
+
 async def project_members(db: aiosqlite.Connection, pos: int, fact: Roster | MembersEnrolled) -> int:
-    """Roster rows of one `members-enrolled` fact; refs seen before are marked `multi`."""
+    """Roster rows of one `members-enrolled` fact and their tallies; refs seen before are
+    marked `multi` (their earlier single-version rows leave their rosters' tallies)."""
     if isinstance(fact, MembersEnrolled):
         fact = _roster_decoder.decode(fact_codec.encode(fact))
     known_us = to_micros(fact.known_on)
@@ -254,8 +351,14 @@ async def project_members(db: aiosqlite.Connection, pos: int, fact: Roster | Mem
         (fact.insurer, first, last, pos),
     ) as cursor:
         overlaps = await cursor.fetchone() is not None
+    matchers = await _matchers(db, insurer)
+    again: set[str] = set()
     if overlaps:
-        await _mark_multi(db, pos, fact)
+        again = await _mark_multi(db, pos, fact, matchers)
+    single = [m for m in members if m.ref not in again] if again else members
+    tallies = [(insurer, "", pos, known_us, len(single))]
+    tallies += [(insurer, s.id, pos, known_us, sum(1 for m in single if s.matches(m))) for s in matchers]
+    await _tally(db, tallies)
     if await _has_nir_index(db):
         await db.execute(
             "INSERT OR IGNORE INTO shared_nirs (nir) SELECT j.value FROM json_each(:nirs) j"
@@ -272,14 +375,36 @@ async def _has_nir_index(db: aiosqlite.Connection) -> bool:
         return await cursor.fetchone() is not None
 
 
-async def _mark_multi(db: aiosqlite.Connection, pos: int, fact: Roster) -> None:
-    """Mark refs enrolled more than once: only they need the later-version subquery."""
+async def _mark_multi(db: aiosqlite.Connection, pos: int, fact: Roster, matchers: Sequence[_Matcher]) -> set[str]:
+    """Mark refs enrolled more than once (only they need the later-version subquery) and
+    take their earlier single-version rows out of their rosters' tallies. Returns those refs."""
+    params = {"insurer": fact.insurer, "refs": json.dumps([m.ref for m in fact.members]), "pos": pos}
+    async with db.execute(
+        "SELECT v.ref, v.pos, v.known_us, v.multi, v.role, v.contract, v.from_day, v.until_day"
+        " FROM json_each(:refs) j JOIN member_versions v ON v.insurer = :insurer AND v.ref = j.value"
+        " WHERE v.pos < :pos",
+        params,
+    ) as cursor:
+        earlier = await cursor.fetchall()
+    if not earlier:
+        return set()
+    taken: Counter[tuple[str, int, int]] = Counter()
+    for ref, row_pos, row_known, multi, role, contract, start, end in earlier:
+        if multi:
+            continue
+        taken["", row_pos, row_known] += 1
+        row = _Row(ref=ref, role=role, contract=contract, from_=start, until=end)
+        for s in matchers:
+            if s.matches(row):
+                taken[s.id, row_pos, row_known] += 1
+    await _tally(db, [(fact.insurer, scope, p, k, -n) for (scope, p, k), n in taken.items()])
     await db.execute(
         "UPDATE member_versions SET multi = 1 WHERE insurer = :insurer AND multi = 0 AND ref IN ("
         " SELECT j.value FROM json_each(:refs) j WHERE EXISTS (SELECT 1 FROM member_versions v"
         " WHERE v.insurer = :insurer AND v.ref = j.value AND v.pos < :pos))",
-        {"insurer": fact.insurer, "refs": json.dumps([m.ref for m in fact.members]), "pos": pos},
+        params,
     )
+    return {str(r[0]) for r in earlier}
 
 
 async def process_event(db: aiosqlite.Connection, pos: int, fact: Fact) -> None:

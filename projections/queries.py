@@ -168,7 +168,8 @@ def member_status_sql(where: str) -> str:
 
     `where` filters the member versions (alias `v`). Status: the latest member-level
     finding; else `presumed` when the insurer is affected and the member matches its
-    latest scope; else `not-affected` (SPEC §5).
+    latest scope; else `not-affected` (SPEC §5). `matched`: 1 when the insurer is affected
+    and the member matches its scope, whatever the findings.
     """
     later_version = (
         "SELECT 1 FROM member_versions w WHERE w.insurer = v.insurer AND w.ref = v.ref AND "
@@ -181,6 +182,11 @@ def member_status_sql(where: str) -> str:
         + visible("g")
         + " AND (g.known_us > f.known_us OR (g.known_us = f.known_us AND g.pos > f.pos))"
     )
+    matched = """sc.affected = 1
+                AND (sc.contracts IS NULL OR cur.contract IN (SELECT value FROM json_each(sc.contracts)))
+                AND (sc.roles IS NULL OR cur.role IN (SELECT value FROM json_each(sc.roles)))
+                AND (sc.ef IS NULL OR cur.until_day IS NULL OR cur.until_day >= sc.ef)
+                AND (sc.eu IS NULL OR cur.from_day IS NULL OR cur.from_day <= sc.eu)"""
     return f"""
     WITH sc AS (
         SELECT json_extract(value, '$.insurer') AS insurer,
@@ -203,12 +209,8 @@ def member_status_sql(where: str) -> str:
     )
     SELECT cur.insurer, cur.ref, cur.role, cur.contract, cur.from_day, cur.until_day, cur.nir,
            cur.pos AS enrolled_pos, fnd.pos AS finding_pos,
-           COALESCE(fnd.status, CASE WHEN sc.affected = 1
-                AND (sc.contracts IS NULL OR cur.contract IN (SELECT value FROM json_each(sc.contracts)))
-                AND (sc.roles IS NULL OR cur.role IN (SELECT value FROM json_each(sc.roles)))
-                AND (sc.ef IS NULL OR cur.until_day IS NULL OR cur.until_day >= sc.ef)
-                AND (sc.eu IS NULL OR cur.from_day IS NULL OR cur.from_day <= sc.eu)
-                THEN 'presumed' ELSE 'not-affected' END) AS status
+           COALESCE(fnd.status, CASE WHEN {matched} THEN 'presumed' ELSE 'not-affected' END) AS status,
+           CASE WHEN {matched} THEN 1 ELSE 0 END AS matched
     FROM cur
     LEFT JOIN fnd ON fnd.insurer = cur.insurer AND fnd.ref = cur.ref
     LEFT JOIN sc ON sc.insurer = cur.insurer
@@ -285,20 +287,71 @@ async def _insurer_counts(
     counts = await _cached(db, key)
     if counts is not None:
         return counts
+    counts = await _maintained_counts(db, view, insurer, h)
+    if counts is None:  # a scope not tallied yet: count the rows
+        counts = await _status_counts(db, view, insurer, h, "v.insurer = :insurer")
+        del counts["found_matched"]
+    await _keep(db, key, counts)
+    return counts
+
+
+async def _status_counts(
+    db: aiosqlite.Connection, view: IncidentView, insurer: str, h: Horizon, where: str
+) -> dict[str, int]:
+    """Memberships by status among the member rows `where` selects, and how many of them
+    have a visible finding and match the scope (`found_matched`)."""
     sql = f"""
     SELECT COUNT(*),
            COALESCE(SUM(status = 'confirmed'), 0),
            COALESCE(SUM(status = 'presumed'), 0),
-           COALESCE(SUM(status = 'ruled-out'), 0)
-    FROM ({member_status_sql("v.insurer = :insurer")})
+           COALESCE(SUM(status = 'ruled-out'), 0),
+           COALESCE(SUM(finding_pos IS NOT NULL AND matched = 1), 0)
+    FROM ({member_status_sql(where)})
     """
     params = {"incident": view.incident, "scopes": _scopes_json(view, insurer), "insurer": insurer, **h.params()}
     async with db.execute(sql, params) as cursor:
         row = await cursor.fetchone()
-    memberships, confirmed, presumed, ruled_out = (int(v) for v in row) if row else (0, 0, 0, 0)
-    counts = {"memberships": memberships, "confirmed": confirmed, "presumed": presumed, "ruled_out": ruled_out}
-    await _keep(db, key, counts)
-    return counts
+    names = ("memberships", "confirmed", "presumed", "ruled_out", "found_matched")
+    return dict(zip(names, (int(v) for v in row) if row else (0,) * 5, strict=True))
+
+
+async def _maintained_counts(
+    db: aiosqlite.Connection, view: IncidentView, insurer: str, h: Horizon
+) -> dict[str, int] | None:
+    """Counts from the maintained tallies (see projections/schema.py), reading only the
+    members with several versions and those with a finding: never the whole roster.
+    None when the insurer's scope has no tallies yet."""
+    scope = view.scopes.get(insurer)
+    scope_id = scope.fact_id if scope is not None else ""
+    if scope is not None:
+        async with db.execute("SELECT 1 FROM tallied_scopes WHERE scope = ?", (scope_id,)) as cursor:
+            if await cursor.fetchone() is None:
+                return None
+    async with db.execute(
+        "SELECT COALESCE(SUM(CASE WHEN scope = '' THEN members END), 0),"
+        " COALESCE(SUM(CASE WHEN scope = :scope THEN members END), 0)"
+        f" FROM member_tallies t WHERE insurer = :insurer AND scope IN ('', :scope) AND {visible('t')}",
+        {"insurer": insurer, "scope": scope_id, **h.params()},
+    ) as cursor:
+        row = await cursor.fetchone()
+    single, matching = (int(row[0]), int(row[1])) if row else (0, 0)
+    several = await _status_counts(db, view, insurer, h, "v.insurer = :insurer AND v.multi = 1")
+    found = await _status_counts(
+        db,
+        view,
+        insurer,
+        h,
+        "v.insurer = :insurer AND v.multi = 0 AND v.ref IN"
+        " (SELECT ref FROM member_findings WHERE incident = :incident AND insurer = :insurer)",
+    )
+    affected = view.insurer_status(insurer) == "affected"
+    presumed = (matching - found["found_matched"]) if affected else 0
+    return {
+        "memberships": single + several["memberships"],
+        "confirmed": found["confirmed"] + several["confirmed"],
+        "presumed": presumed + several["presumed"],
+        "ruled_out": found["ruled_out"] + several["ruled_out"],
+    }
 
 
 async def _duplicates(
@@ -506,10 +559,10 @@ async def _enrolled_keys(
 
 
 def _membership_answer(view: IncidentView, row: Sequence[Any]) -> dict[str, Any]:
-    """One membership in one incident from a member-status row followed by the ids of the
+    """One membership in one incident from a member-status row (`matched` last) followed by the ids of the
     facts at its `enrolled_pos` and `finding_pos`."""
     insurer_id, status = str(row[0]), str(row[9])
-    because = {str(row[10])} | ({str(row[11])} if row[11] is not None else set())
+    because = {str(row[11])} | ({str(row[12])} if row[12] is not None else set())
     fields: list[str] = []
     if status in AFFECTED:
         fields = view.exposed_fields(insurer_id)

@@ -14,13 +14,23 @@ is computed once per state and never goes stale.
 
 `multi` marks a member (or a member finding) with more than one version: only
 those need the "is there a later visible version?" subquery.
+
+`member_tallies` keeps member counts maintained as rosters are projected, so that no
+count scans the member rows: per (insurer, scope, roster fact), how many of that
+roster's single-version members (`multi = 0`) there are (`scope` = '') and how many
+match the scope of each `scope-defined` fact about the insurer (`scope` = that fact's
+id, listed in `tallied_scopes` once its tallies exist). A tally row carries its roster's
+`known_us` and `pos`, so the counts at any horizon are a sum over visible tally rows; a
+member that gets a second version is taken out of its roster's tallies (it is counted
+through the few `multi` rows instead).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+"""Stored in `projection_state`; projections of another version are rebuilt from the facts."""
 
 SETTINGS: Final = """
 CREATE TABLE IF NOT EXISTS exposure_settings (
@@ -43,6 +53,8 @@ PROJECTION_TABLES: Final = (
     "member_notices",
     "shared_nirs",
     "count_cache",
+    "member_tallies",
+    "tallied_scopes",
 )
 
 DDL: Final = (
@@ -104,6 +116,25 @@ DDL: Final = (
         nir TEXT,
         multi INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (insurer, ref, pos)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX IF NOT EXISTS member_versions_multi ON member_versions (insurer, ref) WHERE multi = 1",
+    """
+    CREATE TABLE IF NOT EXISTS member_tallies (
+        insurer TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        pos INTEGER NOT NULL,
+        known_us INTEGER NOT NULL,
+        members INTEGER NOT NULL,
+        PRIMARY KEY (insurer, scope, pos)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS tallied_scopes (
+        scope TEXT PRIMARY KEY,
+        insurer TEXT NOT NULL,
+        pos INTEGER NOT NULL,
+        matcher BLOB NOT NULL
     ) WITHOUT ROWID
     """,
     """
