@@ -43,21 +43,17 @@ from domain.facts import (
 )
 from domain.ledger import TOPIC_PREFIX, Ledger
 from domain.times import to_micros
-from projections.schema import DDL, NIR_INDEX, PROJECTION_TABLES, SCHEMA_VERSION
+from projections.schema import DDL, PROJECTION_TABLES, SCHEMA_VERSION
 
 FACTS: Final = "facts"
 MEMBERS: Final = "members"
 PAGE: Final = 64
 MEMBER_ROWS_PER_TRANSACTION: Final = 250_000
-BULK_ABOVE_EVENTS: Final = 16
-BULK_RATIO: Final = 12
-BULK_RATIO_CACHED: Final = 2.5
-"""Rebuild the NIR index when the pending rosters are at least 1/12 of those projected (2/5 while
-the index fits in the page cache). Measured: an insert with the index in place costs ~7 us more
-per row while the index is cached, and dirties about one index page per NIR when it is not; a
-rebuild costs ~2 us per row of the whole table."""
-ROWS_PER_ROSTER: Final = 5_000
-NIR_INDEX_BYTES_PER_ROW: Final = 40
+NIR_MERGE_ROWS: Final = 1_000_000
+NIR_MERGE_RATIO: Final = 4
+"""`nir_recent` is merged into `nir_members` once it holds NIR_MERGE_ROWS rows and a quarter of
+`nir_members`: it stays small enough for the page cache (about 60 bytes a row), and a NIR is
+moved O(log n) times in all."""
 ENROLLED_TOPIC: Final = TOPIC_PREFIX + "members-enrolled"
 SCOPE_TOPIC: Final = TOPIC_PREFIX + "scope-defined"
 
@@ -133,21 +129,16 @@ async def catch_up_facts(db: aiosqlite.Connection, ledger: Ledger) -> int:
 
 
 async def catch_up_members(db: aiosqlite.Connection, ledger: Ledger, progress: Progress | None = None) -> int:
-    """Project the rosters appended since the `members` position.
+    """Project the rosters (and scopes, for the tallies) appended since the `members` position.
 
-    With many rosters pending (more than `BULK_ABOVE_EVENTS`, and at least 1/`BULK_RATIO`
-    of those already projected), the NIR index is dropped first and rebuilt at the end:
-    rebuilding costs a pass over every row, so a roster small next to the store keeps the
-    index and pays its random inserts instead.
+    NIR pseudonyms go into the small `nir_recent` table, merged into `nir_members` in
+    key order once it outgrows `NIR_MERGE_ROWS` and a quarter of `nir_members` (see
+    projections/schema.py): random keys only ever land in a table that fits in the cache.
     """
-    notification_id, projected_pos = await position(db, MEMBERS)
+    notification_id, _ = await position(db, MEMBERS)
     head = ledger.recorder.max_notification_id() or 0
-    repair = not await _has_nir_index(db)
-    if head <= notification_id and not repair:
+    if head <= notification_id:
         return notification_id
-    bulk = repair or await _worth_rebuilding(db, ledger, notification_id, projected_pos)
-    if bulk:
-        await db.execute("DROP INDEX IF EXISTS member_versions_by_nir")
     while True:
         await db.execute("BEGIN IMMEDIATE")
         try:
@@ -172,6 +163,7 @@ async def catch_up_members(db: aiosqlite.Connection, ledger: Ledger, progress: P
                     await _save_position(db, MEMBERS, head, current)
                 await db.commit()
                 break
+            await _merge_nirs_when_due(db)
             await _save_position(db, MEMBERS, notification_id, current)
             await db.commit()
         except BaseException:
@@ -179,43 +171,26 @@ async def catch_up_members(db: aiosqlite.Connection, ledger: Ledger, progress: P
             raise
         if progress is not None:
             progress(notification_id, head)
-    if bulk:
-        # Sorting millions of NIRs: let SQLite spill its sort to a temporary file rather than
-        # hold it in memory (the store's connection keeps temporary data in memory otherwise).
-        async with db.execute("PRAGMA temp_store") as cursor:
-            kept = await cursor.fetchone()
-        await db.execute("PRAGMA temp_store = FILE")
-        try:
-            await db.execute(NIR_INDEX)
-            await db.execute(
-                "INSERT OR IGNORE INTO shared_nirs (nir) SELECT nir FROM member_versions"
-                " WHERE nir IS NOT NULL GROUP BY nir HAVING COUNT(*) > 1"
-            )
-            await db.commit()
-        finally:
-            await db.execute(f"PRAGMA temp_store = {int(kept[0]) if kept else 0}")
     return head
 
 
-async def _worth_rebuilding(db: aiosqlite.Connection, ledger: Ledger, notification_id: int, projected_pos: int) -> bool:
-    """Whether the pending rosters are many and large next to those already projected
-    (counted in the `facts` projection, which is at least as far as this one)."""
-    pending = ledger.recorder.select_notifications(
-        start=notification_id + 1, limit=BULK_ABOVE_EVENTS + 1, topics=[ENROLLED_TOPIC]
+async def _nir_rows(db: aiosqlite.Connection) -> tuple[int, int]:
+    async with db.execute("SELECT name, rows FROM nir_levels") as cursor:
+        found = {str(name): int(n) for name, n in await cursor.fetchall()}
+    return found.get("recent", 0), found.get("members", 0)
+
+
+async def _merge_nirs_when_due(db: aiosqlite.Connection) -> None:
+    """Move `nir_recent` into `nir_members` (one ordered pass) once it is large enough."""
+    recent, merged = await _nir_rows(db)
+    if recent < max(NIR_MERGE_ROWS, merged // NIR_MERGE_RATIO):
+        return
+    await db.execute("INSERT INTO nir_members (nir, insurer, ref, pos) SELECT nir, insurer, ref, pos FROM nir_recent")
+    await db.execute("DELETE FROM nir_recent")
+    await db.executemany(
+        "INSERT INTO nir_levels (name, rows) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET rows = excluded.rows",
+        [("recent", 0), ("members", merged + recent)],
     )
-    if len(pending) <= BULK_ABOVE_EVENTS:
-        return False
-    async with db.execute(
-        "SELECT COALESCE(SUM(pos <= ?), 0), COALESCE(SUM(pos > ?), 0) FROM facts WHERE kind = 'members-enrolled'",
-        (projected_pos, projected_pos),
-    ) as cursor:
-        row = await cursor.fetchone()
-    done, waiting = (int(row[0]), int(row[1])) if row else (0, 0)
-    async with db.execute("PRAGMA cache_size") as cursor:
-        pages = await cursor.fetchone()
-    cache = -int(pages[0]) * 1024 if pages and int(pages[0]) < 0 else 4096 * int(pages[0] if pages else 2000)
-    in_cache = done * ROWS_PER_ROSTER * NIR_INDEX_BYTES_PER_ROW < cache
-    return waiting * (BULK_RATIO_CACHED if in_cache else BULK_RATIO) >= done
 
 
 class _Row(msgspec.Struct, frozen=True):
@@ -359,20 +334,36 @@ async def project_members(db: aiosqlite.Connection, pos: int, fact: Roster | Mem
     tallies = [(insurer, "", pos, known_us, len(single))]
     tallies += [(insurer, s.id, pos, known_us, sum(1 for m in single if s.matches(m))) for s in matchers]
     await _tally(db, tallies)
-    if await _has_nir_index(db):
-        await db.execute(
-            "INSERT OR IGNORE INTO shared_nirs (nir) SELECT j.value FROM json_each(:nirs) j"
-            " WHERE (SELECT COUNT(*) FROM member_versions v WHERE v.nir = j.value) > 1",
-            {"nirs": json.dumps([m.nir for m in members if m.nir])},
-        )
+    await _project_nirs(db, insurer, pos, members)
     return len(members)
 
 
-async def _has_nir_index(db: aiosqlite.Connection) -> bool:
+async def _project_nirs(db: aiosqlite.Connection, insurer: str, pos: int, members: Sequence[_Row]) -> None:
+    """Index the roster's NIR pseudonyms (in `nir_recent`) and list in `shared_members` every
+    member row whose NIR occurs in more than one row."""
+    rows = [(m.nir, insurer, m.ref, pos) for m in members if m.nir]
+    if not rows:
+        return
+    await db.executemany("INSERT INTO nir_recent (nir, insurer, ref, pos) VALUES (?, ?, ?, ?)", rows)
+    await db.execute(
+        "INSERT INTO nir_levels (name, rows) VALUES ('recent', ?)"
+        " ON CONFLICT (name) DO UPDATE SET rows = rows + excluded.rows",
+        (len(rows),),
+    )
     async with db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'member_versions_by_nir'"
+        "SELECT j.value FROM json_each(:nirs) j"
+        " WHERE (SELECT COUNT(*) FROM nir_recent r WHERE r.nir = j.value)"
+        " + (SELECT COUNT(*) FROM nir_members n WHERE n.nir = j.value) > 1",
+        {"nirs": json.dumps([row[0] for row in rows])},
     ) as cursor:
-        return await cursor.fetchone() is not None
+        shared = [str(r[0]) for r in await cursor.fetchall()]
+    if shared:
+        for table in ("nir_recent", "nir_members"):
+            await db.execute(
+                f"INSERT OR IGNORE INTO shared_members (insurer, ref) SELECT t.insurer, t.ref"
+                f" FROM json_each(:nirs) j JOIN {table} t ON t.nir = j.value",
+                {"nirs": json.dumps(shared)},
+            )
 
 
 async def _mark_multi(db: aiosqlite.Connection, pos: int, fact: Roster, matchers: Sequence[_Matcher]) -> set[str]:
@@ -398,6 +389,10 @@ async def _mark_multi(db: aiosqlite.Connection, pos: int, fact: Roster, matchers
             if s.matches(row):
                 taken[s.id, row_pos, row_known] += 1
     await _tally(db, [(fact.insurer, scope, p, k, -n) for (scope, p, k), n in taken.items()])
+    await db.executemany(
+        "INSERT OR IGNORE INTO multi_members (insurer, ref) VALUES (?, ?)",
+        [(fact.insurer, ref) for ref in sorted({str(r[0]) for r in earlier})],
+    )
     await db.execute(
         "UPDATE member_versions SET multi = 1 WHERE insurer = :insurer AND multi = 0 AND ref IN ("
         " SELECT j.value FROM json_each(:refs) j WHERE EXISTS (SELECT 1 FROM member_versions v"

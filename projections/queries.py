@@ -335,7 +335,8 @@ async def _maintained_counts(
     ) as cursor:
         row = await cursor.fetchone()
     single, matching = (int(row[0]), int(row[1])) if row else (0, 0)
-    several = await _status_counts(db, view, insurer, h, "v.insurer = :insurer AND v.multi = 1")
+    multi = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM multi_members WHERE insurer = :insurer)"
+    several = await _status_counts(db, view, insurer, h, multi)
     found = await _status_counts(
         db,
         view,
@@ -359,14 +360,17 @@ async def _duplicates(
 ) -> int:
     """Affected memberships that are not a new person: for each NIR affected k >= 1 times, k - 1.
 
-    Only NIRs listed in `shared_nirs` (seen in more than one member row) can repeat; they
+    Only the member rows listed in `shared_members` (their NIR is in more than one row) can repeat; they
     are read insurer by insurer (each query with that insurer's scope only) and counted here.
     """
     cached = await _cached(db, key)
     if cached is not None:
         return cached["duplicates"]
+    shared = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM shared_members WHERE insurer = :insurer)"
     sql = (
-        f"SELECT nir FROM ({member_status_sql('v.insurer = :insurer AND v.nir IN (SELECT nir FROM shared_nirs)')})"
+        "SELECT nir FROM ("
+        + member_status_sql(shared)
+        + ")"
         " WHERE status IN ('confirmed', 'presumed')"
     )
     affected: Counter[str] = Counter()
@@ -474,28 +478,41 @@ async def member(
     nir_pseudonym: str | None = None,
 ) -> dict[str, Any]:
     """Every membership found (by insurer + ref, or by NIR pseudonym), per incident."""
-    filters: dict[str, str | None]
+    where = "v.insurer = :insurer AND v.ref = :ref"
+    pairs: list[tuple[str | None, str | None]] = [(insurer_id, ref)]
+    extra: dict[str, str] = {}
     if nir_pseudonym is not None:
-        where, filters = "v.nir = :nir", {"nir": nir_pseudonym}
-    else:
-        where, filters = "v.insurer = :insurer AND v.ref = :ref", {"insurer": insurer_id, "ref": ref}
+        # The memberships that ever had this NIR (two indexed reads), then each one as by ref
+        # with its current version still holding the NIR.
+        where += " AND v.nir = :nir"
+        extra = {"nir": nir_pseudonym}
+        pairs = [
+            (str(a), str(b))
+            for a, b in await db.execute_fetchall(
+                "SELECT insurer, ref FROM nir_members WHERE nir = :nir"
+                " UNION SELECT insurer, ref FROM nir_recent WHERE nir = :nir ORDER BY 1, 2",
+                extra,
+            )
+        ]
     memberships: dict[tuple[str, str], list[dict[str, Any]]] = {}
     sql = (
         "SELECT m.*, (SELECT id FROM facts WHERE pos = m.enrolled_pos),"
         " (SELECT id FROM facts WHERE pos = m.finding_pos)"
-        f" FROM ({member_status_sql(where)}) m ORDER BY m.insurer, m.ref"
+        f" FROM ({member_status_sql(where)}) m"
     )
     for incident in await _incidents_for_lookups(db, h):
-        view, scopes = await _view_for_lookups(db, incident, h)
-        if nir_pseudonym is None and insurer_id is not None:
-            scopes = _scopes_json(view, insurer_id)
-        params = {"incident": incident, "scopes": scopes, **filters, **h.params()}
-        for row in await db.execute_fetchall(sql, params):  # one round trip to SQLite's thread
-            key = (str(row[0]), str(row[1]))
-            memberships.setdefault(key, []).append(_membership_answer(view, row))
+        view, _ = await _view_for_lookups(db, incident, h)
+        for pair_insurer, pair_ref in pairs:
+            filters = {"insurer": pair_insurer, "ref": pair_ref, **extra}
+            params = {"incident": incident, "scopes": _scopes_json(view, pair_insurer), **filters, **h.params()}
+            for row in await db.execute_fetchall(sql, params):  # one round trip to SQLite's thread
+                key = (str(row[0]), str(row[1]))
+                memberships.setdefault(key, []).append(_membership_answer(view, row))
     if not memberships:
         # Enrolled but no incident yet: the membership still exists.
-        memberships = {k: [] for k in await _enrolled_keys(db, where, filters, h)}
+        for pair_insurer, pair_ref in pairs:
+            filters = {"insurer": pair_insurer, "ref": pair_ref, **extra}
+            memberships |= {k: [] for k in await _enrolled_keys(db, where, filters, h)}
     return {
         **h.header(),
         "memberships": [
