@@ -118,7 +118,10 @@ async def catch_up_facts(db: aiosqlite.Connection, ledger: Ledger) -> int:
                 await db.rollback()
                 return current
             for note in notes:
-                fact = ledger.mapper.decode_state(note.state)  # type: ignore[attr-defined]
+                if note.topic == ENROLLED_TOPIC:  # its members go to the `members` projection
+                    fact: Fact = _roster_head_of(ledger, note.state)
+                else:
+                    fact = ledger.mapper.decode_state(note.state)  # type: ignore[attr-defined]
                 await process_event(db, note.originator_version, fact)
                 notification_id, current = note.id, note.originator_version
             await _save_position(db, FACTS, notification_id, current)
@@ -216,14 +219,35 @@ class Roster(msgspec.Struct, frozen=True):
 _roster_decoder = msgspec.json.Decoder(Roster)
 
 
-def _roster_of(ledger: Ledger, state: bytes) -> Roster:
-    """Decode a stored `members-enrolled` fact straight into rows (decrypting as configured)."""
+def _plain(ledger: Ledger, state: bytes) -> bytes:
+    """A stored fact's JSON (decrypted and decompressed as configured)."""
     mapper = ledger.mapper
     if mapper.cipher:
         state = mapper.cipher.decrypt(state)
     if mapper.compressor:
         state = mapper.compressor.decompress(state)
-    return _roster_decoder.decode(state)
+    return state
+
+
+def _roster_of(ledger: Ledger, state: bytes) -> Roster:
+    """Decode a stored `members-enrolled` fact straight into rows."""
+    return _roster_decoder.decode(_plain(ledger, state))
+
+
+class _RosterHead(MembersEnrolled, frozen=True, tag="members-enrolled"):
+    """A `members-enrolled` fact whose member list is left undecoded (the `facts`
+    projection stores rosters without their members)."""
+
+    members: msgspec.Raw  # type: ignore[assignment]
+
+
+_roster_head_decoder = msgspec.json.Decoder(_RosterHead)
+
+
+def _roster_head_of(ledger: Ledger, state: bytes) -> MembersEnrolled:
+    """The roster fact without its members, without decoding them (thousands per fact)."""
+    head = _roster_head_decoder.decode(_plain(ledger, state))
+    return msgspec.structs.replace(head, members=())
 
 
 class _Matcher(msgspec.Struct, frozen=True):
