@@ -283,19 +283,29 @@ def _matcher(fact: ScopeDefined) -> _Matcher:
 
 _matcher_decoder = msgspec.msgpack.Decoder(_Matcher)
 
-_MATCH_SQL: Final = (
-    "(:contracts IS NULL OR contract IN (SELECT value FROM json_each(:contracts)))"
-    " AND (:roles IS NULL OR role IN (SELECT value FROM json_each(:roles)))"
-    " AND (:start IS NULL OR until_day IS NULL OR until_day >= :start)"
-    " AND (:end IS NULL OR from_day IS NULL OR from_day <= :end)"
-)
+def _match_sql(matcher: _Matcher) -> tuple[str, dict[str, str]]:
+    """`_Matcher.matches` as SQL over `member_versions` columns, with its parameters."""
+    clauses, params = ["1 = 1"], {}
+    if matcher.contracts is not None:
+        clauses.append("contract IN (SELECT value FROM json_each(:contracts))")
+        params["contracts"] = json.dumps(matcher.contracts)
+    if matcher.roles is not None:
+        clauses.append("role IN (SELECT value FROM json_each(:roles))")
+        params["roles"] = json.dumps(matcher.roles)
+    if matcher.start is not None:
+        clauses.append("(until_day IS NULL OR until_day >= :start)")
+        params["start"] = matcher.start
+    if matcher.end is not None:
+        clauses.append("(from_day IS NULL OR from_day <= :end)")
+        params["end"] = matcher.end
+    return " AND ".join(clauses), params
 
 
 async def _tally(db: aiosqlite.Connection, rows: Sequence[tuple[str, str, int, int, int]]) -> None:
     """Add (insurer, scope, pos, known_us, members) to the tallies."""
     await db.executemany(
         "INSERT INTO member_tallies (insurer, scope, pos, known_us, members) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (insurer, scope, pos) DO UPDATE SET members = members + excluded.members",
+        " ON CONFLICT (insurer, scope, pos) DO UPDATE SET members = member_tallies.members + excluded.members",
         rows,
     )
 
@@ -314,19 +324,13 @@ async def tally_scope(db: aiosqlite.Connection, pos: int, fact: ScopeDefined) ->
         "INSERT INTO tallied_scopes (scope, insurer, pos, matcher) VALUES (?, ?, ?, ?) ON CONFLICT (scope) DO NOTHING",
         (fact.id, fact.insurer, pos, msgspec.msgpack.encode(matcher)),
     )
+    matches, params = _match_sql(matcher)
     await db.execute(
         "INSERT INTO member_tallies (insurer, scope, pos, known_us, members)"
         " SELECT insurer, :scope, pos, known_us, COUNT(*) FROM member_versions"
-        f" WHERE insurer = :insurer AND multi = 0 AND {_MATCH_SQL} GROUP BY pos, known_us"
-        " ON CONFLICT (insurer, scope, pos) DO UPDATE SET members = members + excluded.members",
-        {
-            "scope": fact.id,
-            "insurer": fact.insurer,
-            "contracts": json.dumps(matcher.contracts) if matcher.contracts is not None else None,
-            "roles": json.dumps(matcher.roles) if matcher.roles is not None else None,
-            "start": matcher.start,
-            "end": matcher.end,
-        },
+        f" WHERE insurer = :insurer AND multi = 0 AND {matches} GROUP BY insurer, pos, known_us"
+        " ON CONFLICT (insurer, scope, pos) DO UPDATE SET members = member_tallies.members + excluded.members",
+        {"scope": fact.id, "insurer": fact.insurer, **params},
     )
 
 
@@ -371,7 +375,7 @@ async def _project_nirs(db: aiosqlite.Connection, insurer: str, pos: int, member
     await db.executemany("INSERT INTO nir_recent (nir, insurer, ref, pos) VALUES (?, ?, ?, ?)", rows)
     await db.execute(
         "INSERT INTO nir_levels (name, rows) VALUES ('recent', ?)"
-        " ON CONFLICT (name) DO UPDATE SET rows = rows + excluded.rows",
+        " ON CONFLICT (name) DO UPDATE SET rows = nir_levels.rows + excluded.rows",
         (len(rows),),
     )
     async with db.execute(

@@ -302,11 +302,11 @@ async def _status_counts(
     have a visible finding and match the scope (`found_matched`)."""
     sql = f"""
     SELECT COUNT(*),
-           COALESCE(SUM(status = 'confirmed'), 0),
-           COALESCE(SUM(status = 'presumed'), 0),
-           COALESCE(SUM(status = 'ruled-out'), 0),
-           COALESCE(SUM(finding_pos IS NOT NULL AND matched = 1), 0)
-    FROM ({member_status_sql(where)})
+           COALESCE(SUM(CASE WHEN status = 'confirmed' THEN 1 ELSE 0 END), 0),
+           COALESCE(SUM(CASE WHEN status = 'presumed' THEN 1 ELSE 0 END), 0),
+           COALESCE(SUM(CASE WHEN status = 'ruled-out' THEN 1 ELSE 0 END), 0),
+           COALESCE(SUM(CASE WHEN finding_pos IS NOT NULL AND matched = 1 THEN 1 ELSE 0 END), 0)
+    FROM ({member_status_sql(where)}) counted
     """
     params = {"incident": view.incident, "scopes": _scopes_json(view, insurer), "insurer": insurer, **h.params()}
     async with db.execute(sql, params) as cursor:
