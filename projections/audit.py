@@ -441,7 +441,10 @@ async def _member_pages(
     view = await queries.incident_view(db, incident, h)
     params = {"incident": incident, "scopes": queries._scopes_json(view), **h.params()}
     fields: dict[str, tuple[str, ...]] = {}
-    sql = queries.member_status_sql("1 = 1") + " ORDER BY cur.insurer, cur.ref"
+    sql = (
+        "SELECT insurer, ref, role, contract, from_day, until_day, nir, enrolled_pos, finding_pos, status"
+        f" FROM ({queries.member_status_sql('1 = 1')}) AS m ORDER BY insurer, ref"
+    )
     async with db.execute(sql, params) as cursor:
         while True:
             page = await cursor.fetchmany(2048)

@@ -21,7 +21,8 @@ eventsourcing's SQLite recorder cannot `subscribe()`, so projectors poll
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -35,36 +36,41 @@ from domain.facts import (
     MembersEnrolled,
     MembersNotified,
     MembersRuledOut,
+    ScopeDefined,
     incident_of,
     insurer_of,
     kind_of,
 )
 from domain.ledger import TOPIC_PREFIX, Ledger
 from domain.times import to_micros
-from projections.db import SQLITE, Db
-from projections.schema import DDL, NIR_INDEX, PROJECTION_TABLES, SCHEMA_VERSION
+from projections.db import Db
+from projections.schema import DDL, PROJECTION_TABLES, SCHEMA_VERSION
 
 FACTS: Final = "facts"
 MEMBERS: Final = "members"
 PAGE: Final = 64
 MEMBER_ROWS_PER_TRANSACTION: Final = 250_000
-BULK_ABOVE_EVENTS: Final = 16
-BULK_RATIO: Final = 12
-BULK_RATIO_CACHED: Final = 2.5
-"""Rebuild the NIR index when the pending rosters are at least 1/12 of those projected (2/5 while
-the index fits in the page cache). Measured: an insert with the index in place costs ~7 us more
-per row while the index is cached, and dirties about one index page per NIR when it is not; a
-rebuild costs ~2 us per row of the whole table."""
-ROWS_PER_ROSTER: Final = 5_000
-NIR_INDEX_BYTES_PER_ROW: Final = 40
+NIR_MERGE_ROWS: Final = 1_000_000
+NIR_MERGE_RATIO: Final = 4
+"""`nir_recent` is merged into `nir_members` once it holds NIR_MERGE_ROWS rows and a quarter of
+`nir_members`: it stays small enough for the page cache (about 60 bytes a row), and a NIR is
+moved O(log n) times in all."""
 ENROLLED_TOPIC: Final = TOPIC_PREFIX + "members-enrolled"
+SCOPE_TOPIC: Final = TOPIC_PREFIX + "scope-defined"
 
 Progress = Callable[[int, int], None]
 
 
 async def create_tables(db: Db) -> None:
-    """Create the view tables if absent (and on PostgreSQL the NIR index, which stays)."""
-    await db.ensure_schema(DDL if db.dialect == SQLITE else (*DDL, NIR_INDEX))
+    """Create the view tables if absent; projections of another schema version are
+    dropped first (they are rebuilt from the facts by the next catch-up)."""
+    await db.ensure_schema(DDL)
+    async with db.execute("SELECT 1 FROM projection_state WHERE schema_version <> ? LIMIT 1", (SCHEMA_VERSION,)) as c:
+        outdated = await c.fetchone() is not None
+    await db.commit()
+    if outdated:
+        await drop_tables(db)
+        await db.ensure_schema(DDL)
 
 
 async def drop_tables(db: Db) -> None:
@@ -110,7 +116,10 @@ async def catch_up_facts(db: Db, ledger: Ledger) -> int:
                 await db.rollback()
                 return current
             for note in notes:
-                fact = ledger.mapper.decode_state(note.state)  # type: ignore[attr-defined]
+                if note.topic == ENROLLED_TOPIC:  # its members go to the `members` projection
+                    fact: Fact = _roster_head_of(ledger, note.state)
+                else:
+                    fact = ledger.mapper.decode_state(note.state)  # type: ignore[attr-defined]
                 await process_event(db, note.originator_version, fact)
                 notification_id, current = note.id, note.originator_version
             await _save_position(db, FACTS, notification_id, current)
@@ -121,22 +130,16 @@ async def catch_up_facts(db: Db, ledger: Ledger) -> int:
 
 
 async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = None) -> int:
-    """Project the rosters appended since the `members` position.
+    """Project the rosters (and scopes, for the tallies) appended since the `members` position.
 
-    With many rosters pending (more than `BULK_ABOVE_EVENTS`, and at least 1/`BULK_RATIO`
-    of those already projected), the NIR index is dropped first and rebuilt at the end:
-    rebuilding costs a pass over every row, so a roster small next to the store keeps the
-    index and pays its random inserts instead.
+    NIR pseudonyms go into the small `nir_recent` table, merged into `nir_members` in
+    key order once it outgrows `NIR_MERGE_ROWS` and a quarter of `nir_members` (see
+    projections/schema.py): random keys only ever land in a table that fits in the cache.
     """
-    notification_id, projected_pos = await position(db, MEMBERS)
+    notification_id, _ = await position(db, MEMBERS)
     head = ledger.recorder.max_notification_id() or 0
-    repair = not await _has_nir_index(db)
-    if head <= notification_id and not repair:
+    if head <= notification_id:
         return notification_id
-    # PostgreSQL keeps its index: dropping it would lock out every reader of the shared projections.
-    bulk = db.dialect == SQLITE and (repair or await _worth_rebuilding(db, ledger, notification_id, projected_pos))
-    if bulk:
-        await db.execute("DROP INDEX IF EXISTS member_versions_by_nir")
     while True:
         await db.begin(MEMBERS)
         try:
@@ -144,18 +147,24 @@ async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = N
             rows = 0
             while rows < MEMBER_ROWS_PER_TRANSACTION:
                 notes = ledger.recorder.select_notifications(
-                    start=notification_id + 1, limit=PAGE, stop=head, topics=[ENROLLED_TOPIC]
+                    start=notification_id + 1, limit=PAGE, stop=head, topics=[ENROLLED_TOPIC, SCOPE_TOPIC]
                 )
                 if not notes:
                     break
                 for note in notes:
-                    rows += await project_members(db, note.originator_version, _roster_of(ledger, note.state))
+                    if note.topic == SCOPE_TOPIC:
+                        scope = ledger.mapper.decode_state(note.state)  # type: ignore[attr-defined]
+                        await tally_scope(db, note.originator_version, scope)
+                        rows += 1
+                    else:
+                        rows += await project_members(db, note.originator_version, _roster_of(ledger, note.state))
                     notification_id, current = note.id, note.originator_version
             if rows == 0:
                 if notification_id < head:  # another process may have gone past `head`: never move back
                     await _save_position(db, MEMBERS, head, current)
                 await db.commit()
                 break
+            await _merge_nirs_when_due(db)
             await _save_position(db, MEMBERS, notification_id, current)
             await db.commit()
         except BaseException:
@@ -163,43 +172,26 @@ async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = N
             raise
         if progress is not None:
             progress(notification_id, head)
-    if bulk:
-        # Sorting millions of NIRs: let SQLite spill its sort to a temporary file rather than
-        # hold it in memory (the store's connection keeps temporary data in memory otherwise).
-        async with db.execute("PRAGMA temp_store") as cursor:
-            kept = await cursor.fetchone()
-        await db.execute("PRAGMA temp_store = FILE")
-        try:
-            await db.execute(NIR_INDEX)
-            await db.execute(
-                "INSERT OR IGNORE INTO shared_nirs (nir) SELECT nir FROM member_versions"
-                " WHERE nir IS NOT NULL GROUP BY nir HAVING COUNT(*) > 1"
-            )
-            await db.commit()
-        finally:
-            await db.execute(f"PRAGMA temp_store = {int(kept[0]) if kept else 0}")
     return head
 
 
-async def _worth_rebuilding(db: Db, ledger: Ledger, notification_id: int, projected_pos: int) -> bool:
-    """Whether the pending rosters are many and large next to those already projected
-    (counted in the `facts` projection, which is at least as far as this one)."""
-    pending = ledger.recorder.select_notifications(
-        start=notification_id + 1, limit=BULK_ABOVE_EVENTS + 1, topics=[ENROLLED_TOPIC]
+async def _nir_rows(db: Db) -> tuple[int, int]:
+    async with db.execute("SELECT name, rows FROM nir_levels") as cursor:
+        found = {str(name): int(n) for name, n in await cursor.fetchall()}
+    return found.get("recent", 0), found.get("members", 0)
+
+
+async def _merge_nirs_when_due(db: Db) -> None:
+    """Move `nir_recent` into `nir_members` (one ordered pass) once it is large enough."""
+    recent, merged = await _nir_rows(db)
+    if recent < max(NIR_MERGE_ROWS, merged // NIR_MERGE_RATIO):
+        return
+    await db.execute("INSERT INTO nir_members (nir, insurer, ref, pos) SELECT nir, insurer, ref, pos FROM nir_recent")
+    await db.execute("DELETE FROM nir_recent")
+    await db.executemany(
+        "INSERT INTO nir_levels (name, rows) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET rows = excluded.rows",
+        [("recent", 0), ("members", merged + recent)],
     )
-    if len(pending) <= BULK_ABOVE_EVENTS:
-        return False
-    async with db.execute(
-        "SELECT COALESCE(SUM(pos <= ?), 0), COALESCE(SUM(pos > ?), 0) FROM facts WHERE kind = 'members-enrolled'",
-        (projected_pos, projected_pos),
-    ) as cursor:
-        row = await cursor.fetchone()
-    done, waiting = (int(row[0]), int(row[1])) if row else (0, 0)
-    async with db.execute("PRAGMA cache_size") as cursor:
-        pages = await cursor.fetchone()
-    cache = -int(pages[0]) * 1024 if pages and int(pages[0]) < 0 else 4096 * int(pages[0] if pages else 2000)
-    in_cache = done * ROWS_PER_ROSTER * NIR_INDEX_BYTES_PER_ROW < cache
-    return waiting * (BULK_RATIO_CACHED if in_cache else BULK_RATIO) >= done
 
 
 class _Row(msgspec.Struct, frozen=True):
@@ -225,18 +217,124 @@ class Roster(msgspec.Struct, frozen=True):
 _roster_decoder = msgspec.json.Decoder(Roster)
 
 
-def _roster_of(ledger: Ledger, state: bytes) -> Roster:
-    """Decode a stored `members-enrolled` fact straight into rows (decrypting as configured)."""
+def _plain(ledger: Ledger, state: bytes) -> bytes:
+    """A stored fact's JSON (decrypted and decompressed as configured)."""
     mapper = ledger.mapper
     if mapper.cipher:
         state = mapper.cipher.decrypt(state)
     if mapper.compressor:
         state = mapper.compressor.decompress(state)
-    return _roster_decoder.decode(state)
+    return state
+
+
+def _roster_of(ledger: Ledger, state: bytes) -> Roster:
+    """Decode a stored `members-enrolled` fact straight into rows."""
+    return _roster_decoder.decode(_plain(ledger, state))
+
+
+class _RosterHead(MembersEnrolled, frozen=True, tag="members-enrolled"):
+    """A `members-enrolled` fact whose member list is left undecoded (the `facts`
+    projection stores rosters without their members)."""
+
+    members: msgspec.Raw  # type: ignore[assignment]
+
+
+_roster_head_decoder = msgspec.json.Decoder(_RosterHead)
+
+
+def _roster_head_of(ledger: Ledger, state: bytes) -> MembersEnrolled:
+    """The roster fact without its members, without decoding them (thousands per fact)."""
+    head = _roster_head_decoder.decode(_plain(ledger, state))
+    return msgspec.structs.replace(head, members=())
+
+
+class _Matcher(msgspec.Struct, frozen=True):
+    """A scope as the tallies test it (dates as ISO text, compared as the SQL compares them)."""
+
+    id: str
+    contracts: tuple[str, ...] | None
+    roles: tuple[str, ...] | None
+    start: str | None
+    end: str | None
+
+    def matches(self, row: _Row) -> bool:
+        """SPEC §3 `scope-defined`: every given criterion, periods overlapping; a criterion
+        the member lacks does not match (same test as `queries.member_status_sql`)."""
+        if self.contracts is not None and row.contract not in self.contracts:
+            return False
+        if self.roles is not None and row.role not in self.roles:
+            return False
+        if self.start is not None and row.until is not None and row.until < self.start:
+            return False
+        return not (self.end is not None and row.from_ is not None and row.from_ > self.end)
+
+
+def _matcher(fact: ScopeDefined) -> _Matcher:
+    return _Matcher(
+        fact.id,
+        fact.contracts,
+        fact.roles,
+        fact.enrolled_from.isoformat() if fact.enrolled_from else None,
+        fact.enrolled_until.isoformat() if fact.enrolled_until else None,
+    )
+
+
+_matcher_decoder = msgspec.msgpack.Decoder(_Matcher)
+
+def _match_sql(matcher: _Matcher) -> tuple[str, dict[str, str]]:
+    """`_Matcher.matches` as SQL over `member_versions` columns, with its parameters."""
+    clauses, params = ["1 = 1"], {}
+    if matcher.contracts is not None:
+        clauses.append("contract IN (SELECT value FROM json_each(:contracts))")
+        params["contracts"] = json.dumps(matcher.contracts)
+    if matcher.roles is not None:
+        clauses.append("role IN (SELECT value FROM json_each(:roles))")
+        params["roles"] = json.dumps(matcher.roles)
+    if matcher.start is not None:
+        clauses.append("(until_day IS NULL OR until_day >= :start)")
+        params["start"] = matcher.start
+    if matcher.end is not None:
+        clauses.append("(from_day IS NULL OR from_day <= :end)")
+        params["end"] = matcher.end
+    return " AND ".join(clauses), params
+
+
+async def _tally(db: Db, rows: Sequence[tuple[str, str, int, int, int]]) -> None:
+    """Add (insurer, scope, pos, known_us, members) to the tallies."""
+    await db.executemany(
+        "INSERT INTO member_tallies (insurer, scope, pos, known_us, members) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (insurer, scope, pos) DO UPDATE SET members = member_tallies.members + excluded.members",
+        rows,
+    )
+
+
+async def _matchers(db: Db, insurer: str) -> list[_Matcher]:
+    """The tallied scopes of `insurer`, read back from their facts."""
+    async with db.execute("SELECT matcher FROM tallied_scopes WHERE insurer = ? ORDER BY pos", (insurer,)) as cursor:
+        return [_matcher_decoder.decode(bytes(r[0])) for r in await cursor.fetchall()]
+
+
+async def tally_scope(db: Db, pos: int, fact: ScopeDefined) -> None:
+    """Tallies of a new scope over the insurer's single-version members projected so far
+    (later rosters add theirs as they are projected)."""
+    matcher = _matcher(fact)
+    await db.execute(
+        "INSERT INTO tallied_scopes (scope, insurer, pos, matcher) VALUES (?, ?, ?, ?) ON CONFLICT (scope) DO NOTHING",
+        (fact.id, fact.insurer, pos, msgspec.msgpack.encode(matcher)),
+    )
+    matches, params = _match_sql(matcher)
+    await db.execute(
+        "INSERT INTO member_tallies (insurer, scope, pos, known_us, members)"
+        " SELECT insurer, :scope, pos, known_us, COUNT(*) FROM member_versions"
+        f" WHERE insurer = :insurer AND multi = 0 AND {matches} GROUP BY insurer, pos, known_us"
+        " ON CONFLICT (insurer, scope, pos) DO UPDATE SET members = member_tallies.members + excluded.members",
+        {"scope": fact.id, "insurer": fact.insurer, **params},
+    )
 
 
 async def project_members(db: Db, pos: int, fact: Roster | MembersEnrolled) -> int:
-    """Roster rows of one `members-enrolled` fact; refs seen before are marked `multi`."""
+    """Roster rows of one `members-enrolled` fact and their tallies; refs seen before are
+    marked `multi` (their earlier single-version rows leave their rosters' tallies)."""
     if isinstance(fact, MembersEnrolled):
         fact = _roster_decoder.decode(fact_codec.encode(fact))
     known_us = to_micros(fact.known_on)
@@ -254,29 +352,80 @@ async def project_members(db: Db, pos: int, fact: Roster | MembersEnrolled) -> i
         (fact.insurer, first, last, pos),
     ) as cursor:
         overlaps = await cursor.fetchone() is not None
+    matchers = await _matchers(db, insurer)
+    again: set[str] = set()
     if overlaps:
-        await _mark_multi(db, pos, fact)
-    if await _has_nir_index(db):
-        await db.execute(
-            "INSERT OR IGNORE INTO shared_nirs (nir) SELECT j.value FROM json_each(:nirs) j"
-            " WHERE (SELECT COUNT(*) FROM member_versions v WHERE v.nir = j.value) > 1",
-            {"nirs": json.dumps([m.nir for m in members if m.nir])},
-        )
+        again = await _mark_multi(db, pos, fact, matchers)
+    single = [m for m in members if m.ref not in again] if again else members
+    tallies = [(insurer, "", pos, known_us, len(single))]
+    tallies += [(insurer, s.id, pos, known_us, sum(1 for m in single if s.matches(m))) for s in matchers]
+    await _tally(db, tallies)
+    await _project_nirs(db, insurer, pos, members)
     return len(members)
 
 
-async def _has_nir_index(db: Db) -> bool:
-    return await db.has_index("member_versions_by_nir")
+async def _project_nirs(db: Db, insurer: str, pos: int, members: Sequence[_Row]) -> None:
+    """Index the roster's NIR pseudonyms (in `nir_recent`) and list in `shared_members` every
+    member row whose NIR occurs in more than one row."""
+    rows = [(m.nir, insurer, m.ref, pos) for m in members if m.nir]
+    if not rows:
+        return
+    await db.executemany("INSERT INTO nir_recent (nir, insurer, ref, pos) VALUES (?, ?, ?, ?)", rows)
+    await db.execute(
+        "INSERT INTO nir_levels (name, rows) VALUES ('recent', ?)"
+        " ON CONFLICT (name) DO UPDATE SET rows = nir_levels.rows + excluded.rows",
+        (len(rows),),
+    )
+    async with db.execute(
+        "SELECT j.value FROM json_each(:nirs) j"
+        " WHERE (SELECT COUNT(*) FROM nir_recent r WHERE r.nir = j.value)"
+        " + (SELECT COUNT(*) FROM nir_members n WHERE n.nir = j.value) > 1",
+        {"nirs": json.dumps([row[0] for row in rows])},
+    ) as cursor:
+        shared = [str(r[0]) for r in await cursor.fetchall()]
+    if shared:
+        for table in ("nir_recent", "nir_members"):
+            await db.execute(
+                f"INSERT OR IGNORE INTO shared_members (insurer, ref) SELECT t.insurer, t.ref"
+                f" FROM json_each(:nirs) j JOIN {table} t ON t.nir = j.value",
+                {"nirs": json.dumps(shared)},
+            )
 
 
-async def _mark_multi(db: Db, pos: int, fact: Roster) -> None:
-    """Mark refs enrolled more than once: only they need the later-version subquery."""
+async def _mark_multi(db: Db, pos: int, fact: Roster, matchers: Sequence[_Matcher]) -> set[str]:
+    """Mark refs enrolled more than once (only they need the later-version subquery) and
+    take their earlier single-version rows out of their rosters' tallies. Returns those refs."""
+    params = {"insurer": fact.insurer, "refs": json.dumps([m.ref for m in fact.members]), "pos": pos}
+    async with db.execute(
+        "SELECT v.ref, v.pos, v.known_us, v.multi, v.role, v.contract, v.from_day, v.until_day"
+        " FROM json_each(:refs) j JOIN member_versions v ON v.insurer = :insurer AND v.ref = j.value"
+        " WHERE v.pos < :pos",
+        params,
+    ) as cursor:
+        earlier = await cursor.fetchall()
+    if not earlier:
+        return set()
+    taken: Counter[tuple[str, int, int]] = Counter()
+    for ref, row_pos, row_known, multi, role, contract, start, end in earlier:
+        if multi:
+            continue
+        taken["", row_pos, row_known] += 1
+        row = _Row(ref=ref, role=role, contract=contract, from_=start, until=end)
+        for s in matchers:
+            if s.matches(row):
+                taken[s.id, row_pos, row_known] += 1
+    await _tally(db, [(fact.insurer, scope, p, k, -n) for (scope, p, k), n in taken.items()])
+    await db.executemany(
+        "INSERT OR IGNORE INTO multi_members (insurer, ref) VALUES (?, ?)",
+        [(fact.insurer, ref) for ref in sorted({str(r[0]) for r in earlier})],
+    )
     await db.execute(
         "UPDATE member_versions SET multi = 1 WHERE insurer = :insurer AND multi = 0 AND ref IN ("
         " SELECT j.value FROM json_each(:refs) j WHERE EXISTS (SELECT 1 FROM member_versions v"
         " WHERE v.insurer = :insurer AND v.ref = j.value AND v.pos < :pos))",
-        {"insurer": fact.insurer, "refs": json.dumps([m.ref for m in fact.members]), "pos": pos},
+        params,
     )
+    return {str(r[0]) for r in earlier}
 
 
 async def process_event(db: Db, pos: int, fact: Fact) -> None:

@@ -169,7 +169,8 @@ def member_status_sql(where: str) -> str:
 
     `where` filters the member versions (alias `v`). Status: the latest member-level
     finding; else `presumed` when the insurer is affected and the member matches its
-    latest scope; else `not-affected` (SPEC §5).
+    latest scope; else `not-affected` (SPEC §5). `matched`: 1 when the insurer is affected
+    and the member matches its scope, whatever the findings.
     """
     later_version = (
         "SELECT 1 FROM member_versions w WHERE w.insurer = v.insurer AND w.ref = v.ref AND "
@@ -182,6 +183,11 @@ def member_status_sql(where: str) -> str:
         + visible("g")
         + " AND (g.known_us > f.known_us OR (g.known_us = f.known_us AND g.pos > f.pos))"
     )
+    matched = """sc.affected = 1
+                AND (sc.contracts IS NULL OR cur.contract IN (SELECT value FROM json_each(sc.contracts)))
+                AND (sc.roles IS NULL OR cur.role IN (SELECT value FROM json_each(sc.roles)))
+                AND (sc.ef IS NULL OR cur.until_day IS NULL OR cur.until_day >= sc.ef)
+                AND (sc.eu IS NULL OR cur.from_day IS NULL OR cur.from_day <= sc.eu)"""
     return f"""
     WITH sc AS (
         SELECT json_extract(value, '$.insurer') AS insurer,
@@ -204,12 +210,8 @@ def member_status_sql(where: str) -> str:
     )
     SELECT cur.insurer, cur.ref, cur.role, cur.contract, cur.from_day, cur.until_day, cur.nir,
            cur.pos AS enrolled_pos, fnd.pos AS finding_pos,
-           COALESCE(fnd.status, CASE WHEN sc.affected = 1
-                AND (sc.contracts IS NULL OR cur.contract IN (SELECT value FROM json_each(sc.contracts)))
-                AND (sc.roles IS NULL OR cur.role IN (SELECT value FROM json_each(sc.roles)))
-                AND (sc.ef IS NULL OR cur.until_day IS NULL OR cur.until_day >= sc.ef)
-                AND (sc.eu IS NULL OR cur.from_day IS NULL OR cur.from_day <= sc.eu)
-                THEN 'presumed' ELSE 'not-affected' END) AS status
+           COALESCE(fnd.status, CASE WHEN {matched} THEN 'presumed' ELSE 'not-affected' END) AS status,
+           CASE WHEN {matched} THEN 1 ELSE 0 END AS matched
     FROM cur
     LEFT JOIN fnd ON fnd.insurer = cur.insurer AND fnd.ref = cur.ref
     LEFT JOIN sc ON sc.insurer = cur.insurer
@@ -289,20 +291,72 @@ async def _insurer_counts(
     counts = await _cached(db, key)
     if counts is not None:
         return counts
+    counts = await _maintained_counts(db, view, insurer, h)
+    if counts is None:  # a scope not tallied yet: count the rows
+        counts = await _status_counts(db, view, insurer, h, "v.insurer = :insurer")
+        del counts["found_matched"]
+    await _keep(db, key, counts)
+    return counts
+
+
+async def _status_counts(
+    db: Db, view: IncidentView, insurer: str, h: Horizon, where: str
+) -> dict[str, int]:
+    """Memberships by status among the member rows `where` selects, and how many of them
+    have a visible finding and match the scope (`found_matched`)."""
     sql = f"""
     SELECT COUNT(*),
            COALESCE(SUM(CASE WHEN status = 'confirmed' THEN 1 ELSE 0 END), 0),
            COALESCE(SUM(CASE WHEN status = 'presumed' THEN 1 ELSE 0 END), 0),
-           COALESCE(SUM(CASE WHEN status = 'ruled-out' THEN 1 ELSE 0 END), 0)
-    FROM ({member_status_sql("v.insurer = :insurer")}) AS m
+           COALESCE(SUM(CASE WHEN status = 'ruled-out' THEN 1 ELSE 0 END), 0),
+           COALESCE(SUM(CASE WHEN finding_pos IS NOT NULL AND matched = 1 THEN 1 ELSE 0 END), 0)
+    FROM ({member_status_sql(where)}) counted
     """
     params = {"incident": view.incident, "scopes": _scopes_json(view, insurer), "insurer": insurer, **h.params()}
     async with db.execute(sql, params) as cursor:
         row = await cursor.fetchone()
-    memberships, confirmed, presumed, ruled_out = (int(v) for v in row) if row else (0, 0, 0, 0)
-    counts = {"memberships": memberships, "confirmed": confirmed, "presumed": presumed, "ruled_out": ruled_out}
-    await _keep(db, key, counts)
-    return counts
+    names = ("memberships", "confirmed", "presumed", "ruled_out", "found_matched")
+    return dict(zip(names, (int(v) for v in row) if row else (0,) * 5, strict=True))
+
+
+async def _maintained_counts(
+    db: Db, view: IncidentView, insurer: str, h: Horizon
+) -> dict[str, int] | None:
+    """Counts from the maintained tallies (see projections/schema.py), reading only the
+    members with several versions and those with a finding: never the whole roster.
+    None when the insurer's scope has no tallies yet."""
+    scope = view.scopes.get(insurer)
+    scope_id = scope.fact_id if scope is not None else ""
+    if scope is not None:
+        async with db.execute("SELECT 1 FROM tallied_scopes WHERE scope = ?", (scope_id,)) as cursor:
+            if await cursor.fetchone() is None:
+                return None
+    async with db.execute(
+        "SELECT COALESCE(SUM(CASE WHEN scope = '' THEN members END), 0),"
+        " COALESCE(SUM(CASE WHEN scope = :scope THEN members END), 0)"
+        f" FROM member_tallies t WHERE insurer = :insurer AND scope IN ('', :scope) AND {visible('t')}",
+        {"insurer": insurer, "scope": scope_id, **h.params()},
+    ) as cursor:
+        row = await cursor.fetchone()
+    single, matching = (int(row[0]), int(row[1])) if row else (0, 0)
+    multi = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM multi_members WHERE insurer = :insurer)"
+    several = await _status_counts(db, view, insurer, h, multi)
+    found = await _status_counts(
+        db,
+        view,
+        insurer,
+        h,
+        "v.insurer = :insurer AND v.multi = 0 AND v.ref IN"
+        " (SELECT ref FROM member_findings WHERE incident = :incident AND insurer = :insurer)",
+    )
+    affected = view.insurer_status(insurer) == "affected"
+    presumed = (matching - found["found_matched"]) if affected else 0
+    return {
+        "memberships": single + several["memberships"],
+        "confirmed": found["confirmed"] + several["confirmed"],
+        "presumed": presumed + several["presumed"],
+        "ruled_out": found["ruled_out"] + several["ruled_out"],
+    }
 
 
 async def _duplicates(
@@ -310,15 +364,18 @@ async def _duplicates(
 ) -> int:
     """Affected memberships that are not a new person: for each NIR affected k >= 1 times, k - 1.
 
-    Only NIRs listed in `shared_nirs` (seen in more than one member row) can repeat; they
+    Only the member rows listed in `shared_members` (their NIR is in more than one row) can repeat; they
     are read insurer by insurer (each query with that insurer's scope only) and counted here.
     """
     cached = await _cached(db, key)
     if cached is not None:
         return cached["duplicates"]
+    shared = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM shared_members WHERE insurer = :insurer)"
     sql = (
-        f"SELECT nir FROM ({member_status_sql('v.insurer = :insurer AND v.nir IN (SELECT nir FROM shared_nirs)')}) AS m"
-        " WHERE status IN ('confirmed', 'presumed')"
+        "SELECT nir FROM ("
+        + member_status_sql(shared)
+        + ") AS m"
+        " WHERE status IN ('confirmed', 'presumed') AND nir IS NOT NULL"
     )
     affected: Counter[str] = Counter()
     for insurer in insurers:
@@ -425,28 +482,41 @@ async def member(
     nir_pseudonym: str | None = None,
 ) -> dict[str, Any]:
     """Every membership found (by insurer + ref, or by NIR pseudonym), per incident."""
-    filters: dict[str, str | None]
+    where = "v.insurer = :insurer AND v.ref = :ref"
+    pairs: list[tuple[str | None, str | None]] = [(insurer_id, ref)]
+    extra: dict[str, str] = {}
     if nir_pseudonym is not None:
-        where, filters = "v.nir = :nir", {"nir": nir_pseudonym}
-    else:
-        where, filters = "v.insurer = :insurer AND v.ref = :ref", {"insurer": insurer_id, "ref": ref}
+        # The memberships that ever had this NIR (two indexed reads), then each one as by ref
+        # with its current version still holding the NIR.
+        where += " AND v.nir = :nir"
+        extra = {"nir": nir_pseudonym}
+        pairs = [
+            (str(a), str(b))
+            for a, b in await db.fetch_point(
+                "SELECT insurer, ref FROM nir_members WHERE nir = :nir"
+                " UNION SELECT insurer, ref FROM nir_recent WHERE nir = :nir ORDER BY 1, 2",
+                extra,
+            )
+        ]
     memberships: dict[tuple[str, str], list[dict[str, Any]]] = {}
     sql = (
         "SELECT m.*, (SELECT id FROM facts WHERE pos = m.enrolled_pos),"
         " (SELECT id FROM facts WHERE pos = m.finding_pos)"
-        f" FROM ({member_status_sql(where)}) m ORDER BY m.insurer, m.ref"
+        f" FROM ({member_status_sql(where)}) m"
     )
     for incident in await _incidents_for_lookups(db, h):
-        view, scopes = await _view_for_lookups(db, incident, h)
-        if nir_pseudonym is None and insurer_id is not None:
-            scopes = _scopes_json(view, insurer_id)
-        params = {"incident": incident, "scopes": scopes, **filters, **h.params()}
-        for row in await db.execute_fetchall(sql, params):  # one round trip to SQLite's thread
-            key = (str(row[0]), str(row[1]))
-            memberships.setdefault(key, []).append(_membership_answer(view, row))
+        view, _ = await _view_for_lookups(db, incident, h)
+        for pair_insurer, pair_ref in pairs:
+            filters = {"insurer": pair_insurer, "ref": pair_ref, **extra}
+            params = {"incident": incident, "scopes": _scopes_json(view, pair_insurer), **filters, **h.params()}
+            for row in await db.fetch_point(sql, params):
+                key = (str(row[0]), str(row[1]))
+                memberships.setdefault(key, []).append(_membership_answer(view, row))
     if not memberships:
         # Enrolled but no incident yet: the membership still exists.
-        memberships = {k: [] for k in await _enrolled_keys(db, where, filters, h)}
+        for pair_insurer, pair_ref in pairs:
+            filters = {"insurer": pair_insurer, "ref": pair_ref, **extra}
+            memberships |= {k: [] for k in await _enrolled_keys(db, where, filters, h)}
     return {
         **h.header(),
         "memberships": [
@@ -510,10 +580,10 @@ async def _enrolled_keys(
 
 
 def _membership_answer(view: IncidentView, row: Sequence[Any]) -> dict[str, Any]:
-    """One membership in one incident from a member-status row followed by the ids of the
+    """One membership in one incident from a member-status row (`matched` last) followed by the ids of the
     facts at its `enrolled_pos` and `finding_pos`."""
     insurer_id, status = str(row[0]), str(row[9])
-    because = {str(row[10])} | ({str(row[11])} if row[11] is not None else set())
+    because = {str(row[11])} | ({str(row[12])} if row[12] is not None else set())
     fields: list[str] = []
     if status in AFFECTED:
         fields = view.exposed_fields(insurer_id)

@@ -6,7 +6,13 @@ append position in the ledger. A row is visible "as known on X, as recorded at
 position P" when `known_us <= X AND pos <= P` and its fact is not retracted at
 that horizon (see `queries.horizon`).
 
-`shared_nirs` lists the NIR pseudonyms that occur in more than one member row:
+NIR pseudonyms are looked up in two tables of (nir, insurer, ref, pos), a small
+`nir_recent` that takes each roster's pseudonyms and a large `nir_members` into which
+`nir_recent` is merged in key order once it holds a quarter as many rows (a two-level
+log-structured merge): random keys only ever land in a table small enough for the page
+cache, where an index on `member_versions (nir)` made every insert dirty a page of a
+table larger than the cache at 20 million members. `nir_levels` keeps both row counts.
+`shared_members` lists the member rows whose NIR occurs in more than one row:
 "people" is memberships minus duplicates, computed over those rows only.
 `count_cache` keeps member counts per (incident, insurer, knowledge state): the
 state is the set of visible facts that decide the insurer's answers, so a count
@@ -14,13 +20,23 @@ is computed once per state and never goes stale.
 
 `multi` marks a member (or a member finding) with more than one version: only
 those need the "is there a later visible version?" subquery.
+
+`member_tallies` keeps member counts maintained as rosters are projected, so that no
+count scans the member rows: per (insurer, scope, roster fact), how many of that
+roster's single-version members (`multi = 0`) there are (`scope` = '') and how many
+match the scope of each `scope-defined` fact about the insurer (`scope` = that fact's
+id, listed in `tallied_scopes` once its tallies exist). A tally row carries its roster's
+`known_us` and `pos`, so the counts at any horizon are a sum over visible tally rows; a
+member that gets a second version is taken out of its roster's tallies (it is counted
+through the few `multi` rows instead, listed in `multi_members`).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 4
+"""Stored in `projection_state`; projections of another version are rebuilt from the facts."""
 
 SETTINGS: Final = """
 CREATE TABLE IF NOT EXISTS exposure_settings (
@@ -29,11 +45,6 @@ CREATE TABLE IF NOT EXISTS exposure_settings (
 )
 """
 
-NIR_INDEX: Final = "CREATE INDEX IF NOT EXISTS member_versions_by_nir ON member_versions (nir) WHERE nir IS NOT NULL"
-"""Lookups by NIR pseudonym. Dropped during a bulk roster catch-up and rebuilt at its end
-(random keys would otherwise dirty a page per row). The members projector creates it
-whenever it is missing, so a crash during a bulk catch-up repairs itself."""
-
 PROJECTION_TABLES: Final = (
     "projection_state",
     "facts",
@@ -41,14 +52,47 @@ PROJECTION_TABLES: Final = (
     "member_versions",
     "member_findings",
     "member_notices",
-    "shared_nirs",
+    "shared_nirs",  # schema version 1-2; dropped when an older store is rebuilt
+    "shared_members",
+    "nir_recent",
+    "nir_members",
+    "nir_levels",
     "count_cache",
+    "member_tallies",
+    "tallied_scopes",
+    "multi_members",
 )
 
 DDL: Final = (
     """
-    CREATE TABLE IF NOT EXISTS shared_nirs (
-        nir TEXT PRIMARY KEY
+    CREATE TABLE IF NOT EXISTS shared_members (
+        insurer TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        PRIMARY KEY (insurer, ref)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS nir_recent (
+        nir TEXT NOT NULL,
+        insurer TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        pos INTEGER NOT NULL,
+        PRIMARY KEY (nir, insurer, ref, pos)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS nir_members (
+        nir TEXT NOT NULL,
+        insurer TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        pos INTEGER NOT NULL,
+        PRIMARY KEY (nir, insurer, ref, pos)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS nir_levels (
+        name TEXT PRIMARY KEY,
+        rows INTEGER NOT NULL
     ) WITHOUT ROWID
     """,
     """
@@ -104,6 +148,31 @@ DDL: Final = (
         nir TEXT,
         multi INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (insurer, ref, pos)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS multi_members (
+        insurer TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        PRIMARY KEY (insurer, ref)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS member_tallies (
+        insurer TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        pos INTEGER NOT NULL,
+        known_us INTEGER NOT NULL,
+        members INTEGER NOT NULL,
+        PRIMARY KEY (insurer, scope, pos)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS tallied_scopes (
+        scope TEXT PRIMARY KEY,
+        insurer TEXT NOT NULL,
+        pos INTEGER NOT NULL,
+        matcher BLOB NOT NULL
     ) WITHOUT ROWID
     """,
     """

@@ -396,7 +396,7 @@ async def _connect(path: Path) -> SqliteDb:
     await db.execute("PRAGMA synchronous = NORMAL")
     await db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     await db.execute("PRAGMA temp_store = MEMORY")
-    return SqliteDb(db)
+    return SqliteDb(db, str(path))
 
 
 async def _connect_postgres(location: backends.Location) -> PostgresDb:

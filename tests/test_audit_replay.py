@@ -65,13 +65,22 @@ def test_a_replay_is_deterministic(ledger):
     assert first.stdout == second.stdout
 
 
-def test_a_member_missing_from_the_stored_projections_is_caught_by_the_first_count_it_changes(ledger):
+def test_a_member_missing_from_the_stored_projections_is_caught_by_its_answer(ledger):
     edit_views(ledger.path, "DELETE FROM member_versions WHERE insurer = 'mh' AND ref = 'm2'")
 
     assert_fails_at(
         ledger("audit", "replay"),
+        "replay differs: member mh/m2 in viamedis-2024-01 as known on 2023-12-31T23:00:00Z is only in the replay",
+    )
+
+
+def test_a_maintained_member_count_that_drifted_is_caught_by_the_first_count_it_changes(ledger):
+    edit_views(ledger.path, "UPDATE member_tallies SET members = members + 1 WHERE insurer = 'mh' AND scope = ''")
+
+    assert_fails_at(
+        ledger("audit", "replay"),
         "replay differs: insurer mh in viamedis-2024-01 as known on 2023-12-31T23:00:00Z at members.memberships:"
-        " stored 2, replayed 3",
+        " stored 4, replayed 3",
     )
 
 

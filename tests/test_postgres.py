@@ -183,7 +183,7 @@ def test_the_projections_live_in_the_database_beside_the_facts(
     assert {"exposure_events", "exposure_settings", "projection_state", "facts", "member_versions",
             "audit_leaves"} <= tables
     assert (projected, members) == (len(STORY), 4)
-    assert projection_state(url) == {"facts": len(STORY), "members": 3}  # members: the last roster's position
+    assert projection_state(url) == {"facts": len(STORY), "members": 7}  # members: the last roster or scope
     assert from_elsewhere.returncode == 0, from_elsewhere.stderr
     assert {**json.loads(from_elsewhere.stdout), "as_known_on": None} == {**before[-3], "as_known_on": None}
     assert not list(elsewhere.iterdir()), "a PostgreSQL store keeps nothing on the machine that reads it"

@@ -513,3 +513,56 @@ async def test_the_insurer_answer_names_its_ruling_scope_and_notification_dates(
     assert answer["informed_at"] == "2024-01-30T23:00:00Z"
     assert answer["authority_notified_at"] == "2024-02-02T09:00:00Z"
     assert answer["members_notified_at"] == "2024-02-05T23:00:00Z"
+
+
+# -- maintained counts ------------------------------------------------------------------
+
+
+async def test_maintained_counts_equal_a_count_of_every_member_row_at_every_date(store_path):
+    """Tallies (per roster and scope) plus the few re-enrolled members and findings give the
+    same counts as evaluating every member row, before and after each fact."""
+    member = lambda ref, role, contract, start=None: {  # noqa: E731
+        "ref": ref, "role": role, "contract": contract, **({"from": start} if start else {})}
+    await append(
+        store_path,
+        opening(),
+        roster("mh", member("m1", "holder", "A"), member("m2", "dependant", "A"),
+               member("m3", "holder", "B", "2012-01-01"), known_on="2024-01-01", fact_id="r1"),
+        confirmed("mh", "2024-02-01"),
+        fact("scope-defined", id="scope-1", incident=INCIDENT, insurer="mh", roles=["holder"], known_on="2024-02-03"),
+        roster("mh", member("m2", "holder", "A"), member("m4", "holder", "C"), known_on="2024-02-04", fact_id="r2"),
+        fact("members-ruled-out", id="out-m1", incident=INCIDENT, insurer="mh", refs=["m1"], known_on="2024-02-05"),
+        fact("scope-defined", id="scope-2", incident=INCIDENT, insurer="mh", contracts=["A", "C"],
+             enrolled_from="2013-01-01", known_on="2024-02-06"),
+        roster("mh", member("m5", "dependant", "A"), known_on="2024-01-15", fact_id="r3-late"),
+        fact("fact-retracted", id="r2-wrong", fact="r2", known_on="2024-02-08", reason="wrong file"),
+    )
+
+    async with opened(store_path) as store:
+        for day in ("2024-01-10", "2024-01-20", "2024-02-02", "2024-02-03", "2024-02-04", "2024-02-05",
+                    "2024-02-06", "2024-02-07", "2024-02-09"):
+            h = await store.horizon(day)
+            view = await queries.incident_view(store.db, INCIDENT, h)
+            maintained = await queries._maintained_counts(store.db, view, "mh", h)
+            scanned = await queries._status_counts(store.db, view, "mh", h, "v.insurer = :insurer")
+            del scanned["found_matched"]
+            assert maintained == scanned, day
+
+
+async def test_people_counts_the_current_versions_nir_not_a_superseded_one(store_path):
+    """Two refs once enrolled with one NIR are one person; once a later-known roster
+    re-enrols them without a NIR, they are two people again."""
+    await append(
+        store_path,
+        opening(),
+        confirmed("mh", "2024-01-10"),
+        roster("mh", {"ref": "m1"}, {"ref": "m2"}, known_on="2024-02-01", fact_id="r-new"),
+        roster("mh", {"ref": "m1", "nir": NIR_ALICE}, {"ref": "m2", "nir": NIR_ALICE}, known_on="2024-01-15",
+               fact_id="r-old-recorded-late"),
+    )
+
+    before = await summary_on(store_path, "2024-01-20")
+    after = await summary_on(store_path, "2024-02-02")
+
+    assert (before["members"]["affected"], before["members"]["people"]) == (2, 1)
+    assert (after["members"]["affected"], after["members"]["people"]) == (2, 2)

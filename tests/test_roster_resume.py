@@ -62,10 +62,6 @@ def members_position(store: Path) -> int:
     return read(store, "SELECT COALESCE(MAX(position), 0) FROM projection_state WHERE name = 'members'")
 
 
-def has_nir_index(store: Path) -> bool:
-    return read(store, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'member_versions_by_nir'") != 0
-
-
 def children(pid: int) -> int:
     """How many live processes have `pid` as parent (the check pass's worker processes)."""
     count = 0
