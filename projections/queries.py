@@ -505,7 +505,7 @@ async def member(
         f" FROM ({member_status_sql(where)}) m"
     )
     for incident in await _incidents_for_lookups(db, h):
-        view, _ = await _view_for_lookups(db, incident, h)
+        view = await _view_for_lookups(db, incident, h)
         for pair_insurer, pair_ref in pairs:
             filters = {"insurer": pair_insurer, "ref": pair_ref, **extra}
             params = {"incident": incident, "scopes": _scopes_json(view, pair_insurer), **filters, **h.params()}
@@ -526,7 +526,7 @@ async def member(
     }
 
 
-_VIEWS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], tuple[IncidentView, str]]] = (
+_VIEWS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], IncidentView]] = (
     weakref.WeakKeyDictionary()
 )
 VIEWS_KEPT: Final = 16
@@ -550,8 +550,8 @@ _INCIDENTS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], list[str]]] = (
 )
 
 
-async def _view_for_lookups(db: Db, incident: str, h: Horizon) -> tuple[IncidentView, str]:
-    """The incident's view and scopes JSON at `h`, kept per connection for the next lookups.
+async def _view_for_lookups(db: Db, incident: str, h: Horizon) -> IncidentView:
+    """The incident's view at `h`, kept per connection for the next lookups.
 
     A process answering many member lookups at one horizon derives each incident once. The
     facts at or before a position never change (the ledger is append-only), so the view at
@@ -561,8 +561,7 @@ async def _view_for_lookups(db: Db, incident: str, h: Horizon) -> tuple[Incident
     kept = _VIEWS.setdefault(db, {})
     found = kept.get(key)
     if found is None:
-        view = await incident_view(db, incident, h)
-        found = (view, _scopes_json(view))
+        found = await incident_view(db, incident, h)
         if len(kept) >= VIEWS_KEPT:
             kept.pop(next(iter(kept)))
         kept[key] = found
