@@ -63,6 +63,17 @@ PROJECTION_TABLES: Final = (
     "multi_members",
 )
 
+_NIR_TABLE: Final = """
+    CREATE TABLE IF NOT EXISTS {name} (
+        nir TEXT NOT NULL,
+        insurer TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        pos INTEGER NOT NULL,
+        PRIMARY KEY (nir, insurer, ref, pos)
+    ) WITHOUT ROWID
+    """
+"""The two levels of the NIR lookup (see above) have one definition."""
+
 DDL: Final = (
     """
     CREATE TABLE IF NOT EXISTS shared_members (
@@ -71,24 +82,7 @@ DDL: Final = (
         PRIMARY KEY (insurer, ref)
     ) WITHOUT ROWID
     """,
-    """
-    CREATE TABLE IF NOT EXISTS nir_recent (
-        nir TEXT NOT NULL,
-        insurer TEXT NOT NULL,
-        ref TEXT NOT NULL,
-        pos INTEGER NOT NULL,
-        PRIMARY KEY (nir, insurer, ref, pos)
-    ) WITHOUT ROWID
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS nir_members (
-        nir TEXT NOT NULL,
-        insurer TEXT NOT NULL,
-        ref TEXT NOT NULL,
-        pos INTEGER NOT NULL,
-        PRIMARY KEY (nir, insurer, ref, pos)
-    ) WITHOUT ROWID
-    """,
+    *(_NIR_TABLE.format(name=name) for name in ("nir_recent", "nir_members")),
     """
     CREATE TABLE IF NOT EXISTS nir_levels (
         name TEXT PRIMARY KEY,
