@@ -47,26 +47,37 @@ def create(path: Path, *, encrypt: bool) -> Keys:
         cipher_key=base64.b64encode(secrets.token_bytes(32)).decode() if encrypt else None,
     )
     body = msgspec.json.encode(_KeyFile(version=1, nir_key=keys.nir_key.hex(), cipher_key=keys.cipher_key))
+    create_private(path, body + b"\n", f"key file {path} already exists")
+    return keys
+
+
+def create_private(path: Path, data: bytes, exists: str) -> None:
+    """Write a new file readable by its owner only (0600 whatever the umask); `exists` is
+    the error when the file is already there (never overwritten)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise StoreError(f"key file {path} already exists") from None
+        raise StoreError(exists) from None
     with os.fdopen(descriptor, "wb") as handle:
-        handle.write(body + b"\n")
-    return keys
+        handle.write(data)
+
+
+def require_private(path: Path, label: str, missing: str) -> None:
+    """Refuse a secret file that is missing (`missing`: what to do) or accessible by group or others."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise StoreError(f"{label} {path} not found ({missing})") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise StoreError(
+            f"{label} {path} is accessible by group or others (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
+        )
 
 
 def load(path: Path) -> Keys:
     """Read a key file, refusing one that is missing, malformed or readable by others."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise StoreError(f"key file {path} not found (give --key-file or set EXPOSURE_KEY_FILE)") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise StoreError(
-            f"key file {path} is accessible by group or others (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
-        )
+    require_private(path, "key file", "give --key-file or set EXPOSURE_KEY_FILE")
     try:
         parsed = msgspec.json.decode(path.read_bytes(), type=_KeyFile)
         nir_key = bytes.fromhex(parsed.nir_key)

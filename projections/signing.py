@@ -10,8 +10,6 @@ file system.
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from domain.merkle import (
     signer_key,
     verifier_key,
 )
+from projections.keys import create_private, require_private
 
 
 @dataclass(frozen=True)
@@ -122,28 +121,15 @@ def write_key_pair(path: Path, name: str) -> Signer:
     pub = public_path(path)
     if pub.exists():
         raise StoreError(f"{pub} already exists; move it away or choose another file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise StoreError(f"{path} already exists; move it away or choose another file") from None
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(private_text(signer) + "\n")
+    exists = f"{path} already exists; move it away or choose another file"
+    create_private(path, (private_text(signer) + "\n").encode("ascii"), exists)
     pub.write_text(signer.verifier_key + "\n", encoding="ascii")
     return signer
 
 
 def load_signer(path: Path) -> Signer:
     """The private key at `path`; refused when missing, malformed or readable by others."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise StoreError(f"signing key {path} not found (create one with: exposure audit keygen {path})") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise StoreError(
-            f"signing key {path} is accessible by group or others (mode {stat.S_IMODE(mode):04o});"
-            f" run: chmod 600 {path}"
-        )
+    require_private(path, "signing key", f"create one with: exposure audit keygen {path}")
     try:
         return signer_from_text(path.read_text(encoding="ascii"))
     except (OSError, UnicodeDecodeError, ProofError):
