@@ -21,8 +21,8 @@ portable constructs wherever both engines have them (`INSERT ... ON CONFLICT`, `
   (a projection), so that concurrent catch-ups from several processes serialise and
   each re-reads its position inside the transaction: exactly once, as on SQLite.
 
-SQLite-only machinery (PRAGMAs, the NIR index dropped during a bulk roster catch-up)
-stays behind `db.dialect == SQLITE` at its call sites.
+SQLite-only machinery (PRAGMAs) stays behind `db.dialect == SQLITE` at its call sites;
+the synchronous point-read connection lives in `SqliteDb.fetch_point`.
 """
 
 from __future__ import annotations
@@ -109,10 +109,6 @@ class Db:
         """Create the tables and indexes of `statements` (`CREATE ... IF NOT EXISTS`) that are missing."""
         raise NotImplementedError
 
-    async def has_index(self, name: str) -> bool:
-        """Whether the index `name` exists."""
-        raise NotImplementedError
-
     async def names(self) -> set[str]:
         """Tables, indexes and triggers of the read side."""
         raise NotImplementedError
@@ -168,10 +164,6 @@ class SqliteDb(Db):
         for statement in statements:
             await self.conn.execute(statement)
         await self.conn.commit()
-
-    async def has_index(self, name: str) -> bool:
-        async with self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)) as c:
-            return await c.fetchone() is not None
 
     async def names(self) -> set[str]:
         async with self.conn.execute("SELECT name FROM sqlite_master") as cursor:
@@ -319,9 +311,6 @@ class PostgresDb(Db):
         )
         row = await cursor.fetchone()
         return int(row[0]) if row else 0
-
-    async def has_index(self, name: str) -> bool:
-        return await self._present([name]) == 1
 
     async def names(self) -> set[str]:
         cursor = await self.conn.execute(
