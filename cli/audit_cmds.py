@@ -21,6 +21,7 @@ from domain.merkle import Checkpoint, Head, ProofError, parse_checkpoint, parse_
 from projections import audit as auditing
 from projections import signing
 from projections.store import Store
+from service import access_log, storage
 
 
 def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:
@@ -163,16 +164,22 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
             result = await auditing.verify(store, expected, trusted)
         except auditing.AuditFailure as problem:
             raise _audit_failed(problem) from None
+        accesses = await verify_access_log(store)
         if as_json:
-            emit_json({
-                "ok": True,
-                "origin": result.origin,
-                "size": result.head.size,
-                "root": result.head.root,
-                "remembered": result.remembered,
-                "expected": {"size": result.expected.size, "root": result.expected.root} if result.expected else None,
-                "signed_by": result.signed_by,
-            })
+            emit_json(
+                {
+                    "ok": True,
+                    "access_log": None if accesses is None else {"rows": accesses[0], "head": accesses[1]},
+                    "origin": result.origin,
+                    "size": result.head.size,
+                    "root": result.head.root,
+                    "remembered": result.remembered,
+                    "expected": {"size": result.expected.size, "root": result.expected.root}
+                    if result.expected
+                    else None,
+                    "signed_by": result.signed_by,
+                }
+            )
             return
         click.echo(f"Verified {result.head.size} fact{'s' if result.head.size != 1 else ''} of {result.origin}")
         click.echo(f"size {result.head.size}")
@@ -181,8 +188,23 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
             click.echo(f"extends the expected head {result.expected} (consistency proof checked)")
         if result.signed_by is not None:
             click.echo(f"checkpoint signed by {result.signed_by}")
+        if accesses is not None:
+            click.echo(f"access log: {accesses[0]} rows, chain verified (head {accesses[1][:16]})")
 
     run(go())
+
+
+async def verify_access_log(store: Store) -> tuple[int, str] | None:
+    """The lookup service's access log chain (rows, last hash), if the store has one; exit 3 when broken."""
+    db = await storage.existing(store.location.text)
+    if db is None:
+        return None
+    try:
+        return await access_log.verify(db)
+    except access_log.ChainBroken as problem:
+        raise AuditFailed(str(problem)) from None
+    finally:
+        await db.close()
 
 
 @click.command("head")
@@ -298,7 +320,6 @@ def audit_export(file: str) -> None:
             click.echo(f"Exported {head.size} facts to {file}; head {head}", err=False)
 
     run(go())
-
 
 
 def register(group: click.Group) -> None:

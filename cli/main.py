@@ -478,6 +478,10 @@ from cli import store_cmds  # noqa: E402 - registers `store copy` and `follow` o
 
 store_cmds.register(main)
 
+from cli import service_cmds  # noqa: E402 - registers `serve` and `service` (the HTTP stack loads only in `serve`)
+
+service_cmds.register(main)
+
 from cli import audit_cmds  # noqa: E402 - registers log, verify, head, keygen, replay and export on `audit`
 
 audit_cmds.register(audit)

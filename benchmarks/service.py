@@ -1,0 +1,291 @@
+"""Lookup service benchmark: the real `exposure serve` on a large store, loaded over loopback.
+
+    python benchmarks/service.py --members 1000000 --work /var/tmp/exposure-service-bench
+    python benchmarks/service.py --quick        # 20,000 members, short phases (a smoke run)
+
+Builds (or reuses) a store of `--members` synthetic members with `benchmarks/roster.py`'s
+population (84 insurers, about half the rows with a NIR) and one incident that affects
+every insurer, creates two tokens (one scoped to the largest insurer, one for batches),
+starts `exposure serve` with one worker on 127.0.0.1 and drives it from this process with
+an asyncio httpx client (keep-alive connections, one per simulated client). Every phase is
+bounded in requests and in seconds, and talks to the loopback address only.
+
+Measured in the same run:
+
+- baseline: `GET /v1/health` (no token, no query, no log) at 16 clients: what the client and
+  the HTTP stack cost on this machine, the ceiling of any endpoint;
+- single lookups by NIR (hits in the scoped insurer's roster): requests/s, p50 and p99
+  latency at 1, 16 and 64 concurrent clients;
+- batches of 1,000 NIRs at 4 clients: NIRs/s and the latency of a batch;
+- the server's CPU seconds in each phase (from /proc): whether the server was the limit.
+
+`--json-out FILE` writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import roster as bench  # noqa: E402
+
+HOST: Final = "127.0.0.1"
+EXPOSURE: Final = Path(sys.executable).with_name("exposure")
+TARGETS: Final = {"single_16_rps": 1500.0, "single_16_p99_ms": 50.0, "batch_nirs_per_s": 50_000.0}
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback address."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare(work: Path, members: int) -> tuple[Path, Path, list[tuple[str, Path, int]]]:
+    """The store (imported once, then reused) and the roster files."""
+    files = bench.generate(work / f"rosters-{members}", members)
+    store_dir = work / f"store-{members}"
+    ledger = store_dir / "exposure.db"
+    done = store_dir / "ready"
+    if not done.exists():
+        print(f"importing {members:,} members (once; reused by later runs)...", flush=True)
+        started = time.perf_counter()
+        bench.run_import(store_dir, str(ledger), files)
+        asyncio.run(_incident(ledger, store_dir, [insurer for insurer, _, _ in files]))
+        done.write_text(f"{time.perf_counter() - started:.1f}\n")
+    return ledger, bench.key_file(store_dir), files
+
+
+async def _incident(ledger: Path, store_dir: Path, insurers: list[str]) -> None:
+    from projections.store import Store  # noqa: PLC0415 - only when building the store
+
+    store = await Store.open(str(ledger), bench.key_file(store_dir))
+    try:
+        await bench._record_incident(store, insurers)
+    finally:
+        await store.close()
+
+
+def nirs_of(path: Path, count: int) -> list[str]:
+    """Up to `count` NIRs of one roster file, shuffled."""
+    found: list[str] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for row in reader:
+            if row[5]:
+                found.append(row[5])
+    random.Random(5).shuffle(found)
+    return found[:count]
+
+
+def cli(ledger: Path, key: Path, *args: str) -> str:
+    """Run `exposure` on the benchmark store; its standard output."""
+    done = subprocess.run(
+        [str(EXPOSURE), "--store", str(ledger), "--key-file", str(key), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def load(
+    base: str,
+    clients: int,
+    seconds: float,
+    max_requests: int,
+    request: Any,
+) -> dict[str, Any]:
+    """`clients` concurrent keep-alive clients sending `request(client, n)` until either bound."""
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def one(client: httpx.AsyncClient, number: int) -> None:
+        nonlocal errors, sent
+        n = 0
+        while time.perf_counter() < deadline and sent < max_requests:
+            sent += 1
+            method, path, body, headers = request(number, n)
+            n += 1
+            started = time.perf_counter()
+            response = await client.request(method, path, content=body, headers=headers)
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                errors += 1
+
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        await client.get("/v1/health")
+        started = time.perf_counter()
+        await asyncio.gather(*(one(client, i) for i in range(clients)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "errors": errors,
+        "seconds": elapsed,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+    }
+
+
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    ledger, key, files = prepare(work, args.members)
+    insurer, path, size = max(files, key=lambda f: f[2])
+    nirs = nirs_of(path, 20_000)
+    scoped = json.loads(
+        cli(
+            ledger,
+            key,
+            "service",
+            "token",
+            "create",
+            "--insurer",
+            insurer,
+            "--name",
+            "bench",
+            "--rate",
+            "1000000/s",
+            "--json",
+        )
+    )["token"]
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    server = subprocess.Popen(
+        [
+            str(EXPOSURE),
+            "--store",
+            str(ledger),
+            "--key-file",
+            str(key),
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--nir-limit",
+            "1000000",
+        ],
+        stderr=subprocess.PIPE,
+    )
+    results: dict[str, Any] = {
+        "members": args.members,
+        "insurer": insurer,
+        "insurer_members": size,
+        "workers": args.workers,
+        "phases": {},
+    }
+    try:
+        _wait(base, server)
+        auth = {"authorization": f"Bearer {scoped}", "content-type": "application/json"}
+        health = ("GET", "/v1/health", None, None)
+
+        def single(client: int, n: int) -> tuple[str, str, bytes, dict[str, str]]:
+            nir = nirs[(client * 7919 + n) % len(nirs)]
+            return "POST", "/v1/lookups", json.dumps({"lookups": [{"nir": nir}]}).encode(), auth
+
+        def batch(client: int, n: int) -> tuple[str, str, bytes, dict[str, str]]:
+            start = ((client * 13 + n) * 1000) % max(1, len(nirs) - 1000)
+            items = [{"nir": nir} for nir in nirs[start : start + 1000]]
+            return "POST", "/v1/lookups", json.dumps({"lookups": items}).encode(), auth
+
+        phases = [("baseline_health_16", 16, lambda _c, _n: health, args.requests)]
+        phases += [(f"single_{c}", c, single, args.requests) for c in (1, 16, 64)]
+        phases += [("batch_1000_x4", 4, batch, max(20, args.requests // 200))]
+        for name, clients, make, bound in phases:
+            before = cpu_seconds(server.pid)
+            figures = asyncio.run(load(base, clients, args.seconds, bound, make))
+            figures["server_cpu_s"] = cpu_seconds(server.pid) - before
+            results["phases"][name] = figures
+            print(f"{name:20} {_line(figures)}", flush=True)
+        batch_figures = results["phases"]["batch_1000_x4"]
+        batch_figures["nirs_per_s"] = batch_figures["rps"] * 1000
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return results
+
+
+def _wait(base: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server stopped: {server.stderr.read().decode() if server.stderr else ''}")
+        try:
+            if httpx.get(base + "/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError("the server did not start within 120 s")
+
+
+def _line(f: dict[str, Any]) -> str:
+    return (
+        f"{f['requests']:>7} req in {f['seconds']:5.1f} s  {f['rps']:8.0f} req/s  p50 {f['p50_ms']:6.2f} ms"
+        f"  p99 {f['p99_ms']:7.2f} ms  errors {f['errors']}  server CPU {f['server_cpu_s']:.1f} s"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    work = "/var/tmp/exposure-service-bench"  # noqa: S108 - a benchmark's work folder, kept between runs
+    parser.add_argument("--work", default=work, help="folder for rosters and the store")
+    parser.add_argument("--seconds", type=float, default=10.0, help="at most this long per phase")
+    parser.add_argument("--requests", type=int, default=30_000, help="at most this many requests per phase")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="20,000 members, 2 s phases")
+    parser.add_argument("--json-out", help="write the figures to this file")
+    parser.add_argument("--prepare-only", action="store_true", help="build the store, measure nothing")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.members, args.seconds, args.requests = 20_000, 2.0, 2_000
+    if args.prepare_only:
+        prepare(Path(args.work), args.members)
+        return 0
+    results = benchmark(args)
+    s16 = results["phases"]["single_16"]
+    nirs = results["phases"]["batch_1000_x4"]["nirs_per_s"]
+    print(
+        f"single lookups, 16 clients: {s16['rps']:.0f} req/s (target >= 1,500), p99 {s16['p99_ms']:.1f} ms"
+        f" (target <= 50); batches: {nirs:,.0f} NIRs/s (target >= 50,000)"
+    )
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
