@@ -56,14 +56,17 @@ FROM pairs p JOIN member_versions v ON v.insurer = p.insurer AND v.ref = p.ref
 WHERE v.pos <= :p
 UNION ALL
 SELECT 'f', f.insurer, f.ref, f.pos, f.known_us, f.incident, f.status, NULL, NULL, NULL, NULL
-FROM pairs p JOIN member_findings f ON f.insurer = p.insurer AND f.ref = p.ref
-WHERE f.incident IN (SELECT value FROM json_each(:incidents)) AND f.pos <= :p
+FROM pairs p CROSS JOIN member_findings f
+WHERE f.insurer = p.insurer AND f.ref = p.ref AND f.incident IN (SELECT value FROM json_each(:incidents))
+  AND f.pos <= :p
 UNION ALL
 SELECT 'n', m.insurer, m.ref, m.pos, m.known_us, m.incident, NULL, NULL, NULL, NULL, m.occurred_us
-FROM pairs p JOIN member_notices m ON m.insurer = p.insurer AND m.ref = p.ref
-WHERE m.incident IN (SELECT value FROM json_each(:incidents)) AND m.pos <= :p
+FROM pairs p CROSS JOIN member_notices m
+WHERE m.insurer = p.insurer AND m.ref = p.ref AND m.incident IN (SELECT value FROM json_each(:incidents))
+  AND m.pos <= :p
 """
-"""Every row that can decide the answers of a batch, up to the horizon's position; which of
+"""Every row that can decide the answers of a batch, up to the horizon's position (`CROSS JOIN`
+keeps SQLite from reading an incident's findings first: the pairs lead, each read by key); which of
 them are visible at a knowledge time is decided in Python (`_Rows.visible`), so the same
 rows also answer "was this member affected when that notice was given"."""
 

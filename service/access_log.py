@@ -19,9 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Final
 
 import msgspec
@@ -88,45 +91,75 @@ def chain_hash(previous: str, seq: int, access: Access) -> str:
     return hashlib.sha256(previous.encode("ascii") + b"\n" + body).hexdigest()
 
 
-async def _append(db: Db, accesses: Sequence[Access]) -> None:
-    """Append rows in one transaction, chained after the last stored row."""
+def _chained(last: tuple[int, str] | None, accesses: Sequence[Access]) -> list[tuple[object, ...]]:
+    """The rows to insert after the last stored (seq, hash)."""
+    seq, previous = last if last else (0, GENESIS)
+    rows: list[tuple[object, ...]] = []
+    for access in accesses:
+        seq += 1
+        previous = chain_hash(previous, seq, access)
+        rows.append(
+            (seq, access.at_us, access.token, access.insurer, access.kind, access.subject, access.found, previous)
+        )
+    return rows
+
+
+_LAST: Final = "SELECT seq, hash FROM service_access ORDER BY seq DESC LIMIT 1"
+_INSERT: Final = (
+    "INSERT INTO service_access (seq, at_us, token, insurer, kind, subject, found, hash)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+async def append_async(db: Db, accesses: Sequence[Access]) -> None:
+    """Append rows in one transaction, chained after the last stored row (PostgreSQL)."""
     await db.begin("service_access")
     try:
-        async with db.execute("SELECT seq, hash FROM service_access ORDER BY seq DESC LIMIT 1") as cursor:
+        async with db.execute(_LAST) as cursor:
             last = await cursor.fetchone()
-        seq, previous = (int(last[0]), str(last[1])) if last else (0, GENESIS)
-        rows = []
-        for access in accesses:
-            seq += 1
-            previous = chain_hash(previous, seq, access)
-            rows.append(
-                (
-                    seq,
-                    access.at_us,
-                    access.token,
-                    access.insurer,
-                    access.kind,
-                    access.subject,
-                    int(access.found),
-                    previous,
-                )
-            )
-        await db.executemany(
-            "INSERT INTO service_access (seq, at_us, token, insurer, kind, subject, found, hash)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        await db.executemany(_INSERT, _chained((int(last[0]), str(last[1])) if last else None, accesses))
         await db.commit()
     except BaseException:
         await db.rollback()
         raise
 
 
+class SqliteAppender:
+    """The same append on SQLite in one hop to one writing thread: a plain `sqlite3`
+    connection runs BEGIN IMMEDIATE, the read of the last row, the inserts and COMMIT
+    together, where aiosqlite would hand each statement to its thread and back."""
+
+    def __init__(self, path: Path) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="access-log")
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+
+    def _append(self, accesses: Sequence[Access]) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            last = conn.execute(_LAST).fetchone()
+            conn.executemany(_INSERT, _chained((int(last[0]), str(last[1])) if last else None, accesses))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def __call__(self, accesses: Sequence[Access]) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._append, accesses)
+
+    def close(self) -> None:
+        """Close the connection and the thread."""
+        self._pool.shutdown(wait=True)
+        self._conn.close()
+
+
 class Writer:
     """Group commit of access rows (see the module's docstring)."""
 
-    def __init__(self, db: Db, lock: asyncio.Lock) -> None:
-        self.db = db
+    def __init__(self, append: Callable[[Sequence[Access]], Awaitable[None]], lock: asyncio.Lock) -> None:
+        self.append = append
         self.lock = lock
         self._pending: list[tuple[Sequence[Access], asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
@@ -165,7 +198,7 @@ class Writer:
             return
         try:
             async with self.lock:
-                await _append(self.db, [a for accesses, _ in batch for a in accesses])
+                await self.append([a for accesses, _ in batch for a in accesses])
         except Exception as problem:  # noqa: BLE001 - every waiting request fails with the cause; none is answered
             for _, done in batch:
                 if not done.done():

@@ -228,6 +228,7 @@ class Service:
         """The store's own connection: catch-ups and summaries (which keep counts) take turns."""
         self.service_lock = asyncio.Lock()
         self.writer: access_log.Writer | None = None
+        self.appender: access_log.SqliteAppender | None = None
         self.tokens: dict[str, Token] = {}
         self.buckets: dict[str, Bucket] = {}
         self.nirs = NirWindow(config.nir_limit, config.nir_window)
@@ -248,7 +249,12 @@ class Service:
         else:
             self.pool = await ReadPool.postgres(store.location.text, self.config.readers)
         self.service_db = await storage.connect(self.config.location)
-        self.writer = access_log.Writer(self.service_db, self.service_lock)
+        if store.path is not None:
+            self.appender = access_log.SqliteAppender(storage.service_path(store.path))
+            self.writer = access_log.Writer(self.appender, self.service_lock)
+        else:
+            db = self.service_db
+            self.writer = access_log.Writer(lambda rows: access_log.append_async(db, rows), self.service_lock)
         self.writer.start()
         await self._refresh_tokens()
         await self._catch_up()
@@ -265,6 +271,8 @@ class Service:
                 await task
         if self.writer is not None:
             await self.writer.stop()
+        if self.appender is not None:
+            self.appender.close()
         if self.pool is not None:
             await self.pool.close()
         if self.service_db is not None:
