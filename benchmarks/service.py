@@ -74,7 +74,7 @@ def prepare(work: Path, members: int) -> tuple[Path, Path, list[tuple[str, Path,
 
 
 async def _incident(ledger: Path, store_dir: Path, insurers: list[str]) -> None:
-    from projections.store import Store  # noqa: PLC0415 - only when building the store
+    from ledger.store import Store  # noqa: PLC0415 - only when building the store
 
     store = await Store.open(str(ledger), bench.key_file(store_dir))
     try:

@@ -13,8 +13,8 @@ from cli.shell import emit_json, emit_json_line, err, json_option, out, run, set
 from domain import times
 from domain.errors import InvalidFact, UnknownReference
 from domain.times import from_micros, iso_utc
+from ledger.store import Store
 from projections import queries
-from projections.store import Store
 from service import access_log, storage, tokens
 from service.limits import DEFAULT_NIR_LIMIT
 

@@ -29,12 +29,12 @@ from domain import nir as nir_rules
 from domain import times
 from domain.errors import InvalidNIR, LedgerError, UnknownReference
 from domain.times import iso_utc
+from ledger.store import CACHE_KIB, Store
 from projections import lookups as member_lookups
 from projections import queries
 from projections.db import Db, PostgresDb, SqliteDb
 from projections.lookups import Lookup, Membership, Moment
 from projections.queries import Horizon
-from projections.store import CACHE_KIB, Store
 from service import access_log, storage, tokens
 from service.access_log import ALL_INSURERS, Access
 from service.limits import Bucket, NirWindow, retry_after

@@ -17,7 +17,7 @@ from typing import Final
 import aiosqlite
 
 from domain.errors import StoreError
-from projections import backends
+from ledger import backends
 from projections.db import SQLITE, Db, PostgresDb, SqliteDb
 
 BUSY_TIMEOUT_MS: Final = 60_000

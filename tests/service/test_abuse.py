@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import INCIDENT, NIR_ALICE, NIR_BRUNO
-from tests.service.conftest import MALAKOFF, Server, exposure, make_store, serving
+from tests.support import INCIDENT, NIR_ALICE, NIR_BRUNO
+from tests.support.service import MALAKOFF, Server, exposure, make_store, serving
 
 
 def test_requests_without_a_valid_token_are_refused_with_401(service: Server) -> None:

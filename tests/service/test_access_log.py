@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from domain.nir import pseudonymise
-from projections.keys import load
-from tests.conftest import NIR_ALICE, NIR_CORSE, spaced
-from tests.service.conftest import MALAKOFF, Server, exposure
+from ledger.keys import load
+from tests.support import NIR_ALICE, NIR_CORSE, spaced
+from tests.support.service import MALAKOFF, Server, exposure
 
 
 def _log(store: Path, *args: str) -> list[dict[str, object]]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from tests.conftest import INCIDENT, NIR_ALICE, ledger_size, valid_nir
-from tests.service.conftest import MALAKOFF, Server, exposure
+from tests.support import INCIDENT, NIR_ALICE, ledger_size, valid_nir
+from tests.support.service import MALAKOFF, Server, exposure
 
 
 def test_a_fact_recorded_by_the_cli_is_answered_within_a_second(service: Server) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import INCIDENT, NIR_ALICE, NIR_BRUNO, NIR_CORSE, spaced, valid_nir
-from tests.service.conftest import ALAN, MALAKOFF, Server, body
+from tests.support import INCIDENT, NIR_ALICE, NIR_BRUNO, NIR_CORSE, spaced, valid_nir
+from tests.support.service import ALAN, MALAKOFF, Server, body, exposure
 
 NOBODY = valid_nir("1850575123456")
 
@@ -159,7 +159,5 @@ def test_bad_requests_answer_400_in_json_and_the_service_keeps_serving(service: 
 
 
 def _log_size(server: Server) -> int:
-    from tests.service.conftest import exposure  # noqa: PLC0415
-
     done = exposure(server.store, "service", "log", "--json")
     return len(done.stdout.splitlines())

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.service.conftest import MALAKOFF, Server
+from tests.support.service import MALAKOFF, Server
 
 EXAMPLES = 30
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import ALAN, MALAKOFF, exposure, make_store
+from tests.support.service import ALAN, MALAKOFF, exposure, make_store
 
 
 @pytest.fixture(scope="module")
