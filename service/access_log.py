@@ -99,7 +99,7 @@ def _chained(last: tuple[int, str] | None, accesses: Sequence[Access]) -> list[t
         seq += 1
         previous = chain_hash(previous, seq, access)
         rows.append(
-            (seq, access.at_us, access.token, access.insurer, access.kind, access.subject, access.found, previous)
+            (seq, access.at_us, access.token, access.insurer, access.kind, access.subject, int(access.found), previous)
         )
     return rows
 

@@ -68,14 +68,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def exposure(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def exposure(store: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
     """The real `exposure` entry point on `store`."""
     return subprocess.run(
         [str(EXPOSURE), "--store", str(store), *args], capture_output=True, text=True, check=False, timeout=120
     )
 
 
-def create_token(store: Path, *args: str) -> dict[str, Any]:
+def create_token(store: Path | str, *args: str) -> dict[str, Any]:
     """`exposure service token create ... --json`: the token and its public fields."""
     done = exposure(store, "service", "token", "create", "--json", *args)
     assert done.returncode == 0, done.stderr
@@ -87,7 +87,7 @@ def create_token(store: Path, *args: str) -> dict[str, Any]:
 class Server:
     """A running `exposure serve`."""
 
-    store: Path
+    store: Path  # a PostgreSQL store: its URL (str)
     url: str
     process: subprocess.Popen[bytes]
     stderr: Path
@@ -119,10 +119,11 @@ def wait_for_token(url: str, token: str) -> None:
 
 
 @contextlib.contextmanager
-def serving(store: Path, *options: str) -> Iterator[Server]:
-    """`exposure serve` on a free port until the block ends."""
+def serving(store: Path | str, *options: str, logs: Path | None = None) -> Iterator[Server]:
+    """`exposure serve` on a free port until the block ends (its stderr in `logs`, default the store's folder).
+    `store` may also be a PostgreSQL URL (then with `logs`), run from the folder of its key file."""
     port = free_port()
-    log = store.with_name(f"serve-{port}.stderr")
+    log = (logs or Path(store).parent) / f"serve-{port}.stderr"
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [str(EXPOSURE), "--store", str(store), "serve", "--port", str(port), *options], stderr=sink
