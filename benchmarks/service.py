@@ -17,7 +17,9 @@ Measured in the same run:
 - single lookups by NIR (hits in the scoped insurer's roster): requests/s, p50 and p99
   latency at 1, 16 and 64 concurrent clients;
 - batches of 1,000 NIRs at 4 clients: NIRs/s and the latency of a batch;
-- the server's CPU seconds in each phase (from /proc): whether the server was the limit.
+- the server's CPU time per request in each phase (from /proc): whether the server was the limit;
+- single lookups at 16 clients and batches again on a server started with `--reads thread`
+  (each lookup query through aiosqlite's thread instead of in the event loop).
 
 `--json-out FILE` writes the figures.
 """
@@ -179,27 +181,6 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "--json",
         )
     )["token"]
-    port = free_port()
-    base = f"http://{HOST}:{port}"
-    server = subprocess.Popen(
-        [
-            str(EXPOSURE),
-            "--store",
-            str(ledger),
-            "--key-file",
-            str(key),
-            "serve",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--nir-limit",
-            "1000000",
-        ],
-        stderr=subprocess.PIPE,
-    )
     results: dict[str, Any] = {
         "members": args.members,
         "insurer": insurer,
@@ -207,34 +188,67 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "workers": args.workers,
         "phases": {},
     }
-    try:
-        _wait(base, server)
-        auth = {"authorization": f"Bearer {scoped}", "content-type": "application/json"}
-        health = ("GET", "/v1/health", None, None)
+    auth = {"authorization": f"Bearer {scoped}", "content-type": "application/json"}
+    health = ("GET", "/v1/health", None, None)
 
-        def single(client: int, n: int) -> tuple[str, str, bytes, dict[str, str]]:
-            nir = nirs[(client * 7919 + n) % len(nirs)]
-            return "POST", "/v1/lookups", json.dumps({"lookups": [{"nir": nir}]}).encode(), auth
+    def single(client: int, n: int) -> tuple[str, str, bytes, dict[str, str]]:
+        nir = nirs[(client * 7919 + n) % len(nirs)]
+        return "POST", "/v1/lookups", json.dumps({"lookups": [{"nir": nir}]}).encode(), auth
 
-        def batch(client: int, n: int) -> tuple[str, str, bytes, dict[str, str]]:
-            start = ((client * 13 + n) * 1000) % max(1, len(nirs) - 1000)
-            items = [{"nir": nir} for nir in nirs[start : start + 1000]]
-            return "POST", "/v1/lookups", json.dumps({"lookups": items}).encode(), auth
+    def batch(client: int, n: int) -> tuple[str, str, bytes, dict[str, str]]:
+        start = ((client * 13 + n) * 1000) % max(1, len(nirs) - 1000)
+        items = [{"nir": nir} for nir in nirs[start : start + 1000]]
+        return "POST", "/v1/lookups", json.dumps({"lookups": items}).encode(), auth
 
-        phases = [("baseline_health_16", 16, lambda _c, _n: health, args.requests)]
-        phases += [(f"single_{c}", c, single, args.requests) for c in (1, 16, 64)]
-        phases += [("batch_1000_x4", 4, batch, max(20, args.requests // 200))]
-        for name, clients, make, bound in phases:
-            before = cpu_seconds(server.pid)
-            figures = asyncio.run(load(base, clients, args.seconds, bound, make))
-            figures["server_cpu_s"] = cpu_seconds(server.pid) - before
-            results["phases"][name] = figures
-            print(f"{name:20} {_line(figures)}", flush=True)
-        batch_figures = results["phases"]["batch_1000_x4"]
-        batch_figures["nirs_per_s"] = batch_figures["rps"] * 1000
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    batches = max(20, args.requests // 200)
+    runs: list[tuple[str, list[tuple[str, int, Any, int]]]] = [
+        (
+            "inline",
+            [("baseline_health_16", 16, lambda _c, _n: health, args.requests)]
+            + [(f"single_{c}", c, single, args.requests) for c in (1, 16, 64)]
+            + [("batch_1000_x4", 4, batch, batches)],
+        ),
+        ("thread", [("thread_single_16", 16, single, args.requests), ("thread_batch_1000_x4", 4, batch, batches)]),
+    ]
+    for reads, phases in runs:
+        port = free_port()
+        base = f"http://{HOST}:{port}"
+        server = subprocess.Popen(
+            [
+                str(EXPOSURE),
+                "--store",
+                str(ledger),
+                "--key-file",
+                str(key),
+                "serve",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--nir-limit",
+                "1000000",
+                "--reads",
+                reads,
+            ],
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _wait(base, server)
+            for name, clients, make, bound in phases:
+                before = cpu_seconds(server.pid)
+                figures = asyncio.run(load(base, clients, args.seconds, bound, make))
+                figures["server_cpu_s"] = cpu_seconds(server.pid) - before
+                figures["server_cpu_ms_per_request"] = figures["server_cpu_s"] * 1000 / max(1, figures["requests"])
+                figures["load_average_1min"] = os.getloadavg()[0]
+                if "batch" in name:
+                    figures["nirs_per_s"] = figures["rps"] * 1000
+                results["phases"][name] = figures
+                print(f"{name:22} {_line(figures)}", flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
     return results
 
 
@@ -254,7 +268,7 @@ def _wait(base: str, server: subprocess.Popen[bytes]) -> None:
 def _line(f: dict[str, Any]) -> str:
     return (
         f"{f['requests']:>7} req in {f['seconds']:5.1f} s  {f['rps']:8.0f} req/s  p50 {f['p50_ms']:6.2f} ms"
-        f"  p99 {f['p99_ms']:7.2f} ms  errors {f['errors']}  server CPU {f['server_cpu_s']:.1f} s"
+        f"  p99 {f['p99_ms']:7.2f} ms  errors {f['errors']}  server CPU {f['server_cpu_ms_per_request']:.2f} ms/req"
     )
 
 

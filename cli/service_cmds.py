@@ -46,7 +46,14 @@ def register(main: click.Group) -> None:
     type=click.FloatRange(0.05, 60),
     help="Seconds between catch-ups with the ledger.",
 )
-def serve(host: str, port: int, workers: int, readers: int, nir_limit: int, interval: float) -> None:
+@click.option(
+    "--reads",
+    type=click.Choice(["inline", "thread"]),
+    default="inline",
+    show_default=True,
+    help="SQLite: each lookup query in the event loop (inline) or in aiosqlite's thread.",
+)
+def serve(host: str, port: int, workers: int, readers: int, nir_limit: int, interval: float, reads: str) -> None:
     """Answer lookups over HTTP for organisations holding a token (see docs/SERVICE.md).
 
     POST /v1/lookups, GET /v1/incidents/{id}/summary, GET /v1/health, GET /openapi.json
@@ -77,6 +84,7 @@ def serve(host: str, port: int, workers: int, readers: int, nir_limit: int, inte
         readers=readers,
         interval=interval,
         nir_limit=nir_limit,
+        inline_reads=reads == "inline",
     )
     err.print(f"serving {shown} on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}; docs at /docs)")
     run_server(config, host, port, workers)

@@ -162,9 +162,18 @@ def member_status(view: IncidentView, insurer: str, version: _Version, finding: 
 
 
 async def rows(
-    db: Db, lookups: Sequence[Lookup], insurer: str | None, incidents: Sequence[str], h: Horizon
+    db: Db,
+    lookups: Sequence[Lookup],
+    insurer: str | None,
+    incidents: Sequence[str],
+    h: Horizon,
+    *,
+    inline: bool = False,
 ) -> dict[tuple[str, str], _Rows]:
-    """The one query of a batch: every row of every membership its lookups name."""
+    """The one query of a batch: every row of every membership its lookups name.
+
+    `inline`: on SQLite, run it on the connection's synchronous twin in the caller's thread
+    (`Db.fetch_point`) rather than through aiosqlite's thread (see docs/SERVICE.md)."""
     nirs = sorted({x.nir for x in lookups if x.nir is not None})
     refs = sorted({x.ref for x in lookups if x.ref is not None})
     ref_insurers = sorted({x.insurer or insurer or "" for x in lookups if x.ref is not None})
@@ -178,7 +187,8 @@ async def rows(
         "p": h.position,
     }
     found: dict[tuple[str, str], _Rows] = {}
-    for tag, ins, ref, pos, known_us, a, b, c, d, e, n in await db.execute_fetchall(ROWS_SQL, params):
+    read = db.fetch_point if inline else db.execute_fetchall
+    for tag, ins, ref, pos, known_us, a, b, c, d, e, n in await read(ROWS_SQL, params):
         entry = found.setdefault((str(ins), str(ref)), _Rows())
         if tag == "v":
             entry.versions.append(_Version(int(pos), int(known_us), a, b, c, d, e))
