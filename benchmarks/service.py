@@ -284,8 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", help="write the figures to this file")
     parser.add_argument("--prepare-only", action="store_true", help="build the store, measure nothing")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.members, args.seconds, args.requests = 20_000, 2.0, 2_000
+    if args.quick:  # smaller defaults; options given explicitly still win
+        for name, value in (("members", 20_000), ("seconds", 2.0), ("requests", 2_000)):
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, value)
     if args.prepare_only:
         prepare(Path(args.work), args.members)
         return 0
