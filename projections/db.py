@@ -72,6 +72,8 @@ class Db:
     """A read-side connection (see the module's docstring)."""
 
     dialect: str = SQLITE
+    read_only: bool = False
+    """True on a hot-standby replica: queries skip their caches' writes."""
 
     def execute(self, sql: str, params: Params = ()) -> Result:
         """Run one statement; await the result for its cursor, or use it as a context manager."""
@@ -248,13 +250,15 @@ class PostgresDb(Db):
         self.conn = conn
 
     @classmethod
-    async def connect(cls, url: str) -> PostgresDb:
-        """Connect to the store's database."""
+    async def connect(cls, url: str, *, read_only: bool = False) -> PostgresDb:
+        """Connect to the store's database (`read_only`: a hot-standby replica)."""
         import psycopg  # noqa: PLC0415 - only PostgreSQL stores need psycopg
 
         conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=15)
         await conn.execute("SET client_min_messages = WARNING")  # no NOTICE for each `IF NOT EXISTS`
-        return cls(conn)
+        db = cls(conn)
+        db.read_only = read_only
+        return db
 
     def execute(self, sql: str, params: Params = ()) -> Result:
         return _PgResult(self, sql, params)

@@ -278,6 +278,8 @@ async def _cached(db: Db, key: str) -> dict[str, int] | None:
 
 
 async def _keep(db: Db, key: str, counts: dict[str, int]) -> None:
+    if db.read_only:  # a replica cannot keep it: the primary's catch-up and its readers do
+        return
     await db.execute(
         "INSERT INTO count_cache (key, counts) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET counts = excluded.counts",
         (key, json.dumps(counts)),
