@@ -87,6 +87,11 @@ class Db:
         """Run one query and return every row (one round trip)."""
         raise NotImplementedError
 
+    async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Append many rows to `table` (PostgreSQL: one COPY; SQLite: one prepared INSERT)."""
+        marks = ", ".join("?" for _ in columns)
+        await self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
     async def fetch_point(self, sql: str, params: Params = ()) -> Iterable[Any]:
         """A short indexed read (one member's answer): every row, by the quickest path."""
         return await self.execute_fetchall(sql, params)
@@ -271,6 +276,12 @@ class PostgresDb(Db):
         async with self.conn.cursor() as cursor:
             await cursor.execute(postgres_sql(sql), params)
             return cast(Iterable[Any], await cursor.fetchall())
+
+    async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """COPY: PostgreSQL's bulk path, many times faster than one INSERT per row."""
+        async with self.conn.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                await copy.write_row(row)
 
     def _in_transaction(self) -> bool:
         from psycopg.pq import TransactionStatus  # noqa: PLC0415
