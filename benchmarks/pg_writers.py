@@ -93,7 +93,7 @@ def ledger_url(given: str | None) -> Iterator[str]:
     if given:
         yield given
         return
-    from tests.postgres_server import running_server  # noqa: PLC0415 - a throw-away server
+    from tests.support.postgres_server import running_server  # noqa: PLC0415 - a throw-away server
 
     with running_server() as url:
         yield url
