@@ -27,6 +27,7 @@ the synchronous point-read connection lives in `SqliteDb.fetch_point`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
@@ -86,6 +87,11 @@ class Db:
     async def execute_fetchall(self, sql: str, params: Params = ()) -> Iterable[Any]:
         """Run one query and return every row (one round trip)."""
         raise NotImplementedError
+
+    def stream(self, sql: str, params: Params = ()) -> contextlib.AbstractAsyncContextManager[Cursor]:
+        """A cursor for a large result read in chunks (`fetchmany`): on PostgreSQL a
+        server-side cursor, so memory stays flat whatever the number of rows."""
+        return self.execute(sql, params)
 
     async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Append many rows to `table` (PostgreSQL: one COPY; SQLite: one prepared INSERT)."""
@@ -276,6 +282,13 @@ class PostgresDb(Db):
         async with self.conn.cursor() as cursor:
             await cursor.execute(postgres_sql(sql), params)
             return cast(Iterable[Any], await cursor.fetchall())
+
+    @contextlib.asynccontextmanager
+    async def stream(self, sql: str, params: Params = ()) -> AsyncIterator[Cursor]:
+        """A named (server-side) cursor inside a transaction: rows come `fetchmany` at a time."""
+        async with self.conn.transaction(), self.conn.cursor(name="exposure_stream") as cursor:
+            await cursor.execute(postgres_sql(sql), params)
+            yield cast(Cursor, cursor)
 
     async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """COPY: PostgreSQL's bulk path, many times faster than one INSERT per row."""
