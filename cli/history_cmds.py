@@ -1,5 +1,5 @@
-"""Knowledge over time on the command line: `diff`, `timeline`, `obligations`, `report`,
-`export veris`. Registered on the `main` group by importing this module (cli/main.py).
+"""Knowledge over time on the command line: `diff`, `timeline`, `obligations` and
+`export veris` (`report` lives in `cli.report`); named in `cli.main.COMMANDS`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 import click
 from rich.table import Table
 
-from cli.main import main
-from cli.report import report, rules_option
-from cli.shell import emit_json, horizon_options, json_option, out, run, with_store
+from cli.shell import emit_json, horizon_options, json_option, out, rules_option, run, with_store
 from domain import obligations as rules
 from domain import times, veris
 from domain.errors import InvalidFact, InvalidTime
@@ -79,7 +77,7 @@ def _list(values: list[str]) -> str:
 # -- diff -------------------------------------------------------------------------------
 
 
-@main.command()
+@click.command()
 @click.option("--incident", required=True, help="Incident id.")
 @click.option(
     "--from", "from_", required=True, metavar="X", help="Earlier knowledge date (a date: the end of that day)."
@@ -176,7 +174,7 @@ def _render_diff(data: dict[str, Any], store: Store) -> None:
 # -- timeline ---------------------------------------------------------------------------
 
 
-@main.command()
+@click.command()
 @click.option("--incident", required=True, help="Incident id.")
 @horizon_options
 def timeline(incident: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool) -> None:
@@ -221,7 +219,7 @@ def _render_timeline(incident: str, entries: list[dict[str, Any]], store: Store)
 # -- obligations ------------------------------------------------------------------------
 
 
-@main.command()
+@click.command()
 @click.option("--incident", required=True, help="Incident id.")
 @rules_option("Which deadline rule to apply (versioned data, see docs/HISTORY.md).")
 @horizon_options
@@ -289,7 +287,7 @@ def _render_obligations(data: dict[str, Any], store: Store) -> None:
 # -- export -----------------------------------------------------------------------------
 
 
-@main.group()
+@click.group()
 def export() -> None:
     """Share an incident in a standard format.
 
@@ -331,6 +329,3 @@ def export_veris(
         emit_json(veris.record(found))
 
     run(go())
-
-
-main.add_command(report)

@@ -7,20 +7,29 @@ verification failed.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import click
-from rich.console import Console
 
+from domain import obligations as obligation_rules
 from domain.errors import LedgerError
-from projections.store import DEFAULT_STORE, Store
+from projections.backends import DEFAULT_STORE
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from projections.store import Store
+
+    out: Console
+    """Standard output for people (rich markup)."""
+    err: Console
+    """Standard error: progress bars and warnings."""
 
 EXIT_REJECTED: Final = 1
 EXIT_AUDIT_FAILED: Final = 3
@@ -28,10 +37,22 @@ EXIT_AUDIT_FAILED: Final = 3
 P = ParamSpec("P")
 T = TypeVar("T")
 
-out = Console(highlight=False, soft_wrap=True)
-if not out.is_terminal:
-    out = Console(highlight=False, soft_wrap=True, width=160)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def __getattr__(name: str) -> Console:
+    """`out` and `err`, made on first use: rich loads only for commands that print with it."""
+    if name not in ("out", "err"):  # e.g. `__path__`, asked by every `from cli.shell import ...`
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
+    if name == "out":
+        console = Console(highlight=False, soft_wrap=True)
+        if not console.is_terminal:
+            console = Console(highlight=False, soft_wrap=True, width=160)
+    else:
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
+    globals()[name] = console
+    return console
 
 
 class AuditFailed(Exception):
@@ -48,6 +69,8 @@ class Settings:
 
     async def open(self) -> Store:
         """Open the store (exit 1 with a clear line when it cannot be)."""
+        from projections.store import Store  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
         return await Store.open(self.location, self.key_file)
 
 
@@ -70,6 +93,8 @@ def fail(*lines: str, code: int = EXIT_REJECTED) -> None:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; turn rejections into `Error:` lines and exit codes."""
+    import asyncio  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
     try:
         return asyncio.run(coro)
     except LedgerError as problem:
@@ -126,3 +151,15 @@ def emit_json(data: object) -> None:
 def emit_json_line(data: object) -> None:
     """One compact JSON object per line."""
     click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+
+def rules_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--rules`: which versioned deadline rule applies (shared by `report` and `obligations`)."""
+    return click.option(
+        "--rules",
+        "rule_id",
+        type=click.Choice(obligation_rules.RULE_IDS),
+        default=obligation_rules.DEFAULT_RULE,
+        show_default=True,
+        help=text,
+    )

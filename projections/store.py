@@ -39,7 +39,6 @@ from projections import keys as key_files
 from projections.db import SQLITE, Db, PostgresDb, SqliteDb
 from projections.schema import SETTINGS
 
-DEFAULT_STORE: Final = "exposure.db"
 RETRIES: Final = 200
 BUSY_TIMEOUT_MS: Final = 60_000
 CACHE_KIB: Final = 256 * 1024
