@@ -1,6 +1,6 @@
 """`exposure audit ...`: the log, verification against kept heads, replay, export, keys.
 
-`register` adds them to the `audit` group of `cli.main`. Exit 3 (and one `Error: ...` line)
+The `audit` group, named in `cli.main.COMMANDS`. Exit 3 (and one `Error: ...` line)
 when the ledger fails verification or replay; exit 1 for bad input.
 """
 
@@ -18,9 +18,9 @@ from domain import times
 from domain.errors import InvalidFact
 from domain.facts import KINDS
 from domain.merkle import Checkpoint, Head, ProofError, parse_checkpoint, parse_head
-from projections import audit as auditing
-from projections import signing
-from projections.store import Store
+from ledger import audit as auditing
+from ledger import signing
+from ledger.store import Store
 
 
 def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:

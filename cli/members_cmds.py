@@ -8,8 +8,8 @@ import click
 
 from cli.roster import RosterProgress
 from cli.shell import emit_json, json_option, run, with_store
-from projections import roster
-from projections.store import Store
+from ledger import roster
+from ledger.store import Store
 
 
 @click.group()

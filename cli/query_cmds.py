@@ -7,8 +7,8 @@ import click
 from cli import render
 from cli.shell import emit_json, horizon_options, run, with_store
 from domain import nir as nir_rules
+from ledger.store import Store
 from projections import queries
-from projections.store import Store
 
 
 @click.command()

@@ -14,7 +14,7 @@ from domain.errors import InvalidFact
 from domain.facts import KINDS
 from domain.parse import input_keys
 from domain.times import iso_utc
-from projections.store import Store, default_key_file
+from ledger.store import Store, default_key_file
 
 LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles"})
 INT_KEYS = frozenset({"estimate"})

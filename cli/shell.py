@@ -12,19 +12,22 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import click
 
 from domain import obligations as obligation_rules
+from domain import times
 from domain.errors import LedgerError
-from projections.backends import DEFAULT_STORE
+from ledger.backends import DEFAULT_STORE
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from projections.store import Store
+    from ledger.store import Store
+    from projections.queries import Horizon
 
     out: Console
     """Standard output for people (rich markup)."""
@@ -69,7 +72,7 @@ class Settings:
 
     async def open(self) -> Store:
         """Open the store (exit 1 with a clear line when it cannot be)."""
-        from projections.store import Store  # noqa: PLC0415 - start-up time: see cli/lazy.py
+        from ledger.store import Store  # noqa: PLC0415 - start-up time: see cli/lazy.py
 
         return await Store.open(self.location, self.key_file)
 
@@ -163,3 +166,15 @@ def rules_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
         show_default=True,
         help=text,
     )
+
+
+async def horizon_at(store: Store, known: str | None, what: str, as_recorded_at: str | None) -> Horizon:
+    """The horizon "as known on `known` (named `what` in errors), as recorded at Y"."""
+    from projections import queries  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
+    await store.catch_up()
+    moment = times.parse_instant(known, what, store.tz, date_means="end") if known else datetime.now(UTC)
+    recorded = (
+        times.parse_instant(as_recorded_at, "--as-recorded-at", store.tz, date_means="end") if as_recorded_at else None
+    )
+    return await queries.horizon(store.db, moment, recorded)
