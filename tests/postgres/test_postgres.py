@@ -175,13 +175,35 @@ def test_the_projections_live_in_the_database_beside_the_facts(
     elsewhere = tmp_path / "another-machine"
     elsewhere.mkdir()
     from_elsewhere = subprocess.run(
-        [sys.executable, "-c", "from cli.main import main; main()", "--store", url,
-         "summary", "--incident", "vm", "--as-known-on", DATES[-1], "--json"],
-        capture_output=True, text=True, env={**env, "HOME": str(elsewhere)}, cwd=elsewhere, check=False, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "from cli.main import main; main()",
+            "--store",
+            url,
+            "summary",
+            "--incident",
+            "vm",
+            "--as-known-on",
+            DATES[-1],
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env={**env, "HOME": str(elsewhere)},
+        cwd=elsewhere,
+        check=False,
+        timeout=120,
     )
 
-    assert {"exposure_events", "exposure_settings", "projection_state", "facts", "member_versions",
-            "audit_leaves"} <= tables
+    assert {
+        "exposure_events",
+        "exposure_settings",
+        "projection_state",
+        "facts",
+        "member_versions",
+        "audit_leaves",
+    } <= tables
     assert (projected, members) == (len(STORY), 4)
     assert projection_state(url) == {"facts": len(STORY), "members": 7}  # members: the last roster or scope
     assert from_elsewhere.returncode == 0, from_elsewhere.stderr
@@ -327,8 +349,14 @@ def test_follow_keeps_the_shared_projections_current_through_listen_notify(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not _listening(url):
             time.sleep(0.1)
-        written = subprocess.run([sys.executable, "-c", ROSTER_WRITER, url], env=env, capture_output=True,
-                                 text=True, check=False, timeout=120)
+        written = subprocess.run(
+            [sys.executable, "-c", ROSTER_WRITER, url],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
         assert written.returncode == 0, written.stderr
 
         while time.monotonic() < deadline and projection_state(url)["members"] != len(STORY) + 1:
