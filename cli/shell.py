@@ -41,7 +41,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-
 def __getattr__(name: str) -> Console:
     """`out` and `err`, made on first use: rich loads only for commands that print with it."""
     if name not in ("out", "err"):  # e.g. `__path__`, asked by every `from cli.shell import ...`
@@ -65,16 +64,35 @@ class AuditFailed(Exception):
 class Settings:
     """Global options: where the store and its key file are."""
 
-    def __init__(self, store: str | None, key_file: str | None) -> None:
+    def __init__(
+        self,
+        store: str | None,
+        key_file: str | None,
+        read_store: str | None = None,
+        max_lag: float | None = None,
+    ) -> None:
         self.location = store or os.environ.get("EXPOSURE_STORE") or DEFAULT_STORE
         key = key_file or os.environ.get("EXPOSURE_KEY_FILE")
         self.key_file = Path(key) if key else None
+        self.read_location = read_store or os.environ.get("EXPOSURE_READ_STORE") or None
+        self.max_lag = max_lag if max_lag is not None else _env_seconds("EXPOSURE_MAX_LAG")
 
     async def open(self) -> Store:
         """Open the store (exit 1 with a clear line when it cannot be)."""
         from ledger.store import Store  # noqa: PLC0415 - start-up time: see cli/lazy.py
 
-        return await Store.open(self.location, self.key_file)
+        lag = {} if self.max_lag is None else {"max_lag": self.max_lag}  # None: the store's default
+        return await Store.open(self.location, self.key_file, read_location=self.read_location, **lag)
+
+
+def _env_seconds(name: str) -> float | None:
+    text = os.environ.get(name)
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise click.UsageError(f"${name} must be a number of seconds, not {text!r}") from None
 
 
 def settings() -> Settings:
