@@ -19,12 +19,6 @@ from service import access_log, storage, tokens
 from service.limits import DEFAULT_NIR_LIMIT
 
 
-def register(main: click.Group) -> None:
-    """Add `serve` and `service` to the root group."""
-    main.add_command(serve)
-    main.add_command(service_group)
-
-
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
