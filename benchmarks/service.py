@@ -17,6 +17,8 @@ Measured in the same run:
 - single lookups by NIR (hits in the scoped insurer's roster): requests/s, p50 and p99
   latency at 1, 16 and 64 concurrent clients;
 - batches of 1,000 NIRs at 4 clients: NIRs/s and the latency of a batch;
+- `--client raw` replaces httpx with a minimal HTTP/1.1 client (`RawConnection`) that costs the
+  load generator far less CPU, for a second run on the same store;
 - the server's CPU time per request in each phase (from /proc): whether the server was the limit;
 - single lookups at 16 clients and batches again on a server started with `--reads thread`
   (each lookup query through aiosqlite's thread instead of in the event loop).
@@ -115,12 +117,44 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class RawConnection:
+    """A minimal HTTP/1.1 keep-alive client on one loopback connection: the request's bytes out,
+    the status line, headers and `Content-Length` bytes back. It costs the load generator a
+    fraction of httpx's CPU, which matters when client and server share two cores."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> RawConnection:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        return cls(reader, writer)
+
+    async def request(self, method: str, path: str, body: bytes | None, headers: dict[str, str] | None) -> int:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", f"Content-Length: {len(body or b'')}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 async def load(
     base: str,
     clients: int,
     seconds: float,
     max_requests: int,
     request: Any,
+    client_kind: str = "httpx",
 ) -> dict[str, Any]:
     """`clients` concurrent keep-alive clients sending `request(client, n)` until either bound."""
     latencies: list[float] = []
@@ -128,8 +162,9 @@ async def load(
     sent = 0
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    port = int(base.rsplit(":", 1)[1])
 
-    async def one(client: httpx.AsyncClient, number: int) -> None:
+    async def one(send: Any, number: int) -> None:
         nonlocal errors, sent
         n = 0
         while time.perf_counter() < deadline and sent < max_requests:
@@ -137,19 +172,33 @@ async def load(
             method, path, body, headers = request(number, n)
             n += 1
             started = time.perf_counter()
-            response = await client.request(method, path, content=body, headers=headers)
+            status = await send(method, path, body, headers)
             latencies.append(time.perf_counter() - started)
-            if response.status_code != 200:
+            if status != 200:
                 errors += 1
 
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-        await client.get("/v1/health")
+    started = time.perf_counter()
+    if client_kind == "raw":
+        connections = [await RawConnection.open(port) for _ in range(clients)]
         started = time.perf_counter()
-        await asyncio.gather(*(one(client, i) for i in range(clients)))
+        await asyncio.gather(*(one(c.request, i) for i, c in enumerate(connections)))
         elapsed = time.perf_counter() - started
+        for c in connections:
+            c.close()
+    else:
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+            async def send(method: str, path: str, body: bytes | None, headers: dict[str, str] | None) -> int:
+                return (await client.request(method, path, content=body, headers=headers)).status_code
+
+            await client.get("/v1/health")
+            started = time.perf_counter()
+            await asyncio.gather(*(one(send, i) for i in range(clients)))
+            elapsed = time.perf_counter() - started
     latencies.sort()
     return {
         "clients": clients,
+        "client": client_kind,
         "requests": len(latencies),
         "errors": errors,
         "seconds": elapsed,
@@ -238,7 +287,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             _wait(base, server)
             for name, clients, make, bound in phases:
                 before = cpu_seconds(server.pid)
-                figures = asyncio.run(load(base, clients, args.seconds, bound, make))
+                figures = asyncio.run(load(base, clients, args.seconds, bound, make, args.client))
                 figures["server_cpu_s"] = cpu_seconds(server.pid) - before
                 figures["server_cpu_ms_per_request"] = figures["server_cpu_s"] * 1000 / max(1, figures["requests"])
                 figures["load_average_1min"] = os.getloadavg()[0]
@@ -280,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="at most this long per phase")
     parser.add_argument("--requests", type=int, default=30_000, help="at most this many requests per phase")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--client", choices=("httpx", "raw"), default="httpx", help="load generator: httpx, or raw HTTP/1.1 bytes"
+    )
     parser.add_argument("--quick", action="store_true", help="20,000 members, 2 s phases")
     parser.add_argument("--json-out", help="write the figures to this file")
     parser.add_argument("--prepare-only", action="store_true", help="build the store, measure nothing")

@@ -136,6 +136,8 @@ class SqliteDb(Db):
         self.conn = conn
         self.path = path
         self._reader: sqlite3.Connection | None = None
+        self.reader_pragmas: tuple[str, ...] = ()
+        """Run on the point-read connection when it opens (e.g. its cache size)."""
 
     def execute(self, sql: str, params: Params = ()) -> Result:
         return cast(Result, self.conn.execute(sql, params))
@@ -150,6 +152,8 @@ class SqliteDb(Db):
             self._reader = sqlite3.connect(
                 f"file:{self.path}?mode=ro", uri=True, timeout=READ_TIMEOUT_S, check_same_thread=False
             )
+            for pragma in self.reader_pragmas:
+                self._reader.execute(pragma)
         return self._reader.execute(sql, params).fetchall()
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:

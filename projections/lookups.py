@@ -126,8 +126,8 @@ class _Version:
 @dataclass
 class _Rows:
     versions: list[_Version] = field(default_factory=list)
-    findings: list[tuple[str, int, int, str]] = field(default_factory=list)
-    """(incident, pos, known_us, status)."""
+    findings: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)
+    """incident -> (known_us, pos, status)."""
     notices: list[tuple[str, int, int, int]] = field(default_factory=list)
     """(incident, pos, known_us, occurred_us)."""
 
@@ -136,7 +136,10 @@ class _Rows:
         return max(seen, key=lambda v: (v.known_us, v.pos)) if seen else None
 
     def finding(self, incident: str, h: Horizon) -> str | None:
-        seen = [(k, p, s) for i, p, k, s in self.findings if i == incident and _visible(k, p, h)]
+        found = self.findings.get(incident)
+        if not found:
+            return None
+        seen = [f for f in found if _visible(f[0], f[1], h)]
         return max(seen)[2] if seen else None
 
 
@@ -193,7 +196,7 @@ async def rows(
         if tag == "v":
             entry.versions.append(_Version(int(pos), int(known_us), a, b, c, d, e))
         elif tag == "f":
-            entry.findings.append((str(a), int(pos), int(known_us), str(b)))
+            entry.findings.setdefault(str(a), []).append((int(known_us), int(pos), str(b)))
         else:
             entry.notices.append((str(a), int(pos), int(known_us), int(n)))
     return found
@@ -212,6 +215,7 @@ def answer(
         for version in entry.versions:
             if version.nir is not None:
                 by_nir.setdefault(version.nir, []).append((ins, ref))
+    fields: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
     results: list[list[Membership] | None] = []
     for lookup in lookups:
         if lookup is None:
@@ -225,7 +229,7 @@ def answer(
         for pair in pairs:
             if insurer is not None and pair[0] != insurer:
                 continue
-            membership = _membership(pair, found.get(pair), lookup.nir, moments, h)
+            membership = _membership(pair, found.get(pair), lookup.nir, moments, h, fields)
             if membership is not None:
                 memberships.append(membership)
         results.append(memberships)
@@ -233,8 +237,14 @@ def answer(
 
 
 def _membership(
-    pair: tuple[str, str], entry: _Rows | None, nir: str | None, moments: dict[str, Moment], h: Horizon
+    pair: tuple[str, str],
+    entry: _Rows | None,
+    nir: str | None,
+    moments: dict[str, Moment],
+    h: Horizon,
+    fields: dict[tuple[str, str], tuple[list[str], list[str]]],
 ) -> Membership | None:
+    """One membership's answer; `fields` keeps each (incident, insurer)'s exposed and implied fields."""
     if entry is None:
         return None
     version = entry.version(h)
@@ -244,14 +254,21 @@ def _membership(
     incidents = []
     for incident, moment in sorted(moments.items()):
         status = member_status(moment.view, insurer, version, entry.finding(incident, h))
-        fields = moment.view.exposed_fields(insurer) if status in AFFECTED else []
+        exposed: list[str] = []
+        implies: list[str] = []
+        if status in AFFECTED:
+            kept = fields.get((incident, insurer))
+            if kept is None:
+                exposed = moment.view.exposed_fields(insurer)
+                kept = fields[(incident, insurer)] = (exposed, implied(exposed))
+            exposed, implies = kept
         notified = _notified_at(entry, incident, insurer, moment, h)
         incidents.append(
             IncidentAnswer(
                 incident=incident,
                 status=status,
-                fields=fields,
-                implied=implied(fields),
+                fields=exposed,
+                implied=implies,
                 notified_at=iso_utc(from_micros(notified)) if notified is not None else None,
             )
         )

@@ -41,6 +41,8 @@ from service.limits import Bucket, NirWindow, retry_after
 from service.tokens import Token
 
 MAX_LOOKUPS: Final = member_lookups.MAX_BATCH
+MMAP_BYTES: Final = 1 << 30
+"""Read connections map up to 1 GiB of the store: index pages come from the OS page cache without a copy."""
 KEPT_HORIZONS: Final = 32
 
 
@@ -173,8 +175,13 @@ class ReadPool:
             conn = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
             await conn.execute("PRAGMA busy_timeout = 60000")
             await conn.execute(f"PRAGMA cache_size = -{CACHE_KIB // max(1, size)}")
+            await conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
             await conn.execute("PRAGMA query_only = 1")
             db = SqliteDb(conn, str(path))
+            db.reader_pragmas = (
+                f"PRAGMA cache_size = -{CACHE_KIB // max(1, size)}",
+                f"PRAGMA mmap_size = {MMAP_BYTES}",
+            )
             opened.append(db)
             idle.put_nowait(db)
 
