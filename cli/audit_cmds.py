@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 from rich.table import Table
 
+from cli import render
+from cli.i18n import _
 from cli.shell import AuditFailed, emit_json, emit_json_line, json_option, out, run, with_store
 from domain import times
 from domain.errors import InvalidFact
 from domain.facts import KINDS
 from domain.merkle import Checkpoint, Head, ProofError, parse_checkpoint, parse_head
 from projections import audit as auditing
-from projections import signing
+from projections import queries, signing
 from projections.store import Store
 
 
@@ -36,16 +39,22 @@ def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:
 )
 @click.option("--from", "since", metavar="X", help="Only facts recorded at or after X (a date means its start).")
 @click.option("--to", "until", metavar="Y", help="Only facts recorded at or before Y (a date means its end).")
+@click.option("--incident", metavar="ID", help="Only facts about this incident (and their retractions).")
 @json_option
-def audit_log(kinds: tuple[str, ...], since: str | None, until: str | None, as_json: bool) -> None:
+def audit_log(
+    kinds: tuple[str, ...], since: str | None, until: str | None, incident: str | None, as_json: bool
+) -> None:
     """Every fact in append order with its three times, author, source and hash.
 
     A fact recorded more than 7 days after its known_on is a late entry: marked
-    `late` (JSON: "late": true). --from/--to select by recorded_at.
+    `late` (JSON: "late": true). --from/--to select by recorded_at. Times are shown
+    in the ledger's time zone, to the minute (JSON: UTC); the hash is cut to 16
+    characters (the full value is in --json); ids are never cut.
 
     \b
     Examples:
       exposure audit log --kind fact-retracted
+      exposure audit log --incident viamedis-2024-01 --from 2024-02-01 --to 2024-02-07
       exposure audit log --from 2024-02-01 --to 2024-02-07 --json
     """
 
@@ -53,9 +62,12 @@ def audit_log(kinds: tuple[str, ...], since: str | None, until: str | None, as_j
     async def go(store: Store) -> None:
         start = times.parse_instant(since, "--from", store.tz, date_means="start") if since else None
         end = times.parse_instant(until, "--to", store.tz, date_means="end") if until else None
+        if incident is not None:
+            await store.catch_up()
+            await queries.require_incident(store.db, incident)
         rows: list[dict[str, Any]] = []
         try:
-            async for entry in auditing.log_entries(store, kinds, start, end):
+            async for entry in auditing.log_entries(store, kinds, start, end, incident):
                 if as_json:
                     emit_json_line(entry)
                 else:
@@ -63,22 +75,27 @@ def audit_log(kinds: tuple[str, ...], since: str | None, until: str | None, as_j
         except auditing.AuditFailure as problem:
             raise _audit_failed(problem) from None
         if not as_json:
-            _render_log(rows)
+            _render_log(rows, store.tz)
 
     run(go())
 
 
-def _render_log(rows: list[dict[str, Any]]) -> None:
-    table = Table(show_header=True)
-    for column in ("#", "recorded_at", "known_on", "", "occurred_on", "kind", "id", "by", "source", "hash"):
+def _render_log(rows: list[dict[str, Any]], tz: ZoneInfo) -> None:
+    table = Table(show_header=True, title=_("Every fact in append order ({zone})").format(zone=tz.key))
+    table.add_column("#", justify="right")
+    for column in (_("recorded at"), _("known on"), _("late entry"), _("occurred on")):
+        table.add_column(column, overflow="fold")
+    render.id_column(table, _("kind"), [row["kind"] for row in rows])
+    render.id_column(table, _("id"), [row["id"] for row in rows])
+    for column in (_("by"), _("source"), _("hash (cut)")):
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
             str(row["position"]),
-            row["recorded_at"],
-            row["known_on"],
-            "[bold]late[/bold]" if row["late"] else "",
-            row["occurred_on"],
+            render.stamp(row["recorded_at"], tz),
+            render.stamp(row["known_on"], tz),
+            f"[bold]{_('late')}[/bold]" if row["late"] else "",
+            render.stamp(row["occurred_on"], tz),
             row["kind"],
             row["id"],
             row.get("by") or "",
@@ -164,15 +181,19 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
         except auditing.AuditFailure as problem:
             raise _audit_failed(problem) from None
         if as_json:
-            emit_json({
-                "ok": True,
-                "origin": result.origin,
-                "size": result.head.size,
-                "root": result.head.root,
-                "remembered": result.remembered,
-                "expected": {"size": result.expected.size, "root": result.expected.root} if result.expected else None,
-                "signed_by": result.signed_by,
-            })
+            emit_json(
+                {
+                    "ok": True,
+                    "origin": result.origin,
+                    "size": result.head.size,
+                    "root": result.head.root,
+                    "remembered": result.remembered,
+                    "expected": {"size": result.expected.size, "root": result.expected.root}
+                    if result.expected
+                    else None,
+                    "signed_by": result.signed_by,
+                }
+            )
             return
         click.echo(f"Verified {result.head.size} fact{'s' if result.head.size != 1 else ''} of {result.origin}")
         click.echo(f"size {result.head.size}")
@@ -298,7 +319,6 @@ def audit_export(file: str) -> None:
             click.echo(f"Exported {head.size} facts to {file}; head {head}", err=False)
 
     run(go())
-
 
 
 def register(group: click.Group) -> None:

@@ -299,7 +299,7 @@ def summary(incident: str, as_known_on: str | None, as_recorded_at: str | None, 
     async def go(store: Store) -> None:
         h = await store.horizon(as_known_on, as_recorded_at)
         data = await queries.summary(store.db, incident, h)
-        emit_json(data) if as_json else render.summary(data)
+        emit_json(data) if as_json else render.summary(data, store.tz)
 
     run(go())
 
@@ -320,7 +320,7 @@ def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded
     async def go(store: Store) -> None:
         h = await store.horizon(as_known_on, as_recorded_at)
         data = await queries.insurer(store.db, incident, insurer_id, h)
-        emit_json(data) if as_json else render.insurer(data)
+        emit_json(data) if as_json else render.insurer(data, store.tz)
 
     run(go())
 
@@ -355,7 +355,7 @@ def member(
         h = await store.horizon(as_known_on, as_recorded_at)
         pseudonym = nir_rules.pseudonymise(nir, store.keys.nir_key) if nir is not None else None
         data = await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonym)
-        emit_json(data) if as_json else render.member(data)
+        emit_json(data) if as_json else render.member(data, store.tz)
 
     run(go())
 
@@ -455,14 +455,13 @@ def audit() -> None:
 )
 @click.option(
     "--members",
-    "per_insurer",
-    default=200,
+    default=5_000,
     show_default=True,
-    type=click.IntRange(1, 5_000_000),
-    help="Synthetic members per insurer.",
+    type=click.IntRange(1, 100_000_000),
+    help="Synthetic members in all, spread over the story's insurers (progress bar on long runs).",
 )
 @json_option
-def demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
+def demo(directory: str | None, members: int, as_json: bool) -> None:
     """Load the Viamedis/Almerys story with synthetic members and print its answers at several dates.
 
     \b
@@ -471,7 +470,7 @@ def demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
     """
     from cli import demo as demo_module  # noqa: PLC0415 - the demo's data loads only when asked for
 
-    run(demo_module.run_demo(directory, per_insurer, as_json))
+    run(demo_module.run_demo(directory, members, as_json))
 
 
 from cli import store_cmds  # noqa: E402 - registers `store copy` and `follow` on the root group

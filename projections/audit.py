@@ -43,7 +43,7 @@ import msgspec
 from domain import merkle
 from domain.audit import leaf_hash
 from domain.errors import LedgerError
-from domain.facts import Fact, kind_of, to_builtins
+from domain.facts import Fact, FactRetracted, incident_of, kind_of, to_builtins
 from domain.ledger import LEDGER_ID, TOPIC_PREFIX
 from domain.merkle import Checkpoint, Head, ProofError
 from domain.times import from_micros, iso_utc
@@ -174,7 +174,11 @@ async def _rows(store: Store) -> AsyncIterator[tuple[int, str, int, str, bytes]]
             return
         for note in notes:
             yield (
-                int(note.id), str(note.originator_id), int(note.originator_version), str(note.topic), bytes(note.state)
+                int(note.id),
+                str(note.originator_id),
+                int(note.originator_version),
+                str(note.topic),
+                bytes(note.state),
             )
         start = int(notes[-1].id) + 1
 
@@ -297,9 +301,7 @@ def check_extends(leaves: Sequence[bytes], expected: Head) -> None:
         ) from None
 
 
-async def verify(
-    store: Store, expect: Head | Checkpoint | None = None, trusted: Verifier | None = None
-) -> Verified:
+async def verify(store: Store, expect: Head | Checkpoint | None = None, trusted: Verifier | None = None) -> Verified:
     """Verify the whole log (see the module's docstring); `AuditFailure` on the first problem.
 
     With a checkpoint, its origin must be this ledger's; with `trusted`, it must
@@ -430,13 +432,21 @@ async def _answer(pending: Any) -> Any:
 
 
 MEMBER_COLUMNS: Final = (
-    "insurer", "ref", "role", "contract", "from", "until", "nir", "enrolled_by", "finding", "status", "fields",
+    "insurer",
+    "ref",
+    "role",
+    "contract",
+    "from",
+    "until",
+    "nir",
+    "enrolled_by",
+    "finding",
+    "status",
+    "fields",
 )
 
 
-async def _member_pages(
-    db: Db, incident: str, h: queries.Horizon
-) -> AsyncIterator[list[tuple[Any, ...]]]:
+async def _member_pages(db: Db, incident: str, h: queries.Horizon) -> AsyncIterator[list[tuple[Any, ...]]]:
     """Every enrolled member's answer in `incident` at `h` (see MEMBER_COLUMNS), in pages, by insurer and ref."""
     view = await queries.incident_view(db, incident, h)
     params = {"incident": incident, "scopes": queries._scopes_json(view), **h.params()}
@@ -487,9 +497,7 @@ async def _same_members(
         a, b = a[n:], b[n:]
 
 
-def _first_member_difference(
-    a: list[tuple[Any, ...]], b: list[tuple[Any, ...]], incident: str, label: str
-) -> None:
+def _first_member_difference(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]], incident: str, label: str) -> None:
     for x, y in itertools.zip_longest(a, b):
         if x == y:
             continue
@@ -499,8 +507,11 @@ def _first_member_difference(
             raise AuditFailure(
                 f"replay differs: member {x[0]}/{x[1]} in {incident} {label} is only in the stored projections"
             )
-        _same(f"member {x[0]}/{x[1]} in {incident} {label}", dict(zip(MEMBER_COLUMNS, x, strict=True)),
-              dict(zip(MEMBER_COLUMNS, y, strict=True)))
+        _same(
+            f"member {x[0]}/{x[1]} in {incident} {label}",
+            dict(zip(MEMBER_COLUMNS, x, strict=True)),
+            dict(zip(MEMBER_COLUMNS, y, strict=True)),
+        )
 
 
 def _same(what: str, stored: Any, replayed: Any) -> None:
@@ -629,18 +640,26 @@ async def log_entries(
     kinds: Sequence[str] = (),
     since: datetime | None = None,
     until: datetime | None = None,
+    incident: str | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Every fact (of `kinds`, recorded in [since, until]) with its times, author, hash and `late` flag.
+    """Every fact (of `kinds`, recorded in [since, until], about `incident`) with its times,
+    author, hash and `late` flag. A fact is about an incident when it names it, or retracts
+    a fact that does.
 
     Read from the stored rows like `verify`: a fact that does not decode is an
     `AuditFailure` naming its position, never a crash.
     """
     wanted = set(kinds)
+    about: set[str] = set()
     async for _rowid, _originator, position, topic, state in _rows(store):
         fact = _decode(store, position, topic, state)
         recorded_at = fact.recorded_at
         if recorded_at is None:
             raise AuditFailure(f"position {position}: the fact has no recorded_at", position)
+        if incident is not None:
+            if incident_of(fact) != incident and not (isinstance(fact, FactRetracted) and fact.fact in about):
+                continue
+            about.add(fact.id)
         if wanted and kind_of(fact) not in wanted:
             continue
         if since is not None and recorded_at < since:

@@ -118,6 +118,19 @@ async def require_incident(db: Db, incident: str) -> None:
         raise UnknownReference(f"unknown incident {incident!r}")
 
 
+async def known_at(db: Db, incident: str, h: Horizon) -> bool:
+    """Whether any fact about the incident is visible at `h` (else: "not known yet")."""
+    async with db.execute(
+        f"SELECT 1 FROM facts f WHERE incident = :incident AND {visible('f')} LIMIT 1", {"incident": incident, **h.params()}
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+def not_known_yet(incident: str, h: Horizon, **keys: str) -> dict[str, Any]:
+    """The answer about an incident asked before any of its facts is known: `"known": false`."""
+    return {"incident": incident, **keys, **h.header(), "known": False}
+
+
 async def incident_view(db: Db, incident: str, h: Horizon) -> IncidentView:
     """SPEC §5 for one incident at the horizon (insurers, fields, scopes, notices)."""
     async with db.execute(
@@ -233,9 +246,7 @@ async def _state_key(db: Db, view: IncidentView, insurer: str, h: Horizon) -> st
     return (await _state_keys(db, view, [insurer], h))[insurer]
 
 
-async def _state_keys(
-    db: Db, view: IncidentView, insurers: Sequence[str], h: Horizon
-) -> dict[str, str]:
+async def _state_keys(db: Db, view: IncidentView, insurers: Sequence[str], h: Horizon) -> dict[str, str]:
     """`_state_key` of several insurers, from one query."""
     positions: dict[str, list[int]] = {name: [] for name in insurers}
     async with db.execute(
@@ -285,9 +296,7 @@ async def _keep(db: Db, key: str, counts: dict[str, int]) -> None:
     await db.commit()
 
 
-async def _insurer_counts(
-    db: Db, view: IncidentView, insurer: str, h: Horizon, key: str
-) -> dict[str, int]:
+async def _insurer_counts(db: Db, view: IncidentView, insurer: str, h: Horizon, key: str) -> dict[str, int]:
     counts = await _cached(db, key)
     if counts is not None:
         return counts
@@ -299,9 +308,7 @@ async def _insurer_counts(
     return counts
 
 
-async def _status_counts(
-    db: Db, view: IncidentView, insurer: str, h: Horizon, where: str
-) -> dict[str, int]:
+async def _status_counts(db: Db, view: IncidentView, insurer: str, h: Horizon, where: str) -> dict[str, int]:
     """Memberships by status among the member rows `where` selects, and how many of them
     have a visible finding and match the scope (`found_matched`)."""
     sql = f"""
@@ -319,9 +326,7 @@ async def _status_counts(
     return dict(zip(names, (int(v) for v in row) if row else (0,) * 5, strict=True))
 
 
-async def _maintained_counts(
-    db: Db, view: IncidentView, insurer: str, h: Horizon
-) -> dict[str, int] | None:
+async def _maintained_counts(db: Db, view: IncidentView, insurer: str, h: Horizon) -> dict[str, int] | None:
     """Counts from the maintained tallies (see projections/schema.py), reading only the
     members with several versions and those with a finding: never the whole roster.
     None when the insurer's scope has no tallies yet."""
@@ -359,9 +364,7 @@ async def _maintained_counts(
     }
 
 
-async def _duplicates(
-    db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str
-) -> int:
+async def _duplicates(db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str) -> int:
     """Affected memberships that are not a new person: for each NIR affected k >= 1 times, k - 1.
 
     Only the member rows listed in `shared_members` (their NIR is in more than one row) can repeat; they
@@ -372,9 +375,7 @@ async def _duplicates(
         return cached["duplicates"]
     shared = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM shared_members WHERE insurer = :insurer)"
     sql = (
-        "SELECT nir FROM ("
-        + member_status_sql(shared)
-        + ") AS m"
+        "SELECT nir FROM (" + member_status_sql(shared) + ") AS m"
         " WHERE status IN ('confirmed', 'presumed') AND nir IS NOT NULL"
     )
     affected: Counter[str] = Counter()
@@ -387,9 +388,7 @@ async def _duplicates(
     return duplicates
 
 
-async def member_counts(
-    db: Db, view: IncidentView, h: Horizon, insurer: str | None = None
-) -> dict[str, int]:
+async def member_counts(db: Db, view: IncidentView, h: Horizon, insurer: str | None = None) -> dict[str, int]:
     """Counts of SPEC §5: memberships, confirmed, presumed, ruled_out, affected, people.
 
     Counted per insurer once per knowledge state (`count_cache`); people = affected
@@ -414,6 +413,8 @@ async def member_counts(
 async def summary(db: Db, incident: str, h: Horizon) -> dict[str, Any]:
     """SPEC §7 `summary`: insurers by status, member counts, incident-wide fields."""
     await require_incident(db, incident)
+    if not await known_at(db, incident, h):
+        return not_known_yet(incident, h)
     view = await incident_view(db, incident, h)
     groups: dict[str, list[str]] = {"affected": [], "ruled_out": [], "informed": [], "unknown": []}
     for insurer in await known_insurers(db, h):
@@ -434,6 +435,8 @@ async def insurer(db: Db, incident: str, insurer_id: str, h: Horizon) -> dict[st
     await require_incident(db, incident)
     if insurer_id not in await known_insurers(db, _all_time(h)):
         raise UnknownReference(f"unknown insurer {insurer_id!r}")
+    if not await known_at(db, incident, h):
+        return not_known_yet(incident, h, insurer=insurer_id)
     view = await incident_view(db, incident, h)
     status = view.insurer_status(insurer_id)
     ruling = view.insurers.get(insurer_id) or view.informed.get(insurer_id)
@@ -526,9 +529,7 @@ async def member(
     }
 
 
-_VIEWS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], IncidentView]] = (
-    weakref.WeakKeyDictionary()
-)
+_VIEWS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], IncidentView]] = weakref.WeakKeyDictionary()
 VIEWS_KEPT: Final = 16
 
 
@@ -545,9 +546,7 @@ async def _incidents_for_lookups(db: Db, h: Horizon) -> list[str]:
     return found
 
 
-_INCIDENTS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], list[str]]] = (
-    weakref.WeakKeyDictionary()
-)
+_INCIDENTS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], list[str]]] = weakref.WeakKeyDictionary()
 
 
 async def _view_for_lookups(db: Db, incident: str, h: Horizon) -> IncidentView:
@@ -568,9 +567,7 @@ async def _view_for_lookups(db: Db, incident: str, h: Horizon) -> IncidentView:
     return found
 
 
-async def _enrolled_keys(
-    db: Db, where: str, filters: dict[str, Any], h: Horizon
-) -> list[tuple[str, str]]:
+async def _enrolled_keys(db: Db, where: str, filters: dict[str, Any], h: Horizon) -> list[tuple[str, str]]:
     rows = await db.execute_fetchall(
         f"SELECT DISTINCT v.insurer, v.ref FROM member_versions v WHERE ({where}) AND {visible('v')}",
         {**filters, **h.params()},
@@ -607,7 +604,16 @@ def _membership_answer(view: IncidentView, row: Sequence[Any]) -> dict[str, Any]
 
 
 EXPORT_COLUMNS: Final = (
-    "incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied"
+    "incident",
+    "insurer",
+    "ref",
+    "role",
+    "contract",
+    "from",
+    "until",
+    "status",
+    "fields",
+    "implied",
 )
 
 

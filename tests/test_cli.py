@@ -299,8 +299,8 @@ def test_members_import_with_bad_rows_writes_nothing_and_names_each_line(cli, wr
 
     assert result.exit_code == 1
     assert error_lines(result) == [
-        "Error: line 3: role must be 'holder' or 'dependant', got 'spouse'",
-        "Error: line 4.from: expected a date YYYY-MM-DD, got '2024-13-01'",
+        "Error: line 3: role: 'spouse' is not one of holder, dependant",
+        "Error: line 4: from: expected a date YYYY-MM-DD, got '2024-13-01'",
         f"Error: line 5: invalid NIR: wrong key ({NIR_ALICE[0]}{'*' * 12}00)",
         "Error: line 6: expected 6 values, got 2",
     ]
@@ -348,10 +348,21 @@ def test_summary_json_has_exactly_the_keys_of_the_spec(story):
 
 
 def test_summary_with_as_recorded_at_says_so(story):
-    answer = json.loads(story("summary", "--incident", INCIDENT, "--as-recorded-at", "2000-01-01", "--json").stdout)
+    answer = json.loads(story("summary", "--incident", INCIDENT, "--as-recorded-at", "2100-01-01", "--json").stdout)
 
     assert set(answer) == SUMMARY_KEYS | {"as_recorded_at"}
-    assert answer["insurers"]["affected"] == []
+    assert answer["insurers"]["affected"] == ["mh"]
+
+
+def test_summary_recorded_before_any_fact_is_not_known_rather_than_zeros(story):
+    answer = json.loads(story("summary", "--incident", INCIDENT, "--as-recorded-at", "2000-01-01", "--json").stdout)
+
+    assert answer == {
+        "incident": INCIDENT,
+        "as_known_on": answer["as_known_on"],
+        "as_recorded_at": "2000-01-01T22:59:59.999999Z",
+        "known": False,
+    }
 
 
 def test_summary_for_people_is_a_table(story):
@@ -548,7 +559,7 @@ def test_the_demo_runs_and_its_answers_change_across_dates(tmp_path):
 
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
-    summaries = answer["summaries"]
+    summaries = [s for s in answer["summaries"] if s.get("known", True)]
     assert all(set(s) == SUMMARY_KEYS for s in summaries)
     by_incident: dict[str, list[dict[str, Any]]] = {}
     for summary in summaries:

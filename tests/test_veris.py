@@ -197,7 +197,7 @@ def test_the_export_of_an_incident_not_yet_known_is_rejected(story):
 
     assert result.exit_code == 1
     (line,) = error_lines(result)
-    assert "is not known as of" in line
+    assert "was not known as of" in line
 
 
 # -- the mapping (pure) ---------------------------------------------------------------
