@@ -66,7 +66,7 @@ GENERATOR_VERSION: Final = 1
 RAW_BATCH: Final = 5_000
 RAW_CPU: list[float] = [0.0]
 EXPORT_HEADER: Final = (
-    "incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied"
+    "incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied", "notified_at"
 )
 GIB: Final = 1024**3
 
@@ -251,7 +251,7 @@ def raw_export(db_path: Path, sink: Path) -> tuple[float, int]:
         writer.writerow(EXPORT_HEADER)
         cursor = db.execute(
             "SELECT ?, insurer, ref, role, contract, from_day, until_day, 'presumed', 'civil_status;nir',"
-            " 'birth_month;birth_year;birthplace;sex' FROM raw ORDER BY insurer, ref",
+            " 'birth_month;birth_year;birthplace;sex', NULL FROM raw ORDER BY insurer, ref",
             (INCIDENT,),
         )
         while chunk := cursor.fetchmany(10_000):

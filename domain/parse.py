@@ -192,7 +192,7 @@ def _convert(data: dict[str, Any], cls: type[Fact]) -> Fact:
 
 def _allowed(cls: type[Fact], path: str) -> tuple[str, ...]:
     """The values a Literal-typed key of `cls` allows (`roles[0]` is an item of `roles`)."""
-    name = path.split("[")[0]
+    name = path.split("[", maxsplit=1)[0]
     hints = typing.get_type_hints(cls)
     for info in msgspec.structs.fields(cls):
         if info.encode_name == name:

@@ -121,7 +121,8 @@ async def require_incident(db: Db, incident: str) -> None:
 async def known_at(db: Db, incident: str, h: Horizon) -> bool:
     """Whether any fact about the incident is visible at `h` (else: "not known yet")."""
     async with db.execute(
-        f"SELECT 1 FROM facts f WHERE incident = :incident AND {visible('f')} LIMIT 1", {"incident": incident, **h.params()}
+        f"SELECT 1 FROM facts f WHERE incident = :incident AND {visible('f')} LIMIT 1",
+        {"incident": incident, **h.params()},
     ) as cursor:
         return await cursor.fetchone() is not None
 
@@ -604,17 +605,38 @@ def _membership_answer(view: IncidentView, row: Sequence[Any]) -> dict[str, Any]
 
 
 EXPORT_COLUMNS: Final = (
-    "incident",
-    "insurer",
-    "ref",
-    "role",
-    "contract",
-    "from",
-    "until",
-    "status",
-    "fields",
-    "implied",
-)
+    "incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied", "notified_at"
+)  # fmt: skip
+
+
+async def notices_by_ref(db: Db, incident: str, h: Horizon, insurer: str) -> dict[str, int]:
+    """ref -> when (microseconds) the member was last told, by the insurer's visible notices.
+
+    A notice with refs tells those refs; one without tells every member affected as known
+    at that moment (its `occurred_on`, as recorded at the same Y): those are read at that
+    horizon, so an insurer with such a notice costs one more pass over its affected members.
+    """
+    told: dict[str, int] = {}
+    async with db.execute(
+        "SELECT ref, MAX(occurred_us) FROM member_notices n WHERE incident = :incident AND insurer = :insurer"
+        f" AND {visible('n')} GROUP BY ref",
+        {"incident": incident, "insurer": insurer, **h.params()},
+    ) as cursor:
+        async for ref, occurred in cursor:
+            told[str(ref)] = int(occurred)
+    view = await incident_view(db, incident, h)
+    blanket = sorted({at for who, at, _, refs in view.member_notices if who == insurer and refs is None})
+    for at in blanket:
+        then = await horizon(db, at, h.as_recorded_at)
+        at_us = to_micros(at)
+        chunks = affected_chunks(db, incident, then, insurer)
+        async with contextlib.aclosing(chunks):
+            async for _insurer, _fields, _implied, rows in chunks:
+                for row in rows:
+                    ref = str(row[0])
+                    if told.get(ref, -1) < at_us:
+                        told[ref] = at_us
+    return told
 
 
 EXPORT_CHUNK: Final = 10_000

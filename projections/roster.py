@@ -360,18 +360,24 @@ async def export(store: Store, incident: str, h: queries.Horizon, insurer: str |
     if writer is not None:
         writer.writerow(queries.EXPORT_COLUMNS)
     chunks = queries.affected_chunks(store.db, incident, h, insurer)
+    told: dict[str, str] = {}
+    told_for: str | None = None
     async with contextlib.aclosing(chunks):  # closed before the store, even when the reader goes away
         async for ins, fields, implied, rows in chunks:
+            if ins != told_for:  # each insurer's notices once, read before its first chunk is written
+                notices = await queries.notices_by_ref(store.db, incident, h, ins)
+                told, told_for = {ref: times.iso_utc(times.from_micros(us)) for ref, us in notices.items()}, ins
             count += len(rows)
             if writer is not None:  # csv writes None as an empty cell
                 exposed, revealed = ";".join(fields), ";".join(implied)
-                writer.writerows([(incident, ins, *row, exposed, revealed) for row in rows])
+                writer.writerows([(incident, ins, *row, exposed, revealed, told.get(row[0])) for row in rows])
                 continue
             sink.write(
                 "".join(
                     json.dumps(
                         {"incident": incident, "insurer": ins, "ref": ref, "role": role, "contract": contract,
-                         "from": start, "until": end, "status": status, "fields": fields, "implied": implied},
+                         "from": start, "until": end, "status": status, "fields": fields, "implied": implied,
+                         "notified_at": told.get(ref)},
                         ensure_ascii=False,
                         separators=(",", ":"),
                     )

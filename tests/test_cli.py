@@ -41,7 +41,7 @@ SUMMARY_MEMBERS = {"confirmed", "presumed", "ruled_out", "affected", "people"}
 SUMMARY_FIELDS = {"exposed", "ruled_out", "suspected"}
 MEMBERSHIP_KEYS = {"insurer", "ref", "incidents"}
 MEMBER_INCIDENT_KEYS = {"incident", "status", "fields", "implied", "because"}
-EXPORT_COLUMNS = ["incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied"]
+EXPORT_COLUMNS = ["incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied", "notified_at"]
 AUDIT_KEYS = {"id", "kind", "known_on", "occurred_on", "recorded_at", "by", "source", "hash"}
 
 STORY = [
@@ -416,7 +416,7 @@ def test_members_export_csv_lists_the_affected_members(story):
     assert rows[0] == EXPORT_COLUMNS
     assert [row[2] for row in rows[1:]] == ["m1", "m2", "m3"]
     assert rows[1] == [INCIDENT, "mh", "m1", "holder", "A", "2015-01-01", "", "presumed", "birth_date;civil_status;nir",
-                       "birth_month;birth_year;birthplace;sex"]
+                       "birth_month;birth_year;birthplace;sex", ""]
 
 
 def test_members_export_jsonl_has_one_object_per_member(story):
