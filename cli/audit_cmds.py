@@ -16,7 +16,7 @@ from rich.table import Table
 
 from cli import render
 from cli.i18n import _
-from cli.shell import AuditFailed, emit_json, emit_json_line, json_option, out, run, with_store
+from cli.shell import AuditFailed, emit_json, emit_json_line, json_option, run, with_store
 from domain import times
 from domain.errors import InvalidFact
 from domain.facts import KINDS
@@ -82,13 +82,16 @@ def audit_log(
 
 def _render_log(rows: list[dict[str, Any]], tz: ZoneInfo) -> None:
     table = Table(show_header=True, title=_("Every fact in append order ({zone})").format(zone=tz.key))
-    table.add_column("#", justify="right")
-    for column in (_("recorded at"), _("known on"), _("late entry"), _("occurred on")):
-        table.add_column(column, overflow="fold")
+    render.id_column(table, "#", [str(row["position"]) for row in rows], justify="right")
+    for column in (_("recorded at"), _("known on")):
+        render.id_column(table, column, ["2024-01-01 00:00"])
+    render.id_column(table, _("late entry"), [_("late")])
+    render.id_column(table, _("occurred on"), ["2024-01-01 00:00"])
     render.id_column(table, _("kind"), [row["kind"] for row in rows])
     render.id_column(table, _("id"), [row["id"] for row in rows])
-    for column in (_("by"), _("source"), _("hash (cut)")):
-        table.add_column(column, overflow="fold")
+    table.add_column(_("by"), overflow="fold", max_width=20)
+    table.add_column(_("source"), overflow="fold", max_width=40)
+    render.id_column(table, _("hash (cut)"), ["0" * 16])
     for row in rows:
         table.add_row(
             str(row["position"]),
@@ -102,7 +105,7 @@ def _render_log(rows: list[dict[str, Any]], tz: ZoneInfo) -> None:
             row.get("source") or "",
             row["hash"][:16],
         )
-    out.print(table)
+    render.print_table(table)
 
 
 # -- verify and head --------------------------------------------------------------------

@@ -244,8 +244,16 @@ def _render_timeline(
         _("facts"),
         _("retracted"),
     )
+    ids: list[str] = [n["id"] for n in notices]
+    for entry in entries:
+        ids.extend(entry["facts"][:3])
     for number, column in enumerate(columns):
-        table.add_column(column, justify="right" if number in (1, 3) else "left", overflow="fold")
+        if number == 5:
+            render.id_column(table, column, ids)
+        elif number in (0, 4):
+            table.add_column(column, no_wrap=True)
+        else:
+            table.add_column(column, justify="right" if number in (1, 3) else "left", overflow="fold")
     rows: list[tuple[str, int, tuple[str, ...]]] = []
     for entry in entries:
         facts = entry["facts"]
@@ -286,7 +294,7 @@ def _render_timeline(
     rows.sort(key=lambda row: (times.parse_instant(row[0], "time", tz), row[1]))
     for _key, _order, cells in rows:
         table.add_row(*cells)
-    out.print(table)
+    render.print_table(table)
 
 
 # -- obligations ------------------------------------------------------------------------

@@ -7,9 +7,10 @@ to the minute, and each screen names the zone once, in its header line. JSON kee
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from rich.measure import Measurement
 from rich.table import Table
 
 from cli.i18n import _
@@ -157,9 +158,32 @@ def insurer(data: dict[str, Any], tz: ZoneInfo) -> None:
         out.print(f"{label}: {stamp(data[key], tz)}")
 
 
-def id_column(table: Table, header: str, values: list[str]) -> None:
-    """A column of ids a later command needs: never cut, never folded."""
-    table.add_column(header, no_wrap=True, overflow="ignore", min_width=max((len(v) for v in values), default=1))
+def id_column(table: Table, header: str, values: list[str], justify: str = "left") -> None:
+    """A column of ids a later command needs (or times, numbers): never cut, never folded."""
+    widest = max((len(v) for v in values), default=1)
+    table.add_column(
+        header,
+        no_wrap=True,
+        overflow="ignore",
+        min_width=max(widest, len(header)),
+        justify=justify,  # type: ignore[arg-type]
+    )
+
+
+ROOM: Final = 80
+"""Columns beside the id columns of a wide table get at least this much room in all."""
+
+
+def print_table(table: Table) -> None:
+    """Print a table with id columns whole: as wide as the screen, or wider when its ids need it
+    (a line then runs past a narrow screen rather than cut an id someone must copy)."""
+    needed = Measurement.get(out, out.options.update_width(100_000), table)
+    screen = out.width
+    out.width = max(screen, min(needed.maximum, needed.minimum + ROOM))
+    try:
+        out.print(table)
+    finally:
+        out.width = screen
 
 
 def member(data: dict[str, Any], tz: ZoneInfo) -> None:

@@ -434,10 +434,12 @@ async def summary(db: Db, incident: str, h: Horizon) -> dict[str, Any]:
 async def insurer(db: Db, incident: str, insurer_id: str, h: Horizon) -> dict[str, Any]:
     """One insurer in one incident: status, scope, fields, counts, notification dates."""
     await require_incident(db, incident)
+    if not await known_at(db, incident, h):
+        if insurer_id not in await known_insurers(db, Horizon(h.as_known_on, None, 2**62, 2**62, ())):
+            raise UnknownReference(f"unknown insurer {insurer_id!r}")
+        return not_known_yet(incident, h, insurer=insurer_id)
     if insurer_id not in await known_insurers(db, _all_time(h)):
         raise UnknownReference(f"unknown insurer {insurer_id!r}")
-    if not await known_at(db, incident, h):
-        return not_known_yet(incident, h, insurer=insurer_id)
     view = await incident_view(db, incident, h)
     status = view.insurer_status(insurer_id)
     ruling = view.insurers.get(insurer_id) or view.informed.get(insurer_id)

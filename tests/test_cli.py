@@ -41,7 +41,8 @@ SUMMARY_MEMBERS = {"confirmed", "presumed", "ruled_out", "affected", "people"}
 SUMMARY_FIELDS = {"exposed", "ruled_out", "suspected"}
 MEMBERSHIP_KEYS = {"insurer", "ref", "incidents"}
 MEMBER_INCIDENT_KEYS = {"incident", "status", "fields", "implied", "because"}
-EXPORT_COLUMNS = ["incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied", "notified_at"]
+EXPORT_COLUMNS = ["incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied",
+                  "notified_at"]
 AUDIT_KEYS = {"id", "kind", "known_on", "occurred_on", "recorded_at", "by", "source", "hash"}
 
 STORY = [
