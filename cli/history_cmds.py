@@ -10,7 +10,6 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Final, ParamSpec, TypeVar
 
 import click
@@ -20,7 +19,7 @@ from cli import render
 from cli.i18n import _
 from cli.main import main
 from cli.report import report, rules_option
-from cli.shell import emit_json, horizon_options, json_option, out, run, with_store
+from cli.shell import emit_json, horizon_at, horizon_options, json_option, out, run, with_store
 from domain import obligations as rules
 from domain import times, veris
 from domain.errors import InvalidFact, InvalidTime
@@ -54,16 +53,6 @@ def knowledge_options(fn: Callable[P, T]) -> Callable[P, T]:
         metavar="X",
         help="Knowledge date: a date (end of that day in the ledger's zone) or a datetime with offset. Default: now.",
     )(fn)
-
-
-async def horizon_at(store: Store, known: str | None, what: str, as_recorded_at: str | None) -> queries.Horizon:
-    """The horizon "as known on `known` (named `what` in errors), as recorded at Y"."""
-    await store.catch_up()
-    moment = times.parse_instant(known, what, store.tz, date_means="end") if known else datetime.now(UTC)
-    recorded = (
-        times.parse_instant(as_recorded_at, "--as-recorded-at", store.tz, date_means="end") if as_recorded_at else None
-    )
-    return await queries.horizon(store.db, moment, recorded)
 
 
 _local = render.stamp

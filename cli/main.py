@@ -10,11 +10,13 @@ from typing import Any, TextIO
 import click
 
 from cli import render
+from cli.i18n import _, ngettext
 from cli.roster import RosterProgress
 from cli.shell import (
     Settings,
     emit_json,
     fail,
+    horizon_at,
     horizon_options,
     json_option,
     out,
@@ -219,7 +221,9 @@ def record(kind: str, keys: tuple[str, ...], as_json: bool) -> None:
     run(go())
 
 
-def _read_jsonl(handle: TextIO) -> list[tuple[str, object]]:
+def _read_jsonl(handle: TextIO) -> tuple[list[tuple[str, object]], list[str]]:
+    """The JSON objects of a JSON Lines file, labelled `line N`, and a problem line for each
+    line that is not JSON (reported with the other problems, in line order)."""
     items: list[tuple[str, object]] = []
     problems: list[str] = []
     for number, line in enumerate(handle, start=1):
@@ -236,9 +240,7 @@ def _read_jsonl(handle: TextIO) -> list[tuple[str, object]]:
             problems.append(f"line {number}: invalid JSON (a number with too many digits)")
         except RecursionError:
             problems.append(f"line {number}: JSON nested too deeply")
-    if problems:
-        raise InvalidFact(*problems)
-    return items
+    return items, problems
 
 
 @main.command("import")
@@ -258,24 +260,30 @@ def import_facts(file: str, as_json: bool) -> None:
     async def go(store: Store) -> None:
         try:
             if file == "-":
-                items = _read_jsonl(sys.stdin)
+                items, problems = _read_jsonl(sys.stdin)
             else:
                 with Path(file).open(encoding="utf-8") as handle:
-                    items = _read_jsonl(handle)
+                    items, problems = _read_jsonl(handle)
         except FileNotFoundError:
             raise InvalidFact(f"no such file: {file}") from None
         except UnicodeDecodeError as problem:
             raise InvalidFact(f"{file}: not UTF-8 text (byte {problem.start})") from None
         except OSError as problem:
             raise InvalidFact(f"{file}: {problem.strerror}") from None
-        result = await store.append(items)
+        if not items and not problems:
+            raise InvalidFact(f"{file}: no facts (an empty file)" if file != "-" else "no facts on standard input")
+        result = await store.append(items, problems=problems)
         ids = [r.fact.id for r in result.appended]
         if as_json:
             emit_json({"appended": len(ids), "unchanged": len(result.unchanged), "ids": ids})
         else:
             click.echo(
-                f"Appended {len(ids)} fact{'s' if len(ids) != 1 else ''}"
-                + (f" ({len(result.unchanged)} already recorded)" if result.unchanged else "")
+                ngettext("Appended {count} fact", "Appended {count} facts", len(ids)).format(count=len(ids))
+                + (
+                    " " + _("({count} already recorded)").format(count=len(result.unchanged))
+                    if result.unchanged
+                    else ""
+                )
             )
 
     run(go())
@@ -297,7 +305,7 @@ def summary(incident: str, as_known_on: str | None, as_recorded_at: str | None, 
 
     @with_store
     async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
+        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
         data = await queries.summary(store.db, incident, h)
         emit_json(data) if as_json else render.summary(data, store.tz)
 
@@ -318,7 +326,7 @@ def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded
 
     @with_store
     async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
+        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
         data = await queries.insurer(store.db, incident, insurer_id, h)
         emit_json(data) if as_json else render.insurer(data, store.tz)
 
@@ -328,7 +336,11 @@ def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded
 @main.command()
 @click.option("--insurer", "insurer_id", help="Insurer id (with --ref).")
 @click.option("--ref", help="The insurer's member number (with --insurer).")
-@click.option("--nir", help="Social security number: every membership of that person.")
+@click.option(
+    "--nir",
+    help="Social security number: every membership of that person. '-': read NIRs from standard input,"
+    " one per line, and answer one JSON object per line (NIRs stay out of shell history and process lists).",
+)
 @horizon_options
 def member(
     insurer_id: str | None,
@@ -343,7 +355,8 @@ def member(
     \b
     Examples:
       exposure member --insurer malakoff-humanis --ref MH-000042
-      exposure member --nir "2 95 10 99 126 111 93" --json
+      exposure member --nir "1 54 04 73 629 313 76" --json
+      exposure member --nir - < nirs.txt > answers.jsonl
     """
     if nir is None and (insurer_id is None or ref is None):
         raise click.UsageError("give --insurer and --ref, or --nir")
@@ -352,12 +365,58 @@ def member(
 
     @with_store
     async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
+        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
+        if nir == "-":
+            await _lookups(store, h, sys.stdin)
+            return
+        if insurer_id is not None:
+            await queries.require_insurer(store.db, insurer_id)  # a typo is an error, not "no membership"
         pseudonym = nir_rules.pseudonymise(nir, store.keys.nir_key) if nir is not None else None
         data = await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonym)
         emit_json(data) if as_json else render.member(data, store.tz)
 
     run(go())
+
+
+LOOKUP_BATCH = 1_000
+"""NIRs answered per batch by `member --nir -` (one read per incident per batch)."""
+
+
+async def _lookups(store: Store, h: queries.Horizon, lines: TextIO) -> None:
+    """`member --nir -`: one JSON object per input line, in order, with the line number; an
+    invalid NIR answers `{"line": N, "error": ...}` and the others are still answered."""
+    key = store.keys.nir_key
+    batch: list[tuple[int, str | None, str | None]] = []  # (line, pseudonym, error)
+
+    async def flush() -> None:
+        good = [p for _, p, _ in batch if p is not None]
+        answers = iter(await queries.members_by_nir(store.db, h, good)) if good else iter(())
+        sys.stdout.write(
+            "".join(
+                json.dumps(
+                    {"line": number, **(next(answers) if pseudonym is not None else {"error": problem})},
+                    ensure_ascii=False,
+                    separators=(",", ":"),
+                )
+                + "\n"
+                for number, pseudonym, problem in batch
+            )
+        )
+        batch.clear()
+
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            batch.append((number, nir_rules.pseudonymise(text, key), None))
+        except LedgerError as problem:
+            batch.append((number, None, str(problem)))
+        if len(batch) >= LOOKUP_BATCH:
+            await flush()
+    if batch:
+        await flush()
+    sys.stdout.flush()
 
 
 # -- members ----------------------------------------------------------------------------
@@ -427,7 +486,7 @@ def members_export(
 
     @with_store
     async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
+        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
         await roster.export(store, incident, h, insurer_id, fmt, sys.stdout)
 
     run(go())

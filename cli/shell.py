@@ -13,13 +13,17 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
 
+from cli.i18n import _
+from domain import times
 from domain.errors import LedgerError
+from projections import queries
 from projections.store import DEFAULT_STORE, Store
 
 EXIT_REJECTED: Final = 1
@@ -116,6 +120,32 @@ def horizon_options(fn: Callable[P, T]) -> Callable[P, T]:
         help="Knowledge date: a date (end of that day in the ledger's zone) or a datetime with offset. Default: now.",
     )(fn)
     return json_option(fn)
+
+
+def warn(line: str) -> None:
+    """One `Warning: ...` line on stderr (never on stdout: `--json` output stays pure)."""
+    click.echo(_("Warning: {message}").format(message=line), err=True)
+
+
+async def horizon_at(
+    store: Store, known: str | None, what: str = "--as-known-on", as_recorded_at: str | None = None
+) -> queries.Horizon:
+    """The horizon "as known on `known` (named `what` in errors), as recorded at Y", caught up.
+
+    A knowledge time in the future answers what is known now (no fact is ever known
+    later than its recording): said in a warning, so that nobody reads it as a forecast.
+    """
+    await store.catch_up()
+    now = datetime.now(UTC)
+    moment = times.parse_instant(known, what, store.tz, date_means="end") if known else now
+    if moment > now:
+        warn(
+            _("{option} {value} is in the future: the answer is what is known now").format(option=what, value=known)
+        )
+    recorded = (
+        times.parse_instant(as_recorded_at, "--as-recorded-at", store.tz, date_means="end") if as_recorded_at else None
+    )
+    return await queries.horizon(store.db, moment, recorded)
 
 
 def emit_json(data: object) -> None:

@@ -118,6 +118,16 @@ async def require_incident(db: Db, incident: str) -> None:
         raise UnknownReference(f"unknown incident {incident!r}")
 
 
+async def require_insurer(db: Db, insurer: str) -> None:
+    """`UnknownReference` unless some fact of the ledger names `insurer` (SPEC §3)."""
+    marks = ", ".join(f"'{k}'" for k in NAMING_KINDS)
+    async with db.execute(
+        f"SELECT 1 FROM facts WHERE kind IN ({marks}) AND insurer = :insurer LIMIT 1", {"insurer": insurer}
+    ) as cursor:
+        if await cursor.fetchone() is None:
+            raise UnknownReference(f"unknown insurer {insurer!r}")
+
+
 async def known_at(db: Db, incident: str, h: Horizon) -> bool:
     """Whether any fact about the incident is visible at `h` (else: "not known yet")."""
     async with db.execute(
@@ -435,8 +445,7 @@ async def insurer(db: Db, incident: str, insurer_id: str, h: Horizon) -> dict[st
     """One insurer in one incident: status, scope, fields, counts, notification dates."""
     await require_incident(db, incident)
     if not await known_at(db, incident, h):
-        if insurer_id not in await known_insurers(db, Horizon(h.as_known_on, None, 2**62, 2**62, ())):
-            raise UnknownReference(f"unknown insurer {insurer_id!r}")
+        await require_insurer(db, insurer_id)
         return not_known_yet(incident, h, insurer=insurer_id)
     if insurer_id not in await known_insurers(db, _all_time(h)):
         raise UnknownReference(f"unknown insurer {insurer_id!r}")
@@ -530,6 +539,58 @@ async def member(
             for (ins, r), found in sorted(memberships.items())
         ],
     }
+
+
+async def members_by_nir(db: Db, h: Horizon, pseudonyms: Sequence[str]) -> list[dict[str, Any]]:
+    """`member(nir_pseudonym=...)` for many NIRs at once, in order: one read for their
+    memberships, then one per incident for all of them (the batch lookup of `member --nir -`)."""
+    wanted = json.dumps(sorted(set(pseudonyms)))
+    pairs: dict[str, set[tuple[str, str]]] = {}
+    for nir, insurer_id, ref in await db.fetch_point(
+        "SELECT nir, insurer, ref FROM nir_members WHERE nir IN (SELECT value FROM json_each(:nirs))"
+        " UNION SELECT nir, insurer, ref FROM nir_recent WHERE nir IN (SELECT value FROM json_each(:nirs))",
+        {"nirs": wanted},
+    ):
+        pairs.setdefault(str(nir), set()).add((str(insurer_id), str(ref)))
+    found: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
+    everyone = {pair for held in pairs.values() for pair in held}
+    incidents = await _incidents_for_lookups(db, h) if everyone else []
+    if everyone:
+        where = (
+            "v.nir IN (SELECT value FROM json_each(:nirs)) AND v.insurer IN (SELECT value FROM json_each(:insurers))"
+            " AND v.ref IN (SELECT value FROM json_each(:refs))"
+        )
+        sql = (
+            "SELECT m.*, (SELECT id FROM facts WHERE pos = m.enrolled_pos),"
+            " (SELECT id FROM facts WHERE pos = m.finding_pos)"
+            f" FROM ({member_status_sql(where)}) m"
+        )
+        filters = {
+            "nirs": json.dumps(sorted(pairs)),
+            "insurers": json.dumps(sorted({i for i, _ in everyone})),
+            "refs": json.dumps(sorted({r for _, r in everyone})),
+        }
+        for incident in incidents:
+            view = await _view_for_lookups(db, incident, h)
+            params = {"incident": incident, "scopes": _scopes_json(view), **filters, **h.params()}
+            for row in await db.fetch_point(sql, params):
+                key, nir = (str(row[0]), str(row[1])), str(row[6])
+                if key in pairs.get(nir, ()):
+                    found.setdefault(nir, {}).setdefault(key, []).append(_membership_answer(view, row))
+    answers: list[dict[str, Any]] = []
+    for pseudonym in pseudonyms:
+        if pseudonym in pairs and pseudonym not in found:
+            answers.append(await member(db, h, nir_pseudonym=pseudonym))  # e.g. enrolled, no incident yet
+            continue
+        memberships = found.get(pseudonym, {})
+        answers.append({
+            **h.header(),
+            "memberships": [
+                {"insurer": ins, "ref": r, "incidents": sorted(got, key=lambda a: str(a["incident"]))}
+                for (ins, r), got in sorted(memberships.items())
+            ],
+        })
+    return answers
 
 
 _VIEWS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], IncidentView]] = weakref.WeakKeyDictionary()
