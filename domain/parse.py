@@ -339,12 +339,22 @@ def roster_member(
     )
 
 
-def enrolment(insurer: str, members: tuple[Member, ...], fact_id: str, ctx: Context, known_on: str | None) -> Parsed:
+def enrolment(
+    insurer: str,
+    members: tuple[Member, ...],
+    fact_id: str,
+    ctx: Context,
+    known_on: str | None,
+    *,
+    source: str | None = None,
+    note: str | None = None,
+) -> Parsed:
     """A `members-enrolled` fact from already-checked members (the roster import path)."""
     data: dict[str, Any] = {"kind": "members-enrolled", "id": fact_id, "insurer": _clean("insurer", insurer)}
     if known_on is not None:
         data["known_on"] = known_on
     _resolve_common(data, ctx, "members-enrolled")
+    extra = {k: _clean(k, v) for k, v in (("source", source), ("note", note)) if v is not None}
     fact = MembersEnrolled(
         id=data["id"],
         known_on=data["known_on"],
@@ -352,6 +362,7 @@ def enrolment(insurer: str, members: tuple[Member, ...], fact_id: str, ctx: Cont
         by=data["by"],
         insurer=data["insurer"],
         members=members,
+        **extra,
     )
-    given = frozenset({"id", "insurer", "members"} | ({"known_on"} if known_on is not None else set()))
+    given = frozenset({"id", "insurer", "members", *extra} | ({"known_on"} if known_on is not None else set()))
     return Parsed(fact=fact, given=given)

@@ -22,7 +22,7 @@ from typing import Any, Final
 from domain.categories import BUILT_IN_NAMES, implied
 from domain.derive import IncidentView, Visible, derive
 from domain.errors import UnknownReference
-from domain.facts import decode
+from domain.facts import Member, decode
 from domain.times import from_micros, iso_utc, to_micros
 from projections.db import Db
 
@@ -126,6 +126,39 @@ async def require_insurer(db: Db, insurer: str) -> None:
     ) as cursor:
         if await cursor.fetchone() is None:
             raise UnknownReference(f"unknown insurer {insurer!r}")
+
+
+async def insurers_ever(db: Db) -> list[str]:
+    """Every insurer a fact of the ledger names (SPEC §3), at any time."""
+    marks = ", ".join(f"'{k}'" for k in NAMING_KINDS)
+    async with db.execute(
+        f"SELECT DISTINCT insurer FROM facts WHERE kind IN ({marks}) AND insurer IS NOT NULL ORDER BY insurer"
+    ) as cursor:
+        return [str(r[0]) for r in await cursor.fetchall()]
+
+
+async def enrolled_by(db: Db, insurer: str, members: Sequence[Member]) -> list[tuple[str, datetime]]:
+    """The roster facts (id, known_on) that enrolled every one of `members` with exactly these
+    attributes, earliest first."""
+    rows = await db.execute_fetchall(
+        "SELECT v.pos, v.ref, v.role, v.contract, v.from_day, v.until_day, v.nir FROM member_versions v"
+        " WHERE v.insurer = :insurer AND v.ref IN (SELECT value FROM json_each(:refs))",
+        {"insurer": insurer, "refs": json.dumps([m.ref for m in members])},
+    )
+    wanted = {
+        (m.ref, m.role, m.contract, m.from_.isoformat() if m.from_ else None, m.until.isoformat() if m.until else None,
+         m.nir)
+        for m in members
+    }  # fmt: skip
+    matches = Counter(int(pos) for pos, *attributes in rows if tuple(attributes) in wanted)
+    whole = sorted(pos for pos, count in matches.items() if count == len(wanted))
+    found: list[tuple[str, datetime]] = []
+    for pos in whole:
+        for fact_id, known_us in await db.execute_fetchall(
+            "SELECT id, known_us FROM facts WHERE pos = :pos", {"pos": pos}
+        ):
+            found.append((str(fact_id), from_micros(int(known_us))))
+    return found
 
 
 async def known_at(db: Db, incident: str, h: Horizon) -> bool:
@@ -583,13 +616,15 @@ async def members_by_nir(db: Db, h: Horizon, pseudonyms: Sequence[str]) -> list[
             answers.append(await member(db, h, nir_pseudonym=pseudonym))  # e.g. enrolled, no incident yet
             continue
         memberships = found.get(pseudonym, {})
-        answers.append({
-            **h.header(),
-            "memberships": [
-                {"insurer": ins, "ref": r, "incidents": sorted(got, key=lambda a: str(a["incident"]))}
-                for (ins, r), got in sorted(memberships.items())
-            ],
-        })
+        answers.append(
+            {
+                **h.header(),
+                "memberships": [
+                    {"insurer": ins, "ref": r, "incidents": sorted(got, key=lambda a: str(a["incident"]))}
+                    for (ins, r), got in sorted(memberships.items())
+                ],
+            }
+        )
     return answers
 
 
