@@ -76,7 +76,7 @@ def test_extra_columns_are_ignored_and_named_once(known, write_file):
 
 
 def test_map_renames_a_column_and_an_empty_target_ignores_one_quietly(known, write_file):
-    path = write_file("r.csv", "N° adhérent;Numéro SS;email\nm1;{nir};a@example.org\n".format(nir=spaced(NIR_BRUNO)))
+    path = write_file("r.csv", f"N° adhérent;Numéro SS;email\nm1;{spaced(NIR_BRUNO)};a@example.org\n")
 
     result = known(
         "members",
