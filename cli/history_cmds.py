@@ -201,7 +201,8 @@ def _notice_text(notice: dict[str, Any]) -> str:
     if notice["kind"] == "authority-notified":
         text = _("{authority} notified").format(authority=notice["authority"])
         if notice.get("phase"):
-            text += f" ({_(notice['phase'])})"
+            phases = {"initial": _("initial"), "complementary": _("complementary")}
+            text += f" ({phases.get(notice['phase'], notice['phase'])})"
         if notice.get("insurer"):
             text += " " + _("for {insurer}").format(insurer=notice["insurer"])
     else:

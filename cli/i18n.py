@@ -54,6 +54,12 @@ def _(message: str) -> str:
     return message if lang == "en" else _catalog(lang).gettext(message)
 
 
+def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker
+    """Mark `message` for the catalog without translating it (for messages used inside f-strings,
+    which the extractor cannot see)."""
+    return message
+
+
 def ngettext(singular: str, plural: str, count: int) -> str:
     """The singular or plural form of a message for `count`, in the current language."""
     lang = language()

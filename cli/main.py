@@ -10,7 +10,7 @@ from typing import Any, TextIO
 import click
 
 from cli import render
-from cli.i18n import _, ngettext
+from cli.i18n import LANGUAGES, _, choose, ngettext
 from cli.roster import RosterProgress
 from cli.shell import (
     Settings,
@@ -50,9 +50,14 @@ MAX_LINE = 64 * 1024 * 1024
     metavar="FILE",
     help="Key file (default $EXPOSURE_KEY_FILE, else the store's path with .key; ./exposure.key for PostgreSQL).",
 )
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    help="Language of human output: en or fr (default: fr when LANG or LC_ALL is French, else en). JSON never changes.",
+)
 @click.version_option(package_name="exposure-ledger")
 @click.pass_context
-def main(ctx: click.Context, store: str | None, key_file: str | None) -> None:
+def main(ctx: click.Context, store: str | None, key_file: str | None, lang: str | None) -> None:
     """An exposure ledger for personal-data breaches: which members, which fields, as known on any date.
 
     \b
@@ -60,7 +65,9 @@ def main(ctx: click.Context, store: str | None, key_file: str | None) -> None:
       exposure init --timezone Europe/Paris
       exposure record attack-discovered --incident viamedis-2024-01 --operator Viamedis --occurred-on 2024-01-22
       exposure summary --incident viamedis-2024-01 --as-known-on 2024-02-07
+      exposure --lang fr summary --incident viamedis-2024-01
     """
+    choose(lang)
     ctx.obj = Settings(store, key_file)
 
 
@@ -98,8 +105,12 @@ def init(tz: str, encrypt: bool, as_json: bool) -> None:
         if as_json:
             emit_json(info)
         else:
-            verb = "Created" if created else "Already initialised:"
-            click.echo(f"{verb} {info['store']} (time zone {info['timezone']}, key file {info['key_file']})")
+            text = (
+                _("Created {store} (time zone {zone}, key file {key_file})")
+                if created
+                else _("Already initialised: {store} (time zone {zone}, key file {key_file})")
+            )
+            click.echo(text.format(store=info["store"], zone=info["timezone"], key_file=info["key_file"]))
 
     run(go())
 
@@ -448,6 +459,37 @@ def _renames(values: tuple[str, ...]) -> dict[str, str]:
     return renames
 
 
+def _roster_warning(kind: str, values: dict[str, Any], store: Store) -> str:
+    """A warning of `members import`, in words (and language) for people."""
+    if kind == "ignored_columns":
+        columns = values["columns"]
+        return ngettext(
+            "ignoring column {columns} (not a roster column)",
+            "ignoring columns {columns} (not roster columns)",
+            len(columns),
+        ).format(columns=", ".join(columns))
+    if kind == "repeated_rows":
+        count = values["count"]
+        return ngettext(
+            "{count} row repeats a ref of an earlier row of this file: a re-enrolment, the later row wins",
+            "{count} rows repeat a ref of an earlier row of this file: re-enrolments, the later row wins",
+            count,
+        ).format(count=f"{count:,}")
+    if kind == "new_insurer":
+        text = _("new insurer {insurer}").format(insurer=repr(values["insurer"]))
+        if values["near"]:
+            text += ": " + _("did you mean {insurers}? (--new-insurer silences this)").format(
+                insurers=_(" or ").join(values["near"])
+            )
+        return text
+    if kind == "already_imported":
+        return _(
+            "this file was already imported (fact {fact}, known on {moment} {zone}):"
+            " importing it again records its members again"
+        ).format(fact=values["fact"], moment=render.stamp(values["known_on"], store.tz), zone=store.tz.key)
+    return kind  # pragma: no cover - every kind roster.import_roster uses is worded above
+
+
 @members.command("import")
 @click.option("--insurer", "insurer_id", required=True, help="Insurer id the roster belongs to.")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
@@ -500,9 +542,12 @@ def members_import(
 
     @with_store
     async def go(store: Store) -> None:
+        def say(kind: str, **values: Any) -> None:
+            warn(_roster_warning(kind, values, store))
+
         with RosterProgress() as progress:
             result = await roster.import_roster(
-                store, insurer_id, file, batch_size=batch_size, progress=progress, options=options, warn=warn
+                store, insurer_id, file, batch_size=batch_size, progress=progress, options=options, warn=say
             )
         if as_json:
             emit_json(result)

@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 from rich.measure import Measurement
 from rich.table import Table
 
-from cli.i18n import _
+from cli.i18n import _, language
 from cli.shell import out
 from domain import times
+from domain.categories import BY_NAME
 
 
 def _month(number: int) -> str:
@@ -61,6 +62,13 @@ def not_known(data: dict[str, Any], tz: ZoneInfo) -> None:
     if data.get("as_recorded_at"):
         text += ", " + _("as recorded at {moment}").format(moment=when(data["as_recorded_at"], tz))
     out.print(f"{text} ({tz.key}).")
+
+
+def category_label(name: str) -> str:
+    """A category's label from the category table, in the current language (a category
+    defined by a fact shows its name)."""
+    found = BY_NAME.get(name)
+    return found.label_in(language()) if found else name
 
 
 def listed(values: list[str] | None) -> str:
@@ -144,6 +152,15 @@ def insurer(data: dict[str, Any], tz: ZoneInfo) -> None:
     out.print(exposed)
     ruled_out = sorted(c for c, s in data["fields"].items() if s == "ruled-out")
     out.print(_("ruled out: {categories}").format(categories=listed(ruled_out)))
+    known = [(c, s) for c, s in data["fields"].items() if s != "unknown"]
+    if known:
+        fields = Table(title=_("Field categories"), show_header=True, title_justify="left")
+        fields.add_column(_("category"), no_wrap=True)
+        fields.add_column(_("label"))
+        fields.add_column(_("status"), no_wrap=True)
+        for category, status in known:
+            fields.add_row(category, category_label(category), status_word(status))
+        out.print(fields)
     members = Table(show_header=True)
     for key in data["members"]:
         members.add_column(_("memberships") if key == "memberships" else status_word(key), justify="right")
@@ -155,7 +172,7 @@ def insurer(data: dict[str, Any], tz: ZoneInfo) -> None:
         "members_notified_at": _("members notified at"),
     }
     for key, label in labels.items():
-        out.print(f"{label}: {stamp(data[key], tz)}")
+        out.print(_("{label}: {value}").format(label=label, value=stamp(data[key], tz)))
 
 
 def id_column(table: Table, header: str, values: list[str], justify: str = "left") -> None:

@@ -32,7 +32,7 @@ from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final, Protocol, TextIO
 
 import msgspec
 
@@ -406,7 +406,14 @@ class Options:
     new_insurer: bool = False
 
 
-Warn = Callable[[str], None]
+class Warn(Protocol):
+    """Where warnings go: `warn(kind, **values)`; the command line words them (in its language)."""
+
+    def __call__(self, kind: str, **values: Any) -> None: ...
+
+
+def _quiet(kind: str, **values: Any) -> None:
+    """No warnings (a caller that did not ask for them)."""
 
 
 async def import_roster(
@@ -428,24 +435,21 @@ async def import_roster(
     """
     opts = options or Options(known_on=known_on)
     known_on = opts.known_on if options is not None else known_on
-    say: Warn = warn or (lambda _line: None)
+    say: Warn = warn or _quiet
     if known_on is not None:
         times.parse_instant(known_on, "--known-on", store.tz)
     ctx = store.context(opts.by)
     enrolment(insurer, (), "check", ctx, known_on, source=opts.source, note=opts.note)  # reject bad keys early
     shape = read_layout(file, opts.renames)
     if shape.ignored:
-        say(f"ignoring column{'s' if len(shape.ignored) > 1 else ''} {', '.join(shape.ignored)} (not roster columns)")
+        say("ignored_columns", columns=shape.ignored)
     given = (opts.source, opts.note, opts.by)
     repeats = Repeats()
     with tempfile.TemporaryFile(prefix="exposure-roster-", dir=_spool_dir(store)) as spool:
         total, batches = _check_all(file, store.keys.nir_key, batch_size, spool, progress, shape, repeats)
         repeated = repeats.count()
         if repeated:
-            say(
-                f"{repeated:,} row{'s' if repeated > 1 else ''} repeat{'' if repeated > 1 else 's'} a ref of an earlier"
-                " row of this file: re-enrolments, the later row wins"
-            )
+            say("repeated_rows", count=repeated)
         await _announce(store, insurer, opts.new_insurer, say)
         await _already_imported(store, insurer, spool, batch_id, known_on, given, say)
         appended = unchanged = done = 0
@@ -517,9 +521,7 @@ async def _announce(store: Store, insurer: str, expected: bool, say: Warn) -> No
     known = await queries.insurers_ever(store.db)
     if insurer in known or expected:
         return
-    close = near(insurer, known)
-    hint = f": did you mean {' or '.join(close[:3])}? (--new-insurer silences this)" if close else ""
-    say(f"new insurer {insurer!r}{hint}")
+    say("new_insurer", insurer=insurer, near=near(insurer, known)[:3])
 
 
 async def _already_imported(
@@ -544,12 +546,8 @@ async def _already_imported(
     if any(fact_id == ours for fact_id, _ in earlier):
         return  # this very import, run again: nothing is appended
     for fact_id, known in earlier:
-        if fact_id != ours:
-            say(
-                f"this file was already imported (fact {fact_id}, known on {times.to_minute(known, store.tz)}"
-                f" {store.tz.key}): importing it again records its members again"
-            )
-            return
+        say("already_imported", fact=fact_id, known_on=known)
+        return
 
 
 def _spool_dir(store: Store) -> str | None:
