@@ -1,5 +1,5 @@
 """Knowledge over time on the command line: `diff`, `timeline`, `obligations`, `report`,
-`export veris`. Registered on the `main` group by importing this module (cli/main.py).
+`export veris`. Registered on the `main` group by `register` (cli/main.py).
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from rich.table import Table
 
 from cli import render
 from cli.i18n import _
-from cli.main import main
 from cli.report import report, rules_option
 from cli.shell import emit_json, horizon_at, horizon_options, json_option, out, run, with_store
 from domain import obligations as rules
 from domain import times, veris
 from domain.errors import InvalidFact, InvalidTime
+from ledger.store import Store
 from projections import history, queries
-from projections.store import Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -62,7 +61,7 @@ _list = render.listed
 # -- diff -------------------------------------------------------------------------------
 
 
-@main.command()
+@click.command()
 @click.option("--incident", required=True, help="Incident id.")
 @click.option(
     "--from", "from_", required=True, metavar="X", help="Earlier knowledge date (a date: the end of that day)."
@@ -169,7 +168,7 @@ def _render_diff(data: dict[str, Any], store: Store) -> None:
 # -- timeline ---------------------------------------------------------------------------
 
 
-@main.command()
+@click.command()
 @click.option("--incident", required=True, help="Incident id.")
 @horizon_options
 def timeline(incident: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool) -> None:
@@ -290,7 +289,7 @@ def _render_timeline(
 # -- obligations ------------------------------------------------------------------------
 
 
-@main.command()
+@click.command()
 @click.option("--incident", required=True, help="Incident id.")
 @rules_option("Which deadline rule to apply (versioned data, see docs/HISTORY.md).")
 @horizon_options
@@ -359,7 +358,7 @@ def _render_obligations(data: dict[str, Any], store: Store) -> None:
 # -- export -----------------------------------------------------------------------------
 
 
-@main.group()
+@click.group()
 def export() -> None:
     """Share an incident in a standard format.
 
@@ -403,4 +402,7 @@ def export_veris(
     run(go())
 
 
-main.add_command(report)
+def register(group: click.Group) -> None:
+    """Add diff, timeline, obligations, report and `export veris` to the root group."""
+    for command in (diff, timeline, obligations, report, export):
+        group.add_command(command)

@@ -31,8 +31,8 @@ from domain import obligations as rules
 from domain.errors import InvalidFact
 from domain.facts import AttackDiscovered, FactRetracted, insurer_of
 from domain.times import from_micros, iso_utc, to_minute
+from ledger.store import Store
 from projections import history, queries
-from projections.store import Store
 
 MESSAGES: Final = (
     N_("Exposure report"),

@@ -23,8 +23,8 @@ from rich.console import Console
 from cli.i18n import _
 from domain import times
 from domain.errors import LedgerError
+from ledger.store import DEFAULT_STORE, Store
 from projections import queries
-from projections.store import DEFAULT_STORE, Store
 
 EXIT_REJECTED: Final = 1
 EXIT_AUDIT_FAILED: Final = 3
@@ -139,9 +139,7 @@ async def horizon_at(
     now = datetime.now(UTC)
     moment = times.parse_instant(known, what, store.tz, date_means="end") if known else now
     if moment > now:
-        warn(
-            _("{option} {value} is in the future: the answer is what is known now").format(option=what, value=known)
-        )
+        warn(_("{option} {value} is in the future: the answer is what is known now").format(option=what, value=known))
     recorded = (
         times.parse_instant(as_recorded_at, "--as-recorded-at", store.tz, date_means="end") if as_recorded_at else None
     )
