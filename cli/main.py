@@ -479,9 +479,10 @@ def _roster_warning(kind: str, values: dict[str, Any], store: Store) -> str:
     if kind == "new_insurer":
         text = _("new insurer {insurer}").format(insurer=repr(values["insurer"]))
         if values["near"]:
-            text += ": " + _("did you mean {insurers}? (--new-insurer silences this)").format(
+            hint = _("did you mean {insurers}? (--new-insurer silences this)").format(
                 insurers=_(" or ").join(values["near"])
             )
+            text = _("{what}: {result}").format(what=text, result=hint)
         return text
     if kind == "already_imported":
         return _(
@@ -553,15 +554,15 @@ def members_import(
         if as_json:
             emit_json(result)
         else:
-            click.echo(
+            what = (
                 ngettext("{rows} row", "{rows} rows", result["rows"]).format(rows=f"{result['rows']:,}")
                 + " "
                 + ngettext("in {count} fact", "in {count} facts", result["facts"]).format(count=result["facts"])
-                + ": "
-                + _("{appended} appended, {unchanged} already recorded").format(
-                    appended=result["appended"], unchanged=result["unchanged"]
-                )
             )
+            done = _("{appended} appended, {unchanged} already recorded").format(
+                appended=result["appended"], unchanged=result["unchanged"]
+            )
+            click.echo(_("{what}: {result}").format(what=what, result=done))
 
     run(go())
 

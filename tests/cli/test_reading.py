@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -71,43 +72,64 @@ def ledger(cli: Cli, write_file) -> Cli:
     return cli
 
 
+BOTH = pytest.mark.parametrize("lang", ["en", "fr"])
+"""A test of what a person reads, in English and in French (`--lang`)."""
+
+
+def said(lang: str, english: str, french: str) -> str:
+    """The text a person reads in `lang`."""
+    return english if lang == "en" else french
+
+
 UTC_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z")
 
 
 # -- one clock ------------------------------------------------------------------------
 
 
-def test_summary_names_its_date_in_the_ledgers_zone_to_the_minute(ledger):
-    result = ledger("summary", "--incident", INCIDENT, "--as-known-on", "2024-02-01")
+@BOTH
+def test_summary_names_its_date_in_the_ledgers_zone_to_the_minute(ledger, lang):
+    result = ledger("--lang", lang, "summary", "--incident", INCIDENT, "--as-known-on", "2024-02-01")
 
-    assert result.stdout.splitlines()[0] == f"{INCIDENT} as known on 1 Feb 2024 23:59 (Europe/Paris)"
+    assert result.stdout.splitlines()[0] == INCIDENT + said(
+        lang, " as known on 1 Feb 2024 23:59 (Europe/Paris)", " tel que connu le 1 févr. 2024 23:59 (Europe/Paris)"
+    )
     assert not UTC_STAMP.search(result.stdout)
 
 
-def test_insurer_shows_its_dates_in_paris_time(ledger):
-    result = ledger("insurer", "--incident", INCIDENT, "--insurer", "mh", "--as-known-on", "2024-02-07")
+@BOTH
+def test_insurer_shows_its_dates_in_paris_time(ledger, lang):
+    result = ledger("--lang", lang, "insurer", "--incident", INCIDENT, "--insurer", "mh", "--as-known-on", "2024-02-07")
 
-    assert "as known on 7 Feb 2024 23:59 (Europe/Paris)" in result.stdout
-    assert "informed at: 2024-02-01 09:30" in result.stdout
-    assert "authority notified at: 2024-02-02 10:00" in result.stdout
+    assert said(lang, "as known on 7 Feb 2024 23:59", "tel que connu le 7 févr. 2024 23:59") in result.stdout
+    assert said(lang, "informed at: 2024-02-01 09:30", "informé le : 2024-02-01 09:30") in result.stdout
+    assert (
+        said(lang, "authority notified at: 2024-02-02 10:00", "autorité notifiée le : 2024-02-02 10:00")
+        in result.stdout
+    )
     assert not UTC_STAMP.search(result.stdout)
 
 
-def test_member_and_audit_log_speak_paris_time_too(ledger):
-    member = ledger("member", "--insurer", "mh", "--ref", "m1", "--as-known-on", "2024-02-07T12:00:00Z")
-    log = ledger("audit", "log")
+@BOTH
+def test_member_and_audit_log_speak_paris_time_too(ledger, lang):
+    member = ledger("--lang", lang, "member", "--insurer", "mh", "--ref", "m1", "--as-known-on", "2024-02-07T12:00:00Z")
+    log = ledger("--lang", lang, "audit", "log")
 
-    assert member.stdout.startswith("As known on 7 Feb 2024 13:00 (Europe/Paris)")
+    assert member.stdout.startswith(
+        said(lang, "As known on 7 Feb 2024 13:00 (Europe/Paris)", "Tel que connu le 7 févr. 2024 13:00 (Europe/Paris)")
+    )
     assert "(Europe/Paris)" in log.stdout.splitlines()[0]
     opened = next(line for line in log.stdout.splitlines() if f"open-{INCIDENT}" in line)
     assert "2024-01-29 15:00" in opened  # known_on, typed as 15:00+01:00
     assert not UTC_STAMP.search(log.stdout)
 
 
-def test_the_json_answers_stay_in_utc(ledger):
-    answer = json.loads(ledger("summary", "--incident", INCIDENT, "--as-known-on", "2024-02-01", "--json").stdout)
+def test_the_json_answers_stay_in_utc_whatever_the_language(ledger):
+    english = ledger("summary", "--incident", INCIDENT, "--as-known-on", "2024-02-01", "--json").stdout
+    french = ledger("--lang", "fr", "summary", "--incident", INCIDENT, "--as-known-on", "2024-02-01", "--json").stdout
 
-    assert answer["as_known_on"] == "2024-02-01T22:59:59.999999Z"
+    assert json.loads(english)["as_known_on"] == "2024-02-01T22:59:59.999999Z"
+    assert french == english
 
 
 def test_an_error_about_a_paris_date_answers_in_paris_time(ledger):
@@ -145,22 +167,31 @@ def test_an_error_about_a_paris_date_answers_in_paris_time(ledger):
     ],
     ids=lambda c: c[0],
 )
-def test_every_header_says_as_recorded_at_when_asked(ledger, command):
-    result = ledger(*command, "--as-recorded-at", "2100-01-01T12:00:00+01:00")
+@BOTH
+def test_every_header_says_as_recorded_at_when_asked(ledger, command, lang):
+    result = ledger("--lang", lang, *command, "--as-recorded-at", "2100-01-01T12:00:00+01:00")
 
     assert result.exit_code == 0, result.stderr
-    assert "as recorded at 1 Jan 2100 12:00" in result.stdout.splitlines()[0]
+    assert (
+        said(lang, "as recorded at 1 Jan 2100 12:00", "tel qu'enregistré le 1 janv. 2100 12:00")
+        in result.stdout.splitlines()[0]
+    )
     assert result.stdout.count("(Europe/Paris)") == 1
 
 
 # -- not known yet --------------------------------------------------------------------
 
 
-def test_an_incident_asked_before_its_facts_is_not_known_rather_than_zeros(ledger):
-    human = ledger("summary", "--incident", INCIDENT, "--as-known-on", "2024-01-28")
+@BOTH
+def test_an_incident_asked_before_its_facts_is_not_known_rather_than_zeros(ledger, lang):
+    human = ledger("--lang", lang, "summary", "--incident", INCIDENT, "--as-known-on", "2024-01-28")
     machine = ledger("summary", "--incident", INCIDENT, "--as-known-on", "2024-01-28", "--json")
 
-    assert human.stdout == f"{INCIDENT} was not known as of 28 Jan 2024 23:59 (Europe/Paris).\n"
+    assert human.stdout == INCIDENT + said(
+        lang,
+        " was not known as of 28 Jan 2024 23:59 (Europe/Paris).\n",
+        " n'était pas connu le 28 janv. 2024 23:59 (Europe/Paris).\n",
+    )
     assert json.loads(machine.stdout) == {
         "incident": INCIDENT,
         "as_known_on": "2024-01-28T22:59:59.999999Z",
@@ -179,12 +210,26 @@ def test_an_insurer_asked_before_the_incident_was_recorded_is_not_known(ledger):
 # -- ruled out ------------------------------------------------------------------------
 
 
-def test_summary_and_insurer_show_what_was_ruled_out(ledger):
-    summary = ledger("summary", "--incident", INCIDENT, "--as-known-on", "2024-02-07")
-    insurer = ledger("insurer", "--incident", INCIDENT, "--insurer", "mh", "--as-known-on", "2024-02-07")
+@BOTH
+def test_summary_and_insurer_show_what_was_ruled_out(ledger, lang):
+    summary = ledger("--lang", lang, "summary", "--incident", INCIDENT, "--as-known-on", "2024-02-07")
+    insurer = ledger(
+        "--lang", lang, "insurer", "--incident", INCIDENT, "--insurer", "mh", "--as-known-on", "2024-02-07"
+    )
 
-    assert re.search(r"ruled out\s+│\s+bank, health", summary.stdout)
-    assert "ruled out: bank, health" in insurer.stdout
+    assert re.search(said(lang, "ruled out", "écarté") + r"\s+│\s+bank, health", summary.stdout)
+    assert said(lang, "ruled out: bank, health", "écartées : bank, health") in insurer.stdout
+
+
+@BOTH
+def test_insurer_labels_its_field_categories_from_the_category_table(ledger, lang):
+    insurer = ledger(
+        "--lang", lang, "insurer", "--incident", INCIDENT, "--insurer", "mh", "--as-known-on", "2024-02-07"
+    )
+
+    nir = next(line for line in insurer.stdout.splitlines() if "│ nir " in line)
+    assert said(lang, "Social security number (NIR)", "NIR (numéro de sécurité sociale)") in nir
+    assert said(lang, "exposed", "exposé") in nir
 
 
 # -- ids ------------------------------------------------------------------------------
@@ -222,15 +267,23 @@ def test_member_lists_the_facts_behind_the_answer_whole(ledger):
 # -- a complete timeline --------------------------------------------------------------
 
 
-def test_the_timeline_shows_notifications_as_rows(ledger):
-    result = ledger("timeline", "--incident", INCIDENT, "--as-known-on", "2024-02-07")
+@BOTH
+def test_the_timeline_shows_notifications_as_rows(ledger, lang):
+    result = ledger("--lang", lang, "timeline", "--incident", INCIDENT, "--as-known-on", "2024-02-07")
 
     cnil = next(line for line in result.stdout.splitlines() if "mh-cnil" in line)
     members = next(line for line in result.stdout.splitlines() if "mh-told-members" in line)
     assert "2024-02-02 10:00" in cnil
-    assert "CNIL notified (initial) for mh" in cnil
+    assert said(lang, "CNIL notified (initial) for mh", "CNIL notifiée (initiale) pour mh") in cnil
     assert "2024-02-03 00:00" in members
-    assert "members of mh notified (every affected member), e-mail" in members
+    assert (
+        said(
+            lang,
+            "members of mh notified (every affected member), e-mail",
+            "adhérents de mh informés (tous les adhérents touchés), e-mail",
+        )
+        in members
+    )
 
 
 def test_the_timeline_json_is_unchanged_by_notifications(ledger):
@@ -272,6 +325,10 @@ def test_audit_log_takes_an_incident_and_names_its_columns(ledger, write_file):
     header = next(line for line in result.stdout.splitlines() if "kind" in line)
     for column in ("recorded at", "known on", "late entry", "occurred on", "kind", "id", "by", "source", "hash"):
         assert column in header
+    french = ledger("--lang", "fr", "audit", "log", "--incident", INCIDENT)
+    header = next(line for line in french.stdout.splitlines() if "type" in line)
+    for column in ("enregistré le", "connu le", "saisie tardive", "survenu le", "type", "id", "par", "source"):
+        assert column in header
 
 
 def test_audit_log_of_an_unknown_incident_is_an_error(ledger):
@@ -290,6 +347,7 @@ def test_the_demo_means_members_in_all_and_counts_the_ledgers_facts(tmp_path):
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "LANG": "C.UTF-8"},
     )
 
     assert result.returncode == 0, result.stderr
@@ -317,3 +375,35 @@ def test_the_readmes_member_example_uses_the_demos_nir():
     nir = shown_nir(5_000, 24)
     assert nir is not None
     assert f'member --nir "{spaced(nir)}"' in readme
+
+
+def test_the_demo_speaks_french_with_a_french_lang(tmp_path):
+    result = subprocess.run(
+        [str(EXPOSURE), "demo", "--members", "100", "--dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "LANG": "fr_FR.UTF-8"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert " faits, 24 assureurs, 100 adhérents fictifs dans " in result.stdout.splitlines()[0]
+    assert "viamedis-2024-01 : ce qui était connu, date par date (Europe/Paris)" in result.stdout
+    assert "Légende :" in result.stdout
+    assert "  personnes : adhérents touchés comptés une fois par personne" in result.stdout
+
+
+@BOTH
+def test_the_html_report_is_written_in_the_chosen_language(ledger, lang, tmp_path):
+    page = tmp_path / "report.html"
+
+    result = ledger(
+        "--lang", lang, "report", "--incident", INCIDENT, "--html", str(page), "--as-known-on", "2024-02-07"
+    )
+
+    assert result.exit_code == 0, result.stderr
+    text = page.read_text(encoding="utf-8")
+    assert f'<html lang="{lang}">' in text
+    assert said(lang, "<h2>Summary</h2>", "<h2>Synthèse</h2>") in text
+    assert said(lang, "Notification obligations", "Obligations de notification") in text
+    assert said(lang, "title='Social security number (NIR)'", "title='NIR (numéro de sécurité sociale)'") in text

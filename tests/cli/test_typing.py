@@ -306,3 +306,65 @@ def test_member_with_an_unknown_insurer_is_an_error(known):
 
     assert result.exit_code == 1
     assert error_lines(result) == ["Error: unknown insurer 'malakof-humanis'"]
+
+
+# -- the same, in French ---------------------------------------------------------------
+
+
+def test_a_roster_import_speaks_french(known, write_file):
+    path = write_file("r.csv", "ref;Nom\nm1;Dupont\nm1;Dupont\n")
+
+    result = known("--lang", "fr", "members", "import", "--insurer", "malakof-humanis", str(path))
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "2 lignes en 1 fait : 1 ajoutés, 0 déjà enregistrés\n"
+    assert warnings(result) == []
+    assert [line for line in result.stderr.splitlines() if line.startswith("Avertissement : ")] == [
+        "Avertissement : colonne Nom ignorée (pas une colonne de liste d'adhérents)",
+        (
+            "Avertissement : 1 ligne reprend la référence d'une ligne précédente de ce fichier : une réinscription,"
+            " la dernière ligne l'emporte"
+        ),
+        (
+            "Avertissement : nouvel assureur 'malakof-humanis' : vouliez-vous dire malakoff-humanis ?"
+            " (--new-insurer fait taire cet avertissement)"
+        ),
+    ]
+
+
+def test_a_file_imported_again_is_announced_in_french(known, write_file):
+    path = write_file("r.csv", "ref\nm1\n")
+    assert (
+        known("members", "import", "--insurer", "malakoff-humanis", str(path), "--known-on", "2024-01-01").exit_code
+        == 0
+    )
+
+    again = known("--lang", "fr", "members", "import", "--insurer", "malakoff-humanis", str(path))
+
+    (line,) = [x for x in again.stderr.splitlines() if x.startswith("Avertissement : ")]
+    assert line.startswith("Avertissement : ce fichier a déjà été importé (fait roster-malakoff-humanis-")
+    assert line.endswith(
+        "connu le 2024-01-01 00:00 Europe/Paris) : l'importer à nouveau enregistre ses adhérents une nouvelle fois"
+    )
+
+
+def test_an_import_and_a_future_date_speak_french(known, write_file):
+    path = write_file("f.jsonl", jsonl(fact("insurer-informed", incident=INCIDENT, insurer="mgen")))
+
+    imported = known("--lang", "fr", "import", str(path))
+    future = known("--lang", "fr", "summary", "--incident", INCIDENT, "--as-known-on", "2100-01-01")
+
+    assert imported.stdout == "1 fait ajouté\n"
+    assert future.stderr.splitlines() == [
+        "Avertissement : --as-known-on 2100-01-01 est dans le futur : la réponse est ce qui est connu maintenant"
+    ]
+
+
+def test_batch_lookups_answer_the_same_json_in_french(known, write_file):
+    roster = write_file("r.csv", f"ref,nir\nm1,{NIR_ALICE}\n")
+    assert known("members", "import", "--insurer", "malakoff-humanis", str(roster)).exit_code == 0
+
+    english = known("member", "--nir", "-", "--as-known-on", "2024-02-01", input=NIR_ALICE + "\n")
+    french = known("--lang", "fr", "member", "--nir", "-", "--as-known-on", "2024-02-01", input=NIR_ALICE + "\n")
+
+    assert french.stdout == english.stdout
