@@ -564,14 +564,16 @@ async def export(store: Store, incident: str, h: queries.Horizon, insurer: str |
     writer = csv.writer(sink, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:
         writer.writerow(queries.EXPORT_COLUMNS)
+    # Who was told when, read before the members are streamed (never two streams at once).
+    insurers = [insurer] if insurer is not None else await queries.roster_insurers(store.db, h)
+    told_by: dict[str, dict[str, str]] = {}
+    for name in insurers:
+        notices = await queries.notices_by_ref(store.db, incident, h, name)
+        told_by[name] = {ref: times.iso_utc(times.from_micros(us)) for ref, us in notices.items()}
     chunks = queries.affected_chunks(store.db, incident, h, insurer)
-    told: dict[str, str] = {}
-    told_for: str | None = None
     async with contextlib.aclosing(chunks):  # closed before the store, even when the reader goes away
         async for ins, fields, implied, rows in chunks:
-            if ins != told_for:  # each insurer's notices once, read before its first chunk is written
-                notices = await queries.notices_by_ref(store.db, incident, h, ins)
-                told, told_for = {ref: times.iso_utc(times.from_micros(us)) for ref, us in notices.items()}, ins
+            told = told_by.get(ins, {})
             count += len(rows)
             if writer is not None:  # csv writes None as an empty cell
                 exposed, revealed = ";".join(fields), ";".join(implied)
