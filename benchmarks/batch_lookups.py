@@ -33,7 +33,7 @@ from ledger.store import Store  # noqa: E402
 from projections import queries  # noqa: E402
 
 TARGET_PER_S = 20_000
-BATCH = 1_000
+BATCH = 5_000
 
 
 def nirs_of(files: list[tuple[str, Path, int]], count: int) -> list[str]:

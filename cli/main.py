@@ -411,7 +411,7 @@ def member(
     run(go())
 
 
-LOOKUP_BATCH = 1_000
+LOOKUP_BATCH = 5_000
 """NIRs answered per batch by `member --nir -` (one read per incident per batch)."""
 
 

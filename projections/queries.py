@@ -591,28 +591,34 @@ async def members_by_nir(db: Db, h: Horizon, pseudonyms: Sequence[str]) -> list[
     everyone = {pair for held in pairs.values() for pair in held}
     incidents = await _incidents_for_lookups(db, h) if everyone else []
     if everyone:
-        where = (
-            "v.nir IN (SELECT value FROM json_each(:nirs)) AND v.insurer IN (SELECT value FROM json_each(:insurers))"
-            " AND v.ref IN (SELECT value FROM json_each(:refs))"
-        )
+        # One read per (incident, insurer) with that insurer's refs and scope only: a scope
+        # list of every insurer would be joined to every row.
+        where = "v.insurer = :insurer AND v.ref IN (SELECT value FROM json_each(:refs))"
         sql = (
             "SELECT m.*, (SELECT id FROM facts WHERE pos = m.enrolled_pos),"
             " (SELECT id FROM facts WHERE pos = m.finding_pos)"
             f" FROM ({member_status_sql(where)}) m"
         )
-        filters = {
-            "nirs": json.dumps(sorted(pairs)),
-            "insurers": json.dumps(sorted({i for i, _ in everyone})),
-            "refs": json.dumps(sorted({r for _, r in everyone})),
-        }
+        refs_of: dict[str, set[str]] = {}
+        for insurer_id, ref in everyone:
+            refs_of.setdefault(insurer_id, set()).add(ref)
         for incident in incidents:
             view = await _view_for_lookups(db, incident, h)
-            params = {"incident": incident, "scopes": _scopes_json(view), **filters, **h.params()}
-            for row in await db.fetch_point(sql, params):
-                key, nir = (str(row[0]), str(row[1])), str(row[6])
-                if key in pairs.get(nir, ()):
-                    found.setdefault(nir, {}).setdefault(key, []).append(_membership_answer(view, row))
+            kept: dict[tuple[str, str], tuple[list[str], set[str]]] = {}
+            for insurer_id, refs in sorted(refs_of.items()):
+                params = {
+                    "incident": incident,
+                    "scopes": _scopes_json(view, insurer_id),
+                    "insurer": insurer_id,
+                    "refs": json.dumps(sorted(refs)),
+                    **h.params(),
+                }
+                for row in await db.fetch_point(sql, params):
+                    key, nir = (str(row[0]), str(row[1])), str(row[6])
+                    if key in pairs.get(nir, ()):
+                        found.setdefault(nir, {}).setdefault(key, []).append(_membership_answer(view, row, kept))
     answers: list[dict[str, Any]] = []
+    header = h.header()
     for pseudonym in pseudonyms:
         if pseudonym in pairs and pseudonym not in found:
             answers.append(await member(db, h, nir_pseudonym=pseudonym))  # e.g. enrolled, no incident yet
@@ -620,7 +626,7 @@ async def members_by_nir(db: Db, h: Horizon, pseudonyms: Sequence[str]) -> list[
         memberships = found.get(pseudonym, {})
         answers.append(
             {
-                **h.header(),
+                **header,
                 "memberships": [
                     {"insurer": ins, "ref": r, "incidents": sorted(got, key=lambda a: str(a["incident"]))}
                     for (ins, r), got in sorted(memberships.items())
@@ -676,11 +682,31 @@ async def _enrolled_keys(db: Db, where: str, filters: dict[str, Any], h: Horizon
     return [(str(a), str(b)) for a, b in rows]
 
 
-def _membership_answer(view: IncidentView, row: Sequence[Any]) -> dict[str, Any]:
+def _membership_answer(
+    view: IncidentView, row: Sequence[Any], kept: dict[tuple[str, str], tuple[list[str], set[str]]] | None = None
+) -> dict[str, Any]:
     """One membership in one incident from a member-status row (`matched` last) followed by the ids of the
-    facts at its `enrolled_pos` and `finding_pos`."""
+    facts at its `enrolled_pos` and `finding_pos`. `kept`: the per-(insurer, status) part, shared by a batch."""
     insurer_id, status = str(row[0]), str(row[9])
-    because = {str(row[11])} | ({str(row[12])} if row[12] is not None else set())
+    shared = kept.get((insurer_id, status)) if kept is not None else None
+    if shared is None:
+        shared = _status_part(view, insurer_id, status)
+        if kept is not None:
+            kept[(insurer_id, status)] = shared
+    fields, reasons = shared
+    because = reasons | {str(row[11])} | ({str(row[12])} if row[12] is not None else set())
+    return {
+        "incident": view.incident,
+        "status": status,
+        "fields": fields,
+        "implied": implied(fields),
+        "because": sorted(because),
+    }
+
+
+def _status_part(view: IncidentView, insurer_id: str, status: str) -> tuple[list[str], set[str]]:
+    """The fields and deciding facts every member of `insurer_id` with `status` shares."""
+    because: set[str] = set()
     fields: list[str] = []
     if status in AFFECTED:
         fields = view.exposed_fields(insurer_id)
@@ -695,13 +721,7 @@ def _membership_answer(view: IncidentView, row: Sequence[Any]) -> dict[str, Any]
         scope = view.scopes.get(insurer_id)
         if scope:
             because.add(scope.fact_id)
-    return {
-        "incident": view.incident,
-        "status": status,
-        "fields": fields,
-        "implied": implied(fields),
-        "because": sorted(because),
-    }
+    return fields, because
 
 
 EXPORT_COLUMNS: Final = (
