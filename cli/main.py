@@ -34,7 +34,7 @@ from ledger import roster
 from ledger.store import Store, default_key_file
 from projections import queries
 
-LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles"})
+LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles", "action", "vector"})
 INT_KEYS = frozenset({"estimate"})
 BOOL_KEYS = frozenset({"special"})
 MAX_LINE = 64 * 1024 * 1024

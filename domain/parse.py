@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from domain import nir as nir_rules
-from domain import times
+from domain import times, veris_vocabulary
 from domain.errors import InvalidFact, InvalidTime, LedgerError
 from domain.facts import KINDS, AttackDiscovered, Fact, Member, MembersEnrolled
 
@@ -32,6 +32,7 @@ MAX_LIST: Final = 100_000
 DEFAULTED: Final = frozenset({"id", "known_on", "occurred_on", "by"})
 """Common keys the ledger fills in when absent; never compared for idempotency when absent."""
 
+_VERIS: Final = {key: frozenset(veris_vocabulary.allowed(key)) for key in ("action", "vector")}
 _MEMBER_KEYS: Final = ("ref", "role", "contract", "from", "until", "nir")
 _ID_FIELDS: Final = frozenset({"id", "incident", "insurer", "operator", "authority", "fact", "category", "ref"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -99,9 +100,19 @@ def parse_fact(obj: object, ctx: Context) -> Parsed:
     _resolve_common(data, ctx, kind)
     if kind == "members-enrolled":
         data["members"] = _members(data["members"], ctx.nir_key)
-    for key in ("categories", "refs", "contracts", "roles"):
+    for key in ("categories", "refs", "contracts", "roles", "action", "vector"):
         if key in data:
             data[key] = _list_of_text(key, data[key])
+    for key in ("action", "vector"):
+        unknown = [v for v in data.get(key, ()) if v not in _VERIS[key]]
+        if unknown:
+            what = ("a VERIS 1.4 action variety", "VERIS 1.4 action varieties", "hacking.Use of stolen creds")
+            if key == "vector":
+                what = ("a VERIS 1.4 action vector", "VERIS 1.4 action vectors", "hacking.Web application")
+            raise InvalidFact(
+                f"{key}: {', '.join(map(repr, unknown))} {'is not ' + what[0] if len(unknown) == 1 else 'are not '}"
+                f"{'' if len(unknown) == 1 else what[1]} (CATEGORY.VALUE, e.g. {what[2]}; see docs/VERIS.md)"
+            )
     if "estimate" in data and (
         isinstance(data["estimate"], bool) or not isinstance(data["estimate"], int) or data["estimate"] < 0
     ):

@@ -555,6 +555,8 @@ async def veris_incident(
         operator=opening.operator,
         title=opening.title,
         note=opening.note,
+        action=opening.action or (),
+        vector=opening.vector or (),
         confidence=opening.confidence,
         attack_began=opening.occurred_on,
         discovered=opening.known_on,
