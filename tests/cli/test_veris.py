@@ -203,8 +203,8 @@ def test_an_action_outside_the_veris_enumerations_is_rejected(cli):
 
     assert result.exit_code == 1
     assert error_lines(result) == [
-        "Error: action: 'hacking.Hacked hard' is not a VERIS 1.4 action variety (CATEGORY.VALUE, e.g."
-        " hacking.Use of stolen creds; see docs/VERIS.md)"
+        ("Error: action: 'hacking.Hacked hard' is not a VERIS 1.4 action variety (CATEGORY.VALUE, e.g."
+        " hacking.Use of stolen creds; see docs/VERIS.md)")
     ]
 
 
