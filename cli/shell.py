@@ -143,7 +143,8 @@ def horizon_options(fn: Callable[P, T]) -> Callable[P, T]:
 
 def warn(line: str) -> None:
     """One `Warning: ...` line on stderr (never on stdout: `--json` output stays pure)."""
-    click.echo(_("Warning: {message}").format(message=line), err=True)
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)  # as `fail` shows user text
+    click.echo(_("Warning: {message}").format(message=shown), err=True)
 
 
 async def horizon_at(

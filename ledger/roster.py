@@ -147,10 +147,13 @@ def read_layout(file: str, renames: Mapping[str, str] | None = None) -> Layout:
         except UnicodeDecodeError as problem:
             raise InvalidFact(f"{file}: not UTF-8 text (byte {problem.start})") from None
         separator = separator_of(first)
+        handle.seek(0)
         try:
-            header = next(csv.reader([first], delimiter=separator), None)
+            header = next(csv.reader(handle, delimiter=separator), None)  # a quoted name may hold a line break
         except csv.Error as problem:
             raise InvalidFact(f"line 1: {problem}") from None
+        except UnicodeDecodeError as problem:
+            raise InvalidFact(f"{file}: not UTF-8 text (byte {problem.start})") from None
     return layout(file, header, separator, renames)
 
 
