@@ -57,6 +57,7 @@ SEQUENCE_DIGITS: Final = 20
 FACT_TYPE: Final = "org.exposure.fact.{kind}.v1"
 HEAD_TYPE: Final = "org.exposure.head.v1"
 
+
 class AuditFailure(Exception):
     """The ledger failed verification or replay; `position` is the first bad one, if known."""
 

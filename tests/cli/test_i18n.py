@@ -68,10 +68,20 @@ def test_english_output_never_reads_a_catalog():
         "from click.testing import CliRunner; from cli.main import main; from cli import i18n;"
         " CliRunner().invoke(main, ['demo', '--help']); print(i18n._('Legend:'), i18n._catalog.cache_info().currsize)"
     )
-    english = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             env={"LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"})
-    french = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            env={"LANG": "fr_FR.UTF-8", "PATH": "/usr/bin:/bin"})
+    english = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"},
+    )
+    french = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"LANG": "fr_FR.UTF-8", "PATH": "/usr/bin:/bin"},
+    )
 
     assert english.stdout.split() == ["Legend:", "0"]
     assert french.stdout.split() == ["Légende", ":", "1"]
