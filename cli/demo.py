@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli import render
 from cli.demo_roster import SHARED_EVERY, roster_rows, shared_nir, write_roster_csv
 from cli.i18n import _
-from cli.shell import emit_json, err, out
+from cli.shell import emit_json, err, json_option, out, run
 from domain.facts import KINDS
 from ledger import roster
 from ledger.store import Store
@@ -224,3 +224,28 @@ def _bar(members: int) -> Iterator[Callable[[int], None]]:
     task = bar.add_task(_("members"), total=members)
     with bar:
         yield lambda done: bar.update(task, completed=done)
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Folder for the demo store (default: a new temporary folder).",
+)
+@click.option(
+    "--members",
+    default=5_000,
+    show_default=True,
+    type=click.IntRange(1, 100_000_000),
+    help="Synthetic members in all, spread over the story's insurers (progress bar on long runs).",
+)
+@json_option
+def demo(directory: str | None, members: int, as_json: bool) -> None:
+    """Load the Viamedis/Almerys story with synthetic members and print its answers at several dates.
+
+    \b
+    Example:
+      exposure demo --members 1000
+    """
+    run(run_demo(directory, members, as_json))
