@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from cli.shell import AuditFailed, emit_json, emit_json_line, json_option, out, run, with_store
+from cli.shell import AuditFailed, emit_json, emit_json_line, json_option, out, run, with_store, with_stored_bytes
 from domain import times
 from domain.errors import InvalidFact
 from domain.facts import KINDS
@@ -155,7 +155,7 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
       exposure audit verify --expect head-2024-02-07.txt --trusted-key auditor.key.pub
     """
 
-    @with_store
+    @with_stored_bytes
     async def go(store: Store) -> None:
         expected = parse_expected(expect) if expect else None
         trusted = signing.load_verifier(trusted_key) if trusted_key else None
@@ -164,17 +164,23 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
         except auditing.AuditFailure as problem:
             raise _audit_failed(problem) from None
         if as_json:
-            emit_json({
-                "ok": True,
-                "origin": result.origin,
-                "size": result.head.size,
-                "root": result.head.root,
-                "remembered": result.remembered,
-                "expected": {"size": result.expected.size, "root": result.expected.root} if result.expected else None,
-                "signed_by": result.signed_by,
-            })
+            emit_json(
+                {
+                    "ok": True,
+                    "origin": result.origin,
+                    "size": result.head.size,
+                    "root": result.head.root,
+                    "remembered": result.remembered,
+                    "expected": {"size": result.expected.size, "root": result.expected.root}
+                    if result.expected
+                    else None,
+                    "signed_by": result.signed_by,
+                }
+            )
             return
         click.echo(f"Verified {result.head.size} fact{'s' if result.head.size != 1 else ''} of {result.origin}")
+        if not store.can_decode:
+            click.echo("payloads encrypted and no key file: positions and hashes checked, not the facts' contents")
         click.echo(f"size {result.head.size}")
         click.echo(f"root {result.head.root}")
         if result.expected is not None:
@@ -205,7 +211,7 @@ def audit_head(key_file: str | None) -> None:
       exposure audit head --sign dpo.key > head-2024-02-07.txt
     """
 
-    @with_store
+    @with_stored_bytes
     async def go(store: Store) -> None:
         signer = signing.load_signer(Path(key_file)) if key_file else None
         try:
@@ -298,7 +304,6 @@ def audit_export(file: str) -> None:
             click.echo(f"Exported {head.size} facts to {file}; head {head}", err=False)
 
     run(go())
-
 
 
 def register(group: click.Group) -> None:

@@ -353,7 +353,10 @@ def member(
     @with_store
     async def go(store: Store) -> None:
         h = await store.horizon(as_known_on, as_recorded_at)
-        pseudonym = nir_rules.pseudonymise(nir, store.keys.nir_key) if nir is not None else None
+        pseudonym = None
+        if nir is not None:
+            key = store.keys_for("member --nir needs it (a NIR is looked up by its keyed pseudonym)").nir_key
+            pseudonym = nir_rules.pseudonymise(nir, key)
         data = await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonym)
         emit_json(data) if as_json else render.member(data)
 

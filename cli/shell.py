@@ -46,9 +46,12 @@ class Settings:
         key = key_file or os.environ.get("EXPOSURE_KEY_FILE")
         self.key_file = Path(key) if key else None
 
-    async def open(self) -> Store:
-        """Open the store (exit 1 with a clear line when it cannot be)."""
-        return await Store.open(self.location, self.key_file)
+    async def open(self, *, stored_bytes_only: bool = False) -> Store:
+        """Open the store (exit 1 with a clear line when it cannot be); its warnings go to stderr."""
+        store = await Store.open(self.location, self.key_file, stored_bytes_only=stored_bytes_only)
+        for warning in store.warnings:
+            click.echo(f"Warning: {warning}", err=True)
+        return store
 
 
 def settings() -> Settings:
@@ -86,10 +89,19 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def with_store(fn: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, Any, T]]:
     """Open the store, pass it as the first argument, close it afterwards."""
+    return _with_store(fn, stored_bytes_only=False)
 
+
+def with_stored_bytes(fn: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, Any, T]]:
+    """`with_store` for commands that check the stored bytes alone (`audit verify`, `audit head`):
+    a store whose payloads are encrypted opens without its key file."""
+    return _with_store(fn, stored_bytes_only=True)
+
+
+def _with_store(fn: Callable[..., Awaitable[T]], *, stored_bytes_only: bool) -> Callable[..., Coroutine[Any, Any, T]]:
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> T:
-        store = await settings().open()
+        store = await settings().open(stored_bytes_only=stored_bytes_only)
         try:
             return await fn(store, *args, **kwargs)
         finally:

@@ -82,9 +82,7 @@ async def drop_tables(db: Db) -> None:
 
 async def position(db: Db, name: str = FACTS) -> tuple[int, int]:
     """(notification id, ledger position) the named projection has processed."""
-    async with db.execute(
-        "SELECT notification_id, position FROM projection_state WHERE name = ?", (name,)
-    ) as cursor:
+    async with db.execute("SELECT notification_id, position FROM projection_state WHERE name = ?", (name,)) as cursor:
         row = await cursor.fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
@@ -280,6 +278,7 @@ def _matcher(fact: ScopeDefined) -> _Matcher:
 
 
 _matcher_decoder = msgspec.msgpack.Decoder(_Matcher)
+
 
 def _match_sql(matcher: _Matcher) -> tuple[str, dict[str, str]]:
     """`_Matcher.matches` as SQL over `member_versions` columns, with its parameters."""

@@ -318,7 +318,7 @@ async def import_roster(
     ctx = store.context()
     enrolment(insurer, (), "check", ctx, known_on)  # reject a bad insurer id or time before reading
     with tempfile.TemporaryFile(prefix="exposure-roster-", dir=_spool_dir(store)) as spool:
-        total, batches = _check_all(file, store.keys.nir_key, batch_size, spool, progress)
+        total, batches = _check_all(file, ctx.nir_key, batch_size, spool, progress)
         appended = unchanged = done = 0
         group: list[Parsed] = []
         labels: list[str] = []
@@ -370,8 +370,18 @@ async def export(store: Store, incident: str, h: queries.Horizon, insurer: str |
             sink.write(
                 "".join(
                     json.dumps(
-                        {"incident": incident, "insurer": ins, "ref": ref, "role": role, "contract": contract,
-                         "from": start, "until": end, "status": status, "fields": fields, "implied": implied},
+                        {
+                            "incident": incident,
+                            "insurer": ins,
+                            "ref": ref,
+                            "role": role,
+                            "contract": contract,
+                            "from": start,
+                            "until": end,
+                            "status": status,
+                            "fields": fields,
+                            "implied": implied,
+                        },
                         ensure_ascii=False,
                         separators=(",", ":"),
                     )
