@@ -26,10 +26,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import json
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-import json
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
