@@ -135,9 +135,7 @@ class Store:
         """The key file's keys; `StoreError` saying why they are needed when the store was
         opened without its key file."""
         if self._keys is None:
-            raise StoreError(
-                f"key file {self.key_path} not found: {purpose} (give --key-file or set EXPOSURE_KEY_FILE)"
-            )
+            raise StoreError(f"key file {self.key_path} not found: {purpose}; give --key-file or set EXPOSURE_KEY_FILE")
         return self._keys
 
     async def scratch_db(self, path: Path) -> SqliteDb:
@@ -539,6 +537,7 @@ async def connect_sqlite(path: Path, file_key: bytes | None) -> SqliteDb:
         db = await aiosqlite.connect(str(path), isolation_level=None)
     else:
         key = file_key
+        sqlcipher.connect(str(path), key).close()  # a wrong key fails here, not in aiosqlite's thread
 
         def connector() -> Any:
             return sqlcipher.connect(str(path), key, isolation_level=None)
