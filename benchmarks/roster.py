@@ -66,7 +66,16 @@ GENERATOR_VERSION: Final = 1
 RAW_BATCH: Final = 5_000
 RAW_CPU: list[float] = [0.0]
 EXPORT_HEADER: Final = (
-    "incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied"
+    "incident",
+    "insurer",
+    "ref",
+    "role",
+    "contract",
+    "from",
+    "until",
+    "status",
+    "fields",
+    "implied",
 )
 GIB: Final = 1024**3
 
@@ -311,7 +320,7 @@ def key_file(store_dir: Path) -> Path:
     return store_dir / "exposure.key"
 
 
-def child_import(store_dir: Path, ledger: str, files_json: str) -> dict[str, Any]:
+def child_import(store_dir: Path, ledger: str, files_json: str, *, encrypt: bool = False) -> dict[str, Any]:
     """Import every roster into a new store (run in a child process); timings and peak memory."""
     from ledger import roster  # noqa: PLC0415 - imported in the child only
     from ledger.store import Store  # noqa: PLC0415
@@ -320,7 +329,7 @@ def child_import(store_dir: Path, ledger: str, files_json: str) -> dict[str, Any
     phases = {"check": 0.0, "append": 0.0, "catch_up": 0.0}
 
     async def go() -> dict[str, Any]:
-        store, created = await Store.init(ledger, key_file(store_dir), timezone="Europe/Paris")
+        store, created = await Store.init(ledger, key_file(store_dir), timezone="Europe/Paris", encrypt=encrypt)
         if not created:
             await store.close()
             raise RuntimeError(f"{ledger} already holds a store: the benchmark needs an empty database")
@@ -361,7 +370,9 @@ def child_import(store_dir: Path, ledger: str, files_json: str) -> dict[str, Any
     return out
 
 
-def run_import(store_dir: Path, ledger: str, files: list[tuple[str, Path, int]]) -> dict[str, Any]:
+def run_import(
+    store_dir: Path, ledger: str, files: list[tuple[str, Path, int]], *, encrypt: bool = False
+) -> dict[str, Any]:
     """The import in a child process (so that its peak memory is its own; on PostgreSQL the
     server's memory is not counted)."""
     if store_dir.exists():
@@ -370,7 +381,15 @@ def run_import(store_dir: Path, ledger: str, files: list[tuple[str, Path, int]])
     listing = json.dumps([(insurer, str(path)) for insurer, path, _ in files])
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         child = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--child-import", str(store_dir), ledger, listing],
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child-import",
+                str(store_dir),
+                ledger,
+                listing,
+                *(["--encrypt"] if encrypt else []),
+            ],
             stdout=out,
             stderr=err,
         )
@@ -500,19 +519,48 @@ async def exposure_queries(
 async def _record_incident(store: Any, insurers: list[str]) -> None:
     """An incident with every insurer affected, a scope on a few and some exposed fields."""
     facts: list[tuple[str, object]] = [
-        ("", {"kind": "attack-discovered", "incident": INCIDENT, "operator": "Bench", "occurred_on": "2024-01-20",
-              "known_on": "2024-01-25"}),
-        ("", {"kind": "field-ruled-in", "incident": INCIDENT, "categories": ["civil_status", "nir"],
-              "known_on": "2024-02-01"}),
+        (
+            "",
+            {
+                "kind": "attack-discovered",
+                "incident": INCIDENT,
+                "operator": "Bench",
+                "occurred_on": "2024-01-20",
+                "known_on": "2024-01-25",
+            },
+        ),
+        (
+            "",
+            {
+                "kind": "field-ruled-in",
+                "incident": INCIDENT,
+                "categories": ["civil_status", "nir"],
+                "known_on": "2024-02-01",
+            },
+        ),
     ]
     for insurer in insurers:
-        facts.append(("", {"kind": "insurer-confirmed-affected", "incident": INCIDENT, "insurer": insurer,
-                           "known_on": "2024-02-01"}))
+        facts.append(
+            (
+                "",
+                {
+                    "kind": "insurer-confirmed-affected",
+                    "incident": INCIDENT,
+                    "insurer": insurer,
+                    "known_on": "2024-02-01",
+                },
+            )
+        )
     for index, insurer in enumerate(insurers[:SCOPED]):
-        scope: dict[str, object] = {"kind": "scope-defined", "incident": INCIDENT, "insurer": insurer,
-                                    "known_on": "2024-02-02"}
-        scope.update([{"roles": ["holder"]}, {"enrolled_from": "2010-01-01"}, {"contracts": [f"P{index + 1:02d}00"]}][
-            index % 3])
+        scope: dict[str, object] = {
+            "kind": "scope-defined",
+            "incident": INCIDENT,
+            "insurer": insurer,
+            "known_on": "2024-02-02",
+        }
+        scope.update(
+            [{"roles": ["holder"]}, {"enrolled_from": "2010-01-01"}, {"contracts": [f"P{index + 1:02d}00"]}][index % 3]
+        )
         facts.append(("", scope))
     await store.append(facts, by="bench")
 
@@ -556,46 +604,95 @@ def table(r: dict[str, Any]) -> str:
     n = r["members"]
     phases = r["phases"]
     rows: list[tuple[str, str, str]] = [
-        ("members / insurers", f"{n:,} / {r['insurers']}",
-         f"largest {r['largest']:,}, NIR rows {r['nir_rows']:,}; ledger on {r.get('backend', 'sqlite')}"),
-        ("raw load (csv+HMAC+executemany)", f"{r['raw_rate']:,.0f} members/s",
-         f"{r['raw_s']:.1f} s, CPU {r['raw_cpu_s']:.1f} s"),
-        ("exposure members import", f"{r['import_rate']:,.0f} members/s",
-         f"{r['import_s']:.1f} s; " + _ratio("import_vs_raw", r["import_vs_raw"], "raw")),
-        ("  phases", "",
-         f"check {phases['check']:.1f} s, append {phases['append']:.1f} s, catch-up {phases['catch_up']:.1f} s"),
-        ("  CPU", "",
-         (f"{r['import_cpu_s']:.1f} s (main {r['import_cpu_main_s']:.1f} s); "
-          f"raw/import CPU x{r['import_vs_raw_cpu']:.2f}")),
+        (
+            "members / insurers",
+            f"{n:,} / {r['insurers']}",
+            f"largest {r['largest']:,}, NIR rows {r['nir_rows']:,}; ledger on {r.get('backend', 'sqlite')}",
+        ),
+        (
+            "raw load (csv+HMAC+executemany)",
+            f"{r['raw_rate']:,.0f} members/s",
+            f"{r['raw_s']:.1f} s, CPU {r['raw_cpu_s']:.1f} s",
+        ),
+        (
+            "exposure members import",
+            f"{r['import_rate']:,.0f} members/s",
+            f"{r['import_s']:.1f} s; " + _ratio("import_vs_raw", r["import_vs_raw"], "raw"),
+        ),
+        (
+            "  phases",
+            "",
+            f"check {phases['check']:.1f} s, append {phases['append']:.1f} s, catch-up {phases['catch_up']:.1f} s",
+        ),
+        (
+            "  CPU",
+            "",
+            (
+                f"{r['import_cpu_s']:.1f} s (main {r['import_cpu_main_s']:.1f} s); "
+                f"raw/import CPU x{r['import_vs_raw_cpu']:.2f}"
+            ),
+        ),
     ]
     if "naive_rate" in r:
         rows += [
-            ("naive eventsourcing (1 event/member)", f"{r['naive_rate']:,.0f} members/s",
-             (f"sample {r['naive_sample']:,}, extrapolated {r['naive_extrapolated_s']:,.0f} s; "
-              f"import is x{r['import_vs_naive']:.1f}")),
+            (
+                "naive eventsourcing (1 event/member)",
+                f"{r['naive_rate']:,.0f} members/s",
+                (
+                    f"sample {r['naive_sample']:,}, extrapolated {r['naive_extrapolated_s']:,.0f} s; "
+                    f"import is x{r['import_vs_naive']:.1f}"
+                ),
+            ),
         ]
-    rows.append(("peak memory of the import (PSS)", f"{r['peak_memory_gib']:.2f} GiB",
-                 f"ru_maxrss: main {r['maxrss_main_mib']:.0f} MiB, a worker {r['maxrss_worker_mib']:.0f} MiB "
-                 + verdict("peak_memory_gib", r["peak_memory_gib"])))
+    rows.append(
+        (
+            "peak memory of the import (PSS)",
+            f"{r['peak_memory_gib']:.2f} GiB",
+            f"ru_maxrss: main {r['maxrss_main_mib']:.0f} MiB, a worker {r['maxrss_worker_mib']:.0f} MiB "
+            + verdict("peak_memory_gib", r["peak_memory_gib"]),
+        )
+    )
     if "lookup_ref_ms" in r:
         rows += [
-            ("lookup by insurer+ref", f"{r['lookup_ref_ms']:.3f} ms",
-             f"raw {r['raw_lookup_ref_ms']:.3f} ms; " + _ratio("lookup_ref_vs_raw", r["lookup_ref_vs_raw"], "raw")),
-            ("lookup by NIR", f"{r['lookup_nir_ms']:.3f} ms",
-             f"raw {r['raw_lookup_nir_ms']:.3f} ms; " + _ratio("lookup_nir_vs_raw", r["lookup_nir_vs_raw"], "raw")),
-            ("summary, cold (no cached counts)", f"{r['summary_cold_ms']:,.0f} ms",
-             verdict("summary_cold_ms", r["summary_cold_ms"])),
+            (
+                "lookup by insurer+ref",
+                f"{r['lookup_ref_ms']:.3f} ms",
+                f"raw {r['raw_lookup_ref_ms']:.3f} ms; " + _ratio("lookup_ref_vs_raw", r["lookup_ref_vs_raw"], "raw"),
+            ),
+            (
+                "lookup by NIR",
+                f"{r['lookup_nir_ms']:.3f} ms",
+                f"raw {r['raw_lookup_nir_ms']:.3f} ms; " + _ratio("lookup_nir_vs_raw", r["lookup_nir_vs_raw"], "raw"),
+            ),
+            (
+                "summary, cold (no cached counts)",
+                f"{r['summary_cold_ms']:,.0f} ms",
+                verdict("summary_cold_ms", r["summary_cold_ms"]),
+            ),
             ("summary, warm", f"{r['summary_warm_ms']:,.1f} ms", verdict("summary_warm_ms", r["summary_warm_ms"])),
-            ("members export (CSV)", f"{r['export_rate']:,.0f} rows/s",
-             f"{r['export_rows']:,} rows; raw SELECT {r['raw_export_rate']:,.0f} rows/s; "
-             + _ratio("export_vs_raw", r["export_vs_raw"], "raw")),
+            (
+                "members export (CSV)",
+                f"{r['export_rate']:,.0f} rows/s",
+                f"{r['export_rows']:,} rows; raw SELECT {r['raw_export_rate']:,.0f} rows/s; "
+                + _ratio("export_vs_raw", r["export_vs_raw"], "raw"),
+            ),
         ]
     if "rebuild_rate" in r:
-        rows.append(("projection rebuild", f"{r['rebuild_rate']:,.0f} members/s",
-                     f"{r['rebuild_s']:.1f} s; " + _ratio("rebuild_vs_import", r["rebuild_vs_import"], "import")))
+        rows.append(
+            (
+                "projection rebuild",
+                f"{r['rebuild_rate']:,.0f} members/s",
+                f"{r['rebuild_s']:.1f} s; " + _ratio("rebuild_vs_import", r["rebuild_vs_import"], "import"),
+            )
+        )
     if "bytes_per_member" in r:
-        rows.append(("store bytes per member", f"{r['bytes_per_member']:,.0f} B",
-                     f"store {r['store_bytes'] / GIB:.2f} GiB; raw table {r['raw_bytes_per_member']:,.0f} B/member"))
+        rows.append(
+            (
+                "store bytes per member",
+                f"{r['bytes_per_member']:,.0f} B",
+                f"store {r['store_bytes'] / GIB:.2f} GiB; raw table {r['raw_bytes_per_member']:,.0f} B/member",
+            )
+        )
     width = max(len(a) for a, _, _ in rows)
     vwidth = max(len(b) for _, b, _ in rows)
     return "\n".join(f"{a:<{width}}  {b:>{vwidth}}  {c}" for a, b, c in rows)
@@ -704,6 +801,104 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
     return r
 
 
+def encryption_benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
+    """The same population imported and queried on a store kept in clear and on an encrypted
+    one (`init --encrypt`: SQLCipher), one after the other in the same run."""
+    n = args.members
+    work = Path(args.store) if args.store else Path(tempfile.mkdtemp(prefix="exposure-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    r: dict[str, Any] = {"members": n, "command": " ".join(sys.argv), "cpus": os.cpu_count()}
+    files = generate(work / f"rosters-{n}", n)
+    say(f"generated {n:,} members in {len(files)} files")
+    for mode in ("plain", "encrypted"):
+        store_dir = work / f"store-{mode}"
+        ledger = str(store_dir / "exposure.db")
+        imported = run_import(store_dir, ledger, files, encrypt=mode == "encrypted")
+        _expect(imported["rows"] == n, f"imported {imported['rows']} rows, expected {n}")
+        m: dict[str, Any] = {"import_s": imported["seconds"], "import_rate": n / imported["seconds"]}
+        m["peak_memory_gib"] = imported["peak_pss_kib"] / 1024**2
+        say(f"{mode}: import {m['import_s']:.1f} s ({m['import_rate']:,.0f}/s)")
+        q: dict[str, Any] = {}
+        asyncio.run(
+            exposure_queries(
+                store_dir, ledger, files, args.lookups, work / f"export-{mode}.csv", rebuild=False, out=q, stage=say
+            )
+        )
+        m |= {
+            "lookup_ref_ms": q["lookup_ref_s"] * 1000,
+            "lookup_nir_ms": q["lookup_nir_s"] * 1000,
+            "summary_cold_ms": q["summary_cold_s"] * 1000,
+            "summary_warm_ms": q["summary_warm_s"] * 1000,
+            "export_rate": q["export_rows"] / q["export_s"],
+            "export_rows": q["export_rows"],
+            "store_bytes": q["store_bytes"],
+            "summary_members": q["summary_members"],
+        }
+        r[mode] = m
+    plain, sealed = r["plain"], r["encrypted"]
+    _expect(plain["summary_members"] == sealed["summary_members"], "the encrypted store counts differently")
+    _expect(plain["export_rows"] == sealed["export_rows"], "the encrypted store exports differently")
+    r["ratios"] = {
+        "import": sealed["import_rate"] / plain["import_rate"],
+        "lookup_ref": sealed["lookup_ref_ms"] / plain["lookup_ref_ms"],
+        "lookup_nir": sealed["lookup_nir_ms"] / plain["lookup_nir_ms"],
+        "summary_cold": sealed["summary_cold_ms"] / plain["summary_cold_ms"],
+        "summary_warm": sealed["summary_warm_ms"] / plain["summary_warm_ms"],
+        "export": sealed["export_rate"] / plain["export_rate"],
+        "store_bytes": sealed["store_bytes"] / plain["store_bytes"],
+    }
+    if not args.store and not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return r
+
+
+def encryption_table(r: dict[str, Any]) -> str:
+    """Plain against encrypted, with the ratio and its target."""
+    plain, sealed, ratio = r["plain"], r["encrypted"], r["ratios"]
+    rows = [
+        (
+            "import (members/s)",
+            f"{plain['import_rate']:,.0f}",
+            f"{sealed['import_rate']:,.0f}",
+            ratio["import"],
+            ">= 0.7x",
+        ),
+        (
+            "lookup by ref (ms)",
+            f"{plain['lookup_ref_ms']:.3f}",
+            f"{sealed['lookup_ref_ms']:.3f}",
+            ratio["lookup_ref"],
+            "<= 1.5x",
+        ),
+        (
+            "lookup by NIR (ms)",
+            f"{plain['lookup_nir_ms']:.3f}",
+            f"{sealed['lookup_nir_ms']:.3f}",
+            ratio["lookup_nir"],
+            "<= 1.5x",
+        ),
+        (
+            "summary cold (ms)",
+            f"{plain['summary_cold_ms']:.1f}",
+            f"{sealed['summary_cold_ms']:.1f}",
+            ratio["summary_cold"],
+            "",
+        ),
+        (
+            "summary warm (ms)",
+            f"{plain['summary_warm_ms']:.1f}",
+            f"{sealed['summary_warm_ms']:.1f}",
+            ratio["summary_warm"],
+            "",
+        ),
+        ("export (rows/s)", f"{plain['export_rate']:,.0f}", f"{sealed['export_rate']:,.0f}", ratio["export"], ""),
+        ("store (bytes)", f"{plain['store_bytes']:,}", f"{sealed['store_bytes']:,}", ratio["store_bytes"], ""),
+    ]
+    lines = [f"{r['members']:,} members: plain / encrypted (SQLCipher)"]
+    lines += [f"{name:<20} {a:>14} {b:>14} {x:6.2f}x  {target}" for name, a, b, x, target in rows]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--members", type=int, help="population size (default 1,000,000; 3,000 with --quick)")
@@ -719,11 +914,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary working folder")
     parser.add_argument("--import-only", action="store_true", help="stop after the raw load and the import")
     parser.add_argument(
+        "--encrypt",
+        action="store_true",
+        help="plain against encrypted (SQLCipher) stores in one run: import, lookups, summaries, export",
+    )
+    parser.add_argument(
         "--child-import", nargs=3, metavar=("STORE_DIR", "LEDGER", "FILES_JSON"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
     if args.child_import:
-        print(json.dumps(child_import(Path(args.child_import[0]), args.child_import[1], args.child_import[2])))
+        store_dir, ledger, listing = args.child_import
+        print(json.dumps(child_import(Path(store_dir), ledger, listing, encrypt=args.encrypt)))
         return 0
     if args.members is None:
         args.members = 3_000 if args.quick else 1_000_000
@@ -734,8 +935,12 @@ def main(argv: list[str] | None = None) -> int:
     def say(line: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
-    results = benchmark(args, say)
-    print(table(results))
+    if args.encrypt:
+        results = encryption_benchmark(args, say)
+        print(encryption_table(results))
+    else:
+        results = benchmark(args, say)
+        print(table(results))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
@@ -743,4 +948,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

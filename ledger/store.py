@@ -48,6 +48,9 @@ RETRIES: Final = 200
 BUSY_TIMEOUT_MS: Final = 60_000
 CACHE_KIB: Final = 256 * 1024
 """SQLite page cache of the read side: keeps roster indexes in memory while importing."""
+POINT_READ_CACHE_KIB: Final = 64 * 1024
+"""Page cache of the point-read connection to a SQLCipher file: a page found there is already
+decrypted and authenticated; one read from the OS costs an AES decryption and an HMAC."""
 WRITING: Final = "appending facts needs it (it pseudonymises NIRs and authenticates the store's security settings)"
 
 
@@ -544,7 +547,9 @@ async def connect_sqlite(path: Path, file_key: bytes | None) -> SqliteDb:
             return sqlcipher.connect(str(path), key, isolation_level=None)
 
         def reader(uri: str) -> Any:
-            return sqlcipher.connect(uri, key, uri=True, timeout=READ_TIMEOUT_S, check_same_thread=False)
+            conn = sqlcipher.connect(uri, key, uri=True, timeout=READ_TIMEOUT_S, check_same_thread=False)
+            conn.execute(f"PRAGMA cache_size = -{POINT_READ_CACHE_KIB}")
+            return conn
 
         db = await aiosqlite.Connection(connector, 64)
     await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
