@@ -816,6 +816,7 @@ def encryption_benchmark(args: argparse.Namespace, say: Callable[[str], None]) -
         imported = run_import(store_dir, ledger, files, encrypt=mode == "encrypted")
         _expect(imported["rows"] == n, f"imported {imported['rows']} rows, expected {n}")
         m: dict[str, Any] = {"import_s": imported["seconds"], "import_rate": n / imported["seconds"]}
+        m["load_after_import"] = os.getloadavg()[1]  # the machine is shared: say how loaded it was
         m["peak_memory_gib"] = imported["peak_pss_kib"] / 1024**2
         say(f"{mode}: import {m['import_s']:.1f} s ({m['import_rate']:,.0f}/s)")
         q: dict[str, Any] = {}
@@ -833,6 +834,7 @@ def encryption_benchmark(args: argparse.Namespace, say: Callable[[str], None]) -
             "export_rows": q["export_rows"],
             "store_bytes": q["store_bytes"],
             "summary_members": q["summary_members"],
+            "load_after_queries": os.getloadavg()[1],
         }
         r[mode] = m
     plain, sealed = r["plain"], r["encrypted"]
@@ -895,6 +897,10 @@ def encryption_table(r: dict[str, Any]) -> str:
         ("store (bytes)", f"{plain['store_bytes']:,}", f"{sealed['store_bytes']:,}", ratio["store_bytes"], ""),
     ]
     lines = [f"{r['members']:,} members: plain / encrypted (SQLCipher)"]
+    lines.append(
+        f"load average (5 min) after import: {plain['load_after_import']:.1f} / {sealed['load_after_import']:.1f},"
+        f" after queries: {plain['load_after_queries']:.1f} / {sealed['load_after_queries']:.1f}"
+    )
     lines += [f"{name:<20} {a:>14} {b:>14} {x:6.2f}x  {target}" for name, a, b, x, target in rows]
     return "\n".join(lines)
 

@@ -41,7 +41,7 @@ NIRS = (valid_nir("1840175123456"), valid_nir("2911299004321"), valid_nir("17005
 
 
 def exposure(
-    store: Path, *args: str, key_file: Path | None = None, umask: int = -1
+    store: Path | str, *args: str, key_file: Path | None = None, umask: int = -1
 ) -> subprocess.CompletedProcess[str]:
     """The real command on `store` (with `--key-file` when given)."""
     keys = ["--key-file", str(key_file)] if key_file is not None else []
@@ -514,3 +514,30 @@ def test_an_encrypted_store_is_a_sqlcipher_file_even_for_python_s_sqlite3(encryp
     with pytest.raises(sqlite3.DatabaseError, match="file is not a database"):
         sqlite3.connect(encrypted).execute("SELECT count(*) FROM sqlite_master").fetchall()
     assert encrypted.stat().st_size % 4096 == 0
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_postgresql_store_downgraded_in_its_settings_is_refused_and_verifies_without_its_key(new_location):
+    import psycopg  # noqa: PLC0415 - PostgreSQL tests only
+
+    url = str(new_location)
+    ok(exposure(url, "init", "--encrypt"))
+    ok(
+        exposure(
+            url, "record", "attack-discovered", "--incident", "i", "--operator", "o", "--occurred-on", "2024-01-01"
+        )
+    )
+    kept_head = ok(exposure(url, "audit", "head"))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE exposure_settings SET value = 'no' WHERE key = 'encrypted'")
+
+    refused = exposure(url, "record", "insurer-informed", "--incident", "i", "--insurer", "late-one")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE exposure_settings SET value = 'yes' WHERE key = 'encrypted'")
+    Path("exposure.key").rename("away.key")
+    verified = exposure(url, "audit", "head")
+
+    assert refused.returncode == 1
+    assert "were changed without its key file; refusing to use the store" in refused.stderr
+    assert ledger_size(url) == 1
+    assert ok(verified) == kept_head
