@@ -97,14 +97,21 @@ def facts() -> list[dict[str, Any]]:
     ]
 
 
-def scenario(store: Path, inputs: Path, *, encrypt: bool) -> None:
-    """Every input path: init, import, record (a member with a NIR too), a roster CSV with NIRs,
-    a NIR lookup, queries, the audit and a replay."""
-    s = SECRETS
+def store_with_facts(store: Path, inputs: Path, *, encrypt: bool) -> Path:
+    """A new store (in its own folder) holding `facts()`, imported from a file in `inputs`."""
+    store.parent.mkdir(exist_ok=True)
     ok(exposure(store, "init", "--timezone", PARIS, *(["--encrypt"] if encrypt else [])))
     facts_file = inputs / "facts.jsonl"
     facts_file.write_text("".join(json.dumps(f) + "\n" for f in facts()), encoding="utf-8")
     ok(exposure(store, "import", str(facts_file)))
+    return store
+
+
+def scenario(store: Path, inputs: Path, *, encrypt: bool) -> None:
+    """Every input path: init, import, record (a member with a NIR too), a roster CSV with NIRs,
+    a NIR lookup, queries, the audit and a replay."""
+    s = SECRETS
+    store_with_facts(store, inputs, encrypt=encrypt)
     member = json.dumps({"ref": s["recorded ref"], "contract": s["contract"], "nir": NIRS[1]})
     ok(exposure(store, "record", "members-enrolled", "--insurer", s["insurer"], "--members", member))
     ok(exposure(store, "record", "insurer-informed", "--incident", s["incident"], "--insurer", s["other insurer"]))
@@ -205,13 +212,7 @@ def test_the_sqlite3_command_cannot_read_an_encrypted_store(tmp_path):
 @pytest.fixture
 def encrypted(tmp_path: Path) -> Path:
     """An encrypted store holding the scenario's facts."""
-    store = tmp_path / "sealed" / "ledger.db"
-    store.parent.mkdir()
-    ok(exposure(store, "init", "--timezone", PARIS, "--encrypt"))
-    facts_file = tmp_path / "facts.jsonl"
-    facts_file.write_text("".join(json.dumps(f) + "\n" for f in facts()), encoding="utf-8")
-    ok(exposure(store, "import", str(facts_file)))
-    return store
+    return store_with_facts(tmp_path / "sealed" / "ledger.db", tmp_path, encrypt=True)
 
 
 @pytest.mark.parametrize("key", ["missing", "another store's"])
@@ -262,12 +263,7 @@ def answers(store: Path, key_file: Path | None = None) -> list[Any]:
 
 
 def test_store_copy_encrypts_and_decrypts_with_the_same_audit_head_and_answers(tmp_path):
-    plain = tmp_path / "plain" / "ledger.db"
-    plain.parent.mkdir()
-    ok(exposure(plain, "init", "--timezone", PARIS))
-    facts_file = tmp_path / "facts.jsonl"
-    facts_file.write_text("".join(json.dumps(f) + "\n" for f in facts()), encoding="utf-8")
-    ok(exposure(plain, "import", str(facts_file)))
+    plain = store_with_facts(tmp_path / "plain" / "ledger.db", tmp_path, encrypt=False)
     sealed, opened_again = tmp_path / "sealed" / "ledger.db", tmp_path / "opened" / "ledger.db"
 
     copied = ok(exposure(plain, "store", "copy", "--to", str(sealed), "--encrypt", "--json"))
@@ -393,12 +389,7 @@ def test_a_store_whose_payloads_are_encrypted_verifies_without_its_key_file(payl
 @pytest.fixture
 def plain_without_key(tmp_path) -> Path:
     """A store kept in clear holding the scenario's facts, its key file moved away."""
-    store = tmp_path / "plain" / "ledger.db"
-    store.parent.mkdir()
-    ok(exposure(store, "init", "--timezone", PARIS))
-    facts_file = tmp_path / "facts.jsonl"
-    facts_file.write_text("".join(json.dumps(f) + "\n" for f in facts()), encoding="utf-8")
-    ok(exposure(store, "import", str(facts_file)))
+    store = store_with_facts(tmp_path / "plain" / "ledger.db", tmp_path, encrypt=False)
     store.with_suffix(".key").rename(tmp_path / "away.key")
     return store
 
