@@ -532,3 +532,42 @@ def test_a_postgresql_store_downgraded_in_its_settings_is_refused_and_verifies_w
     assert "were changed without its key file; refusing to use the store" in refused.stderr
     assert ledger_size(url) == 1
     assert ok(verified) == kept_head
+
+
+def dumped_tables(url: str) -> dict[str, bytes]:
+    """`pg_dump` of the database, as {table: the bytes of its rows} (bytea columns decoded)."""
+    (pg_dump,) = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))[-1:]
+    dump = subprocess.run([str(pg_dump), "--data-only", "-d", url], capture_output=True, check=True).stdout
+    tables: dict[str, bytes] = {}
+    table = None
+    for line in dump.splitlines():
+        if line.startswith(b"COPY public."):
+            table = line.split(b" ")[1].removeprefix(b"public.").decode()
+            tables[table] = b""
+        elif line == b"\\.":
+            table = None
+        elif table is not None:
+            cells = [bytes.fromhex(c[3:].decode()) if c.startswith(b"\\\\x") else c for c in line.split(b"\t")]
+            tables[table] += b"\t".join(cells) + b"\n"
+    return tables
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("encrypt", [False, True])
+def test_what_a_postgresql_dump_reveals_in_each_mode(new_location, tmp_path, encrypt):
+    url = str(new_location)
+    ok(exposure(url, "init", "--timezone", PARIS, *(["--encrypt"] if encrypt else [])))
+    facts_file = tmp_path / "facts.jsonl"
+    facts_file.write_text("".join(json.dumps(f) + "\n" for f in facts()), encoding="utf-8")
+    ok(exposure(url, "import", str(facts_file)))
+    ok(exposure(url, "summary", "--incident", SECRETS["incident"]))
+    secrets = {name: SECRETS[name].encode() for name in ("incident", "insurer", "ref", "contract", "operator", "note")}
+
+    tables = dumped_tables(url)
+
+    events = tables["exposure_events"]
+    projections = b"".join(rows for name, rows in tables.items() if name != "exposure_events")
+    in_events = sorted(name for name, value in secrets.items() if value in events)
+    assert in_events == ([] if encrypt else sorted(secrets))
+    assert b"exposure:members-enrolled" in events  # each fact's kind, in both modes
+    assert sorted(name for name, value in secrets.items() if value in projections) == sorted(secrets)
