@@ -20,6 +20,8 @@ from typing import Any, Final
 
 from domain.errors import StoreError
 
+DEFAULT_STORE: Final = "exposure.db"
+"""The store when neither `--store` nor `$EXPOSURE_STORE` names one."""
 SQLCIPHER_KEY_ENV: Final = "SQLCIPHER_KEY"
 """Read by `ledger.sqlcipher.SQLCipherFactory` (prefixed with the application's name)."""
 POSTGRES_EVENTS_TABLE: Final = "exposure_events"

@@ -44,7 +44,6 @@ from projections import projector, queries
 from projections.db import READ_TIMEOUT_S, SQLITE, Db, PostgresDb, SqliteDb
 from projections.schema import SETTINGS
 
-DEFAULT_STORE: Final = "exposure.db"
 RETRIES: Final = 200
 BUSY_TIMEOUT_MS: Final = 60_000
 CACHE_KIB: Final = 256 * 1024
