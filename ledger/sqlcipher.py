@@ -24,7 +24,6 @@ from eventsourcing.sqlite import (
     SQLiteConnection,
     SQLiteConnectionPool,
     SQLiteCursor,
-    SQLiteDatastore,
     SQLiteFactory,
     SQLiteTransaction,
 )
@@ -155,12 +154,6 @@ class SQLCipherFactory(SQLiteFactory):
         key = bytes.fromhex(self.env.get(SQLCIPHER_KEY_ENV) or "")
         if len(key) != 32:
             raise StoreError("a SQLCipher store needs a 256-bit file key")
-        plain = self.datastore
-        self.datastore = SQLiteDatastore(
-            db_name=plain.pool.db_name,
-            single_row_tracking=plain.single_row_tracking,
-            originator_id_type=plain.originator_id_type,
-        )
-        self.datastore.pool.close()
-        self.datastore.pool = _Pool(key=key, db_name=plain.pool.db_name, lock_timeout=plain.pool.lock_timeout)
-        plain.close()
+        pool = self.datastore.pool  # made by the library, not used yet: no connection opened
+        self.datastore.pool = _Pool(key=key, db_name=pool.db_name, lock_timeout=pool.lock_timeout)
+        pool.close()
