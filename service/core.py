@@ -167,17 +167,19 @@ class ReadPool:
         self.close = close
 
     @classmethod
-    async def sqlite(cls, path: Path, size: int) -> ReadPool:
-        """`size` read-only aiosqlite connections to the store's WAL file."""
+    async def sqlite(cls, path: Path, size: int, open_reader: Callable[[str], Any]) -> ReadPool:
+        """`size` read-only aiosqlite connections to the store's WAL file, opened like the store's
+        own point-read connection (`open_reader`: plain SQLite, or SQLCipher with the file's key)."""
         idle: asyncio.Queue[SqliteDb] = asyncio.Queue()
         opened: list[SqliteDb] = []
+        uri = f"file:{path}?mode=ro"
         for _ in range(size):
-            conn = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            conn = await aiosqlite.Connection(lambda: open_reader(uri), 64)
             await conn.execute("PRAGMA busy_timeout = 60000")
             await conn.execute(f"PRAGMA cache_size = -{CACHE_KIB // max(1, size)}")
             await conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
             await conn.execute("PRAGMA query_only = 1")
-            db = SqliteDb(conn, str(path))
+            db = SqliteDb(conn, str(path), open_reader)
             db.reader_pragmas = (
                 f"PRAGMA cache_size = -{CACHE_KIB // max(1, size)}",
                 f"PRAGMA mmap_size = {MMAP_BYTES}",
@@ -255,7 +257,9 @@ class Service:
         key_file = Path(self.config.key_file) if self.config.key_file else None
         self.store = store = await Store.open(self.config.location, key_file)
         if store.path is not None:
-            self.pool = await ReadPool.sqlite(store.path, self.config.readers)
+            if not isinstance(store.db, SqliteDb):  # pragma: no cover - a file store's read side is SQLite
+                raise TypeError("a SQLite store without a SQLite read side")
+            self.pool = await ReadPool.sqlite(store.path, self.config.readers, store.db.open_reader)
         else:
             self.pool = await ReadPool.postgres(store.location.text, self.config.readers)
         self.service_db = await storage.connect(self.config.location)
