@@ -20,26 +20,28 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 import aiosqlite
 
 from domain import facts as fact_codec
-from domain import parse as fact_parser
-from domain import rules, times
+from domain import times
 from domain.audit import leaf_hash
 from domain.categories import BUILT_IN_NAMES
 from domain.errors import ConcurrentAppend, LedgerError, StoreError
 from domain.facts import CategoryDefined, Fact
-from domain.parse import Context, Parsed
 from ledger import backends, guards, replicas
 from ledger import keys as key_files
-from ledger.application import LEDGER_ID, Ledger, Recorded
 from ledger.replicas import Replica
 from projections import projector, queries
 from projections.db import SQLITE, Db, PostgresDb, SqliteDb
 from projections.schema import SETTINGS
+
+if TYPE_CHECKING:  # the write side's modules load when a command writes (start-up time: cli/lazy.py)
+    from domain import rules
+    from domain.parse import Context, Parsed
+    from ledger.application import Ledger, Recorded
 
 RETRIES: Final = 200
 BUSY_TIMEOUT_MS: Final = 60_000
@@ -89,7 +91,7 @@ class Store:
         self,
         location: backends.Location,
         keys: key_files.Keys,
-        ledger: Ledger,
+        ledger: Ledger | None,
         db: Db,
         tz: ZoneInfo,
         replica: Replica | None = None,
@@ -98,13 +100,21 @@ class Store:
         self.path = location.path
         """The SQLite file (None for a PostgreSQL store)."""
         self.keys = keys
-        self.ledger = ledger
+        self._ledger = ledger
         self.write_db = db
         """The primary: appends, catch-ups and every other write."""
         self.replica = replica
         self.db: Db = replica.db if replica else db
         """The read side: a hot-standby replica when one is given (`--read-store`), else the primary."""
         self.tz = tz
+
+    @property
+    def ledger(self) -> Ledger:
+        """The fact log (eventsourcing), opened on first use: a query on projections that are
+        already current never needs it (see `catch_up`)."""
+        if self._ledger is None:
+            self._ledger = _ledger(self.location, self.keys)
+        return self._ledger
 
     # -- opening -----------------------------------------------------------------
 
@@ -212,11 +222,13 @@ class Store:
             keys = key_files.Keys(nir_key=keys.nir_key)  # a cipher key never applies to a store kept in clear
         await projector.create_tables(db)
         tz = ZoneInfo(settings.get("timezone", "UTC"))
-        try:
-            ledger = _checked_ledger(loc, keys, key_path)
-        except BaseException:
-            await db.close()
-            raise
+        ledger = None
+        if keys.cipher_key:  # an encrypted store's key is checked against its facts now
+            try:
+                ledger = _checked_ledger(loc, keys, key_path)
+            except BaseException:
+                await db.close()
+                raise
         await guards.protect(db)
         store = cls(loc, keys, ledger, db, tz)
         if read_location is not None:
@@ -236,7 +248,8 @@ class Store:
         if self.replica is not None:
             await self.replica.db.close()
         await self.write_db.close()
-        self.ledger.close()
+        if self._ledger is not None:
+            self._ledger.close()
 
     async def __aenter__(self) -> Store:
         return self
@@ -248,6 +261,8 @@ class Store:
 
     def context(self, by: str | None = None, now: datetime | None = None) -> Context:
         """What parsing needs: zone, clock, actor and the NIR key."""
+        from domain.parse import Context  # noqa: PLC0415 - start-up time: see the imports
+
         return Context(
             tz=self.tz,
             now=now or datetime.now(UTC),
@@ -258,6 +273,8 @@ class Store:
 
     def parse(self, items: Sequence[tuple[str, object]], ctx: Context) -> list[Parsed]:
         """Parse labelled inputs; `LedgerError` with one line per bad input."""
+        from domain import parse as fact_parser  # noqa: PLC0415 - start-up time: see the imports
+
         parsed: list[Parsed] = []
         problems: list[str] = []
         first: LedgerError | None = None
@@ -279,6 +296,8 @@ class Store:
 
     async def append_parsed(self, parsed: Sequence[Parsed], labels: Sequence[str]) -> AppendResult:
         """Validate parsed facts against the ledger and append them in one transaction."""
+        from domain import rules  # noqa: PLC0415 - start-up time: see the imports
+
         needs = rules.needs(parsed)
         for attempt in range(RETRIES):
             position = await projector.catch_up_facts(self.write_db, self.ledger)
@@ -308,6 +327,8 @@ class Store:
 
     async def state_for(self, needs: rules.Needs) -> rules.LedgerState:
         """What `rules.check` must know, read from the projections (caught up)."""
+        from domain import rules  # noqa: PLC0415 - start-up time: see the imports
+
         db = self.write_db
         async with db.execute("SELECT DISTINCT incident FROM facts WHERE kind = 'attack-discovered'") as c:
             incidents = frozenset(str(r[0]) for r in await c.fetchall())
@@ -347,7 +368,26 @@ class Store:
 
     async def catch_up(self, progress: projector.Progress | None = None) -> int:
         """Bring the projections up to the ledger's head; return the position."""
+        if self._ledger is None:
+            current = await self._current_position()
+            if current is not None:
+                return current
         return await projector.catch_up(self.write_db, self.ledger, progress)
+
+    async def _current_position(self) -> int | None:
+        """The facts projection's position when both projections have read every stored fact
+        (one statement on the primary: no need to open the ledger), else None."""
+        events = (
+            "SELECT MAX(rowid) FROM stored_events"
+            if self.write_db.dialect == SQLITE
+            else f"SELECT MAX(notification_id) FROM {backends.POSTGRES_EVENTS_TABLE}"
+        )
+        async with self.write_db.execute(
+            "SELECT COUNT(*), MAX(CASE WHEN name = 'facts' THEN position END)"
+            f" FROM projection_state WHERE name IN ('facts', 'members') AND notification_id >= COALESCE(({events}), 0)"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[1]) if row is not None and int(row[0]) == 2 else None
 
     async def rebuild(self, progress: projector.Progress | None = None) -> int:
         """Drop the projections and project every fact again."""
@@ -382,6 +422,8 @@ class Store:
 
     def stored(self, after: int = 0, page: int = 256) -> Iterator[tuple[Recorded, str, bytes]]:
         """(fact, topic, exact stored bytes) in append order, read from the notification log."""
+        from ledger.application import Recorded  # noqa: PLC0415 - start-up time: see the imports
+
         start = after + 1
         while True:
             notes = self.ledger.recorder.select_notifications(start=start, limit=page)
@@ -402,6 +444,8 @@ class Store:
     @property
     def ledger_id(self) -> str:
         """The id of the ledger's event sequence."""
+        from ledger.application import LEDGER_ID  # noqa: PLC0415 - start-up time: see the imports
+
         return str(LEDGER_ID)
 
 
@@ -422,6 +466,8 @@ def _checked_ledger(location: backends.Location, keys: key_files.Keys, key_path:
 
 
 def _ledger(location: backends.Location, keys: key_files.Keys, *, create: bool = False) -> Ledger:
+    from ledger.application import Ledger  # noqa: PLC0415 - start-up time: see the imports
+
     return Ledger(env=backends.ledger_env(location, keys.cipher_key, BUSY_TIMEOUT_MS // 1000, create=create))
 
 
