@@ -392,20 +392,29 @@ async def _count(db: Db, sql: str, params: dict[str, Any]) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
+NOTIFIED_REFS: Final = (
+    "v.insurer = :insurer AND v.ref IN"
+    " (SELECT ref FROM member_notices WHERE incident = :incident AND insurer = :insurer)"
+)
+"""The member rows of refs named by a notice (the only members a notice with refs can have told)."""
+
+
 async def _notice_counts(
-    db: Db, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice]
+    db: Db, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice], *, where: str | None = None
 ) -> tuple[int, int]:
     """(members never notified, members notified before their answer changed) for one insurer.
 
     A notice with refs covers those refs; one without covers every member affected as
     known when it was given (its `occurred_on`). A member's latest covering notice is
-    compared with the answer now.
+    compared with the answer now. `where` narrows the members compared (the counts are
+    then about those members only).
     """
-    shortcut = await _notice_counts_from_counts(db, incident, insurer, now, notices)
-    if shortcut is not None:
-        return shortcut
+    if where is None:
+        shortcut = await _notice_counts_from_counts(db, incident, insurer, now, notices)
+        if shortcut is not None:
+            return shortcut
     base = {"incident": incident, "insurer": insurer}
-    current, params = _statuses(now.h, now.view, "now", insurer)
+    current, params = _statuses(now.h, now.view, "now", insurer, where or "v.insurer = :insurer")
     told_sql = (
         f"SELECT n.ref FROM member_notices n WHERE n.incident = :incident AND n.insurer = :insurer AND {visible('n')}"
     )
@@ -468,12 +477,23 @@ async def _notice_counts_from_counts(
     db: Db, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice]
 ) -> tuple[int, int] | None:
     """`_notice_counts` from the maintained counts, without reading the insurer's members,
-    when the notices decide it: none given (every affected member was never told), or only
-    notices to every affected member given when the insurer's members had the answers they
-    have now (all of them told; changed only if the fields told have changed since). None
-    when members must be compared one by one (notices naming refs, or answers changed)."""
+    when the notices decide it: none given (every affected member was never told); only
+    notices naming refs (the members never named were never told: only the named ones are
+    compared); or only notices to every affected member given when the insurer's members
+    had the answers they have now (all of them told; changed only if the fields told have
+    changed since). None when members must be compared one by one."""
     if not notices:
         return await _affected_count(db, now, insurer), 0
+    if not any(n.blanket for n in notices):  # only named refs were told: compare those members alone
+        never_among_named, changed = await _notice_counts(db, incident, insurer, now, notices, where=NOTIFIED_REFS)
+        named, params = _statuses(now.h, now.view, "now", insurer, NOTIFIED_REFS)
+        affected_named = await _count(
+            db,
+            f"SELECT COUNT(*) FROM ({named}) AS c WHERE status IN {AFFECTED_SQL}",
+            {"incident": incident, "insurer": insurer, **params},
+        )
+        never = await _affected_count(db, now, insurer) - affected_named + never_among_named
+        return never, changed
     if not all(n.blanket for n in notices):
         return None
     key = await queries._state_key(db, now.view, insurer, now.h)

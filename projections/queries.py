@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+import msgspec
+
 from domain.categories import BUILT_IN_NAMES, implied
 from domain.derive import IncidentView, Visible, derive
 from domain.errors import UnknownReference
@@ -275,6 +277,14 @@ async def _cached(db: Db, key: str) -> dict[str, int] | None:
     return None if row is None else {k: int(v) for k, v in json.loads(row[0]).items()}
 
 
+async def _keep_many(db: Db, counts: dict[str, dict[str, int]]) -> None:
+    await db.executemany(
+        "INSERT INTO count_cache (key, counts) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET counts = excluded.counts",
+        [(key, json.dumps(value)) for key, value in counts.items()],
+    )
+    await db.commit()
+
+
 async def _keep(db: Db, key: str, counts: dict[str, int]) -> None:
     if db.read_only:  # a replica cannot keep it: the primary's catch-up and its readers do
         return
@@ -283,18 +293,6 @@ async def _keep(db: Db, key: str, counts: dict[str, int]) -> None:
         (key, json.dumps(counts)),
     )
     await db.commit()
-
-
-async def _insurer_counts(db: Db, view: IncidentView, insurer: str, h: Horizon, key: str) -> dict[str, int]:
-    counts = await _cached(db, key)
-    if counts is not None:
-        return counts
-    counts = await _maintained_counts(db, view, insurer, h)
-    if counts is None:  # a scope not tallied yet: count the rows
-        counts = await _status_counts(db, view, insurer, h, "v.insurer = :insurer")
-        del counts["found_matched"]
-    await _keep(db, key, counts)
-    return counts
 
 
 async def _status_counts(db: Db, view: IncidentView, insurer: str, h: Horizon, where: str) -> dict[str, int]:
@@ -316,41 +314,70 @@ async def _status_counts(db: Db, view: IncidentView, insurer: str, h: Horizon, w
 
 
 async def _maintained_counts(db: Db, view: IncidentView, insurer: str, h: Horizon) -> dict[str, int] | None:
+    """`_maintained_counts_of` for one insurer (None when its scope has no tallies yet)."""
+    return (await _maintained_counts_of(db, view, [insurer], h)).get(insurer)
+
+
+async def _maintained_counts_of(
+    db: Db, view: IncidentView, insurers: Sequence[str], h: Horizon
+) -> dict[str, dict[str, int]]:
     """Counts from the maintained tallies (see projections/schema.py), reading only the
-    members with several versions and those with a finding: never the whole roster.
-    None when the insurer's scope has no tallies yet."""
-    scope = view.scopes.get(insurer)
-    scope_id = scope.fact_id if scope is not None else ""
-    if scope is not None:
-        async with db.execute("SELECT 1 FROM tallied_scopes WHERE scope = ?", (scope_id,)) as cursor:
-            if await cursor.fetchone() is None:
-                return None
+    members with several versions and those with a finding: never the whole roster. One
+    statement of each kind for all `insurers`; an insurer whose scope has no tallies yet is
+    left out of the answer."""
+    scope_of = {name: (view.scopes[name].fact_id if name in view.scopes else "") for name in insurers}
     async with db.execute(
-        "SELECT COALESCE(SUM(CASE WHEN scope = '' THEN members END), 0),"
-        " COALESCE(SUM(CASE WHEN scope = :scope THEN members END), 0)"
-        f" FROM member_tallies t WHERE insurer = :insurer AND scope IN ('', :scope) AND {visible('t')}",
-        {"insurer": insurer, "scope": scope_id, **h.params()},
+        "SELECT scope FROM tallied_scopes WHERE scope IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted({s for s in scope_of.values() if s})),),
     ) as cursor:
-        row = await cursor.fetchone()
-    single, matching = (int(row[0]), int(row[1])) if row else (0, 0)
-    multi = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM multi_members WHERE insurer = :insurer)"
-    several = await _status_counts(db, view, insurer, h, multi)
-    found = await _status_counts(
-        db,
-        view,
-        insurer,
-        h,
-        "v.insurer = :insurer AND v.multi = 0 AND v.ref IN"
-        " (SELECT ref FROM member_findings WHERE incident = :incident AND insurer = :insurer)",
-    )
-    affected = view.insurer_status(insurer) == "affected"
-    presumed = (matching - found["found_matched"]) if affected else 0
-    return {
-        "memberships": single + several["memberships"],
-        "confirmed": found["confirmed"] + several["confirmed"],
-        "presumed": presumed + several["presumed"],
-        "ruled_out": found["ruled_out"] + several["ruled_out"],
-    }
+        tallied = {str(r[0]) for r in await cursor.fetchall()} | {""}
+    names = [name for name in insurers if scope_of[name] in tallied]
+    if not names:
+        return {}
+    sums: dict[tuple[str, str], int] = {}
+    async with db.execute(
+        "SELECT insurer, scope, COALESCE(SUM(members), 0) FROM member_tallies t"
+        f" WHERE insurer IN (SELECT value FROM json_each(:insurers)) AND {visible('t')} GROUP BY insurer, scope",
+        {"insurers": json.dumps(names), **h.params()},
+    ) as cursor:
+        for name, scope, members in await cursor.fetchall():
+            sums[str(name), str(scope)] = int(members)
+    # Only insurers with re-enrolled members, or members with findings, have rows to read.
+    empty = dict.fromkeys(("memberships", "confirmed", "presumed", "ruled_out", "found_matched"), 0)
+    several = dict.fromkeys(names, empty)
+    found = dict.fromkeys(names, empty)
+    chosen = {"insurers": json.dumps(names), "incident": view.incident}
+    async with db.execute(
+        "SELECT DISTINCT insurer FROM multi_members WHERE insurer IN (SELECT value FROM json_each(:insurers))", chosen
+    ) as cursor:
+        with_several = sorted(str(r[0]) for r in await cursor.fetchall())
+    async with db.execute(
+        "SELECT DISTINCT insurer FROM member_findings WHERE incident = :incident"
+        " AND insurer IN (SELECT value FROM json_each(:insurers))",
+        chosen,
+    ) as cursor:
+        with_findings = sorted(str(r[0]) for r in await cursor.fetchall())
+    for name in with_several:
+        where = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM multi_members WHERE insurer = :insurer)"
+        several[name] = await _status_counts(db, view, name, h, where)
+    for name in with_findings:
+        where = (
+            "v.insurer = :insurer AND v.multi = 0 AND v.ref IN"
+            " (SELECT ref FROM member_findings WHERE incident = :incident AND insurer = :insurer)"
+        )
+        found[name] = await _status_counts(db, view, name, h, where)
+    counts = {}
+    for name in names:
+        many, told = several[name], found[name]
+        matching = sums.get((name, scope_of[name]), 0)
+        presumed = (matching - told["found_matched"]) if view.insurer_status(name) == "affected" else 0
+        counts[name] = {
+            "memberships": sums.get((name, ""), 0) + many["memberships"],
+            "confirmed": told["confirmed"] + many["confirmed"],
+            "presumed": presumed + many["presumed"],
+            "ruled_out": told["ruled_out"] + many["ruled_out"],
+        }
+    return counts
 
 
 async def _duplicates(db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str) -> int:
@@ -420,8 +447,10 @@ async def _maintained_repeats(db: Db, view: IncidentView, h: Horizon, insurers: 
             return None
 
     def repeats(shape: str) -> int:
-        rows = json.loads(shape)
-        affected = sum(1 for name, matched in rows if name in current and current[name] in (None, *matched))
+        affected = 0
+        for name, matched in _decode_shape(shape):
+            if name in current and (current[name] is None or current[name] in matched):
+                affected += 1
         return affected - 1 if affected > 1 else 0
 
     async with db.execute("SELECT shape, groups FROM people_tallies WHERE groups > 0") as cursor:
@@ -450,6 +479,10 @@ async def _maintained_repeats(db: Db, view: IncidentView, h: Horizon, insurers: 
     return total + _repeats(await _affected_nirs(db, view, h, wheres))
 
 
+_decode_shape = msgspec.json.Decoder(list[tuple[str, list[str]]]).decode
+"""A NIR group's shape (projections/schema.py): [insurer, [scopes matched]] per member row."""
+
+
 async def member_counts(
     db: Db, view: IncidentView, h: Horizon, insurer: str | None = None, *, people: bool = True
 ) -> dict[str, int]:
@@ -464,10 +497,18 @@ async def member_counts(
     by_insurer = await _state_keys(db, view, insurers, h)
     keys = [by_insurer[name] for name in insurers]
     cached = await _cached_many(db, keys)
+    missing = [name for name in insurers if by_insurer[name] not in cached]
+    if missing:
+        fresh = await _maintained_counts_of(db, view, missing, h)
+        for name in missing:
+            if name not in fresh:  # a scope not tallied yet: count the rows
+                counts = await _status_counts(db, view, name, h, "v.insurer = :insurer")
+                del counts["found_matched"]
+                fresh[name] = counts
+            cached[by_insurer[name]] = fresh[name]
+        await _keep_many(db, {by_insurer[name]: fresh[name] for name in missing})
     for name in insurers:
-        key = by_insurer[name]
-        counts = cached.get(key) or await _insurer_counts(db, view, name, h, key)
-        for k, v in counts.items():
+        for k, v in cached[by_insurer[name]].items():
             totals[k] += v
     affected = totals["confirmed"] + totals["presumed"]
     if not people:

@@ -109,6 +109,7 @@ HISTORY = (
     ),
     fact("members-notified", id="alan-told", incident=INCIDENT, insurer="alan", refs=["a1"], known_on="2024-02-03"),
     fact("members-notified", id="mh-told", incident=INCIDENT, insurer="mh", known_on="2024-02-04"),
+    fact("members-notified", id="alan-told-a4", incident=INCIDENT, insurer="alan", refs=["a4"], known_on="2024-02-06"),
     fact("members-notified", id="lmg-told", incident=INCIDENT, insurer="lmg", known_on="2024-02-05"),
     fact("fact-retracted", id="alan-wrong", fact="alan-affected", known_on="2024-02-08"),
     roster("r-alan-late", "alan", "2024-01-25", member("a3", "holder", "P", NIR_BRUNO)),
