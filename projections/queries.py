@@ -334,20 +334,16 @@ async def _cached(db: Db, key: str) -> dict[str, int] | None:
     return None if row is None else {k: int(v) for k, v in json.loads(row[0]).items()}
 
 
+async def _keep(db: Db, key: str, counts: dict[str, int]) -> None:
+    await _keep_many(db, {key: counts})
+
+
 async def _keep_many(db: Db, counts: dict[str, dict[str, int]]) -> None:
+    if db.read_only:  # a replica cannot keep it: the primary's catch-up and its readers do
+        return
     await db.executemany(
         "INSERT INTO count_cache (key, counts) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET counts = excluded.counts",
         [(key, json.dumps(value)) for key, value in counts.items()],
-    )
-    await db.commit()
-
-
-async def _keep(db: Db, key: str, counts: dict[str, int]) -> None:
-    if db.read_only:  # a replica cannot keep it: the primary's catch-up and its readers do
-        return
-    await db.execute(
-        "INSERT INTO count_cache (key, counts) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET counts = excluded.counts",
-        (key, json.dumps(counts)),
     )
     await db.commit()
 
