@@ -153,6 +153,10 @@ async def test_cold_and_warm_summaries_equal_a_count_of_every_row_at_every_date(
             warm = await queries.summary(store.db, INCIDENT, h)
             expected = counted(await every_row(store.db, view, h))
 
+            if cold.get("known") is False:  # asked before the incident was known: no counts to compare
+                assert warm == cold
+                assert expected["affected"] == 0, day
+                continue
             assert cold["members"] == warm["members"] == expected, day
             insurers = await queries.roster_insurers(store.db, h)
             if await queries._maintained_repeats(store.db, view, h, insurers) is not None:
