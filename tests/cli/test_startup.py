@@ -36,11 +36,8 @@ NEVER_AT_START = (
 )
 NEVER_FOR_A_QUERY = (
     "psycopg",
-    "eventsourcing",  # the projections are current: the fact log stays closed
-    "cryptography",
-    "domain.parse",
-    "domain.rules",
     "eventsourcing.postgres",
+    "cryptography",
     "ledger.pg_recorder",
     "projections.history",
     "cli.report",
