@@ -37,7 +37,7 @@ def test_every_kind_of_spec_section_3_is_known():
         "attack-discovered", "insurer-informed", "insurer-confirmed-affected", "insurer-ruled-out",
         "scope-defined", "field-suspected", "field-ruled-in", "field-ruled-out", "members-enrolled",
         "members-confirmed-affected", "members-ruled-out", "authority-notified", "members-notified",
-        "fact-retracted", "category-defined",
+        "fact-retracted", "category-defined", "measure-taken", "insurer-described",
     }
 
 
@@ -54,6 +54,8 @@ def test_every_kind_of_spec_section_3_is_known():
         ("members-notified", {"incident", "insurer"}),
         ("fact-retracted", {"fact"}),
         ("category-defined", {"category", "label"}),
+        ("measure-taken", {"incident", "measure"}),
+        ("insurer-described", {"insurer"}),
     ],
 )
 def test_required_keys_are_those_of_the_spec(kind, required):
