@@ -489,4 +489,7 @@ def entry() -> None:  # pragma: no cover - console script shim
 
 __all__ = ["LedgerError", "fail", "main", "out"]
 
-from cli import history_cmds  # noqa: E402, F401 - registers diff, timeline, obligations, report and export on `main`
+from cli import (  # noqa: E402 - these modules register their commands on `main`
+    history_cmds,  # noqa: F401 - diff, timeline, obligations, report and export
+    notify_cmds,  # noqa: F401 - notify authority, members and letter
+)

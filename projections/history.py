@@ -99,9 +99,11 @@ def _ruled_out(view: IncidentView) -> set[str]:
     return {i for i, r in view.insurers.items() if r.status == "ruled-out"}
 
 
-async def _insurers_to_compare(db: Db, old: _Side, new: _Side) -> list[str]:
-    """Insurers with a roster whose member answers may differ between the two sides."""
+async def _insurers_to_compare(db: Db, old: _Side, new: _Side, only: str | None = None) -> list[str]:
+    """Insurers with a roster (`only` that one) whose member answers may differ between the two sides."""
     insurers = sorted(set(await queries.roster_insurers(db, old.h)) | set(await queries.roster_insurers(db, new.h)))
+    if only is not None:
+        insurers = [i for i in insurers if i == only]
     changed = []
     for insurer in insurers:
         # `_state_key` names every fact that decides the insurer's member answers: equal keys, equal answers.
@@ -138,12 +140,15 @@ def _changes_sql(old: _Side, new: _Side, insurer: str) -> tuple[str, dict[str, A
     return sql, {**before_params, **after_params}
 
 
-async def diff(db: Db, incident: str, before: Horizon, after: Horizon) -> dict[str, Any]:
-    """SPEC §7 `diff`: insurers, incident-wide fields and member counts that changed from `before` to `after`."""
+async def diff(
+    db: Db, incident: str, before: Horizon, after: Horizon, only: str | None = None
+) -> dict[str, Any]:
+    """SPEC §7 `diff`: insurers, incident-wide fields and member counts that changed from `before` to `after`
+    (with `only`, the member counts of that insurer's members only)."""
     await queries.require_incident(db, incident)
     old, new = await _side(db, incident, before), await _side(db, incident, after)
     members = dict.fromkeys(MEMBER_CHANGES, 0)
-    for insurer in await _insurers_to_compare(db, old, new):
+    for insurer in await _insurers_to_compare(db, old, new, only):
         changes, params = _changes_sql(old, new, insurer)
         fields_differ = old.view.exposed_fields(insurer) != new.view.exposed_fields(insurer)
         sql = (
