@@ -8,11 +8,13 @@ ends with the numbers of the facts behind it, listed in the appendix.
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import html
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -22,13 +24,14 @@ import click
 
 from cli.history_cmds import horizon_at, knowledge_options
 from cli.main import main
-from cli.notify_texts import CATEGORY_LABELS, LANGS, T
+from cli.notify_texts import CATEGORY_LABELS, LANGS, LETTER, T
 from cli.report import rules_option
 from cli.shell import run, with_store
 from domain import obligations as rules
 from domain import times
 from domain.errors import InvalidFact
 from domain.notify import PHASES
+from projections import history
 from projections import notify as notices
 from projections.store import Store
 
@@ -443,4 +446,208 @@ def authority(
     run(go())
 
 
-__all__ = ["TextIO", "notify"]
+# -- notify members ---------------------------------------------------------------------
+
+MEMBER_COLUMNS: Final = ("ref", "role", "contract", "status", "fields", "implied", "notified_at", "notice")
+
+
+@contextlib.contextmanager
+def _output(out_file: str | None) -> Iterator[TextIO]:
+    """Standard output, or FILE written through a temporary file renamed at the end (an
+    error leaves nothing behind)."""
+    if out_file is None:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(out_file)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        handle = partial.open("w", encoding="utf-8", newline="")
+    except OSError as problem:
+        raise InvalidFact(f"{out_file}: {problem.strerror}") from None
+    try:
+        with handle:
+            yield handle
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@notify.command("members")
+@click.option("--incident", required=True, help="Incident id.")
+@click.option("--insurer", "insurer_id", required=True, help="The insurer whose members are written to.")
+@click.option(
+    "--since-last", is_flag=True, help="Only the members to write to (again): notice initial or complementary."
+)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@out_option
+@knowledge_options
+def members(
+    incident: str,
+    insurer_id: str,
+    since_last: bool,
+    fmt: str,
+    out_file: str | None,
+    as_known_on: str | None,
+    as_recorded_at: str | None,
+) -> None:
+    """Stream the mail-merge file of an insurer's members (GDPR Art. 34).
+
+    One row per member affected as known on X, and per member told before who no longer
+    is: ref, role, contract, status, fields, implied, notified_at (their last notice) and
+    notice: initial (never told), complementary (told before their answer changed) or none.
+
+    \b
+    Example:
+      exposure notify members --incident viamedis-2024-01 --insurer malakoff-humanis --since-last --out mailing.csv
+    """
+
+    @with_store
+    async def go(store: Store) -> None:
+        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
+        await notices.require_insurer(store.db, incident, insurer_id, h)  # before any output: an error writes nothing
+        rows = history.member_notices(store.db, incident, insurer_id, h, since_last=since_last)
+        with _output(out_file) as handle:
+            writer = csv.writer(handle, lineterminator="\n") if fmt == "csv" else None
+            if writer is not None:
+                writer.writerow(MEMBER_COLUMNS)
+            async with contextlib.aclosing(rows):
+                async for row in rows:
+                    if writer is None:
+                        handle.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+                        continue
+                    writer.writerow(
+                        [
+                            row["ref"],
+                            row["role"] or "",
+                            row["contract"] or "",
+                            row["status"],
+                            ";".join(row["fields"]),
+                            ";".join(row["implied"]),
+                            row["notified_at"] or "",
+                            row["notice"],
+                        ]
+                    )
+
+    run(go())
+
+
+# -- notify letter ----------------------------------------------------------------------
+
+PLACEHOLDERS: Final = ("ref", "role", "contract")
+
+
+def letter_parts(draft: dict[str, Any], words: Words) -> tuple[str, list[tuple[str | None, list[str]]]]:
+    """The Art. 34(2) letter as (title, [(heading or None, paragraphs or bullet items)])."""
+    w, say = words, LETTER[words.lang]
+    nature, cats = draft["nature"], draft["categories"]
+    name = draft["name"] or draft["insurer"]
+    contact = draft["contact"] or w.gap("contact")
+    blocks: list[tuple[str | None, list[str]]] = [
+        (None, [say["subject"], say["salutation"], say["member"].format()]),
+        (
+            None,
+            [
+                say["what"].format(
+                    operator=nature["operator"],
+                    name=name,
+                    attack_began=w.when(nature["attack_began"])[:10],
+                    discovered=w.when(nature["discovered"])[:10],
+                ),
+                say["data"].format(fields=w.listing(cats["exposed"])),
+                *([say["implied"]] if cats["implied"] else []),
+                *([say["not"].format(list=w.listing(cats["ruled_out"]))] if cats["ruled_out"] else []),
+            ],
+        ),
+        (say["consequences"], [_consequence(c, w).text for c in draft["consequences"] if c["status"] == "exposed"]),
+        (say["measures"], [s.text for s in _measures(draft["measures"], w)] or [w.gap("measures")]),
+        (say["advice"], [say[f"advice.{n}"] for n in range(1, 5)]),
+        (None, [say["contact"].format(contact=contact), say["cnil"], say["closing"], name]),
+    ]
+    return say["title"], blocks
+
+
+def letter_text(title: str, blocks: list[tuple[str | None, list[str]]]) -> str:
+    """The letter as plain text (headed lists as `- ` items)."""
+    lines = [title.upper(), ""]
+    for heading, items in blocks:
+        if heading:
+            lines.append(heading)
+            lines += [f"- {item}" for item in items]
+        else:
+            for item in items:
+                lines += [item, ""]
+            continue
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+LETTER_STYLE: Final = """
+body { font-family: "DejaVu Serif", Georgia, serif; max-width: 40em; margin: 3em auto; line-height: 1.5;
+       color: #111; padding: 0 1em; }
+h1 { font-size: 1.2em; color: #1f3a68; }
+h2 { font-size: 1em; margin-bottom: .2em; }
+.placeholder { background: #e3ecfa; font-family: monospace; }
+mark.gap { background: #ffe08a; font-weight: bold; }
+"""
+
+
+def letter_html(lang: str, title: str, blocks: list[tuple[str | None, list[str]]]) -> str:
+    """The letter as one self-contained HTML page (placeholders kept as `{{column}}`)."""
+
+    def text(item: str) -> str:
+        marked = _html_text(item)
+        return re.sub(r"\{\{(\w+)\}\}", r'<span class="placeholder">{{\1}}</span>', marked)
+
+    parts = [
+        f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
+        f"<style>{LETTER_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+    ]
+    for heading, items in blocks:
+        if heading:
+            parts.append(f"<h2>{html.escape(heading)}</h2><ul>{''.join(f'<li>{text(i)}</li>' for i in items)}</ul>")
+        else:
+            parts += [f"<p>{text(item)}</p>" for item in items]
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+@notify.command("letter")
+@click.option("--incident", required=True, help="Incident id.")
+@click.option("--insurer", "insurer_id", required=True, help="The insurer writing to its members.")
+@lang_option
+@click.option("--format", "fmt", type=click.Choice(["text", "html"]), default="text", show_default=True)
+@out_option
+@knowledge_options
+def letter(
+    incident: str,
+    insurer_id: str,
+    lang: str,
+    fmt: str,
+    out_file: str | None,
+    as_known_on: str | None,
+    as_recorded_at: str | None,
+) -> None:
+    """Render the GDPR Art. 34(2) letter to members, in clear language, as a mail-merge template.
+
+    What happened, the data concerned, what could happen, what was done, what to do, and
+    the contact point, as known on X; {{ref}}, {{role}} and {{contract}} are the columns of
+    `notify members` for the mailing system to fill in.
+
+    \b
+    Example:
+      exposure notify letter --incident viamedis-2024-01 --insurer malakoff-humanis --format html --out letter.html
+    """
+
+    @with_store
+    async def go(store: Store) -> None:
+        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
+        draft = await notices.authority(store.db, incident, insurer_id, h, rules.rule(rules.DEFAULT_RULE), "initial")
+        words = Words(lang, store.tz, await notices.category_labels(store.db, h))
+        title, blocks = letter_parts(draft, words)
+        _write(letter_html(lang, title, blocks) if fmt == "html" else letter_text(title, blocks), out_file)
+
+    run(go())
+
+
+__all__ = ["notify"]

@@ -25,6 +25,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from domain import veris
+from domain.categories import implied
 from domain.derive import IncidentView, Visible, derive
 from domain.errors import UnknownReference
 from domain.facts import (
@@ -357,23 +358,35 @@ async def _count(db: Db, sql: str, params: dict[str, Any]) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-async def _notice_counts(
-    db: Db, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice]
-) -> tuple[int, int]:
-    """(members never notified, members notified before their answer changed) for one insurer.
+@dataclass(frozen=True, slots=True)
+class NoticeQuery:
+    """Every member of one insurer that is affected now or was told before: one SQL statement.
 
-    A notice with refs covers those refs; one without covers every member affected as
-    known when it was given (its `occurred_on`). A member's latest covering notice is
-    compared with the answer now.
+    Columns: `ref`, `role`, `contract`, `status` (now; NULL for a member told before but no
+    longer enrolled), `j` (index in `notices` of the member's latest covering notice, or NULL),
+    `affected` (1 when affected now) and `notice`: `initial` when affected now and never
+    covered by a notice; `complementary` when covered and the answer it was given has changed
+    since (affected then and not now or the reverse, or its exposed fields changed); else `none`.
     """
-    base = {"incident": incident, "insurer": insurer}
-    current, params = _statuses(now.h, now.view, "now", insurer)
-    told_sql = (
-        f"SELECT n.ref FROM member_notices n WHERE n.incident = :incident AND n.insurer = :insurer AND {visible('n')}"
+
+    sql: str
+    params: dict[str, Any]
+    notices: tuple[_Notice, ...]
+
+
+async def notice_query(db: Db, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice]) -> NoticeQuery:
+    """The `NoticeQuery` of `insurer` at `now`.
+
+    A notice with refs covers those refs; one without covers every member affected as known
+    when it was given (its `occurred_on`). A member's latest covering notice is compared with
+    the answer now. Unions grouped by ref, never joins of subqueries: SQLite would compare every pair.
+    """
+    current = (
+        "SELECT ref, role, contract, status"
+        f" FROM ({queries.member_status_sql('v.insurer = :insurer')}) AS s"
     )
-    told, told_params = _bound(told_sql, now.h, now.view, "now", insurer)
-    parts = [f"SELECT ref FROM ({current}) AS c WHERE status IN {AFFECTED_SQL}", told]
-    params |= told_params
+    current, params = _bound(current, now.h, now.view, "now", insurer)
+    params |= {"incident": incident, "insurer": insurer}
     covered: list[str] = []
     stale: list[int] = []
     now_fields = now.view.exposed_fields(insurer)
@@ -384,7 +397,6 @@ async def _notice_counts(
             stale.append(number)
         if notice.blanket:
             members, bound = _statuses(then.h, then.view, tag, insurer)
-            parts.append(f"SELECT ref FROM ({members}) AS m WHERE status IN {AFFECTED_SQL}")
             covered.append(f"SELECT ref, {number} AS j, 1 AS aff FROM ({members}) AS m WHERE status IN {AFFECTED_SQL}")
         else:
             named = (
@@ -400,10 +412,12 @@ async def _notice_counts(
             )
             bound[f"pos_{tag}"] = notice.position
         params |= bound
-    never = await _count(db, f"SELECT COUNT(*) FROM ({' EXCEPT '.join(parts)}) AS e", {**base, **params})
     if not covered:
-        return never, 0
-    # Unions grouped by ref, never joins of subqueries: SQLite would compare every pair.
+        sql = (
+            f"SELECT ref, role, contract, status, NULL AS j, {_affected('status')} AS affected,"
+            f" CASE WHEN {_affected('status')} = 1 THEN 'initial' ELSE 'none' END AS notice FROM ({current}) AS c"
+        )
+        return NoticeQuery(sql, params, tuple(notices))
     # `latest`: each ref's last covering notice j with its `aff` (0 or 1), as one MAX(2j + aff).
     sql = f"""
     WITH told AS ({" UNION ALL ".join(covered)}),
@@ -412,18 +426,66 @@ async def _notice_counts(
         FROM (SELECT ref, MAX(j * 2 + aff) AS code FROM told GROUP BY ref) AS l
     ),
     paired AS (
-        SELECT ref, MAX(j) AS j, MAX(aff) AS aff, MAX(st) AS st, MAX(told) AS told FROM (
-            SELECT ref, j, aff, NULL AS st, 1 AS told FROM latest
+        SELECT ref, MAX(role) AS role, MAX(contract) AS contract, MAX(st) AS status, MAX(j) AS j,
+               MAX(aff) AS aff, MAX(told) AS told FROM (
+            SELECT ref, NULL AS role, NULL AS contract, NULL AS st, j, aff, 1 AS told FROM latest
             UNION ALL
-            SELECT ref, NULL, NULL, status, 0 FROM ({current}) AS c
+            SELECT ref, role, contract, status, NULL, NULL, 0 FROM ({current}) AS c
         ) AS u GROUP BY ref
     )
-    SELECT COUNT(*) FROM paired
-    WHERE told = 1 AND (aff != {_affected("st")}
-       OR (aff = 1 AND {_affected("st")} = 1 AND j IN (SELECT CAST(value AS INTEGER) FROM json_each(:stale))))
+    SELECT ref, role, contract, status, j, {_affected("status")} AS affected,
+           CASE WHEN told = 0 THEN (CASE WHEN {_affected("status")} = 1 THEN 'initial' ELSE 'none' END)
+                WHEN aff != {_affected("status")} OR (aff = 1 AND {_affected("status")} = 1
+                     AND j IN (SELECT CAST(value AS INTEGER) FROM json_each(:stale))) THEN 'complementary'
+                ELSE 'none' END AS notice
+    FROM paired
     """
-    changed = await _count(db, sql, {**base, **params, "stale": json.dumps(stale)})
-    return never, changed
+    return NoticeQuery(sql, {**params, "stale": json.dumps(stale)}, tuple(notices))
+
+
+async def _notice_counts(
+    db: Db, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice]
+) -> tuple[int, int]:
+    """(members never notified, members notified before their answer changed) for one insurer."""
+    query = await notice_query(db, incident, insurer, now, notices)
+    sql = (
+        "SELECT COALESCE(SUM(CASE WHEN notice = 'initial' THEN 1 ELSE 0 END), 0),"
+        f" COALESCE(SUM(CASE WHEN notice = 'complementary' THEN 1 ELSE 0 END), 0) FROM ({query.sql}) AS n"
+    )
+    async with db.execute(sql, query.params) as cursor:
+        row = await cursor.fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+async def member_notices(
+    db: Db, incident: str, insurer: str, h: Horizon, *, since_last: bool = False
+) -> AsyncGenerator[dict[str, Any], None]:
+    """Stream the mail-merge rows of `insurer`, by ref: every member affected at `h` and every
+    member told before who is no longer affected, with the notice each needs (see `NoticeQuery`);
+    `since_last`: only the members to write to (again), whose notice is not `none`."""
+    await queries.require_incident(db, incident)
+    items = await _visible_incident_facts(db, incident, h)
+    view = derive(incident, items)
+    own = [v for v in items if insurer_of(v.fact) == insurer]
+    query = await notice_query(db, incident, insurer, _Side(h, view), _notices(own))
+    fields = view.exposed_fields(insurer)
+    told_at = [iso_utc(n.occurred_on) for n in query.notices]
+    wanted = "notice != 'none'" if since_last else "(affected = 1 OR notice = 'complementary')"
+    sql = f"SELECT ref, role, contract, status, j, affected, notice FROM ({query.sql}) AS r WHERE {wanted} ORDER BY ref"
+    async with db.execute(sql, query.params) as cursor:
+        while rows := await cursor.fetchmany(queries.EXPORT_CHUNK):
+            for ref, role, contract, member_status, j, affected, notice in rows:
+                shown = fields if affected else []
+                yield {
+                    "ref": ref,
+                    "role": role,
+                    "contract": contract,
+                    "status": member_status or "not-affected",
+                    "fields": shown,
+                    "implied": implied(shown),
+                    "notified_at": told_at[j] if j is not None else None,
+                    "notice": notice,
+                }
 
 
 async def obligations(db: Db, incident: str, h: Horizon, rule: Rule) -> dict[str, Any]:
