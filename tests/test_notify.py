@@ -73,8 +73,11 @@ def story(demo: Path, tmp_path: Path) -> Path:
 
 
 def draft(store: Path, *args: str, insurer: str = MH, incident: str = VIAMEDIS) -> dict[str, Any]:
-    found = ok(exposure("notify", "authority", "--incident", incident, "--insurer", insurer, "--format", "json",
-                        *args, store=store))  # fmt: skip
+    found = ok(
+        exposure(
+            "notify", "authority", "--incident", incident, "--insurer", insurer, "--format", "json", *args, store=store
+        )
+    )
     return json.loads(found)
 
 
@@ -95,8 +98,13 @@ def record(store: Path, *facts: dict[str, Any]) -> None:
 
 
 def test_malakoff_humanis_initial_draft_states_categories_people_awareness_and_a_met_deadline(demo):
-    people = json.loads(ok(exposure("insurer", "--incident", VIAMEDIS, "--insurer", MH, "--as-known-on",
-                                    "2024-02-01", "--json", store=demo)))["members"]["people"]  # fmt: skip
+    people = json.loads(
+        ok(
+            exposure(
+                "insurer", "--incident", VIAMEDIS, "--insurer", MH, "--as-known-on", "2024-02-01", "--json", store=demo
+            )
+        )
+    )["members"]["people"]
 
     found = draft(demo, "--as-known-on", "2024-02-01")
 
@@ -127,8 +135,14 @@ def test_malakoff_humanis_initial_draft_states_categories_people_awareness_and_a
     ]
     assert found["contact"] is None
     assert found["gaps"] == ["contact"]
-    assert {"vm-inf-malakoff-humanis", "vm-cnil-malakoff-humanis", COMMUNIQUE_IN, COMMUNIQUE_OUT,
-            "vm-aff-malakoff-humanis", "desc-malakoff-humanis"} <= set(found["because"])  # fmt: skip
+    assert {
+        "vm-inf-malakoff-humanis",
+        "vm-cnil-malakoff-humanis",
+        COMMUNIQUE_IN,
+        COMMUNIQUE_OUT,
+        "vm-aff-malakoff-humanis",
+        "desc-malakoff-humanis",
+    } <= set(found["because"])
     assert found["because"] == sorted(found["because"])
 
 
@@ -143,8 +157,11 @@ def test_the_likely_consequences_come_from_the_exposed_categories(demo):
 
 
 def test_the_french_markdown_draft_cites_the_facts_behind_every_statement(demo):
-    text = ok(exposure("notify", "authority", "--incident", VIAMEDIS, "--insurer", MH, "--as-known-on",
-                       "2024-02-01", store=demo))  # fmt: skip
+    text = ok(
+        exposure(
+            "notify", "authority", "--incident", VIAMEDIS, "--insurer", MH, "--as-known-on", "2024-02-01", store=demo
+        )
+    )
     ids = draft(demo, "--as-known-on", "2024-02-01")["because"]
 
     assert text.startswith("# Notification d'une violation de données à caractère personnel à la CNIL — Malakoff")
@@ -163,8 +180,21 @@ def test_the_french_markdown_draft_cites_the_facts_behind_every_statement(demo):
 
 
 def test_the_english_draft_and_the_json_that_does_not_depend_on_the_language(demo):
-    text = ok(exposure("notify", "authority", "--incident", VIAMEDIS, "--insurer", MH, "--as-known-on",
-                       "2024-02-01", "--lang", "en", store=demo))  # fmt: skip
+    text = ok(
+        exposure(
+            "notify",
+            "authority",
+            "--incident",
+            VIAMEDIS,
+            "--insurer",
+            MH,
+            "--as-known-on",
+            "2024-02-01",
+            "--lang",
+            "en",
+            store=demo,
+        )
+    )
 
     assert text.startswith("# Notification of a personal data breach to the CNIL — Malakoff Humanis")
     assert "Notified on 2024-02-01 17:00: deadline met." in text
@@ -174,8 +204,21 @@ def test_the_english_draft_and_the_json_that_does_not_depend_on_the_language(dem
 
 def test_the_complementary_draft_after_the_8_february_health_suspicion_says_only_what_changed(demo):
     found = draft(demo, "--phase", "complementary", "--as-known-on", "2024-02-08")
-    text = ok(exposure("notify", "authority", "--incident", VIAMEDIS, "--insurer", MH, "--phase", "complementary",
-                       "--as-known-on", "2024-02-08", store=demo))  # fmt: skip
+    text = ok(
+        exposure(
+            "notify",
+            "authority",
+            "--incident",
+            VIAMEDIS,
+            "--insurer",
+            MH,
+            "--phase",
+            "complementary",
+            "--as-known-on",
+            "2024-02-08",
+            store=demo,
+        )
+    )
 
     changes = found["changes"]
     assert found["previous"]["id"] == "vm-cnil-malakoff-humanis"
@@ -198,8 +241,19 @@ def test_the_complementary_draft_after_the_8_february_health_suspicion_says_only
 def test_a_complementary_draft_without_an_earlier_notification_is_refused_and_writes_nothing(demo, tmp_path):
     target = tmp_path / "draft.md"
 
-    result = exposure("notify", "authority", "--incident", VIAMEDIS, "--insurer", "mutaero", "--phase",
-                      "complementary", "--out", str(target), store=demo)  # fmt: skip
+    result = exposure(
+        "notify",
+        "authority",
+        "--incident",
+        VIAMEDIS,
+        "--insurer",
+        "mutaero",
+        "--phase",
+        "complementary",
+        "--out",
+        str(target),
+        store=demo,
+    )
 
     assert result.returncode == 1
     assert result.stdout == ""
@@ -241,11 +295,21 @@ def test_a_late_notification_gives_its_note_as_the_reason_and_an_overdue_one_a_g
 def test_a_recorded_contact_and_the_latest_description_fill_the_contact_point(story):
     record(
         story,
-        {"kind": "insurer-described", "id": "mh-dpo-1", "insurer": MH, "dpo_contact": "DPO, old@mh.example",
-         "known_on": "2024-02-02"},
-        {"kind": "insurer-described", "id": "mh-dpo-2", "insurer": MH, "dpo_contact": "DPO, dpo@mh.example",
-         "known_on": "2024-02-03"},
-    )  # fmt: skip
+        {
+            "kind": "insurer-described",
+            "id": "mh-dpo-1",
+            "insurer": MH,
+            "dpo_contact": "DPO, old@mh.example",
+            "known_on": "2024-02-02",
+        },
+        {
+            "kind": "insurer-described",
+            "id": "mh-dpo-2",
+            "insurer": MH,
+            "dpo_contact": "DPO, dpo@mh.example",
+            "known_on": "2024-02-03",
+        },
+    )
 
     found = draft(story, "--as-known-on", "2024-02-05")
     before = draft(story, "--as-known-on", "2024-02-02")
@@ -257,8 +321,15 @@ def test_a_recorded_contact_and_the_latest_description_fill_the_contact_point(st
 
 
 def test_a_retracted_measure_leaves_the_draft(story):
-    record(story, {"kind": "fact-retracted", "id": "undo", "fact": "vm-measure-malakoff-humanis-clients-emailed",
-                   "known_on": "2024-02-03"})  # fmt: skip
+    record(
+        story,
+        {
+            "kind": "fact-retracted",
+            "id": "undo",
+            "fact": "vm-measure-malakoff-humanis-clients-emailed",
+            "known_on": "2024-02-03",
+        },
+    )
 
     assert [m["id"] for m in draft(story, "--as-known-on", "2024-02-05")["measures"]] == [
         "vm-measure-portal-disconnected"
@@ -270,14 +341,30 @@ def test_a_retracted_measure_leaves_the_draft(story):
 
 
 def mailing(store: Path, incident: str, insurer: str, *args: str) -> list[dict[str, Any]]:
-    text = ok(exposure("notify", "members", "--incident", incident, "--insurer", insurer, "--format", "jsonl",
-                       *args, store=store))  # fmt: skip
+    text = ok(
+        exposure(
+            "notify", "members", "--incident", incident, "--insurer", insurer, "--format", "jsonl", *args, store=store
+        )
+    )
     return [json.loads(line) for line in text.splitlines()]
 
 
 def told_again(store: Path, incident: str, insurer: str, since: str, until: str) -> list[str]:
-    text = ok(exposure("diff", "--incident", incident, "--from", since, "--to", until, "--members", "--format",
-                       "jsonl", store=store))  # fmt: skip
+    text = ok(
+        exposure(
+            "diff",
+            "--incident",
+            incident,
+            "--from",
+            since,
+            "--to",
+            until,
+            "--members",
+            "--format",
+            "jsonl",
+            store=store,
+        )
+    )
     return [row["ref"] for row in map(json.loads, text.splitlines()) if row["insurer"] == insurer]
 
 
@@ -285,8 +372,9 @@ def test_the_members_file_lists_exactly_the_members_diff_would_tell_again(demo):
     # Alan e-mailed every affected member on 9 February; on 16 February the operators' lists rule some out.
     rows = mailing(demo, ALMERYS, "alan", "--since-last", "--as-known-on", "2024-02-16")
     everyone = mailing(demo, ALMERYS, "alan", "--as-known-on", "2024-02-16")
-    duties = json.loads(ok(exposure("obligations", "--incident", ALMERYS, "--as-known-on", "2024-02-16", "--json",
-                                    store=demo)))  # fmt: skip
+    duties = json.loads(
+        ok(exposure("obligations", "--incident", ALMERYS, "--as-known-on", "2024-02-16", "--json", store=demo))
+    )
 
     again = told_again(demo, ALMERYS, "alan", "2024-02-09T00:00:00+01:00", "2024-02-16")
     assert again
@@ -305,11 +393,23 @@ def test_after_a_blanket_notice_a_new_exposed_field_sends_every_told_member_a_co
     told = "2024-02-02T12:00:00+01:00"
     record(
         story,
-        {"kind": "members-notified", "id": "mh-told", "incident": VIAMEDIS, "insurer": MH, "known_on": told,
-         "occurred_on": told},
-        {"kind": "field-ruled-in", "id": "mh-health", "incident": VIAMEDIS, "insurer": MH, "categories": ["health"],
-         "known_on": "2024-02-10"},
-    )  # fmt: skip
+        {
+            "kind": "members-notified",
+            "id": "mh-told",
+            "incident": VIAMEDIS,
+            "insurer": MH,
+            "known_on": told,
+            "occurred_on": told,
+        },
+        {
+            "kind": "field-ruled-in",
+            "id": "mh-health",
+            "incident": VIAMEDIS,
+            "insurer": MH,
+            "categories": ["health"],
+            "known_on": "2024-02-10",
+        },
+    )
 
     quiet = mailing(story, VIAMEDIS, MH, "--since-last", "--as-known-on", "2024-02-09")
     rows = mailing(story, VIAMEDIS, MH, "--since-last", "--as-known-on", "2024-02-10")
@@ -323,11 +423,27 @@ def test_after_a_blanket_notice_a_new_exposed_field_sends_every_told_member_a_co
 
 def test_members_never_told_get_an_initial_notice_in_a_csv_like_members_export(demo, tmp_path):
     target = tmp_path / "mailing.csv"
-    exported = ok(exposure("members", "export", "--incident", VIAMEDIS, "--insurer", MH, "--as-known-on",
-                           "2024-02-16", store=demo))  # fmt: skip
+    exported = ok(
+        exposure(
+            "members", "export", "--incident", VIAMEDIS, "--insurer", MH, "--as-known-on", "2024-02-16", store=demo
+        )
+    )
 
-    ok(exposure("notify", "members", "--incident", VIAMEDIS, "--insurer", MH, "--as-known-on", "2024-02-16",
-                "--out", str(target), store=demo))  # fmt: skip
+    ok(
+        exposure(
+            "notify",
+            "members",
+            "--incident",
+            VIAMEDIS,
+            "--insurer",
+            MH,
+            "--as-known-on",
+            "2024-02-16",
+            "--out",
+            str(target),
+            store=demo,
+        )
+    )
 
     rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
     assert list(rows[0]) == ["ref", "role", "contract", "status", "fields", "implied", "notified_at", "notice"]
@@ -342,10 +458,24 @@ def test_members_never_told_get_an_initial_notice_in_a_csv_like_members_export(d
 
 
 def test_the_letter_is_a_mail_merge_template_in_clear_words(demo):
-    french = ok(exposure("notify", "letter", "--incident", VIAMEDIS, "--insurer", MH, "--as-known-on", "2024-02-08",
-                         store=demo))  # fmt: skip
-    english = ok(exposure("notify", "letter", "--incident", VIAMEDIS, "--insurer", MH, "--as-known-on",
-                          "2024-02-08", "--lang", "en", store=demo))  # fmt: skip
+    french = ok(
+        exposure("notify", "letter", "--incident", VIAMEDIS, "--insurer", MH, "--as-known-on", "2024-02-08", store=demo)
+    )
+    english = ok(
+        exposure(
+            "notify",
+            "letter",
+            "--incident",
+            VIAMEDIS,
+            "--insurer",
+            MH,
+            "--as-known-on",
+            "2024-02-08",
+            "--lang",
+            "en",
+            store=demo,
+        )
+    )
 
     assert "Adhésion n° {{ref}} ({{role}}, contrat {{contract}})." in french
     assert "numéro de sécurité sociale (NIR)" in french
@@ -365,13 +495,45 @@ def test_the_html_draft_and_letter_render_in_headless_chromium(demo, tmp_path):
 
     browser = chromium()
     pages = {
-        "draft": ("notify", "authority", "--incident", VIAMEDIS, "--insurer", MH, "--format", "html",
-                  "--as-known-on", "2024-02-08"),
-        "complement": ("notify", "authority", "--incident", VIAMEDIS, "--insurer", MH, "--format", "html",
-                       "--phase", "complementary", "--as-known-on", "2024-02-08"),
-        "letter": ("notify", "letter", "--incident", VIAMEDIS, "--insurer", MH, "--format", "html",
-                   "--as-known-on", "2024-02-08"),
-    }  # fmt: skip
+        "draft": (
+            "notify",
+            "authority",
+            "--incident",
+            VIAMEDIS,
+            "--insurer",
+            MH,
+            "--format",
+            "html",
+            "--as-known-on",
+            "2024-02-08",
+        ),
+        "complement": (
+            "notify",
+            "authority",
+            "--incident",
+            VIAMEDIS,
+            "--insurer",
+            MH,
+            "--format",
+            "html",
+            "--phase",
+            "complementary",
+            "--as-known-on",
+            "2024-02-08",
+        ),
+        "letter": (
+            "notify",
+            "letter",
+            "--incident",
+            VIAMEDIS,
+            "--insurer",
+            MH,
+            "--format",
+            "html",
+            "--as-known-on",
+            "2024-02-08",
+        ),
+    }
     screenshots = Path(os.environ.get("NOTIFY_SCREENSHOTS", str(tmp_path)))
     screenshots.mkdir(parents=True, exist_ok=True)
     for name, args in pages.items():
@@ -379,8 +541,9 @@ def test_the_html_draft_and_letter_render_in_headless_chromium(demo, tmp_path):
         ok(exposure(*args, "--out", str(page), store=demo))
         shot = screenshots / f"notify-{name}.png"
 
-        taken = browse(browser, tmp_path / f"profile-{name}", f"--screenshot={shot}", "--window-size=1000,1400",
-                       page.as_uri())  # fmt: skip
+        taken = browse(
+            browser, tmp_path / f"profile-{name}", f"--screenshot={shot}", "--window-size=1000,1400", page.as_uri()
+        )
         dom = browse(browser, tmp_path / f"profile-dom-{name}", "--dump-dom", page.as_uri())
 
         assert taken.returncode == 0, taken.stderr.decode(errors="replace")[-2000:]
