@@ -448,8 +448,6 @@ def authority(
 
 # -- notify members ---------------------------------------------------------------------
 
-MEMBER_COLUMNS: Final = ("ref", "role", "contract", "status", "fields", "implied", "notified_at", "notice")
-
 
 @contextlib.contextmanager
 def _output(out_file: str | None) -> Iterator[TextIO]:
@@ -506,27 +504,21 @@ def members(
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
         await notices.require_insurer(store.db, incident, insurer_id, h)  # before any output: an error writes nothing
-        rows = history.member_notices(store.db, incident, insurer_id, h, since_last=since_last)
+        chunks = history.member_notice_chunks(store.db, incident, insurer_id, h, since_last=since_last)
         with _output(out_file) as handle:
             writer = csv.writer(handle, lineterminator="\n") if fmt == "csv" else None
             if writer is not None:
-                writer.writerow(MEMBER_COLUMNS)
-            async with contextlib.aclosing(rows):
-                async for row in rows:
-                    if writer is None:
-                        handle.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+                writer.writerow(history.NOTICE_COLUMNS)
+            async with contextlib.aclosing(chunks):  # closed before the store, even when the reader goes away
+                async for rows in chunks:
+                    if writer is not None:  # csv writes None as an empty cell
+                        writer.writerows(rows)
                         continue
-                    writer.writerow(
-                        [
-                            row["ref"],
-                            row["role"] or "",
-                            row["contract"] or "",
-                            row["status"],
-                            ";".join(row["fields"]),
-                            ";".join(row["implied"]),
-                            row["notified_at"] or "",
-                            row["notice"],
-                        ]
+                    handle.write(
+                        "".join(
+                            json.dumps(history.notice_row(row), ensure_ascii=False, separators=(",", ":")) + "\n"
+                            for row in rows
+                        )
                     )
 
     run(go())

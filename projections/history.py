@@ -15,6 +15,8 @@ ruled-out) is a refinement, not a change: nobody has to be told anything new.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncGenerator, Sequence
@@ -141,9 +143,7 @@ def _changes_sql(old: _Side, new: _Side, insurer: str) -> tuple[str, dict[str, A
     return sql, {**before_params, **after_params}
 
 
-async def diff(
-    db: Db, incident: str, before: Horizon, after: Horizon, only: str | None = None
-) -> dict[str, Any]:
+async def diff(db: Db, incident: str, before: Horizon, after: Horizon, only: str | None = None) -> dict[str, Any]:
     """SPEC §7 `diff`: insurers, incident-wide fields and member counts that changed from `before` to `after`
     (with `only`, the member counts of that insurer's members only)."""
     await queries.require_incident(db, incident)
@@ -381,10 +381,7 @@ async def notice_query(db: Db, incident: str, insurer: str, now: _Side, notices:
     when it was given (its `occurred_on`). A member's latest covering notice is compared with
     the answer now. Unions grouped by ref, never joins of subqueries: SQLite would compare every pair.
     """
-    current = (
-        "SELECT ref, role, contract, status"
-        f" FROM ({queries.member_status_sql('v.insurer = :insurer')}) AS s"
-    )
+    current = f"SELECT ref, role, contract, status FROM ({queries.member_status_sql('v.insurer = :insurer')}) AS s"
     current, params = _bound(current, now.h, now.view, "now", insurer)
     params |= {"incident": incident, "insurer": insurer}
     covered: list[str] = []
@@ -457,35 +454,60 @@ async def _notice_counts(
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-async def member_notices(
+NOTICE_COLUMNS: Final = ("ref", "role", "contract", "status", "fields", "implied", "notified_at", "notice")
+"""The mail-merge columns of `notify members`; `fields` and `implied` are `;`-separated."""
+
+
+async def member_notice_chunks(
     db: Db, incident: str, insurer: str, h: Horizon, *, since_last: bool = False
-) -> AsyncGenerator[dict[str, Any], None]:
-    """Stream the mail-merge rows of `insurer`, by ref: every member affected at `h` and every
-    member told before who is no longer affected, with the notice each needs (see `NoticeQuery`);
-    `since_last`: only the members to write to (again), whose notice is not `none`."""
+) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    """The mail-merge rows of `insurer` (`NOTICE_COLUMNS`, by ref), `queries.EXPORT_CHUNK` at a time:
+    every member affected at `h` and every member told before who is no longer affected, with
+    the notice each needs (see `NoticeQuery`); `since_last`: only those whose notice is not `none`.
+
+    The rows are finished in SQL (fields, notified_at) so that writing them costs what
+    `members export` costs; the next chunk is read while the caller writes this one.
+    """
     await queries.require_incident(db, incident)
     items = await _visible_incident_facts(db, incident, h)
     view = derive(incident, items)
     own = [v for v in items if insurer_of(v.fact) == insurer]
     query = await notice_query(db, incident, insurer, _Side(h, view), _notices(own))
     fields = view.exposed_fields(insurer)
-    told_at = [iso_utc(n.occurred_on) for n in query.notices]
     wanted = "notice != 'none'" if since_last else "(affected = 1 OR notice = 'complementary')"
-    sql = f"SELECT ref, role, contract, status, j, affected, notice FROM ({query.sql}) AS r WHERE {wanted} ORDER BY ref"
-    async with db.execute(sql, query.params) as cursor:
-        while rows := await cursor.fetchmany(queries.EXPORT_CHUNK):
-            for ref, role, contract, member_status, j, affected, notice in rows:
-                shown = fields if affected else []
-                yield {
-                    "ref": ref,
-                    "role": role,
-                    "contract": contract,
-                    "status": member_status or "not-affected",
-                    "fields": shown,
-                    "implied": implied(shown),
-                    "notified_at": told_at[j] if j is not None else None,
-                    "notice": notice,
-                }
+    times = {f"told_{j}": iso_utc(n.occurred_on) for j, n in enumerate(query.notices)}
+    told_at = "CASE j " + "".join(f"WHEN {j} THEN :told_{j} " for j in range(len(times))) + "END" if times else "NULL"
+    sql = (
+        "SELECT ref, role, contract, COALESCE(status, 'not-affected'),"
+        " CASE WHEN affected = 1 THEN :fields_text ELSE '' END,"
+        " CASE WHEN affected = 1 THEN :implied_text ELSE '' END,"
+        f" {told_at}, notice"
+        f" FROM ({query.sql}) AS r WHERE {wanted} ORDER BY ref"
+    )
+    params = {
+        **query.params,
+        "fields_text": ";".join(fields),
+        "implied_text": ";".join(implied(fields)),
+        **times,
+    }
+    async with db.execute(sql, params) as cursor:
+        ahead = asyncio.ensure_future(cursor.fetchmany(queries.EXPORT_CHUNK))
+        try:
+            while rows := await ahead:
+                ahead = asyncio.ensure_future(cursor.fetchmany(queries.EXPORT_CHUNK))
+                yield [tuple(row) for row in rows]
+        finally:
+            if not ahead.done():
+                with contextlib.suppress(Exception):
+                    await ahead
+
+
+def notice_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    """One mail-merge row as JSON (lists for `fields` and `implied`)."""
+    found = dict(zip(NOTICE_COLUMNS, row, strict=True))
+    for key in ("fields", "implied"):
+        found[key] = found[key].split(";") if found[key] else []
+    return found
 
 
 async def obligations(db: Db, incident: str, h: Horizon, rule: Rule) -> dict[str, Any]:

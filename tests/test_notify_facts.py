@@ -193,3 +193,85 @@ def test_the_audit_export_carries_both_kinds_as_cloudevents(cli, write_file, tmp
     assert {"org.exposure.fact.measure-taken.v1", "org.exposure.fact.insurer-described.v1"} <= types
     (measure,) = [e for e in events if e["type"] == "org.exposure.fact.measure-taken.v1"]
     assert measure["data"]["measure"] == "Portal viamedis.net disconnected"
+
+
+def test_the_notifications_are_drafted_alike_on_both_backends(cli, write_file):
+    roster = write_file("mh.csv", "ref,role\nm1,holder\nm2,dependant\nm3,holder\n")
+    assert cli("members", "import", "--insurer", "mh", str(roster), "--known-on", "2024-01-01").exit_code == 0
+    story = (
+        opening(),
+        NAMED,
+        fact("insurer-confirmed-affected", id="mh-affected", incident=INCIDENT, insurer="mh", known_on="2024-02-01"),
+        fact(
+            "field-ruled-in", id="exposed", incident=INCIDENT, categories=["nir", "birth_date"], known_on="2024-02-01"
+        ),
+        fact("members-ruled-out", id="m3-out", incident=INCIDENT, insurer="mh", refs=["m3"], known_on="2024-02-01"),
+        fact(
+            "authority-notified",
+            id="mh-cnil",
+            incident=INCIDENT,
+            authority="CNIL",
+            insurer="mh",
+            known_on="2024-02-01T18:00:00+01:00",
+            occurred_on="2024-02-01T18:00:00+01:00",
+        ),
+        fact(
+            "members-notified",
+            id="mh-told",
+            incident=INCIDENT,
+            insurer="mh",
+            refs=["m1"],
+            known_on="2024-02-02",
+            occurred_on="2024-02-02",
+        ),
+        PORTAL_OFFLINE,
+        CALL_CENTRE,
+        DESCRIBED,
+        fact(
+            "field-ruled-in", id="health", incident=INCIDENT, insurer="mh", categories=["health"], known_on="2024-02-05"
+        ),
+    )
+    assert imported(cli, write_file, "story.jsonl", *story).exit_code == 0
+
+    drafted = cli(
+        "notify",
+        "authority",
+        "--incident",
+        INCIDENT,
+        "--insurer",
+        "mh",
+        "--format",
+        "json",
+        "--phase",
+        "complementary",
+        "--as-known-on",
+        "2024-02-06",
+    )
+    mailing = cli(
+        "notify",
+        "members",
+        "--incident",
+        INCIDENT,
+        "--insurer",
+        "mh",
+        "--format",
+        "jsonl",
+        "--as-known-on",
+        "2024-02-06",
+    )
+
+    assert drafted.exit_code == 0, drafted.stderr
+    found = json.loads(drafted.stdout)
+    assert found["data_subjects"]["memberships"] == 2
+    assert found["changes"]["categories"] == [
+        {"category": "health", "before": "unknown", "after": "exposed", "because": ["health"]}
+    ]
+    assert found["changes"]["measures"] == ["call-centre"]
+    assert found["contact"] == "DPO, dpo@mh.example"
+    assert mailing.exit_code == 0, mailing.stderr
+    rows = [json.loads(line) for line in mailing.stdout.splitlines()]
+    assert [(r["ref"], r["notice"], r["notified_at"]) for r in rows] == [
+        ("m1", "complementary", "2024-02-01T23:00:00Z"),
+        ("m2", "initial", None),
+    ]
+    assert rows[0]["fields"] == ["birth_date", "health", "nir"]
