@@ -1,5 +1,5 @@
 """`exposure notify`: the notification to the authority (Art. 33(3)), the members' mail-merge
-file and the letter to members (Art. 34(2)). Registered on `main` by importing this module.
+file and the letter to members (Art. 34(2)). Registered on `main` by `register` (cli/main.py).
 
 The drafts are data (`projections.notify`, `domain.notify`); this module only words them
 (`cli/notify_texts.py`) as Markdown, HTML or JSON. Every statement of a Markdown or HTML draft
@@ -22,23 +22,22 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from cli.history_cmds import horizon_at, knowledge_options
-from cli.main import main
+from cli.history_cmds import knowledge_options
 from cli.notify_texts import CATEGORY_LABELS, LANGS, LETTER, T
 from cli.report import rules_option
-from cli.shell import run, with_store
+from cli.shell import horizon_at, run, with_store
 from domain import obligations as rules
 from domain import times
 from domain.errors import InvalidFact
 from domain.notify import PHASES
+from ledger.store import Store
 from projections import history
 from projections import notify as notices
-from projections.store import Store
 
 FORMATS: Final = ("md", "html", "json")
 
 
-@main.group()
+@click.group()
 def notify() -> None:
     """Draft the notifications: to the authority, to members (mail-merge file and letter).
 
@@ -642,4 +641,9 @@ def letter(
     run(go())
 
 
-__all__ = ["notify"]
+def register(group: click.Group) -> None:
+    """Add `notify` (authority, members, letter) to the root group."""
+    group.add_command(notify)
+
+
+__all__ = ["notify", "register"]
