@@ -384,14 +384,29 @@ async def notice_query(db: Db, incident: str, insurer: str, now: _Side, notices:
     current = f"SELECT ref, role, contract, status FROM ({queries.member_status_sql('v.insurer = :insurer')}) AS s"
     current, params = _bound(current, now.h, now.view, "now", insurer)
     params |= {"incident": incident, "insurer": insurer}
-    covered: list[str] = []
-    stale: list[int] = []
     now_fields = now.view.exposed_fields(insurer)
-    for number, notice in enumerate(notices):
+    sides = [
+        await _side(db, incident, await queries.horizon(db, notice.occurred_on, now.h.as_recorded_at))
+        for notice in notices
+    ]
+    stale = [number for number, then in enumerate(sides) if then.view.exposed_fields(insurer) != now_fields]
+    if notices and all(n.blanket for n in notices):
+        now_key = await queries._state_key(db, now.view, insurer, now.h)
+        if all([await queries._state_key(db, then.view, insurer, then.h) == now_key for then in sides]):
+            # The facts that decide who is affected are the same at every notice and now
+            # (`_state_key`, as `diff` uses it): whoever is affected now was affected, and
+            # told, at the last notice; whoever is not was never told. One pass, as export.
+            last = len(notices) - 1
+            told = "'complementary'" if last in stale else "'none'"
+            sql = (
+                f"SELECT ref, role, contract, status, CASE WHEN {_affected('status')} = 1 THEN {last} END AS j,"
+                f" {_affected('status')} AS affected,"
+                f" CASE WHEN {_affected('status')} = 1 THEN {told} ELSE 'none' END AS notice FROM ({current}) AS c"
+            )
+            return NoticeQuery(sql, params, tuple(notices))
+    covered: list[str] = []
+    for number, (notice, then) in enumerate(zip(notices, sides, strict=True)):
         tag = f"n{number}"
-        then = await _side(db, incident, await queries.horizon(db, notice.occurred_on, now.h.as_recorded_at))
-        if then.view.exposed_fields(insurer) != now_fields:
-            stale.append(number)
         if notice.blanket:
             members, bound = _statuses(then.h, then.view, tag, insurer)
             covered.append(f"SELECT ref, {number} AS j, 1 AS aff FROM ({members}) AS m WHERE status IN {AFFECTED_SQL}")

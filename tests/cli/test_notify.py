@@ -72,6 +72,16 @@ def story(demo: Path, tmp_path: Path) -> Path:
     return folder / demo.name
 
 
+def authority(store: Path, *args: str) -> str:
+    """The Markdown draft of Malakoff Humanis in the Viamedis incident."""
+    return ok(exposure("notify", "authority", "--incident", VIAMEDIS, "--insurer", MH, *args, store=store))
+
+
+def letter(store: Path, *args: str) -> str:
+    """Malakoff Humanis' letter template (Viamedis)."""
+    return ok(exposure("notify", "letter", "--incident", VIAMEDIS, "--insurer", MH, *args, store=store))
+
+
 def draft(store: Path, *args: str, insurer: str = MH, incident: str = VIAMEDIS) -> dict[str, Any]:
     found = ok(
         exposure(
@@ -157,11 +167,7 @@ def test_the_likely_consequences_come_from_the_exposed_categories(demo):
 
 
 def test_the_french_markdown_draft_cites_the_facts_behind_every_statement(demo):
-    text = ok(
-        exposure(
-            "notify", "authority", "--incident", VIAMEDIS, "--insurer", MH, "--as-known-on", "2024-02-01", store=demo
-        )
-    )
+    text = authority(demo, "--as-known-on", "2024-02-01")
     ids = draft(demo, "--as-known-on", "2024-02-01")["because"]
 
     assert text.startswith("# Notification d'une violation de données à caractère personnel à la CNIL — Malakoff")
@@ -180,21 +186,7 @@ def test_the_french_markdown_draft_cites_the_facts_behind_every_statement(demo):
 
 
 def test_the_english_draft_and_the_json_that_does_not_depend_on_the_language(demo):
-    text = ok(
-        exposure(
-            "notify",
-            "authority",
-            "--incident",
-            VIAMEDIS,
-            "--insurer",
-            MH,
-            "--as-known-on",
-            "2024-02-01",
-            "--lang",
-            "en",
-            store=demo,
-        )
-    )
+    text = authority(demo, "--as-known-on", "2024-02-01", "--lang", "en")
 
     assert text.startswith("# Notification of a personal data breach to the CNIL — Malakoff Humanis")
     assert "Notified on 2024-02-01 17:00: deadline met." in text
@@ -204,21 +196,7 @@ def test_the_english_draft_and_the_json_that_does_not_depend_on_the_language(dem
 
 def test_the_complementary_draft_after_the_8_february_health_suspicion_says_only_what_changed(demo):
     found = draft(demo, "--phase", "complementary", "--as-known-on", "2024-02-08")
-    text = ok(
-        exposure(
-            "notify",
-            "authority",
-            "--incident",
-            VIAMEDIS,
-            "--insurer",
-            MH,
-            "--phase",
-            "complementary",
-            "--as-known-on",
-            "2024-02-08",
-            store=demo,
-        )
-    )
+    text = authority(demo, "--phase", "complementary", "--as-known-on", "2024-02-08")
 
     changes = found["changes"]
     assert found["previous"]["id"] == "vm-cnil-malakoff-humanis"
@@ -242,14 +220,7 @@ def test_a_complementary_draft_without_an_earlier_notification_is_refused_and_wr
     target = tmp_path / "draft.md"
 
     result = exposure(
-        "notify",
-        "authority",
-        "--incident",
-        VIAMEDIS,
-        "--insurer",
-        "mutaero",
-        "--phase",
-        "complementary",
+        *f"notify authority --incident {VIAMEDIS} --insurer mutaero --phase complementary".split(),
         "--out",
         str(target),
         store=demo,
@@ -352,17 +323,7 @@ def mailing(store: Path, incident: str, insurer: str, *args: str) -> list[dict[s
 def told_again(store: Path, incident: str, insurer: str, since: str, until: str) -> list[str]:
     text = ok(
         exposure(
-            "diff",
-            "--incident",
-            incident,
-            "--from",
-            since,
-            "--to",
-            until,
-            "--members",
-            "--format",
-            "jsonl",
-            store=store,
+            *f"diff --incident {incident} --from {since} --to {until} --members --format jsonl".split(), store=store
         )
     )
     return [row["ref"] for row in map(json.loads, text.splitlines()) if row["insurer"] == insurer]
@@ -431,14 +392,7 @@ def test_members_never_told_get_an_initial_notice_in_a_csv_like_members_export(d
 
     ok(
         exposure(
-            "notify",
-            "members",
-            "--incident",
-            VIAMEDIS,
-            "--insurer",
-            MH,
-            "--as-known-on",
-            "2024-02-16",
+            *f"notify members --incident {VIAMEDIS} --insurer {MH} --as-known-on 2024-02-16".split(),
             "--out",
             str(target),
             store=demo,
@@ -458,24 +412,8 @@ def test_members_never_told_get_an_initial_notice_in_a_csv_like_members_export(d
 
 
 def test_the_letter_is_a_mail_merge_template_in_clear_words(demo):
-    french = ok(
-        exposure("notify", "letter", "--incident", VIAMEDIS, "--insurer", MH, "--as-known-on", "2024-02-08", store=demo)
-    )
-    english = ok(
-        exposure(
-            "notify",
-            "letter",
-            "--incident",
-            VIAMEDIS,
-            "--insurer",
-            MH,
-            "--as-known-on",
-            "2024-02-08",
-            "--lang",
-            "en",
-            store=demo,
-        )
-    )
+    french = letter(demo, "--as-known-on", "2024-02-08")
+    english = letter(demo, "--as-known-on", "2024-02-08", "--lang", "en")
 
     assert "Adhésion n° {{ref}} ({{role}}, contrat {{contract}})." in french
     assert "numéro de sécurité sociale (NIR)" in french
@@ -494,45 +432,11 @@ def test_the_html_draft_and_letter_render_in_headless_chromium(demo, tmp_path):
     from tests.cli.test_report_browser import browse, chromium, pixels  # noqa: PLC0415 - the browser helpers
 
     browser = chromium()
+    about = ("--incident", VIAMEDIS, "--insurer", MH, "--as-known-on", "2024-02-08", "--format", "html")
     pages = {
-        "draft": (
-            "notify",
-            "authority",
-            "--incident",
-            VIAMEDIS,
-            "--insurer",
-            MH,
-            "--format",
-            "html",
-            "--as-known-on",
-            "2024-02-08",
-        ),
-        "complement": (
-            "notify",
-            "authority",
-            "--incident",
-            VIAMEDIS,
-            "--insurer",
-            MH,
-            "--format",
-            "html",
-            "--phase",
-            "complementary",
-            "--as-known-on",
-            "2024-02-08",
-        ),
-        "letter": (
-            "notify",
-            "letter",
-            "--incident",
-            VIAMEDIS,
-            "--insurer",
-            MH,
-            "--format",
-            "html",
-            "--as-known-on",
-            "2024-02-08",
-        ),
+        "draft": ("notify", "authority", *about),
+        "complement": ("notify", "authority", *about, "--phase", "complementary"),
+        "letter": ("notify", "letter", *about),
     }
     screenshots = Path(os.environ.get("NOTIFY_SCREENSHOTS", str(tmp_path)))
     screenshots.mkdir(parents=True, exist_ok=True)
