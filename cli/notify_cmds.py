@@ -323,7 +323,8 @@ def markdown(doc: Doc) -> str:
         lines += [f"## {title}", ""]
         for statement in statements:
             refs = "".join(f"[^{numbers[i]}]" for i in statement.because)
-            lines.append(f"- {statement.text}{' ' + refs if refs else ''}")
+            text = " ".join(statement.text.split())  # one line per statement, whatever the facts hold
+            lines.append(f"- {text}{' ' + refs if refs else ''}")
         lines.append("")
     lines += [f"## {doc.appendix_title}", "", doc.appendix_head, "|---|---|---|---|---|"]
     for fact_id, number in numbers.items():

@@ -463,3 +463,31 @@ def test_the_html_draft_and_letter_render_in_headless_chromium(demo, tmp_path):
             assert '<span class="placeholder">{{ref}}</span>' in text
         else:
             assert text.count('<tr id="fact-') >= 1
+
+
+def test_text_from_the_facts_cannot_inject_markup_into_the_html_draft_or_letter(story, tmp_path):
+    hostile = "<script>alert('x')</script><img src=x onerror=alert(1)>\nsecond line"
+    record(
+        story,
+        {
+            "kind": "measure-taken",
+            "id": "hostile",
+            "incident": VIAMEDIS,
+            "insurer": MH,
+            "measure": hostile,
+            "known_on": "2024-02-03",
+        },
+    )
+    page, letter_page = tmp_path / "draft.html", tmp_path / "letter.html"
+
+    authority(story, "--format", "html", "--as-known-on", "2024-02-05", "--out", str(page))
+    letter(story, "--format", "html", "--as-known-on", "2024-02-05", "--out", str(letter_page))
+    markdown = authority(story, "--as-known-on", "2024-02-05")
+
+    for html_text in (page.read_text(encoding="utf-8"), letter_page.read_text(encoding="utf-8")):
+        assert "<script>" not in html_text
+        assert "<img" not in html_text
+        assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html_text
+    (line,) = [line for line in markdown.splitlines() if "alert" in line]
+    assert line.startswith("- ")
+    assert "second line" in line
