@@ -505,7 +505,7 @@ async def member_notice_chunks(
         "implied_text": ";".join(implied(fields)),
         **times,
     }
-    async with db.execute(sql, params) as cursor:
+    async with db.stream(sql, params) as cursor:  # PostgreSQL: a server-side cursor, memory flat
         ahead = asyncio.ensure_future(cursor.fetchmany(queries.EXPORT_CHUNK))
         try:
             while rows := await ahead:
