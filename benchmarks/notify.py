@@ -12,7 +12,10 @@ writing CSV to a file, each timed and its peak memory (ru_maxrss of that child) 
 - `notify members` before any notice: every member `initial` (one pass, like export);
 - `notify members` after a blanket `members-notified` and a later exposed field: every
   member `complementary` (the notice is compared with the answer now: two passes merged);
-- `notify members --since-last` at the notice's own date: nothing to write (0 rows).
+- `notify members --since-last` at the notice's own date: nothing to write (0 rows);
+- after a scope narrowed to holders: the dependants were told and no longer are, so the
+  answers at the notice and now are merged by ref (the sorting path), against an export
+  that writes the holders only.
 
 Prints the rates, the ratios to export and the peak memories; `--json-out FILE` keeps them.
 """
@@ -135,11 +138,28 @@ def benchmark(members: int, work: Path, say: Any) -> dict[str, Any]:
     run("members_export_after", "members", "export", *scope, "--as-known-on", "2024-02-10")
     run("notify_complementary", "notify", "members", *scope, "--as-known-on", "2024-02-10")
     run("notify_since_last_quiet", "notify", "members", *scope, "--since-last", "--as-known-on", "2024-02-06")
-    for name, baseline in (("notify_initial", "members_export"), ("notify_complementary", "members_export_after")):
+    narrowed = [
+        {
+            "kind": "scope-defined",
+            "incident": INCIDENT,
+            "insurer": INSURER,
+            "roles": ["holder"],
+            "known_on": "2024-02-12",
+        }
+    ]
+    exposure(store, "import", str(facts(narrowed, work / "narrowed.jsonl")))
+    run("members_export_narrowed", "members", "export", *scope, "--as-known-on", "2024-02-12")
+    run("notify_merged", "notify", "members", *scope, "--as-known-on", "2024-02-12")
+    for name, baseline in (
+        ("notify_initial", "members_export"),
+        ("notify_complementary", "members_export_after"),
+        ("notify_merged", "members_export_narrowed"),
+    ):
         figures[f"{name}_vs_export"] = figures[name]["rate"] / figures[baseline]["rate"]
     say(
         f"notify/export rate: initial {figures['notify_initial_vs_export']:.2f}x,"
-        f" complementary {figures['notify_complementary_vs_export']:.2f}x"
+        f" complementary {figures['notify_complementary_vs_export']:.2f}x,"
+        f" merged {figures['notify_merged_vs_export']:.2f}x"
     )
     return figures
 

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -45,7 +45,7 @@ from domain.facts import (
 from domain.obligations import Rule, status
 from domain.times import from_micros, iso_utc
 from projections import queries
-from projections.db import Db
+from projections.db import SQLITE, Db
 from projections.queries import Horizon, visible
 
 AFFECTED_SQL: Final = "('confirmed', 'presumed')"
@@ -372,6 +372,8 @@ class NoticeQuery:
     sql: str
     params: dict[str, Any]
     notices: tuple[_Notice, ...]
+    merged: bool = False
+    """True when the answers at the notices and now are merged by ref (a sort); else one pass."""
 
 
 async def notice_query(db: Db, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice]) -> NoticeQuery:
@@ -452,7 +454,21 @@ async def notice_query(db: Db, incident: str, insurer: str, now: _Side, notices:
                 ELSE 'none' END AS notice
     FROM paired
     """
-    return NoticeQuery(sql, {**params, "stale": json.dumps(stale)}, tuple(notices))
+    return NoticeQuery(sql, {**params, "stale": json.dumps(stale)}, tuple(notices), merged=True)
+
+
+@contextlib.asynccontextmanager
+async def _sorting_on_disk(db: Db, query: NoticeQuery) -> AsyncIterator[None]:
+    """SQLite sorts in its temp store, which the store keeps in memory: a merged `NoticeQuery`
+    over millions of members sorts in temporary files instead, so memory stays bounded."""
+    spill = query.merged and db.dialect == SQLITE
+    if spill:
+        await db.execute("PRAGMA temp_store = FILE")
+    try:
+        yield
+    finally:
+        if spill:
+            await db.execute("PRAGMA temp_store = MEMORY")
 
 
 async def _notice_counts(
@@ -464,7 +480,7 @@ async def _notice_counts(
         "SELECT COALESCE(SUM(CASE WHEN notice = 'initial' THEN 1 ELSE 0 END), 0),"
         f" COALESCE(SUM(CASE WHEN notice = 'complementary' THEN 1 ELSE 0 END), 0) FROM ({query.sql}) AS n"
     )
-    async with db.execute(sql, query.params) as cursor:
+    async with _sorting_on_disk(db, query), db.execute(sql, query.params) as cursor:
         row = await cursor.fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
@@ -505,7 +521,7 @@ async def member_notice_chunks(
         "implied_text": ";".join(implied(fields)),
         **times,
     }
-    async with db.stream(sql, params) as cursor:  # PostgreSQL: a server-side cursor, memory flat
+    async with _sorting_on_disk(db, query), db.stream(sql, params) as cursor:  # PostgreSQL: server-side cursor
         ahead = asyncio.ensure_future(cursor.fetchmany(queries.EXPORT_CHUNK))
         try:
             while rows := await ahead:

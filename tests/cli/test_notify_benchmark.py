@@ -32,3 +32,5 @@ def test_the_quick_notify_benchmark_measures_both_paths_against_export(tmp_path)
     assert figures["notify_since_last_quiet"]["rows"] == 0
     assert figures["notify_initial_vs_export"] > 0
     assert figures["notify_complementary_vs_export"] > 0
+    assert figures["notify_merged"]["rows"] == 3000  # holders told, nothing new; dependants no longer affected
+    assert 0 < figures["members_export_narrowed"]["rows"] < 3000
