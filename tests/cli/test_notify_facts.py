@@ -7,6 +7,7 @@ and appear in `audit log`, `audit export` and `audit replay`, through the real C
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -275,3 +276,11 @@ def test_the_notifications_are_drafted_alike_on_both_backends(cli, write_file):
         ("m2", "initial", None),
     ]
     assert rows[0]["fields"] == ["birth_date", "health", "nir"]
+    about = ("--incident", INCIDENT, "--insurer", "mh", "--as-known-on", "2024-02-06")
+    markdown = cli("notify", "authority", *about, "--lang", "en")
+    letter = cli("notify", "letter", *about, "--format", "html")
+    assert markdown.exit_code == 0, markdown.stderr
+    assert re.search(r"^\| \d+ \| `call-centre` \| measure-taken \| ", markdown.stdout, flags=re.MULTILINE)
+    assert "Data protection officer: DPO, dpo@mh.example." in markdown.stdout
+    assert letter.exit_code == 0, letter.stderr
+    assert "Call centre opened for members" in letter.stdout
