@@ -16,7 +16,7 @@ import click
 
 from cli import render
 from cli.demo_roster import roster_rows, write_roster_csv
-from cli.shell import emit_json, out
+from cli.shell import emit_json, json_option, out, run
 from domain.facts import KINDS
 from ledger import roster
 from ledger.store import Store
@@ -140,3 +140,29 @@ async def run_demo(directory: str | None, per_insurer: int, as_json: bool) -> No
         out.print(f"  exposure --store {location} audit log")
     finally:
         await store.close()
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Folder for the demo store (default: a new temporary folder).",
+)
+@click.option(
+    "--members",
+    "per_insurer",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 5_000_000),
+    help="Synthetic members per insurer.",
+)
+@json_option
+def demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
+    """Load the Viamedis/Almerys story with synthetic members and print its answers at several dates.
+
+    \b
+    Example:
+      exposure demo --members 1000
+    """
+    run(run_demo(directory, per_insurer, as_json))

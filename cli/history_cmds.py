@@ -1,5 +1,5 @@
-"""Knowledge over time on the command line: `diff`, `timeline`, `obligations`, `report`,
-`export veris`. Registered on the `main` group by `register` (cli/main.py).
+"""Knowledge over time on the command line: `diff`, `timeline`, `obligations` and
+`export veris` (`report` lives in `cli.report`); named in `cli.main.COMMANDS`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 import click
 from rich.table import Table
 
-from cli.report import report, rules_option
-from cli.shell import emit_json, horizon_at, horizon_options, json_option, out, run, with_store
+from cli.shell import emit_json, horizon_at, horizon_options, json_option, out, rules_option, run, with_store
 from domain import obligations as rules
 from domain import times, veris
 from domain.errors import InvalidFact, InvalidTime
@@ -319,9 +318,3 @@ def export_veris(
         emit_json(veris.record(found))
 
     run(go())
-
-
-def register(group: click.Group) -> None:
-    """Add diff, timeline, obligations, report and `export veris` to the root group."""
-    for command in (diff, timeline, obligations, report, export):
-        group.add_command(command)

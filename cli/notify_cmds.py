@@ -1,5 +1,5 @@
 """`exposure notify`: the notification to the authority (Art. 33(3)), the members' mail-merge
-file and the letter to members (Art. 34(2)). Registered on `main` by `register` (cli/main.py).
+file and the letter to members (Art. 34(2)). Loaded on first use through `COMMANDS` in cli/main.py.
 
 The drafts are data (`projections.notify`, `domain.notify`); `cli/notify_render.py` words
 them as Markdown, HTML or text. Every statement of a Markdown or HTML draft ends with the
@@ -21,8 +21,7 @@ import click
 from cli.history_cmds import knowledge_options
 from cli.notify_render import Words, authority_doc, html_page, letter_html, letter_parts, letter_text, markdown
 from cli.notify_texts import LANGS
-from cli.report import rules_option
-from cli.shell import horizon_at, run, with_store
+from cli.shell import horizon_at, rules_option, run, with_store
 from domain import obligations as rules
 from domain.errors import InvalidFact
 from domain.notify import PHASES
@@ -241,9 +240,4 @@ def letter(
     run(go())
 
 
-def register(group: click.Group) -> None:
-    """Add `notify` (authority, members, letter) to the root group."""
-    group.add_command(notify)
-
-
-__all__ = ["notify", "register"]
+__all__ = ["notify"]

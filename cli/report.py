@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from cli.shell import emit_json, horizon_at, horizon_options, run, with_store
+from cli.shell import emit_json, horizon_at, horizon_options, rules_option, run, with_store
 from domain import obligations as rules
 from domain.errors import InvalidFact
 from domain.facts import AttackDiscovered, FactRetracted, insurer_of
@@ -93,18 +93,6 @@ async def gather(store: Store, incident: str, h: queries.Horizon, rule: rules.Ru
 
 
 # -- the command ------------------------------------------------------------------------
-
-
-def rules_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """`--rules`: which versioned deadline rule applies (shared by `report` and `obligations`)."""
-    return click.option(
-        "--rules",
-        "rule_id",
-        type=click.Choice(rules.RULE_IDS),
-        default=rules.DEFAULT_RULE,
-        show_default=True,
-        help=text,
-    )
 
 
 @click.command()
