@@ -43,8 +43,22 @@ def notify() -> None:
 
 
 def lang_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`--lang fr|en` (French by default: the CNIL's language)."""
-    return click.option("--lang", type=click.Choice(LANGS), default="fr", show_default=True, help="Language.")(fn)
+    """`--lang fr|en`: French unless asked otherwise, here or by the root `exposure --lang`
+    (the CNIL's language, whatever the locale of the machine drafting it)."""
+    return click.option(
+        "--lang",
+        type=click.Choice(LANGS),
+        callback=_draft_language,
+        help="Language of the draft (default: fr, or the language given by `exposure --lang`).",
+    )(fn)
+
+
+def _draft_language(ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
+    """The option's value, else the root `--lang` when given, else French."""
+    if value is not None:
+        return value
+    root = ctx.find_root().params.get("lang")
+    return root if isinstance(root, str) and root in LANGS else "fr"
 
 
 def out_option(fn: Callable[..., Any]) -> Callable[..., Any]:

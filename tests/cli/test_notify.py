@@ -491,3 +491,20 @@ def test_text_from_the_facts_cannot_inject_markup_into_the_html_draft_or_letter(
     (line,) = [line for line in markdown.splitlines() if "alert" in line]
     assert line.startswith("- ")
     assert "second line" in line
+
+
+def test_the_drafts_are_french_by_default_and_follow_the_root_language_option(demo):
+    english = ok(exposure("--lang", "en", "notify", "letter", "--incident", VIAMEDIS, "--insurer", MH, store=demo))
+    french = ok(
+        subprocess.run(
+            [str(EXPOSURE), "--store", str(demo), "notify", "letter", "--incident", VIAMEDIS, "--insurer", MH],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+            env={**os.environ, "LANG": "en_GB.UTF-8", "LC_ALL": "en_GB.UTF-8", "LANGUAGE": "en"},
+        )
+    )
+
+    assert english.startswith("INFORMATION ABOUT A PERSONAL DATA BREACH")
+    assert french.startswith("INFORMATION SUR UNE VIOLATION DE DONNÉES PERSONNELLES")
