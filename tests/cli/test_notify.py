@@ -19,12 +19,15 @@ from typing import Any
 
 import pytest
 
+from cli.demo import insurers_in, story_facts
 from tests.support import EXPOSURE
 
 VIAMEDIS = "viamedis-2024-01"
 ALMERYS = "almerys-2024-02"
 MH = "malakoff-humanis"
 MEMBERS = 40
+"""Members of each insurer: `exposure demo --members` is the total, split evenly over the story's insurers."""
+INSURERS = len(insurers_in(story_facts()))
 VIAMEDIS_EXPOSED = ["birth_date", "civil_status", "contract_guarantees", "insurer_name", "nir"]
 COMMUNIQUE_IN, COMMUNIQUE_OUT = "vm-fields-ruled-in-communique", "vm-fields-ruled-out-communique"
 
@@ -52,7 +55,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo store of the story (read-only for the tests that use it)."""
     folder = tmp_path_factory.mktemp("notify") / "demo"
     done = subprocess.run(
-        [str(EXPOSURE), "demo", "--dir", str(folder), "--members", str(MEMBERS), "--json"],
+        [str(EXPOSURE), "demo", "--dir", str(folder), "--members", str(MEMBERS * INSURERS), "--json"],
         capture_output=True,
         text=True,
         timeout=600,
