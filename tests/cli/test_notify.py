@@ -449,13 +449,18 @@ def test_the_html_draft_and_letter_render_in_headless_chromium(demo, tmp_path):
         shot = screenshots / f"notify-{name}.png"
 
         taken = browse(
-            browser, tmp_path / f"profile-{name}", f"--screenshot={shot}", "--window-size=1000,1400", page.as_uri()
+            browser,
+            tmp_path / f"profile-{name}",
+            f"--screenshot={shot}",
+            "--window-size=1000,2400",
+            "--virtual-time-budget=10000",
+            page.as_uri(),
         )
         dom = browse(browser, tmp_path / f"profile-dom-{name}", "--dump-dom", page.as_uri())
 
         assert taken.returncode == 0, taken.stderr.decode(errors="replace")[-2000:]
         width, height, image = pixels(shot.read_bytes())
-        assert (width, height) == (1000, 1400)
+        assert (width, height) == (1000, 2400)
         colours = Counter(image)
         assert len(colours) > 50, f"{name}: only {len(colours)} colours, a blank page?"
         assert colours[(0xFF, 0xE0, 0x8A)] > 100, f"{name}: the marked gaps are not painted"
