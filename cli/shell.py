@@ -19,7 +19,8 @@ from typing import Any, Final, ParamSpec, TypeVar
 import click
 from rich.console import Console
 
-from domain.errors import LedgerError
+from domain.errors import AuditFailure, LedgerError
+from projections import audit as auditing
 from projections.store import DEFAULT_STORE, Store
 
 EXIT_REJECTED: Final = 1
@@ -32,10 +33,6 @@ out = Console(highlight=False, soft_wrap=True)
 if not out.is_terminal:
     out = Console(highlight=False, soft_wrap=True, width=160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class AuditFailed(Exception):
-    """Audit verification failed: exit code 3."""
 
 
 class Settings:
@@ -74,7 +71,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except LedgerError as problem:
         fail(*problem.problems)
-    except AuditFailed as problem:
+    except AuditFailure as problem:  # the ledger failed verification: exit 3
         fail(str(problem), code=EXIT_AUDIT_FAILED)
     except UnicodeEncodeError:  # undecodable bytes in an argument reach SQLite as lone surrogates
         fail("an argument is not valid UTF-8 text")
@@ -91,11 +88,28 @@ def with_store(fn: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, 
     async def wrapper(*args: Any, **kwargs: Any) -> T:
         store = await settings().open()
         try:
+            await _warn_if_failed(store)
             return await fn(store, *args, **kwargs)
         finally:
             await store.close()
 
     return wrapper
+
+
+async def _warn_if_failed(store: Store) -> None:
+    """After a failed verification, every command but the audit's own warns on stderr until one passes."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.parent is not None and ctx.parent.info_name == "audit":
+        return
+    failure = await auditing.last_failure(store)
+    if failure is None:
+        return
+    again = "exposure audit verify" + (" --projections" if failure["scope"] == auditing.PROJECTIONS_CHECKED else "")
+    click.echo(
+        f"Warning: this store failed its last verification ({failure['at']}): {failure['problem']}."
+        f" Answers may be wrong until `{again}` passes.",
+        err=True,
+    )
 
 
 def json_option(fn: Callable[P, T]) -> Callable[P, T]:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from domain.errors import InvalidTime
+from domain.errors import InvalidTime, StoreError
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -107,9 +108,20 @@ def iso_utc(moment: datetime) -> str:
     return utc.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
+CLOCK_SKEW: Final = timedelta(days=1)
+"""A stored `recorded_at` further ahead of this machine's clock than this was not written by
+the ledger: `audit verify` fails on it and no fact is appended after it."""
+
+
 def next_recorded_at(now: datetime, previous: datetime | None) -> datetime:
     """The ledger clock: `now` in UTC, but strictly after the previous append."""
     current = now.astimezone(UTC)
     if previous is not None and current <= previous:
-        return previous.astimezone(UTC) + ONE_MICROSECOND
+        try:
+            return previous.astimezone(UTC) + ONE_MICROSECOND
+        except OverflowError:
+            raise StoreError(
+                f"the last fact was recorded at {iso_utc(previous)}, after which no time exists:"
+                " the store was edited outside the ledger (run: exposure audit verify)"
+            ) from None
     return current

@@ -93,12 +93,21 @@ async def horizon(db: Db, as_known_on: datetime, as_recorded_at: datetime | None
         lagging = await cursor.fetchone()
     if lagging is not None and lagging[0] is not None:
         position = int(lagging[0])
+    return Horizon(as_known_on, as_recorded_at, known_us, position, await _hidden(db, known_us, position))
+
+
+async def horizon_at(db: Db, known_us: int, position: int) -> Horizon:
+    """The horizon "as known on `known_us`, with the facts up to `position`" (resolved already)."""
+    return Horizon(from_micros(known_us), None, known_us, position, await _hidden(db, known_us, position))
+
+
+async def _hidden(db: Db, known_us: int, position: int) -> tuple[int, ...]:
+    """The positions retracted at that horizon."""
     async with db.execute(
         "SELECT DISTINCT target_pos FROM retractions WHERE known_us <= ? AND pos <= ? ORDER BY target_pos",
         (known_us, position),
     ) as cursor:
-        hidden = tuple(int(r[0]) for r in await cursor.fetchall())
-    return Horizon(as_known_on, as_recorded_at, known_us, position, hidden)
+        return tuple(int(r[0]) for r in await cursor.fetchall())
 
 
 async def incidents(db: Db, h: Horizon | None = None) -> list[str]:
@@ -277,16 +286,23 @@ async def _cached(db: Db, key: str) -> dict[str, int] | None:
     return None if row is None else {k: int(v) for k, v in json.loads(row[0]).items()}
 
 
-async def _keep(db: Db, key: str, counts: dict[str, int]) -> None:
+def cache_origin(incident: str, insurer: str | None, h: Horizon) -> str:
+    """Where a `count_cache` row comes from: the `member_counts` call that computed it
+    (`audit replay` makes the same call on the rebuilt projections and compares)."""
+    return json.dumps([incident, insurer, h.known_us, h.position])
+
+
+async def _keep(db: Db, key: str, counts: dict[str, int], origin: str) -> None:
     await db.execute(
-        "INSERT INTO count_cache (key, counts) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET counts = excluded.counts",
-        (key, json.dumps(counts)),
+        "INSERT INTO count_cache (key, counts, origin) VALUES (?, ?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET counts = excluded.counts",
+        (key, json.dumps(counts), origin),
     )
     await db.commit()
 
 
 async def _insurer_counts(
-    db: Db, view: IncidentView, insurer: str, h: Horizon, key: str
+    db: Db, view: IncidentView, insurer: str, h: Horizon, key: str, origin: str
 ) -> dict[str, int]:
     counts = await _cached(db, key)
     if counts is not None:
@@ -295,7 +311,7 @@ async def _insurer_counts(
     if counts is None:  # a scope not tallied yet: count the rows
         counts = await _status_counts(db, view, insurer, h, "v.insurer = :insurer")
         del counts["found_matched"]
-    await _keep(db, key, counts)
+    await _keep(db, key, counts, origin)
     return counts
 
 
@@ -360,7 +376,7 @@ async def _maintained_counts(
 
 
 async def _duplicates(
-    db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str
+    db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str, origin: str
 ) -> int:
     """Affected memberships that are not a new person: for each NIR affected k >= 1 times, k - 1.
 
@@ -383,7 +399,7 @@ async def _duplicates(
         async with db.execute(sql, params) as cursor:
             affected.update(str(r[0]) for r in await cursor.fetchall())
     duplicates = sum(n - 1 for n in affected.values())
-    await _keep(db, key, {"duplicates": duplicates})
+    await _keep(db, key, {"duplicates": duplicates}, origin)
     return duplicates
 
 
@@ -400,14 +416,15 @@ async def member_counts(
     by_insurer = await _state_keys(db, view, insurers, h)
     keys = [by_insurer[name] for name in insurers]
     cached = await _cached_many(db, keys)
+    origin = cache_origin(view.incident, insurer, h)
     for name in insurers:
         key = by_insurer[name]
-        counts = cached.get(key) or await _insurer_counts(db, view, name, h, key)
+        counts = cached.get(key) or await _insurer_counts(db, view, name, h, key, origin)
         for k, v in counts.items():
             totals[k] += v
     people_key = hashlib.sha256(json.dumps(["people", insurer, keys]).encode()).hexdigest()
     affected = totals["confirmed"] + totals["presumed"]
-    duplicates = await _duplicates(db, view, h, insurers, people_key) if affected else 0
+    duplicates = await _duplicates(db, view, h, insurers, people_key, origin) if affected else 0
     return {**totals, "affected": affected, "people": affected - duplicates}
 
 
