@@ -19,9 +19,9 @@ from domain import times
 from domain.errors import InvalidFact, LedgerError
 from domain.facts import KINDS
 from domain.merkle import Checkpoint, Head, ProofError, parse_checkpoint, parse_head
-from projections import audit as auditing
-from projections import signing
-from projections.store import Store
+from ledger import audit as auditing
+from ledger import signing
+from ledger.store import Store
 
 # -- log --------------------------------------------------------------------------------
 
