@@ -36,11 +36,19 @@ def store_group() -> None:
 @click.option(
     "--to", "target", required=True, metavar="STORE", help="The new store (a PostgreSQL URL or a SQLite path)."
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Copy even a store that fails `audit verify` (the copy then fails it the same way).",
+)
 @json_option
-def store_copy(target: str, as_json: bool) -> None:
+def store_copy(target: str, force: bool, as_json: bool) -> None:
     """Copy every fact (ids, times, order, bytes) into a new store that shares this key file.
 
-    The copy gives the same answers and the same audit hashes.
+    The copy gives the same answers and the same audit hashes. The store is verified
+    first: one that fails verification is not copied (exit 3) unless --force, and the
+    leaves its verifications remembered are copied too, so a copy never verifies
+    cleaner than its source.
 
     \b
     Example:
@@ -50,7 +58,7 @@ def store_copy(target: str, as_json: bool) -> None:
     @with_store
     async def go(store: Store) -> None:
         key_file = settings().key_file or default_key_file(settings().location)
-        copy, count = await copying.copy_store(store, target, key_file)
+        copy, count = await copying.copy_store(store, target, key_file, force=force)
         try:
             info = {"from": store.location.display, "to": copy.location.display, "facts": count}
         finally:

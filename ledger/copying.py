@@ -4,6 +4,11 @@ The stored events are copied as they are (same positions, same topics, same
 bytes, hence the same ids, times and audit hashes), in batches, and the target's
 projections catch up from them. Both stores use the same key file: pseudonyms
 and, for encrypted stores, payloads stay valid.
+
+A copy must not launder tampering: the source is verified first (a store that fails
+`audit verify` is refused, exit 3, unless forced), and the leaves earlier verifications
+remembered (`audit_leaves`) are copied too, so that a forced copy of a tampered store
+fails verification exactly as its source does.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from pathlib import Path
 
 from eventsourcing.persistence import StoredEvent
 
-from domain.errors import StoreError
+from domain.errors import AuditFailure, StoreError
+from ledger import audit
 from ledger.application import LEDGER_ID
 from ledger.store import Store
 
@@ -21,9 +27,22 @@ PAGE = 1_000
 
 
 async def copy_store(
-    source: Store, target_location: str, key_file: Path, progress: Callable[[int, int], None] | None = None
+    source: Store,
+    target_location: str,
+    key_file: Path,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    force: bool = False,
 ) -> tuple[Store, int]:
-    """Create `target_location` with the source's settings and copy every fact into it."""
+    """Create `target_location` with the source's settings and copy every fact into it.
+
+    `AuditFailure` when the source fails verification, unless `force`.
+    """
+    try:
+        await audit.verify(source)
+    except AuditFailure:
+        if not force:
+            raise
     encrypted = source.keys.cipher_key is not None
     target, created = await Store.init(
         target_location, key_file, timezone=source.tz.key, encrypt=encrypted, shared_keys=source.keys
@@ -50,5 +69,21 @@ async def copy_store(
         start = notes[-1].id + 1
         if progress is not None:
             progress(copied, total)
+    await _copy_leaves(source, target)
     await target.catch_up()
     return target, copied
+
+
+async def _copy_leaves(source: Store, target: Store) -> None:
+    """The leaves the source's verifications remembered, for the same ledger origin."""
+    async with source.db.execute("SELECT ledger, position, leaf FROM audit_leaves ORDER BY ledger, position") as c:
+        leaves = [(str(ledger), int(position), bytes(leaf)) for ledger, position, leaf in await c.fetchall()]
+    if not leaves:
+        return
+    await target.db.begin("audit_leaves")
+    try:
+        await target.db.executemany("INSERT INTO audit_leaves (ledger, position, leaf) VALUES (?, ?, ?)", leaves)
+        await target.db.commit()
+    except BaseException:
+        await target.db.rollback()
+        raise
