@@ -23,6 +23,7 @@ from rich.console import Console
 from domain import times
 from domain.errors import AuditFailure, LedgerError
 from ledger import audit as auditing
+from ledger.replicas import DEFAULT_MAX_LAG
 from ledger.store import DEFAULT_STORE, Store
 from projections import queries
 
@@ -41,14 +42,32 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 class Settings:
     """Global options: where the store and its key file are."""
 
-    def __init__(self, store: str | None, key_file: str | None) -> None:
+    def __init__(
+        self,
+        store: str | None,
+        key_file: str | None,
+        read_store: str | None = None,
+        max_lag: float | None = None,
+    ) -> None:
         self.location = store or os.environ.get("EXPOSURE_STORE") or DEFAULT_STORE
         key = key_file or os.environ.get("EXPOSURE_KEY_FILE")
         self.key_file = Path(key) if key else None
+        self.read_location = read_store or os.environ.get("EXPOSURE_READ_STORE") or None
+        self.max_lag = max_lag if max_lag is not None else _env_seconds("EXPOSURE_MAX_LAG", DEFAULT_MAX_LAG)
 
     async def open(self) -> Store:
         """Open the store (exit 1 with a clear line when it cannot be)."""
-        return await Store.open(self.location, self.key_file)
+        return await Store.open(self.location, self.key_file, read_location=self.read_location, max_lag=self.max_lag)
+
+
+def _env_seconds(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise click.UsageError(f"${name} must be a number of seconds, not {text!r}") from None
 
 
 def settings() -> Settings:

@@ -107,7 +107,7 @@ async def _rows(store: Store) -> AsyncIterator[tuple[int, str, int, str, bytes]]
     row id, every value type-checked, never through the aggregate's version-ordered read,
     so that a row deleted, inserted, moved or retyped shows.
     """
-    async for row in stored_events.rows(store.db):
+    async for row in stored_events.rows(store.write_db):
         yield row.row, str(LEDGER_ID), row.version, row.topic, row.state
 
 
@@ -145,7 +145,7 @@ async def _check_log(store: Store, remembered: Sequence[bytes] = ()) -> _Leaves:
     found = _Leaves()
     seen: dict[str, int] = {}
     latest = datetime.now(UTC) + CLOCK_SKEW
-    async for row in stored_events.rows(store.db):
+    async for row in stored_events.rows(store.write_db):
         position = row.position
         if row.version != position:
             raise AuditFailure(
@@ -280,13 +280,13 @@ async def _verify(store: Store, expect: Head | Checkpoint | None, trusted: Verif
             signed_by = trusted.display
     elif trusted is not None:
         raise ValueError("a trusted key checks a signed checkpoint: give --expect with a checkpoint")
-    remembered = await _remembered(store.db, name)
+    remembered = await _remembered(store.write_db, name)
     leaves = (await _check_log(store, remembered)).hashes
     expected = expect.head if isinstance(expect, Checkpoint) else expect
     if expected is not None:
         check_extends(leaves, expected)
-    await guards.check(store.db)
-    await _remember(store.db, name, leaves, len(remembered))
+    await guards.check(store.write_db)
+    await _remember(store.write_db, name, leaves, len(remembered))
     return Verified(Head.of(leaves), name, len(remembered), expected, signed_by)
 
 
@@ -314,16 +314,16 @@ async def record_outcome(store: Store, scope: str, problem: AuditFailure | None)
             else json.dumps({"scope": scope, "at": iso_utc(datetime.now(UTC)), "problem": str(problem)[:500]})
         )
         if value is None:
-            await store.db.execute("DELETE FROM exposure_settings WHERE key = ?", (OUTCOME_KEY,))
+            await store.write_db.execute("DELETE FROM exposure_settings WHERE key = ?", (OUTCOME_KEY,))
         else:
-            await store.db.execute(
+            await store.write_db.execute(
                 "INSERT INTO exposure_settings (key, value) VALUES (?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (OUTCOME_KEY, value),
             )
-        await store.db.commit()
+        await store.write_db.commit()
     except Exception:  # noqa: BLE001 - a store too damaged to keep the outcome still reports the finding
-        await _quiet_rollback(store.db)
+        await _quiet_rollback(store.write_db)
 
 
 async def _quiet_rollback(db: Db) -> None:
@@ -334,7 +334,9 @@ async def _quiet_rollback(db: Db) -> None:
 async def last_failure(store: Store) -> dict[str, str] | None:
     """The last failed verification kept in the settings ({scope, at, problem}), or None."""
     try:
-        async with store.db.execute("SELECT value FROM exposure_settings WHERE key = ?", (OUTCOME_KEY,)) as cursor:
+        async with store.write_db.execute(
+            "SELECT value FROM exposure_settings WHERE key = ?", (OUTCOME_KEY,)
+        ) as cursor:
             row = await cursor.fetchone()
         found = json.loads(str(row[0])) if row else None
     except Exception:  # noqa: BLE001 - an unreadable outcome is reported as a failure of unknown cause

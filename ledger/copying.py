@@ -76,14 +76,14 @@ async def copy_store(
 
 async def _copy_leaves(source: Store, target: Store) -> None:
     """The leaves the source's verifications remembered, for the same ledger origin."""
-    async with source.db.execute("SELECT ledger, position, leaf FROM audit_leaves ORDER BY ledger, position") as c:
+    async with source.write_db.execute("SELECT ledger, position, leaf FROM audit_leaves ORDER BY ledger, position") as c:
         leaves = [(str(ledger), int(position), bytes(leaf)) for ledger, position, leaf in await c.fetchall()]
     if not leaves:
         return
-    await target.db.begin("audit_leaves")
+    await target.write_db.begin("audit_leaves")
     try:
-        await target.db.executemany("INSERT INTO audit_leaves (ledger, position, leaf) VALUES (?, ?, ?)", leaves)
-        await target.db.commit()
+        await target.write_db.executemany("INSERT INTO audit_leaves (ledger, position, leaf) VALUES (?, ?, ?)", leaves)
+        await target.write_db.commit()
     except BaseException:
-        await target.db.rollback()
+        await target.write_db.rollback()
         raise

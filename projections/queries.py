@@ -242,9 +242,7 @@ async def _state_key(db: Db, view: IncidentView, insurer: str, h: Horizon) -> st
     return (await _state_keys(db, view, [insurer], h))[insurer]
 
 
-async def _state_keys(
-    db: Db, view: IncidentView, insurers: Sequence[str], h: Horizon
-) -> dict[str, str]:
+async def _state_keys(db: Db, view: IncidentView, insurers: Sequence[str], h: Horizon) -> dict[str, str]:
     """`_state_key` of several insurers, from one query."""
     positions: dict[str, list[int]] = {name: [] for name in insurers}
     async with db.execute(
@@ -293,6 +291,8 @@ def cache_origin(incident: str, insurer: str | None, h: Horizon) -> str:
 
 
 async def _keep(db: Db, key: str, counts: dict[str, int], origin: str) -> None:
+    if db.read_only:  # a replica cannot keep it: the primary's catch-up and its readers do
+        return
     await db.execute(
         "INSERT INTO count_cache (key, counts, origin) VALUES (?, ?, ?)"
         " ON CONFLICT (key) DO UPDATE SET counts = excluded.counts",
@@ -315,9 +315,7 @@ async def _insurer_counts(
     return counts
 
 
-async def _status_counts(
-    db: Db, view: IncidentView, insurer: str, h: Horizon, where: str
-) -> dict[str, int]:
+async def _status_counts(db: Db, view: IncidentView, insurer: str, h: Horizon, where: str) -> dict[str, int]:
     """Memberships by status among the member rows `where` selects, and how many of them
     have a visible finding and match the scope (`found_matched`)."""
     sql = f"""
@@ -335,9 +333,7 @@ async def _status_counts(
     return dict(zip(names, (int(v) for v in row) if row else (0,) * 5, strict=True))
 
 
-async def _maintained_counts(
-    db: Db, view: IncidentView, insurer: str, h: Horizon
-) -> dict[str, int] | None:
+async def _maintained_counts(db: Db, view: IncidentView, insurer: str, h: Horizon) -> dict[str, int] | None:
     """Counts from the maintained tallies (see projections/schema.py), reading only the
     members with several versions and those with a finding: never the whole roster.
     None when the insurer's scope has no tallies yet."""
@@ -388,9 +384,7 @@ async def _duplicates(
         return cached["duplicates"]
     shared = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM shared_members WHERE insurer = :insurer)"
     sql = (
-        "SELECT nir FROM ("
-        + member_status_sql(shared)
-        + ") AS m"
+        "SELECT nir FROM (" + member_status_sql(shared) + ") AS m"
         " WHERE status IN ('confirmed', 'presumed') AND nir IS NOT NULL"
     )
     affected: Counter[str] = Counter()
@@ -403,9 +397,7 @@ async def _duplicates(
     return duplicates
 
 
-async def member_counts(
-    db: Db, view: IncidentView, h: Horizon, insurer: str | None = None
-) -> dict[str, int]:
+async def member_counts(db: Db, view: IncidentView, h: Horizon, insurer: str | None = None) -> dict[str, int]:
     """Counts of SPEC §5: memberships, confirmed, presumed, ruled_out, affected, people.
 
     Counted per insurer once per knowledge state (`count_cache`); people = affected
@@ -543,9 +535,7 @@ async def member(
     }
 
 
-_VIEWS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], IncidentView]] = (
-    weakref.WeakKeyDictionary()
-)
+_VIEWS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], IncidentView]] = weakref.WeakKeyDictionary()
 VIEWS_KEPT: Final = 16
 
 
@@ -562,9 +552,7 @@ async def _incidents_for_lookups(db: Db, h: Horizon) -> list[str]:
     return found
 
 
-_INCIDENTS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], list[str]]] = (
-    weakref.WeakKeyDictionary()
-)
+_INCIDENTS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], list[str]]] = weakref.WeakKeyDictionary()
 
 
 async def _view_for_lookups(db: Db, incident: str, h: Horizon) -> IncidentView:
@@ -585,9 +573,7 @@ async def _view_for_lookups(db: Db, incident: str, h: Horizon) -> IncidentView:
     return found
 
 
-async def _enrolled_keys(
-    db: Db, where: str, filters: dict[str, Any], h: Horizon
-) -> list[tuple[str, str]]:
+async def _enrolled_keys(db: Db, where: str, filters: dict[str, Any], h: Horizon) -> list[tuple[str, str]]:
     rows = await db.execute_fetchall(
         f"SELECT DISTINCT v.insurer, v.ref FROM member_versions v WHERE ({where}) AND {visible('v')}",
         {**filters, **h.params()},
@@ -624,7 +610,16 @@ def _membership_answer(view: IncidentView, row: Sequence[Any]) -> dict[str, Any]
 
 
 EXPORT_COLUMNS: Final = (
-    "incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied"
+    "incident",
+    "insurer",
+    "ref",
+    "role",
+    "contract",
+    "from",
+    "until",
+    "status",
+    "fields",
+    "implied",
 )
 
 
@@ -653,7 +648,7 @@ async def affected_chunks(
     for insurer in insurers:
         fields = view.exposed_fields(insurer)
         params = {"incident": incident, "scopes": _scopes_json(view, insurer), "insurer": insurer, **h.params()}
-        async with db.execute(sql, params) as cursor:
+        async with db.stream(sql, params) as cursor:
             # Read the next chunk (SQLite, in aiosqlite's thread) while the caller writes this one.
             ahead = asyncio.ensure_future(cursor.fetchmany(EXPORT_CHUNK))
             try:
