@@ -76,7 +76,9 @@ async def copy_store(
 
 async def _copy_leaves(source: Store, target: Store) -> None:
     """The leaves the source's verifications remembered, for the same ledger origin."""
-    async with source.write_db.execute("SELECT ledger, position, leaf FROM audit_leaves ORDER BY ledger, position") as c:
+    async with source.write_db.execute(
+        "SELECT ledger, position, leaf FROM audit_leaves ORDER BY ledger, position"
+    ) as c:
         leaves = [(str(ledger), int(position), bytes(leaf)) for ledger, position, leaf in await c.fetchall()]
     if not leaves:
         return
