@@ -347,21 +347,29 @@ def audit_replay(answers: bool, as_json: bool) -> None:
 
 @click.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-def audit_export(file: str) -> None:
+@click.option(
+    "--decrypt",
+    is_flag=True,
+    help="On an encrypted store, also write each fact in clear (needs the key file; an auditor without"
+    " the key cannot check the clear data against the ciphertext).",
+)
+def audit_export(file: str, decrypt: bool) -> None:
     """Write the verified log as CloudEvents 1.0 JSON lines, the head last (- for stdout).
 
     Each line carries the exact stored bytes (base64) and leaf hash, so that an
     auditor recomputes every leaf and the root without this program
-    (docs/AUDIT.md).
+    (docs/AUDIT.md). Every field of a line is bound to its leaf hash. An encrypted
+    store's facts stay encrypted in the export unless --decrypt.
 
     \b
-    Example:
+    Examples:
       exposure audit export ledger.jsonl
+      exposure audit export ledger-clear.jsonl --decrypt    # encrypted store: facts in clear
     """
 
     @with_store
     async def go(store: Store) -> None:
-        head = await auditing.export(store, file)
+        head = await auditing.export(store, file, decrypt=decrypt)
         if file != "-":
             click.echo(f"Exported {head.size} facts to {file}; head {head}", err=False)
 

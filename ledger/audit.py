@@ -597,27 +597,38 @@ def _first_difference(a: Any, b: Any, path: str = "") -> tuple[str, Any, Any] | 
 # -- export -----------------------------------------------------------------------------
 
 
-def fact_event(src: str, position: int, topic: str, state: bytes, fact: Fact, *, encrypted: bool) -> dict[str, Any]:
-    """One fact as a CloudEvents 1.0 structured-mode event (a JSON object)."""
-    if fact.recorded_at is None:  # pragma: no cover - verified before export
-        raise AuditFailure(f"position {position}: the fact has no recorded_at", position)
-    event: dict[str, Any] = {
-        "specversion": "1.0",
-        "id": fact.id,
-        "source": src,
-        "type": FACT_TYPE.format(kind=kind_of(fact)),
-        "time": iso_utc(fact.occurred_on),
-        "datacontenttype": "application/json",
-        "recordedat": iso_utc(fact.recorded_at),
-        "knownon": iso_utc(fact.known_on),
-        "sequence": str(position).zfill(SEQUENCE_DIGITS),
-        "storedtopic": topic,
-        "leafhash": leaf_hash(position, topic, state),
-        "storedbytes": base64.b64encode(state).decode("ascii"),
-    }
+def fact_event(
+    src: str, position: int, topic: str, state: bytes, fact: Fact | None, *, encrypted: bool
+) -> dict[str, Any]:
+    """One fact as a CloudEvents 1.0 structured-mode event (a JSON object).
+
+    Every attribute is bound to the leaf hash: `sequence`, `storedtopic` and `storedbytes`
+    are what it hashes, `type` is the topic's kind; on a plain store `data` is exactly the
+    JSON of the stored bytes and `id`, `time`, `recordedat`, `knownon` are its fields. On an
+    encrypted store the fact is inside the ciphertext: without `fact` (no `--decrypt`) the
+    line carries no clear `data` and no fact times, and its `id` is the leaf hash; with it,
+    the decrypted fields are there, marked `encrypted` (a verifier without the key cannot
+    check them against the ciphertext, and says so).
+    """
+    leaf = leaf_hash(position, topic, state)
+    kind = topic.removeprefix(TOPIC_PREFIX)
+    event: dict[str, Any] = {"specversion": "1.0", "id": leaf if fact is None else fact.id, "source": src}
+    event["type"] = FACT_TYPE.format(kind=kind)
+    if fact is not None:
+        if fact.recorded_at is None:  # pragma: no cover - verified before export
+            raise AuditFailure(f"position {position}: the fact has no recorded_at", position)
+        event["time"] = iso_utc(fact.occurred_on)
+        event["datacontenttype"] = "application/json"
+        event["recordedat"] = iso_utc(fact.recorded_at)
+        event["knownon"] = iso_utc(fact.known_on)
+    event["sequence"] = str(position).zfill(SEQUENCE_DIGITS)
+    event["storedtopic"] = topic
+    event["leafhash"] = leaf
+    event["storedbytes"] = base64.b64encode(state).decode("ascii")
     if encrypted:
         event["encrypted"] = True
-    event["data"] = to_builtins(fact)
+    if fact is not None:
+        event["data"] = to_builtins(fact) if encrypted else json.loads(state)
     return event
 
 
@@ -641,22 +652,24 @@ def head_event(src: str, name: str, head: Head, last_recorded: datetime | None) 
     return event
 
 
-async def export(store: Store, path: str) -> Head:
+async def export(store: Store, path: str, *, decrypt: bool = False) -> Head:
     """Write the verified log to `path` (or `-` for stdout) as CloudEvents JSON lines; return its head.
 
+    On an encrypted store the facts stay encrypted unless `decrypt` (see `fact_event`).
     The file appears complete or not at all (written aside, then renamed).
     """
     verified = await verify(store)
     src = await source(store)
     encrypted = bool(store.keys.cipher_key)
+    clear = decrypt or not encrypted
     if path == "-":
-        return await _write_export(store, sys.stdout, src, verified, encrypted=encrypted)
+        return await _write_export(store, sys.stdout, src, verified, encrypted=encrypted, clear=clear)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-            head = await _write_export(store, handle, src, verified, encrypted=encrypted)
+            head = await _write_export(store, handle, src, verified, encrypted=encrypted, clear=clear)
         Path(temporary).replace(target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -664,16 +677,18 @@ async def export(store: Store, path: str) -> Head:
     return head
 
 
-async def _write_export(store: Store, out: TextIO, src: str, verified: Verified, *, encrypted: bool) -> Head:
+async def _write_export(
+    store: Store, out: TextIO, src: str, verified: Verified, *, encrypted: bool, clear: bool
+) -> Head:
     leaves: list[bytes] = []
     last: datetime | None = None
     async for _rowid, _originator, position, topic, state in _rows(store):
         if position > verified.head.size:
             break  # appended after the verification: the next export will carry it
-        fact = _decode(store, position, topic, state)
+        fact = _decode(store, position, topic, state) if clear else None
         event = fact_event(src, position, topic, state, fact, encrypted=encrypted)
         leaves.append(bytes.fromhex(event["leafhash"]))
-        last = fact.recorded_at
+        last = fact.recorded_at if fact is not None else None
         out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
     head = Head.of(leaves)
     if head != verified.head:
