@@ -321,7 +321,6 @@ def export_veris(
     run(go())
 
 
-
 def register(group: click.Group) -> None:
     """Add diff, timeline, obligations, report and `export veris` to the root group."""
     for command in (diff, timeline, obligations, report, export):

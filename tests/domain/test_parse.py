@@ -34,10 +34,21 @@ def enrolled(*members: dict[str, object]) -> dict[str, object]:
 
 def test_every_kind_of_spec_section_3_is_known():
     assert set(KINDS) == {
-        "attack-discovered", "insurer-informed", "insurer-confirmed-affected", "insurer-ruled-out",
-        "scope-defined", "field-suspected", "field-ruled-in", "field-ruled-out", "members-enrolled",
-        "members-confirmed-affected", "members-ruled-out", "authority-notified", "members-notified",
-        "fact-retracted", "category-defined",
+        "attack-discovered",
+        "insurer-informed",
+        "insurer-confirmed-affected",
+        "insurer-ruled-out",
+        "scope-defined",
+        "field-suspected",
+        "field-ruled-in",
+        "field-ruled-out",
+        "members-enrolled",
+        "members-confirmed-affected",
+        "members-ruled-out",
+        "authority-notified",
+        "members-notified",
+        "fact-retracted",
+        "category-defined",
     }
 
 
@@ -166,8 +177,15 @@ def test_a_scope_role_must_be_holder_or_dependant():
 
 def test_a_scope_period_must_not_end_before_it_starts():
     with pytest.raises(InvalidFact, match="enrolled_until 2024-01-01 is before enrolled_from 2024-02-01"):
-        parse(fact("scope-defined", incident=INCIDENT, insurer="mh", enrolled_from="2024-02-01",
-                   enrolled_until="2024-01-01"))
+        parse(
+            fact(
+                "scope-defined",
+                incident=INCIDENT,
+                insurer="mh",
+                enrolled_from="2024-02-01",
+                enrolled_until="2024-01-01",
+            )
+        )
 
 
 def test_a_fact_cannot_retract_itself():
@@ -231,8 +249,16 @@ def test_the_roster_fast_path_applies_the_same_rules():
 
 
 def test_parsed_facts_carry_their_kind():
-    parsed = parse(fact("attack-discovered", incident=INCIDENT, operator="Viamedis", occurred_on="2024-01-22",
-                        known_on="2024-01-29", title="Portal scraping"))
+    parsed = parse(
+        fact(
+            "attack-discovered",
+            incident=INCIDENT,
+            operator="Viamedis",
+            occurred_on="2024-01-22",
+            known_on="2024-01-29",
+            title="Portal scraping",
+        )
+    )
 
     assert isinstance(parsed, AttackDiscovered)
     assert kind_of(parsed) == "attack-discovered"
