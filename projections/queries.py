@@ -371,9 +371,7 @@ async def _maintained_counts(db: Db, view: IncidentView, insurer: str, h: Horizo
     }
 
 
-async def _duplicates(
-    db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str, origin: str
-) -> int:
+async def _duplicates(db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str, origin: str) -> int:
     """Affected memberships that are not a new person: for each NIR affected k >= 1 times, k - 1.
 
     Only the member rows listed in `shared_members` (their NIR is in more than one row) can repeat; they

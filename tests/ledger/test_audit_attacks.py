@@ -51,6 +51,21 @@ def exposure(location: Location, *args: str, timeout: float = 120) -> subprocess
     )
 
 
+def record_one_more(location: Location) -> subprocess.CompletedProcess[str]:
+    """`exposure record` of one more fact, as a user would after the store was tampered with."""
+    return exposure(
+        location,
+        "record",
+        "insurer-informed",
+        "--incident",
+        INCIDENT,
+        "--insurer",
+        "harmonie",
+        "--known-on",
+        "2024-02-10",
+    )
+
+
 def assert_refused(result: subprocess.CompletedProcess[str], fragment: str, code: int = 3) -> None:
     """Exit `code`, one `Error:` line holding `fragment` (after any stdout the command streamed), no traceback."""
     assert result.returncode == code, (result.returncode, result.stdout[-500:], result.stderr)
@@ -191,17 +206,7 @@ def test_a_row_slipped_in_at_row_id_zero_does_not_make_record_hang(ledger):
     insert_at_row_zero(ledger.path)
 
     started = time.monotonic()
-    result = exposure(
-        ledger.path,
-        "record",
-        "insurer-informed",
-        "--incident",
-        INCIDENT,
-        "--insurer",
-        "harmonie",
-        "--known-on",
-        "2024-02-10",
-    )
+    result = record_one_more(ledger.path)
     elapsed = time.monotonic() - started
 
     assert_refused(result, f"position {SIZE + 1} is taken by a row the ledger's log does not show", code=1)
@@ -239,17 +244,7 @@ def test_a_recorded_at_in_the_year_9999_is_a_clear_error_on_the_next_append(ledg
     end_of_time = 253402300799999999  # 9999-12-31T23:59:59.999999Z in microseconds
     raw_sql(ledger.path, f"UPDATE facts SET recorded_us = {end_of_time} WHERE pos = {SIZE}")  # as a rebuild would
 
-    result = exposure(
-        ledger.path,
-        "record",
-        "insurer-informed",
-        "--incident",
-        INCIDENT,
-        "--insurer",
-        "harmonie",
-        "--known-on",
-        "2024-02-10",
-    )
+    result = record_one_more(ledger.path)
 
     assert_refused(result, f"the fact at position {SIZE} claims to be recorded at 9999-12-31T23:59:59.999999Z", code=1)
     assert "OverflowError" not in result.stderr

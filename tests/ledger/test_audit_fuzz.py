@@ -49,14 +49,8 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert built.returncode == 0, built.stderr
     store = folder / "demo" / "demo.db"
-    verified = subprocess.run(
-        [str(EXPOSURE), "--store", str(store), "audit", "verify"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert verified.returncode == 0, verified.stderr
+    code, _, stderr = verify_as_a_user(store)
+    assert code == 0, stderr
     return store
 
 
@@ -168,9 +162,10 @@ def verify_in_process(store: Path) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def verify_as_a_user(store: Path | str) -> tuple[int, str, str]:
+def verify_as_a_user(store: Path | str, *options: str) -> tuple[int, str, str]:
+    """`exposure --store STORE [OPTIONS] audit verify` in a subprocess: (exit code, stdout, stderr)."""
     done = subprocess.run(
-        [str(EXPOSURE), "--store", str(store), "audit", "verify"],
+        [str(EXPOSURE), "--store", str(store), *options, "audit", "verify"],
         capture_output=True,
         text=True,
         check=False,
@@ -300,14 +295,8 @@ def pg_template(pg_server: str, demo_store: Path, tmp_path_factory: pytest.TempP
         timeout=300,
     )
     assert copied.returncode == 0, copied.stderr
-    first = subprocess.run(
-        [str(EXPOSURE), "--store", url, "--key-file", str(key), "audit", "verify"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert first.returncode == 0, first.stderr
+    code, _, stderr = verify_as_a_user(url, "--key-file", str(key))
+    assert code == 0, stderr
     return name, key
 
 
@@ -327,13 +316,6 @@ def test_random_tampering_of_a_postgresql_store_never_crashes_verify(pg_server, 
             unchanged = pg_facts(url) == original
         except psycopg.Error:
             unchanged = False
-        outcome = subprocess.run(
-            [str(EXPOSURE), "--store", url, "--key-file", str(key), "audit", "verify"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        check_outcome(f"run {run} ({done})", (outcome.returncode, outcome.stdout, outcome.stderr), unchanged)
+        check_outcome(f"run {run} ({done})", verify_as_a_user(url, "--key-file", str(key)), unchanged)
         with psycopg.connect(pg_server, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
