@@ -7,7 +7,6 @@ verification failed.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
@@ -15,17 +14,26 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import click
-from rich.console import Console
 
+from cli.i18n import _
+from domain import obligations as obligation_rules
 from domain import times
 from domain.errors import AuditFailure, LedgerError
-from ledger import audit as auditing
-from ledger.replicas import DEFAULT_MAX_LAG
-from ledger.store import DEFAULT_STORE, Store
-from projections import queries
+from ledger.backends import DEFAULT_STORE
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ledger.store import Store
+    from projections.queries import Horizon
+
+    out: Console
+    """Standard output for people (rich markup)."""
+    err: Console
+    """Standard error: progress bars and warnings."""
 
 EXIT_REJECTED: Final = 1
 EXIT_AUDIT_FAILED: Final = 3
@@ -33,10 +41,21 @@ EXIT_AUDIT_FAILED: Final = 3
 P = ParamSpec("P")
 T = TypeVar("T")
 
-out = Console(highlight=False, soft_wrap=True)
-if not out.is_terminal:
-    out = Console(highlight=False, soft_wrap=True, width=160)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def __getattr__(name: str) -> Console:
+    """`out` and `err`, made on first use: rich loads only for commands that print with it."""
+    if name not in ("out", "err"):  # e.g. `__path__`, asked by every `from cli.shell import ...`
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
+    if name == "out":
+        console = Console(highlight=False, soft_wrap=True)
+        if not console.is_terminal:
+            console = Console(highlight=False, soft_wrap=True, width=160)
+    else:
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
+    globals()[name] = console
+    return console
 
 
 class Settings:
@@ -53,17 +72,20 @@ class Settings:
         key = key_file or os.environ.get("EXPOSURE_KEY_FILE")
         self.key_file = Path(key) if key else None
         self.read_location = read_store or os.environ.get("EXPOSURE_READ_STORE") or None
-        self.max_lag = max_lag if max_lag is not None else _env_seconds("EXPOSURE_MAX_LAG", DEFAULT_MAX_LAG)
+        self.max_lag = max_lag if max_lag is not None else _env_seconds("EXPOSURE_MAX_LAG")
 
     async def open(self) -> Store:
         """Open the store (exit 1 with a clear line when it cannot be)."""
-        return await Store.open(self.location, self.key_file, read_location=self.read_location, max_lag=self.max_lag)
+        from ledger.store import Store  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
+        lag = {} if self.max_lag is None else {"max_lag": self.max_lag}  # None: the store's default
+        return await Store.open(self.location, self.key_file, read_location=self.read_location, **lag)
 
 
-def _env_seconds(name: str, default: float) -> float:
+def _env_seconds(name: str) -> float | None:
     text = os.environ.get(name)
     if not text:
-        return default
+        return None
     try:
         return float(text)
     except ValueError:
@@ -89,6 +111,8 @@ def fail(*lines: str, code: int = EXIT_REJECTED) -> None:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; turn rejections into `Error:` lines and exit codes."""
+    import asyncio  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
     try:
         return asyncio.run(coro)
     except LedgerError as problem:
@@ -123,14 +147,15 @@ async def _warn_if_failed(store: Store) -> None:
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.parent is not None and ctx.parent.info_name == "audit":
         return
+    from ledger import audit as auditing  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
     failure = await auditing.last_failure(store)
     if failure is None:
         return
     again = "exposure audit verify" + (" --projections" if failure["scope"] == auditing.PROJECTIONS_CHECKED else "")
-    click.echo(
-        f"Warning: this store failed its last verification ({failure['at']}): {failure['problem']}."
-        f" Answers may be wrong until `{again}` passes.",
-        err=True,
+    warn(
+        f"this store failed its last verification ({failure['at']}): {failure['problem']}."
+        f" Answers may be wrong until `{again}` passes."
     )
 
 
@@ -154,6 +179,33 @@ def horizon_options(fn: Callable[P, T]) -> Callable[P, T]:
     return json_option(fn)
 
 
+def warn(line: str) -> None:
+    """One `Warning: ...` line on stderr (never on stdout: `--json` output stays pure)."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)  # as `fail` shows user text
+    click.echo(_("Warning: {message}").format(message=shown), err=True)
+
+
+async def horizon_at(
+    store: Store, known: str | None, what: str = "--as-known-on", as_recorded_at: str | None = None
+) -> Horizon:
+    """The horizon "as known on `known` (named `what` in errors), as recorded at Y", caught up.
+
+    A knowledge time in the future answers what is known now (no fact is ever known
+    later than its recording): said in a warning, so that nobody reads it as a forecast.
+    """
+    from projections import queries  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
+    await store.catch_up()
+    now = datetime.now(UTC)
+    moment = times.parse_instant(known, what, store.tz, date_means="end") if known else now
+    if moment > now:
+        warn(_("{option} {value} is in the future: the answer is what is known now").format(option=what, value=known))
+    recorded = (
+        times.parse_instant(as_recorded_at, "--as-recorded-at", store.tz, date_means="end") if as_recorded_at else None
+    )
+    return await queries.horizon(store.db, moment, recorded)
+
+
 def emit_json(data: object) -> None:
     """One JSON document on stdout."""
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
@@ -164,11 +216,13 @@ def emit_json_line(data: object) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
 
-async def horizon_at(store: Store, known: str | None, what: str, as_recorded_at: str | None) -> queries.Horizon:
-    """The horizon "as known on `known` (named `what` in errors), as recorded at Y"."""
-    await store.catch_up()
-    moment = times.parse_instant(known, what, store.tz, date_means="end") if known else datetime.now(UTC)
-    recorded = (
-        times.parse_instant(as_recorded_at, "--as-recorded-at", store.tz, date_means="end") if as_recorded_at else None
+def rules_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--rules`: which versioned deadline rule applies (shared by `report` and `obligations`)."""
+    return click.option(
+        "--rules",
+        "rule_id",
+        type=click.Choice(obligation_rules.RULE_IDS),
+        default=obligation_rules.DEFAULT_RULE,
+        show_default=True,
+        help=text,
     )
-    return await queries.horizon(store.db, moment, recorded)

@@ -108,6 +108,11 @@ def iso_utc(moment: datetime) -> str:
     return utc.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
+def to_minute(moment: datetime, tz: ZoneInfo) -> str:
+    """`2024-02-01 23:59`: a time for people, in the ledger's zone `tz` (which the message names once)."""
+    return f"{moment.astimezone(tz):%Y-%m-%d %H:%M}"
+
+
 CLOCK_SKEW: Final = timedelta(days=1)
 """A stored `recorded_at` further ahead of this machine's clock than this was not written by
 the ledger: `audit verify` fails on it and no fact is appended after it."""

@@ -162,7 +162,7 @@ def test_a_drifted_count_is_also_named_by_the_first_count_it_changes(ledger):
 
     assert_fails_at(
         ledger("audit", "replay", "--answers"),
-        "replay differs: insurer mh in viamedis-2024-01 as known on 2023-12-31T23:00:00Z at members.memberships:"
+        "replay differs: insurer mh in viamedis-2024-01 as known on 2024-01-28T23:00:00Z at members.memberships:"
         " stored 4, replayed 3",
     )
 
