@@ -27,7 +27,6 @@ from ledger import signing
 from ledger.store import Store
 from projections import queries
 
-
 # -- log --------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ verification failed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -153,8 +154,11 @@ async def _warn_if_failed(store: Store) -> None:
     if failure is None:
         return
     again = "exposure audit verify" + (" --projections" if failure["scope"] == auditing.PROJECTIONS_CHECKED else "")
+    when = failure["at"]
+    with contextlib.suppress(ValueError):  # an unreadable time is shown as kept
+        when = f"{times.to_minute(datetime.fromisoformat(when), store.tz)} {store.tz.key}"
     warn(
-        f"this store failed its last verification ({failure['at']}): {failure['problem']}."
+        f"this store failed its last verification ({when}): {failure['problem']}."
         f" Answers may be wrong until `{again}` passes."
     )
 
