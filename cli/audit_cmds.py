@@ -17,7 +17,7 @@ from rich.table import Table
 from cli import render
 from cli.i18n import _
 from cli.roster import RosterProgress
-from cli.shell import emit_json, emit_json_line, json_option, run, with_store
+from cli.shell import emit_json, emit_json_line, json_option, run, with_store, with_stored_bytes
 from domain import times
 from domain.errors import InvalidFact, LedgerError
 from domain.facts import KINDS
@@ -181,7 +181,7 @@ def audit_verify(expect: str | None, trusted_key: str | None, projections: bool,
     expected = _expected_option(expect)
     trusted = _trusted_option(trusted_key, expected)
 
-    @with_store
+    @with_stored_bytes
     async def go(store: Store) -> None:
         result = await auditing.verify(store, expected, trusted)
         tables = await auditing.verify_projections(store) if projections else None
@@ -212,6 +212,8 @@ def audit_verify(expect: str | None, trusted_key: str | None, projections: bool,
             )
             return
         click.echo(f"Verified {result.head.size} fact{'s' if result.head.size != 1 else ''} of {result.origin}")
+        if not store.can_decode:
+            click.echo("payloads encrypted and no key file: positions and hashes checked, not the facts' contents")
         click.echo(f"size {result.head.size}")
         click.echo(f"root {result.head.root}")
         if result.expected is not None:
@@ -280,7 +282,7 @@ def audit_head(key_file: str | None) -> None:
       exposure audit head --sign dpo.key > head-2024-02-07.txt
     """
 
-    @with_store
+    @with_stored_bytes
     async def go(store: Store) -> None:
         signer = signing.load_signer(Path(key_file)) if key_file else None
         current = await auditing.checkpoint(store)

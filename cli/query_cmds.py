@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TextIO
 
 import click
+import msgspec
 
 from cli import render
 from cli.shell import emit_json, horizon_at, horizon_options, run, with_store
@@ -95,7 +95,10 @@ def member(
             return
         if insurer_id is not None:
             await queries.require_insurer(store.db, insurer_id)  # a typo is an error, not "no membership"
-        pseudonym = nir_rules.pseudonymise(nir, store.keys.nir_key) if nir is not None else None
+        pseudonym = None
+        if nir is not None:
+            key = store.keys_for("member --nir needs it (a NIR is looked up by its keyed pseudonym)").nir_key
+            pseudonym = nir_rules.pseudonymise(nir, key)
         data = await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonym)
         emit_json(data) if as_json else render.member(data, store.tz)
 
@@ -110,22 +113,20 @@ async def _lookups(store: Store, h: queries.Horizon, lines: TextIO) -> None:
     """`member --nir -`: one JSON object per input line, in order, with the line number; an
     invalid NIR answers `{"line": N, "error": ...}` and the others are still answered."""
     key = store.keys.nir_key
+    encoder = msgspec.json.Encoder()
     batch: list[tuple[int, str | None, str | None]] = []  # (line, pseudonym, error)
 
     async def flush() -> None:
         good = [p for _, p, _ in batch if p is not None]
         answers = iter(await queries.members_by_nir(store.db, h, good)) if good else iter(())
-        sys.stdout.write(
-            "".join(
-                json.dumps(
-                    {"line": number, **(next(answers) if pseudonym is not None else {"error": problem})},
-                    ensure_ascii=False,
-                    separators=(",", ":"),
-                )
-                + "\n"
+        encoded = encoder.encode_lines(
+            [
+                {"line": number, **(next(answers) if pseudonym is not None else {"error": problem})}
                 for number, pseudonym, problem in batch
-            )
-        )
+            ]
+        )  # compact UTF-8 JSON, one object a line: what json.dumps(..., separators=(",", ":")) writes
+        sys.stdout.flush()
+        sys.stdout.buffer.write(encoded)
         batch.clear()
 
     for number, line in enumerate(lines, start=1):
@@ -140,4 +141,4 @@ async def _lookups(store: Store, h: queries.Horizon, lines: TextIO) -> None:
             await flush()
     if batch:
         await flush()
-    sys.stdout.flush()
+    sys.stdout.buffer.flush()

@@ -75,12 +75,21 @@ class Settings:
         self.read_location = read_store or os.environ.get("EXPOSURE_READ_STORE") or None
         self.max_lag = max_lag if max_lag is not None else _env_seconds("EXPOSURE_MAX_LAG")
 
-    async def open(self) -> Store:
-        """Open the store (exit 1 with a clear line when it cannot be)."""
+    async def open(self, *, stored_bytes_only: bool = False) -> Store:
+        """Open the store (exit 1 with a clear line when it cannot be); its warnings go to stderr."""
         from ledger.store import Store  # noqa: PLC0415 - start-up time: see cli/lazy.py
 
         lag = {} if self.max_lag is None else {"max_lag": self.max_lag}  # None: the store's default
-        return await Store.open(self.location, self.key_file, read_location=self.read_location, **lag)
+        store = await Store.open(
+            self.location,
+            self.key_file,
+            stored_bytes_only=stored_bytes_only,
+            read_location=self.read_location,
+            **lag,
+        )
+        for warning in store.warnings:
+            click.echo(f"Warning: {warning}", err=True)
+        return store
 
 
 def _env_seconds(name: str) -> float | None:
@@ -130,10 +139,19 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def with_store(fn: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, Any, T]]:
     """Open the store, pass it as the first argument, close it afterwards."""
+    return _with_store(fn, stored_bytes_only=False)
 
+
+def with_stored_bytes(fn: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, Any, T]]:
+    """`with_store` for commands that check the stored bytes alone (`audit verify`, `audit head`):
+    a store whose payloads are encrypted opens without its key file."""
+    return _with_store(fn, stored_bytes_only=True)
+
+
+def _with_store(fn: Callable[..., Awaitable[T]], *, stored_bytes_only: bool) -> Callable[..., Coroutine[Any, Any, T]]:
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> T:
-        store = await settings().open()
+        store = await settings().open(stored_bytes_only=stored_bytes_only)
         try:
             await _warn_if_failed(store)
             return await fn(store, *args, **kwargs)
@@ -199,7 +217,7 @@ async def horizon_at(
     """
     from projections import queries  # noqa: PLC0415 - start-up time: see cli/lazy.py
 
-    await store.catch_up()
+    await store.ready_for_reads()  # caught up; with a replica, the replica has replayed it too
     now = datetime.now(UTC)
     moment = times.parse_instant(known, what, store.tz, date_means="end") if known else now
     if moment > now:

@@ -30,10 +30,7 @@ import json
 import struct
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
-
-import aiosqlite
 
 from domain.errors import AuditFailure, LedgerError
 from projections import projector, queries
@@ -71,9 +68,8 @@ class TableDigest:
 # -- rebuilding ---------------------------------------------------------------------------
 
 
-async def fresh_projections(path: Path, ledger: Any, progress: Progress | None = None) -> SqliteDb:
-    """Every projection rebuilt from the facts alone in a new SQLite file at `path`."""
-    fresh = SqliteDb(await aiosqlite.connect(str(path), isolation_level=None), str(path))
+async def fresh_projections(fresh: SqliteDb, ledger: Any, progress: Progress | None = None) -> SqliteDb:
+    """Every projection rebuilt from the facts alone in `fresh`, a new SQLite file (closed on failure)."""
     try:
         await fresh.execute("PRAGMA journal_mode = OFF")
         await fresh.execute("PRAGMA synchronous = OFF")
