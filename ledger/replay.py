@@ -95,10 +95,11 @@ async def fill_caches(stored: Db, fresh: Db) -> None:
         raise AuditFailure(f"replay differs: table count_cache cannot be read ({_first_line(problem)})") from None
     for origin in origins:
         try:
-            incident, insurer, known_us, position = json.loads(str(origin))
+            incident, insurer, known_us, position, people = json.loads(str(origin))
             h = await queries.horizon_at(fresh, int(known_us), int(position))
             view = await queries.incident_view(fresh, str(incident), h)
-            await queries.member_counts(fresh, view, h, None if insurer is None else str(insurer))
+            named = None if insurer is None else str(insurer)
+            await queries.member_counts(fresh, view, h, named, people=bool(people))
         except (ValueError, TypeError, LedgerError):
             raise AuditFailure(
                 f"replay differs: table count_cache: origin {str(origin)[:120]!r} names no count the facts give"

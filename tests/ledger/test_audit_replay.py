@@ -248,7 +248,7 @@ def test_a_cached_count_from_nowhere_is_caught(ledger):
         "INSERT INTO count_cache (key, counts, origin) VALUES (?, ?, ?)",
         "f" * 64,
         '{"memberships": 1000000}',
-        json.dumps([INCIDENT, None, 0, 0]),
+        json.dumps([INCIDENT, None, 0, 0, True]),
     )
 
     assert_fails_at(ledger("audit", "replay"), f"table count_cache: row key='{'f' * 64}' is in the store but not")
