@@ -19,13 +19,14 @@ from cli.i18n import _
 from cli.roster import RosterProgress
 from cli.shell import emit_json, emit_json_line, json_option, run, with_store, with_stored_bytes
 from domain import times
-from domain.errors import InvalidFact, LedgerError
+from domain.errors import AuditFailure, InvalidFact, LedgerError
 from domain.facts import KINDS
 from domain.merkle import Checkpoint, Head, ProofError, parse_checkpoint, parse_head
 from ledger import audit as auditing
 from ledger import signing
 from ledger.store import Store
 from projections import queries
+from service import access_log, storage
 
 # -- log --------------------------------------------------------------------------------
 
@@ -184,6 +185,7 @@ def audit_verify(expect: str | None, trusted_key: str | None, projections: bool,
     @with_stored_bytes
     async def go(store: Store) -> None:
         result = await auditing.verify(store, expected, trusted)
+        accesses = await verify_access_log(store)
         tables = await auditing.verify_projections(store) if projections else None
         unchecked = _unchecked_signatures(expected, trusted)
         if unchecked and not as_json:
@@ -196,6 +198,7 @@ def audit_verify(expect: str | None, trusted_key: str | None, projections: bool,
             emit_json(
                 {
                     "ok": True,
+                    "access_log": None if accesses is None else {"rows": accesses[0], "head": accesses[1]},
                     "origin": result.origin,
                     "size": result.head.size,
                     "root": result.head.root,
@@ -223,6 +226,8 @@ def audit_verify(expect: str | None, trusted_key: str | None, projections: bool,
         if tables is not None:
             rows = sum(t.rows for t in tables)
             click.echo(f"projections: {len(tables)} tables ({rows:,} rows) identical to a rebuild from the facts")
+        if accesses is not None:
+            click.echo(f"access log: {accesses[0]} rows, chain verified (head {accesses[1][:16]})")
 
     run(go())
 
@@ -260,6 +265,19 @@ def _unchecked_signatures(expected: Head | Checkpoint | None, trusted: signing.V
     if trusted is not None or not isinstance(expected, Checkpoint):
         return ""
     return ", ".join(s.display for s in expected.signatures)
+
+
+async def verify_access_log(store: Store) -> tuple[int, str] | None:
+    """The lookup service's access log chain (rows, last hash), if the store has one; exit 3 when broken."""
+    db = await storage.existing(store.location.text)
+    if db is None:
+        return None
+    try:
+        return await access_log.verify(db)
+    except access_log.ChainBroken as problem:
+        raise AuditFailure(str(problem)) from None
+    finally:
+        await db.close()
 
 
 @click.command("head")
