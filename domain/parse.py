@@ -117,10 +117,9 @@ def _resolve_common(data: dict[str, Any], ctx: Context, kind: str) -> None:
     known = times.parse_instant(data["known_on"], "known_on", ctx.tz) if "known_on" in data else ctx.now
     if known > ctx.now:
         raise InvalidTime(f"known_on {times.iso_utc(known)} is in the future (now is {times.iso_utc(ctx.now)})")
-    if "occurred_on" in data:
-        occurred = times.parse_instant(data["occurred_on"], "occurred_on", ctx.tz)
-    else:
-        occurred = times.start_of_day(known.astimezone(ctx.tz).date(), ctx.tz)
+    # Absent, `occurred_on` is the `known_on` instant itself (a date-only `known_on` is
+    # already the start of its day): never a time the user did not enter.
+    occurred = times.parse_instant(data["occurred_on"], "occurred_on", ctx.tz) if "occurred_on" in data else known
     if known < occurred:
         raise InvalidTime(f"known_on {times.iso_utc(known)} is before occurred_on {times.iso_utc(occurred)}")
     data["known_on"] = known
