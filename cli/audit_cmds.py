@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from cli.shell import AuditFailed, emit_json, emit_json_line, json_option, out, run, with_store
+from cli.shell import MOMENT, AuditFailed, emit_json, emit_json_line, json_option, out, run, with_store
 from domain import times
 from domain.errors import InvalidFact
 from domain.facts import KINDS
@@ -34,8 +34,12 @@ def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:
 @click.option(
     "--kind", "kinds", multiple=True, type=click.Choice(sorted(KINDS)), help="Only facts of this kind (repeatable)."
 )
-@click.option("--from", "since", metavar="X", help="Only facts recorded at or after X (a date means its start).")
-@click.option("--to", "until", metavar="Y", help="Only facts recorded at or before Y (a date means its end).")
+@click.option(
+    "--from", "since", metavar="X", type=MOMENT, help="Only facts recorded at or after X (a date means its start)."
+)
+@click.option(
+    "--to", "until", metavar="Y", type=MOMENT, help="Only facts recorded at or before Y (a date means its end)."
+)
 @json_option
 def audit_log(kinds: tuple[str, ...], since: str | None, until: str | None, as_json: bool) -> None:
     """Every fact in append order with its three times, author, source and hash.
@@ -298,7 +302,6 @@ def audit_export(file: str) -> None:
             click.echo(f"Exported {head.size} facts to {file}; head {head}", err=False)
 
     run(go())
-
 
 
 def register(group: click.Group) -> None:

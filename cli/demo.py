@@ -7,6 +7,7 @@ every member is synthetic (`cli/demo_roster.py`), no real person's data is used.
 from __future__ import annotations
 
 import json
+import shlex
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,7 @@ from cli.demo_roster import roster_rows, write_roster_csv
 from cli.shell import emit_json, out
 from domain.facts import KINDS
 from projections import queries, roster
+from projections import store as stores
 from projections.store import Store
 
 DATES: Final = ("2024-01-29", "2024-02-01", "2024-02-05", "2024-02-07", "2024-02-08", "2024-02-16")
@@ -105,14 +107,31 @@ def _findings(insurers: list[str], per_insurer: int) -> list[dict[str, Any]]:
     return facts
 
 
-async def run_demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
-    """Build the demo store and print the summaries as known on each date."""
-    folder = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="exposure-demo-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    location = str(folder / "demo.db")
-    if Path(location).exists():
-        raise click.UsageError(f"{location} already exists: give an empty --dir")
-    store, _ = await Store.init(location, timezone="Europe/Paris")
+async def run_demo(
+    directory: str | None,
+    per_insurer: int,
+    as_json: bool,
+    *,
+    store: str | None = None,
+    key_file: Path | None = None,
+) -> None:
+    """Build the demo store (`store`, else `demo.db` in `directory` or a new temporary
+    folder) and print the summaries as known on each date."""
+    if store is not None:
+        location = store
+        if stores.exists(location):
+            raise click.UsageError(f"{location} already exists: name a new --store for the demo")
+    else:
+        folder = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="exposure-demo-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        location = str(folder / "demo.db")
+        if Path(location).exists():
+            raise click.UsageError(f"{location} already exists: give an empty --dir")
+    await _demo(location, key_file, per_insurer, as_json)
+
+
+async def _demo(location: str, key_file: Path | None, per_insurer: int, as_json: bool) -> None:
+    store, _ = await Store.init(location, key_file, timezone="Europe/Paris")
     try:
         # The synthetic roster CSVs hold raw NIRs: written apart from the store folder, then deleted.
         with tempfile.TemporaryDirectory(prefix="exposure-demo-rosters-") as rosters:
@@ -133,9 +152,12 @@ async def run_demo(directory: str | None, per_insurer: int, as_json: bool) -> No
         for incident in incidents:
             render.evolution(incident, [a for a in answers if a["incident"] == incident])
             out.print()
+        command = f"exposure --store {shlex.quote(location)}" + (
+            f" --key-file {shlex.quote(str(key_file))}" if key_file else ""
+        )
         out.print("Explore it:")
-        out.print(f"  exposure --store {location} summary --incident viamedis-2024-01 --as-known-on 2024-02-07")
-        out.print(f"  exposure --store {location} insurer --incident almerys-2024-02 --insurer mutame-et-plus")
-        out.print(f"  exposure --store {location} audit log")
+        out.print(f"  {command} summary --incident viamedis-2024-01 --as-known-on 2024-02-07")
+        out.print(f"  {command} insurer --incident almerys-2024-02 --insurer mutame-et-plus")
+        out.print(f"  {command} audit log")
     finally:
         await store.close()

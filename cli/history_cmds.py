@@ -9,24 +9,20 @@ import csv
 import json
 import re
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import Any, Final
 
 import click
 from rich.table import Table
 
 from cli.main import main
 from cli.report import report, rules_option
-from cli.shell import emit_json, horizon_options, json_option, out, run, with_store
+from cli.shell import MOMENT, emit_json, horizon_options, json_option, knowledge_options, out, run, with_store
 from domain import obligations as rules
 from domain import times, veris
 from domain.errors import InvalidFact, InvalidTime
 from projections import history, queries
 from projections.store import Store
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 CHANGE_COLUMNS: Final = (
     "incident",
@@ -38,20 +34,6 @@ CHANGE_COLUMNS: Final = (
     "after_status",
     "after_fields",
 )
-
-
-def knowledge_options(fn: Callable[P, T]) -> Callable[P, T]:
-    """`--as-known-on X` and `--as-recorded-at Y` (for commands whose output is always one format)."""
-    fn = click.option(
-        "--as-recorded-at",
-        metavar="Y",
-        help="Answer with only the facts recorded at or before Y (what the ledger could say then).",
-    )(fn)
-    return click.option(
-        "--as-known-on",
-        metavar="X",
-        help="Knowledge date: a date (end of that day in the ledger's zone) or a datetime with offset. Default: now.",
-    )(fn)
 
 
 async def horizon_at(store: Store, known: str | None, what: str, as_recorded_at: str | None) -> queries.Horizon:
@@ -82,12 +64,17 @@ def _list(values: list[str]) -> str:
 @main.command()
 @click.option("--incident", required=True, help="Incident id.")
 @click.option(
-    "--from", "from_", required=True, metavar="X", help="Earlier knowledge date (a date: the end of that day)."
+    "--from",
+    "from_",
+    required=True,
+    metavar="X",
+    type=MOMENT,
+    help="Earlier knowledge date (a date: the end of that day).",
 )
-@click.option("--to", metavar="Y", help="Later knowledge date (default: now).")
+@click.option("--to", metavar="Y", type=MOMENT, help="Later knowledge date (default: now).")
 @click.option("--members", "list_members", is_flag=True, help="List the members whose answer changed instead.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="With --members: csv (default) or jsonl.")
-@click.option("--as-recorded-at", metavar="Y", help="Only facts recorded at or before Y, at both ends.")
+@click.option("--as-recorded-at", metavar="Y", type=MOMENT, help="Only facts recorded at or before Y, at both ends.")
 @json_option
 def diff(
     incident: str,

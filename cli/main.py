@@ -12,11 +12,13 @@ import click
 from cli import render
 from cli.roster import RosterProgress
 from cli.shell import (
+    MOMENT,
     Settings,
     emit_json,
     fail,
     horizon_options,
     json_option,
+    knowledge_options,
     out,
     run,
     settings,
@@ -66,14 +68,17 @@ def main(ctx: click.Context, store: str | None, key_file: str | None) -> None:
 
 @main.command()
 @click.option(
-    "--timezone", "tz", default="UTC", show_default=True, help="The ledger's time zone (IANA name) for date-only times."
+    "--timezone", "tz", metavar="TZ", help="The ledger's time zone (IANA name) for date-only times (default UTC)."
 )
 @click.option(
     "--encrypt", is_flag=True, help="Also keep an encryption key and store every fact's payload encrypted (AES-GCM)."
 )
 @json_option
-def init(tz: str, encrypt: bool, as_json: bool) -> None:
+def init(tz: str | None, encrypt: bool, as_json: bool) -> None:
     """Create the store and its key file (idempotent).
+
+    On an existing store, the same options again say "Already initialised"; another
+    --timezone, or --encrypt on a store kept in clear, is refused (exit 1) and changes nothing.
 
     \b
     Example:
@@ -82,12 +87,13 @@ def init(tz: str, encrypt: bool, as_json: bool) -> None:
 
     async def go() -> None:
         cfg = settings()
-        store, created = await Store.init(cfg.location, cfg.key_file, timezone=tz, encrypt=encrypt)
+        store, created = await Store.init(cfg.location, cfg.key_file, timezone=tz, encrypt=encrypt or None)
         try:
             info = {
                 "store": store.location.display,
                 "key_file": str(cfg.key_file or default_key_file(cfg.location)),
                 "timezone": store.tz.key,
+                "encrypted": store.keys.cipher_key is not None,
                 "created": created,
             }
         finally:
@@ -96,7 +102,8 @@ def init(tz: str, encrypt: bool, as_json: bool) -> None:
             emit_json(info)
         else:
             verb = "Created" if created else "Already initialised:"
-            click.echo(f"{verb} {info['store']} (time zone {info['timezone']}, key file {info['key_file']})")
+            encrypted = ", encrypted" if info["encrypted"] else ""
+            click.echo(f"{verb} {info['store']} (time zone {info['timezone']}{encrypted}, key file {info['key_file']})")
 
     run(go())
 
@@ -376,7 +383,7 @@ def members() -> None:
 @members.command("import")
 @click.option("--insurer", "insurer_id", required=True, help="Insurer id the roster belongs to.")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--known-on", metavar="X", help="When the roster was known (default: now).")
+@click.option("--known-on", metavar="X", type=MOMENT, help="When the roster was known (default: now).")
 @click.option(
     "--batch-size", default=roster.BATCH, show_default=True, type=click.IntRange(1, 100_000), help="Members per fact."
 )
@@ -413,8 +420,7 @@ def members_import(insurer_id: str, file: str, known_on: str | None, batch_size:
 @click.option("--incident", required=True, help="Incident id.")
 @click.option("--insurer", "insurer_id", help="Only this insurer's members.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
-@click.option("--as-known-on", metavar="X", help="Knowledge date (default: now).")
-@click.option("--as-recorded-at", metavar="Y", help="Only facts recorded at or before Y.")
+@knowledge_options
 def members_export(
     incident: str, insurer_id: str | None, fmt: str, as_known_on: str | None, as_recorded_at: str | None
 ) -> None:
@@ -465,13 +471,20 @@ def audit() -> None:
 def demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
     """Load the Viamedis/Almerys story with synthetic members and print its answers at several dates.
 
+    The demo store is `demo.db` in --dir or a new temporary folder; with `--store`
+    (or $EXPOSURE_STORE), that new store instead.
+
     \b
-    Example:
+    Examples:
       exposure demo --members 1000
+      exposure --store demo.db demo
     """
     from cli import demo as demo_module  # noqa: PLC0415 - the demo's data loads only when asked for
 
-    run(demo_module.run_demo(directory, per_insurer, as_json))
+    cfg = settings()
+    if cfg.named and directory:
+        raise click.UsageError("give --store or --dir, not both")
+    run(demo_module.run_demo(directory, per_insurer, as_json, store=cfg.named, key_file=cfg.key_file))
 
 
 from cli import store_cmds  # noqa: E402 - registers `store copy` and `follow` on the root group

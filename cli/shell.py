@@ -42,7 +42,9 @@ class Settings:
     """Global options: where the store and its key file are."""
 
     def __init__(self, store: str | None, key_file: str | None) -> None:
-        self.location = store or os.environ.get("EXPOSURE_STORE") or DEFAULT_STORE
+        self.named = store or os.environ.get("EXPOSURE_STORE") or None
+        """The store the user named (`--store` or `$EXPOSURE_STORE`), None for the default."""
+        self.location = self.named or DEFAULT_STORE
         key = key_file or os.environ.get("EXPOSURE_KEY_FILE")
         self.key_file = Path(key) if key else None
 
@@ -103,19 +105,41 @@ def json_option(fn: Callable[P, T]) -> Callable[P, T]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON (only JSON) on standard output.")(fn)
 
 
-def horizon_options(fn: Callable[P, T]) -> Callable[P, T]:
-    """`--as-known-on X`, `--as-recorded-at Y` and `--json`, shared by every query."""
+class Moment(click.ParamType[str]):
+    """A date or a datetime with offset, read later in the ledger's zone. Never empty: an
+    empty value is a usage error (exit 2), not a silent "now"."""
+
+    name = "moment"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if not text.strip():
+            self.fail("must not be empty (leave the option out for now)", param, ctx)
+        return text
+
+
+MOMENT: Final = Moment()
+
+
+def knowledge_options(fn: Callable[P, T]) -> Callable[P, T]:
+    """`--as-known-on X` and `--as-recorded-at Y`, shared by every query."""
     fn = click.option(
         "--as-recorded-at",
         metavar="Y",
+        type=MOMENT,
         help="Answer with only the facts recorded at or before Y (what the ledger could say then).",
     )(fn)
-    fn = click.option(
+    return click.option(
         "--as-known-on",
         metavar="X",
+        type=MOMENT,
         help="Knowledge date: a date (end of that day in the ledger's zone) or a datetime with offset. Default: now.",
     )(fn)
-    return json_option(fn)
+
+
+def horizon_options(fn: Callable[P, T]) -> Callable[P, T]:
+    """`--as-known-on X`, `--as-recorded-at Y` and `--json`, shared by every query."""
+    return json_option(knowledge_options(fn))
 
 
 def emit_json(data: object) -> None:

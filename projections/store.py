@@ -53,6 +53,12 @@ def default_key_file(location: str) -> Path:
     return Path(location.removeprefix("sqlite:///")).with_suffix(".key")
 
 
+def exists(location: str) -> bool:
+    """Whether a store (or, for SQLite, any file) is already at `location`."""
+    loc = backends.parse_location(location)
+    return bool(backends.postgres_settings(loc)) if loc.path is None else loc.path.exists()
+
+
 def actor() -> str:
     """Who records: `$EXPOSURE_ACTOR`, else the OS user."""
     name = os.environ.get("EXPOSURE_ACTOR")
@@ -108,30 +114,36 @@ class Store:
         location: str,
         key_file: Path | None = None,
         *,
-        timezone: str = "UTC",
-        encrypt: bool = False,
+        timezone: str | None = None,
+        encrypt: bool | None = None,
         shared_keys: key_files.Keys | None = None,
     ) -> tuple[Store, bool]:
         """Create the store and its key file; opening an existing one is not an error.
 
-        With `shared_keys` (copying a store), the new store uses the existing key file.
+        `timezone` (default UTC) and `encrypt` (default no) are the settings asked for:
+        an existing store with other settings is refused with both named, and left as it
+        is; None means "whatever the store has". With `shared_keys` (copying a store),
+        the new store uses the existing key file.
         """
-        tz = times.zone(timezone)
+        tz = times.zone(timezone or "UTC")
         loc = backends.parse_location(location)
         key_path = key_file or default_key_file(location)
-        existing = backends.postgres_settings(loc) if loc.path is None else (loc.path.exists() or None)
-        if existing:
+        if exists(location):
             store = await cls.open(location, key_path)
-            if store.tz.key != tz.key and timezone != "UTC":
+            stored, asked = _settings_differ(store, None if timezone is None else tz, encrypt)
+            if stored:
                 await store.close()
-                raise StoreError(f"store {loc.display} already uses time zone {store.tz.key}, not {tz.key}")
+                raise StoreError(
+                    f"store {loc.display} already exists with {' and '.join(stored)};"
+                    f" init asked for {' and '.join(asked)}: nothing changed"
+                )
             return store, False
         if key_path.exists() and shared_keys is None:
             raise StoreError(
                 f"key file {key_path} already exists but store {loc.display} does not;"
                 " move it away or name another --key-file"
             )
-        keys = shared_keys or key_files.create(key_path, encrypt=encrypt)
+        keys = shared_keys or key_files.create(key_path, encrypt=bool(encrypt))
         settings = {
             "timezone": tz.key,
             "key_fingerprint": keys.fingerprint,
@@ -367,6 +379,20 @@ class Store:
     def ledger_id(self) -> str:
         """The id of the ledger's event sequence."""
         return str(LEDGER_ID)
+
+
+def _settings_differ(store: Store, tz: ZoneInfo | None, encrypt: bool | None) -> tuple[list[str], list[str]]:
+    """The settings of `store` that differ from those asked for, and the ones asked for."""
+    stored: list[str] = []
+    asked: list[str] = []
+    if tz is not None and tz.key != store.tz.key:
+        stored.append(f"time zone {store.tz.key}")
+        asked.append(f"time zone {tz.key}")
+    encrypted = store.keys.cipher_key is not None
+    if encrypt is not None and encrypt != encrypted:
+        stored.append("encryption" if encrypted else "no encryption")
+        asked.append("--encrypt" if encrypt else "no encryption")
+    return stored, asked
 
 
 def _checked_ledger(location: backends.Location, keys: key_files.Keys, key_path: Path) -> Ledger:
