@@ -471,8 +471,8 @@ def audit() -> None:
 def demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
     """Load the Viamedis/Almerys story with synthetic members and print its answers at several dates.
 
-    The demo store is `demo.db` in --dir or a new temporary folder; with `--store`
-    (or $EXPOSURE_STORE), that new store instead.
+    The demo store is `demo.db` in --dir; without --dir, the store named by --store (or
+    $EXPOSURE_STORE), which must not exist yet; without either, a new temporary folder.
 
     \b
     Examples:
@@ -482,9 +482,8 @@ def demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
     from cli import demo as demo_module  # noqa: PLC0415 - the demo's data loads only when asked for
 
     cfg = settings()
-    if cfg.named and directory:
-        raise click.UsageError("give --store or --dir, not both")
-    run(demo_module.run_demo(directory, per_insurer, as_json, store=cfg.named, key_file=cfg.key_file))
+    store = None if directory else cfg.named
+    run(demo_module.run_demo(directory, per_insurer, as_json, store=store, key_file=cfg.key_file if store else None))
 
 
 from cli import store_cmds  # noqa: E402 - registers `store copy` and `follow` on the root group

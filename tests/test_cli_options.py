@@ -67,11 +67,11 @@ def test_the_demo_refuses_a_store_that_already_exists(store_path):
     assert ledger_size(store_path) == before
 
 
-def test_the_demo_refuses_both_store_and_dir(tmp_path: Path):
-    result = run("--store", str(tmp_path / "a.db"), "demo", "--dir", str(tmp_path / "b"))
+def test_the_demo_dir_wins_over_the_store(tmp_path: Path):
+    result = run("--store", str(tmp_path / "a.db"), "demo", "--dir", str(tmp_path / "b"), "--members", "2", "--json")
 
-    assert result.returncode == 2
-    assert "not both" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["store"] == str(tmp_path / "b" / "demo.db")
     assert not (tmp_path / "a.db").exists()
 
 
