@@ -24,8 +24,8 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 
 from benchmarks import roster as bench  # noqa: E402
 from domain.nir import pseudonym  # noqa: E402
+from ledger.store import Store  # noqa: E402
 from projections import queries  # noqa: E402
-from projections.store import Store  # noqa: E402
 
 
 async def exposure_lookups(work: Path, keys: list[tuple[str, str]], nirs: list[str]) -> tuple[float, float]:

@@ -15,7 +15,7 @@ then measures in the same run:
 
 - raw: Python `csv` + HMAC-SHA256 of the NIR + `sqlite3.executemany` into one WITHOUT
   ROWID table (WAL): the floor any Python roster loader pays;
-- import: `projections.roster.import_roster` for every insurer (the code path of
+- import: `ledger.roster.import_roster` for every insurer (the code path of
   `exposure members import`), in a child process whose peak memory is measured;
 - naive: one eventsourcing event per member through `Application.save()`, on a sample,
   extrapolated;
@@ -313,8 +313,8 @@ def key_file(store_dir: Path) -> Path:
 
 def child_import(store_dir: Path, ledger: str, files_json: str) -> dict[str, Any]:
     """Import every roster into a new store (run in a child process); timings and peak memory."""
-    from projections import roster  # noqa: PLC0415 - imported in the child only
-    from projections.store import Store  # noqa: PLC0415
+    from ledger import roster  # noqa: PLC0415 - imported in the child only
+    from ledger.store import Store  # noqa: PLC0415
 
     files = json.loads(files_json)
     phases = {"check": 0.0, "append": 0.0, "catch_up": 0.0}
@@ -434,8 +434,9 @@ async def exposure_queries(
     """Record an incident, then time lookups, summaries, the export and a rebuild (into `out`,
     calling `stage` after each step)."""
     from domain.nir import pseudonym  # noqa: PLC0415
-    from projections import queries, roster  # noqa: PLC0415
-    from projections.store import Store  # noqa: PLC0415
+    from ledger import roster  # noqa: PLC0415
+    from ledger.store import Store  # noqa: PLC0415
+    from projections import queries  # noqa: PLC0415
 
     store = await Store.open(ledger, key_file(store_dir))
     try:

@@ -18,9 +18,9 @@ from domain import times
 from domain.errors import InvalidFact
 from domain.facts import KINDS
 from domain.merkle import Checkpoint, Head, ProofError, parse_checkpoint, parse_head
-from projections import audit as auditing
-from projections import signing
-from projections.store import Store
+from ledger import audit as auditing
+from ledger import signing
+from ledger.store import Store
 
 
 def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:

@@ -19,9 +19,10 @@ from cli import render
 from cli.demo_roster import roster_rows, write_roster_csv
 from cli.shell import emit_json, out
 from domain.facts import KINDS
-from projections import queries, roster
-from projections import store as stores
-from projections.store import Store
+from ledger import roster
+from ledger import store as stores
+from ledger.store import Store
+from projections import queries
 
 DATES: Final = ("2024-01-29", "2024-02-01", "2024-02-05", "2024-02-07", "2024-02-08", "2024-02-16")
 ROSTER_KNOWN_ON: Final = "2024-01-01"

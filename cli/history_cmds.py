@@ -1,5 +1,5 @@
 """Knowledge over time on the command line: `diff`, `timeline`, `obligations`, `report`,
-`export veris`. Registered on the `main` group by importing this module (cli/main.py).
+`export veris`. Registered on the `main` group by `register` (cli/main.py).
 """
 
 from __future__ import annotations
@@ -9,20 +9,28 @@ import csv
 import json
 import re
 import sys
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import click
 from rich.table import Table
 
-from cli.main import main
 from cli.report import report, rules_option
-from cli.shell import MOMENT, emit_json, horizon_options, json_option, knowledge_options, out, run, with_store
+from cli.shell import (
+    MOMENT,
+    emit_json,
+    horizon_at,
+    horizon_options,
+    json_option,
+    knowledge_options,
+    out,
+    run,
+    with_store,
+)
 from domain import obligations as rules
 from domain import times, veris
 from domain.errors import InvalidFact, InvalidTime
+from ledger.store import Store
 from projections import history, queries
-from projections.store import Store
 
 CHANGE_COLUMNS: Final = (
     "incident",
@@ -34,16 +42,6 @@ CHANGE_COLUMNS: Final = (
     "after_status",
     "after_fields",
 )
-
-
-async def horizon_at(store: Store, known: str | None, what: str, as_recorded_at: str | None) -> queries.Horizon:
-    """The horizon "as known on `known` (named `what` in errors), as recorded at Y"."""
-    await store.catch_up()
-    moment = times.parse_instant(known, what, store.tz, date_means="end") if known else datetime.now(UTC)
-    recorded = (
-        times.parse_instant(as_recorded_at, "--as-recorded-at", store.tz, date_means="end") if as_recorded_at else None
-    )
-    return await queries.horizon(store.db, moment, recorded)
 
 
 def _local(iso: str | None, store_tz: Any) -> str:
@@ -61,7 +59,7 @@ def _list(values: list[str]) -> str:
 # -- diff -------------------------------------------------------------------------------
 
 
-@main.command()
+@click.command()
 @click.option("--incident", required=True, help="Incident id.")
 @click.option(
     "--from",
@@ -163,7 +161,7 @@ def _render_diff(data: dict[str, Any], store: Store) -> None:
 # -- timeline ---------------------------------------------------------------------------
 
 
-@main.command()
+@click.command()
 @click.option("--incident", required=True, help="Incident id.")
 @horizon_options
 def timeline(incident: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool) -> None:
@@ -208,7 +206,7 @@ def _render_timeline(incident: str, entries: list[dict[str, Any]], store: Store)
 # -- obligations ------------------------------------------------------------------------
 
 
-@main.command()
+@click.command()
 @click.option("--incident", required=True, help="Incident id.")
 @rules_option("Which deadline rule to apply (versioned data, see docs/HISTORY.md).")
 @horizon_options
@@ -276,7 +274,7 @@ def _render_obligations(data: dict[str, Any], store: Store) -> None:
 # -- export -----------------------------------------------------------------------------
 
 
-@main.group()
+@click.group()
 def export() -> None:
     """Share an incident in a standard format.
 
@@ -320,4 +318,7 @@ def export_veris(
     run(go())
 
 
-main.add_command(report)
+def register(group: click.Group) -> None:
+    """Add diff, timeline, obligations, report and `export veris` to the root group."""
+    for command in (diff, timeline, obligations, report, export):
+        group.add_command(command)

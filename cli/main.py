@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 import click
 
-from cli import render
+from cli import audit_cmds, history_cmds, render, store_cmds
 from cli.roster import RosterProgress
 from cli.shell import (
     MOMENT,
@@ -29,8 +29,9 @@ from domain.errors import InvalidFact, LedgerError
 from domain.facts import KINDS
 from domain.parse import input_keys
 from domain.times import iso_utc
-from projections import queries, roster
-from projections.store import Store, default_key_file
+from ledger import roster
+from ledger.store import Store, default_key_file
+from projections import queries
 
 LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles"})
 INT_KEYS = frozenset({"estimate"})
@@ -486,13 +487,9 @@ def demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
     run(demo_module.run_demo(directory, per_insurer, as_json, store=store, key_file=cfg.key_file if store else None))
 
 
-from cli import store_cmds  # noqa: E402 - registers `store copy` and `follow` on the root group
-
-store_cmds.register(main)
-
-from cli import audit_cmds  # noqa: E402 - registers log, verify, head, keygen, replay and export on `audit`
-
-audit_cmds.register(audit)
+store_cmds.register(main)  # `store copy` and `follow`
+audit_cmds.register(audit)  # log, verify, head, keygen, replay and export
+history_cmds.register(main)  # diff, timeline, obligations, report and `export veris`
 
 
 def entry() -> None:  # pragma: no cover - console script shim
@@ -500,5 +497,3 @@ def entry() -> None:  # pragma: no cover - console script shim
 
 
 __all__ = ["LedgerError", "fail", "main", "out"]
-
-from cli import history_cmds  # noqa: E402, F401 - registers diff, timeline, obligations, report and export on `main`

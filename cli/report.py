@@ -24,13 +24,13 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from cli.shell import emit_json, horizon_options, run, with_store
+from cli.shell import emit_json, horizon_at, horizon_options, run, with_store
 from domain import obligations as rules
 from domain.errors import InvalidFact
 from domain.facts import AttackDiscovered, FactRetracted, insurer_of
 from domain.times import from_micros, iso_utc
+from ledger.store import Store
 from projections import history, queries
-from projections.store import Store
 
 # -- reading ----------------------------------------------------------------------------
 
@@ -124,7 +124,6 @@ def report(
 
     @with_store
     async def go(store: Store) -> None:
-        from cli.history_cmds import horizon_at  # noqa: PLC0415 - history_cmds imports this module
 
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
         data = await gather(store, incident, h, rules.rule(rule_id))

@@ -1,4 +1,4 @@
-"""The progress bar of `members import` (the work is in `projections.roster`)."""
+"""The progress bar of `members import` (the work is in `ledger.roster`)."""
 
 from __future__ import annotations
 

@@ -13,14 +13,17 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
 
+from domain import times
 from domain.errors import LedgerError
-from projections.store import DEFAULT_STORE, Store
+from ledger.store import DEFAULT_STORE, Store
+from projections import queries
 
 EXIT_REJECTED: Final = 1
 EXIT_AUDIT_FAILED: Final = 3
@@ -150,3 +153,13 @@ def emit_json(data: object) -> None:
 def emit_json_line(data: object) -> None:
     """One compact JSON object per line."""
     click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+
+async def horizon_at(store: Store, known: str | None, what: str, as_recorded_at: str | None) -> queries.Horizon:
+    """The horizon "as known on `known` (named `what` in errors), as recorded at Y"."""
+    await store.catch_up()
+    moment = times.parse_instant(known, what, store.tz, date_means="end") if known else datetime.now(UTC)
+    recorded = (
+        times.parse_instant(as_recorded_at, "--as-recorded-at", store.tz, date_means="end") if as_recorded_at else None
+    )
+    return await queries.horizon(store.db, moment, recorded)

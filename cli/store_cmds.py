@@ -11,8 +11,9 @@ import click
 
 from cli.shell import emit_json, err, json_option, run, settings, with_store
 from domain.errors import StoreError
-from projections import copying, queries
-from projections.store import Store, default_key_file
+from ledger import copying
+from ledger.store import Store, default_key_file
+from projections import queries
 
 
 def register(main: click.Group) -> None:

@@ -222,6 +222,9 @@ KINDS: Final[dict[str, type[Fact]]] = {
     )
 }
 
+TOPIC_PREFIX: Final = "exposure:"
+"""A stored fact's topic is this prefix and its kind (`exposure:insurer-informed`)."""
+
 FIELD_STATUS: Final[dict[type[Fact], str]] = {
     FieldSuspected: "suspected",
     FieldRuledIn: "exposed",

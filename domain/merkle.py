@@ -17,7 +17,7 @@ RFC 9162 §2.1.3 and §2.1.4.
 A checkpoint is the C2SP `tlog-checkpoint` text (origin line, size, base64 root)
 wrapped in a C2SP `signed-note` (blank line, then one `— name signature` line per
 signature). This module only formats and parses: Ed25519 itself (which needs the
-`cryptography` package and key files) lives in `projections.signing`.
+`cryptography` package and key files) lives in `ledger.signing`.
 
 Pure and iterative: a tree of a million leaves costs a million hashes and no
 recursion deeper than the tree's height.

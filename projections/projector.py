@@ -24,12 +24,15 @@ import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol, cast
 
 import msgspec
+from eventsourcing.persistence import Notification
 
 from domain import facts as fact_codec
 from domain.facts import (
+    TOPIC_PREFIX,
+    AnyFact,
     Fact,
     FactRetracted,
     MembersConfirmedAffected,
@@ -41,7 +44,6 @@ from domain.facts import (
     insurer_of,
     kind_of,
 )
-from domain.ledger import TOPIC_PREFIX, Ledger
 from domain.times import to_micros
 from projections.db import Db
 from projections.schema import DDL, PROJECTION_TABLES, SCHEMA_VERSION
@@ -59,6 +61,20 @@ ENROLLED_TOPIC: Final = TOPIC_PREFIX + "members-enrolled"
 SCOPE_TOPIC: Final = TOPIC_PREFIX + "scope-defined"
 
 Progress = Callable[[int, int], None]
+
+
+class Ledger(Protocol):
+    """What the projector reads of the write side: its notifications and their plain bytes."""
+
+    def notifications(
+        self, start: int, limit: int, stop: int | None = None, topics: Sequence[str] = ()
+    ) -> Sequence[Notification]: ...
+
+    def last_notification(self) -> int: ...
+
+    def plain(self, state: bytes) -> bytes: ...
+
+    def decode(self, state: bytes) -> AnyFact: ...
 
 
 async def create_tables(db: Db) -> None:
@@ -111,7 +127,7 @@ async def catch_up_facts(db: Db, ledger: Ledger) -> int:
         await db.begin(FACTS)
         try:
             notification_id, current = await position(db, FACTS)
-            notes = ledger.recorder.select_notifications(start=notification_id + 1, limit=PAGE)
+            notes = ledger.notifications(start=notification_id + 1, limit=PAGE)
             if not notes:
                 await db.rollback()
                 return current
@@ -119,7 +135,7 @@ async def catch_up_facts(db: Db, ledger: Ledger) -> int:
                 if note.topic == ENROLLED_TOPIC:  # its members go to the `members` projection
                     fact: Fact = _roster_head_of(ledger, note.state)
                 else:
-                    fact = ledger.mapper.decode_state(note.state)  # type: ignore[attr-defined]
+                    fact = ledger.decode(note.state)
                 await process_event(db, note.originator_version, fact)
                 notification_id, current = note.id, note.originator_version
             await _save_position(db, FACTS, notification_id, current)
@@ -137,7 +153,7 @@ async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = N
     projections/schema.py): random keys only ever land in a table that fits in the cache.
     """
     notification_id, _ = await position(db, MEMBERS)
-    head = ledger.recorder.max_notification_id() or 0
+    head = ledger.last_notification()
     if head <= notification_id:
         return notification_id
     while True:
@@ -146,14 +162,14 @@ async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = N
             notification_id, current = await position(db, MEMBERS)
             rows = 0
             while rows < MEMBER_ROWS_PER_TRANSACTION:
-                notes = ledger.recorder.select_notifications(
+                notes = ledger.notifications(
                     start=notification_id + 1, limit=PAGE, stop=head, topics=[ENROLLED_TOPIC, SCOPE_TOPIC]
                 )
                 if not notes:
                     break
                 for note in notes:
                     if note.topic == SCOPE_TOPIC:
-                        scope = ledger.mapper.decode_state(note.state)  # type: ignore[attr-defined]
+                        scope = cast(ScopeDefined, ledger.decode(note.state))  # its topic says so
                         await tally_scope(db, note.originator_version, scope)
                         rows += 1
                     else:
@@ -217,19 +233,9 @@ class Roster(msgspec.Struct, frozen=True):
 _roster_decoder = msgspec.json.Decoder(Roster)
 
 
-def _plain(ledger: Ledger, state: bytes) -> bytes:
-    """A stored fact's JSON (decrypted and decompressed as configured)."""
-    mapper = ledger.mapper
-    if mapper.cipher:
-        state = mapper.cipher.decrypt(state)
-    if mapper.compressor:
-        state = mapper.compressor.decompress(state)
-    return state
-
-
 def _roster_of(ledger: Ledger, state: bytes) -> Roster:
     """Decode a stored `members-enrolled` fact straight into rows."""
-    return _roster_decoder.decode(_plain(ledger, state))
+    return _roster_decoder.decode(ledger.plain(state))
 
 
 class _RosterHead(MembersEnrolled, frozen=True, tag="members-enrolled"):
@@ -244,7 +250,7 @@ _roster_head_decoder = msgspec.json.Decoder(_RosterHead)
 
 def _roster_head_of(ledger: Ledger, state: bytes) -> MembersEnrolled:
     """The roster fact without its members, without decoding them (thousands per fact)."""
-    head = _roster_head_decoder.decode(_plain(ledger, state))
+    head = _roster_head_decoder.decode(ledger.plain(state))
     return msgspec.structs.replace(head, members=())
 
 

@@ -1,0 +1,452 @@
+"""A store: the fact log (eventsourcing) and its projections, in one SQLite file or
+one PostgreSQL database (see `backends`).
+
+`Store.init` creates the store and its key file; `Store.open` opens both and
+checks that they belong together. `Store.append` validates a batch against the
+ledger as of the projections' position and appends it in one transaction,
+retrying when another writer got there first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from domain import facts as fact_codec
+from domain import parse as fact_parser
+from domain import rules, times
+from domain.audit import leaf_hash
+from domain.categories import BUILT_IN_NAMES
+from domain.errors import ConcurrentAppend, LedgerError, StoreError
+from domain.facts import CategoryDefined, Fact
+from domain.parse import Context, Parsed
+from ledger import backends, guards
+from ledger import keys as key_files
+from ledger.application import LEDGER_ID, Ledger, Recorded
+from projections import projector, queries
+from projections.db import SQLITE, Db, PostgresDb, SqliteDb
+from projections.schema import SETTINGS
+
+DEFAULT_STORE: Final = "exposure.db"
+RETRIES: Final = 200
+BUSY_TIMEOUT_MS: Final = 60_000
+CACHE_KIB: Final = 256 * 1024
+"""SQLite page cache of the read side: keeps roster indexes in memory while importing."""
+
+
+def default_key_file(location: str) -> Path:
+    """The store's path with `.key` (SQLite), else `./exposure.key`."""
+    if location.startswith(("postgresql://", "postgres://")):
+        return Path("exposure.key")
+    return Path(location.removeprefix("sqlite:///")).with_suffix(".key")
+
+
+def exists(location: str) -> bool:
+    """Whether a store (or, for SQLite, any file) is already at `location`."""
+    loc = backends.parse_location(location)
+    return bool(backends.postgres_settings(loc)) if loc.path is None else loc.path.exists()
+
+
+def actor() -> str:
+    """Who records: `$EXPOSURE_ACTOR`, else the OS user."""
+    name = os.environ.get("EXPOSURE_ACTOR")
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def new_fact_id() -> str:
+    """A time-ordered UUID (version 7 layout): ids of later facts sort later."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis & ((1 << 48) - 1)) << 80 | secrets.randbits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)
+    return str(uuid.UUID(int=value))
+
+
+@dataclass
+class AppendResult:
+    """What an append did: the facts appended and the ids that were already there."""
+
+    appended: list[Recorded] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+class Store:
+    """An opened ledger store."""
+
+    def __init__(
+        self,
+        location: backends.Location,
+        keys: key_files.Keys,
+        ledger: Ledger,
+        db: Db,
+        tz: ZoneInfo,
+    ) -> None:
+        self.location = location
+        self.path = location.path
+        """The SQLite file (None for a PostgreSQL store)."""
+        self.keys = keys
+        self.ledger = ledger
+        self.db = db
+        self.tz = tz
+
+    # -- opening -----------------------------------------------------------------
+
+    @classmethod
+    async def init(
+        cls,
+        location: str,
+        key_file: Path | None = None,
+        *,
+        timezone: str | None = None,
+        encrypt: bool | None = None,
+        shared_keys: key_files.Keys | None = None,
+    ) -> tuple[Store, bool]:
+        """Create the store and its key file; opening an existing one is not an error.
+
+        `timezone` (default UTC) and `encrypt` (default no) are the settings asked for:
+        an existing store with other settings is refused with both named, and left as it
+        is; None means "whatever the store has". With `shared_keys` (copying a store),
+        the new store uses the existing key file.
+        """
+        tz = times.zone(timezone or "UTC")
+        loc = backends.parse_location(location)
+        key_path = key_file or default_key_file(location)
+        if exists(location):
+            store = await cls.open(location, key_path)
+            stored, asked = _settings_differ(store, None if timezone is None else tz, encrypt)
+            if stored:
+                await store.close()
+                raise StoreError(
+                    f"store {loc.display} already exists with {' and '.join(stored)};"
+                    f" init asked for {' and '.join(asked)}: nothing changed"
+                )
+            return store, False
+        if key_path.exists() and shared_keys is None:
+            raise StoreError(
+                f"key file {key_path} already exists but store {loc.display} does not;"
+                " move it away or name another --key-file"
+            )
+        keys = shared_keys or key_files.create(key_path, encrypt=bool(encrypt))
+        settings = {
+            "timezone": tz.key,
+            "key_fingerprint": keys.fingerprint,
+            "encrypted": "yes" if encrypt else "no",
+            "created_at": times.iso_utc(datetime.now(UTC)),
+            "store_id": str(uuid.uuid4()),
+        }
+        if loc.path is None:
+            backends.postgres_create(loc, settings)
+            db: Db = await _connect_postgres(loc)
+        else:
+            loc.path.parent.mkdir(parents=True, exist_ok=True)
+            db = await _connect(loc.path)
+            await db.execute(SETTINGS)
+            await db.executemany(
+                "INSERT OR REPLACE INTO exposure_settings (key, value) VALUES (?, ?)", list(settings.items())
+            )
+            await db.commit()
+        await projector.create_tables(db)
+        ledger = _ledger(loc, keys, create=True)
+        await guards.protect(db)
+        if loc.is_postgres:
+            backends.postgres_append_only(loc)
+        return cls(loc, keys, ledger, db, tz), True
+
+    @classmethod
+    async def open(cls, location: str, key_file: Path | None = None) -> Store:
+        """Open an existing store with its key file."""
+        loc = backends.parse_location(location)
+        key_path = key_file or default_key_file(location)
+        settings: dict[str, str] = {}
+        db: Db
+        if loc.path is None:
+            db = await _connect_postgres(loc)
+            settings = await _settings(db)
+            if not settings:
+                await db.close()
+                raise StoreError(f"no exposure store in {loc.display} (run: exposure init)")
+            try:
+                keys = key_files.load(key_path)
+            except BaseException:
+                await db.close()
+                raise
+        else:
+            if not loc.path.exists():
+                raise StoreError(f"no store at {loc.path} (run: exposure init)")
+            keys = key_files.load(key_path)
+            db = await _connect(loc.path)
+            try:
+                settings = await _settings(db)
+            except aiosqlite.DatabaseError:
+                await db.close()
+                raise StoreError(f"{loc.path} is not an exposure store") from None
+            if not settings:
+                await db.close()
+                raise StoreError(f"{loc.path} is not an exposure store (run: exposure init)")
+        if settings.get("key_fingerprint") != keys.fingerprint:
+            await db.close()
+            raise StoreError(f"key file {key_path} does not belong to store {loc.display}")
+        if settings.get("encrypted") == "yes" and not keys.cipher_key:
+            await db.close()
+            raise StoreError(f"store {loc.display} is encrypted but key file {key_path} has no encryption key")
+        if settings.get("encrypted") != "yes":
+            keys = key_files.Keys(nir_key=keys.nir_key)  # a cipher key never applies to a store kept in clear
+        await projector.create_tables(db)
+        tz = ZoneInfo(settings.get("timezone", "UTC"))
+        try:
+            ledger = _checked_ledger(loc, keys, key_path)
+        except BaseException:
+            await db.close()
+            raise
+        await guards.protect(db)
+        return cls(loc, keys, ledger, db, tz)
+
+    async def close(self) -> None:
+        """Close the read side and the ledger."""
+        await self.db.close()
+        self.ledger.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- writing -----------------------------------------------------------------
+
+    def context(self, by: str | None = None, now: datetime | None = None) -> Context:
+        """What parsing needs: zone, clock, actor and the NIR key."""
+        return Context(
+            tz=self.tz,
+            now=now or datetime.now(UTC),
+            actor=by or actor(),
+            nir_key=self.keys.nir_key,
+            new_id=new_fact_id,
+        )
+
+    def parse(self, items: Sequence[tuple[str, object]], ctx: Context) -> list[Parsed]:
+        """Parse labelled inputs; `LedgerError` with one line per bad input."""
+        parsed: list[Parsed] = []
+        problems: list[str] = []
+        first: LedgerError | None = None
+        for label, obj in items:
+            try:
+                parsed.append(fact_parser.parse_fact(obj, ctx))
+            except LedgerError as problem:
+                first = first or problem
+                problems.append(f"{label}: {problem}" if label else str(problem))
+        if problems and first is not None:
+            raise type(first)(*problems)
+        return parsed
+
+    async def append(self, items: Sequence[tuple[str, object]], *, by: str | None = None) -> AppendResult:
+        """Parse, validate and append labelled inputs, all or nothing."""
+        ctx = self.context(by)
+        parsed = self.parse(items, ctx)
+        return await self.append_parsed(parsed, [label for label, _ in items])
+
+    async def append_parsed(self, parsed: Sequence[Parsed], labels: Sequence[str]) -> AppendResult:
+        """Validate parsed facts against the ledger and append them in one transaction."""
+        needs = rules.needs(parsed)
+        for attempt in range(RETRIES):
+            position = await projector.catch_up_facts(self.db, self.ledger)
+            if needs.members:
+                await projector.catch_up_members(self.db, self.ledger)
+            state = await self.state_for(needs)
+            accepted = rules.check(parsed, state, labels)
+            accepted_ids = {f.id for f in accepted}
+            unchanged = [p.fact.id for p in parsed if p.fact.id not in accepted_ids]
+            if not accepted:
+                return AppendResult(unchanged=unchanged)
+            try:
+                appended = self.ledger.append(
+                    accepted, after=position, now=datetime.now(UTC), previous=await self._recorded_at(position)
+                )
+            except ConcurrentAppend:
+                await asyncio.sleep(min(0.001 * (attempt + 1), 0.05) * (1 + secrets.randbelow(100) / 100))
+                continue
+            await projector.catch_up_facts(self.db, self.ledger)
+            return AppendResult(appended=appended, unchanged=unchanged)
+        raise StoreError("the ledger is too busy: could not append after many retries")
+
+    async def _recorded_at(self, position: int) -> datetime | None:
+        async with self.db.execute("SELECT recorded_us FROM facts WHERE pos = ?", (position,)) as c:
+            row = await c.fetchone()
+        return times.from_micros(int(row[0])) if row else None
+
+    async def state_for(self, needs: rules.Needs) -> rules.LedgerState:
+        """What `rules.check` must know, read from the projections (caught up)."""
+        db = self.db
+        async with db.execute("SELECT DISTINCT incident FROM facts WHERE kind = 'attack-discovered'") as c:
+            incidents = frozenset(str(r[0]) for r in await c.fetchall())
+        marks = ", ".join(f"'{k}'" for k in queries.NAMING_KINDS)
+        async with db.execute(f"SELECT DISTINCT insurer FROM facts WHERE kind IN ({marks})") as c:
+            insurers = frozenset(str(r[0]) for r in await c.fetchall())
+        async with db.execute("SELECT body FROM facts WHERE kind = 'category-defined'") as c:
+            defined = [fact_codec.decode(bytes(r[0])) for r in await c.fetchall()]
+        categories = BUILT_IN_NAMES | {f.category for f in defined if isinstance(f, CategoryDefined)}
+        found: dict[str, Fact] = {}
+        if needs.fact_ids:
+            async with db.execute(
+                "SELECT pos FROM facts WHERE id IN (SELECT value FROM json_each(?))",
+                (_json(sorted(needs.fact_ids)),),
+            ) as c:
+                positions = [int(r[0]) for r in await c.fetchall()]
+            for pos in positions:
+                for recorded in self.ledger.read(after=pos - 1, upto=pos):
+                    found[recorded.fact.id] = recorded.fact
+        enrolled: frozenset[tuple[str, str]] = frozenset()
+        if needs.members:
+            async with db.execute(
+                "SELECT DISTINCT v.insurer, v.ref FROM member_versions v JOIN json_each(?) j"
+                " ON v.insurer = json_extract(j.value, '$[0]') AND v.ref = json_extract(j.value, '$[1]')",
+                (_json(sorted(needs.members)),),
+            ) as c:
+                enrolled = frozenset((str(a), str(b)) for a, b in await c.fetchall())
+        return rules.LedgerState(
+            incidents=incidents,
+            insurers=insurers,
+            categories=frozenset(categories),
+            facts=found,
+            enrolled=enrolled,
+        )
+
+    # -- reading -----------------------------------------------------------------
+
+    async def catch_up(self, progress: projector.Progress | None = None) -> int:
+        """Bring the projections up to the ledger's head; return the position."""
+        return await projector.catch_up(self.db, self.ledger, progress)
+
+    async def rebuild(self, progress: projector.Progress | None = None) -> int:
+        """Drop the projections and project every fact again."""
+        await projector.drop_tables(self.db)
+        await projector.create_tables(self.db)
+        return await self.catch_up(progress)
+
+    async def horizon(self, as_known_on: str | None = None, as_recorded_at: str | None = None) -> queries.Horizon:
+        """Resolve `--as-known-on` (date: end of that day) and `--as-recorded-at`."""
+        await self.catch_up()
+        now = datetime.now(UTC)
+        known = times.parse_instant(as_known_on, "--as-known-on", self.tz, date_means="end") if as_known_on else now
+        recorded = (
+            times.parse_instant(as_recorded_at, "--as-recorded-at", self.tz, date_means="end")
+            if as_recorded_at
+            else None
+        )
+        return await queries.horizon(self.db, known, recorded)
+
+    def facts(self, after: int = 0) -> Any:
+        """Every recorded fact in append order (an iterator of `Recorded`)."""
+        return self.ledger.read(after=after)
+
+    def stored(self, after: int = 0, page: int = 256) -> Iterator[tuple[Recorded, str, bytes]]:
+        """(fact, topic, exact stored bytes) in append order, read from the notification log."""
+        start = after + 1
+        while True:
+            notes = self.ledger.recorder.select_notifications(start=start, limit=page)
+            if not notes:
+                return
+            for note in notes:
+                recorded = self.ledger.mapper.to_domain_event(note)
+                if not isinstance(recorded, Recorded):  # pragma: no cover - FactMapper makes Recorded
+                    raise TypeError("unexpected event type")
+                yield recorded, note.topic, note.state
+            start = notes[-1].id + 1
+
+    def facts_with_hashes(self) -> Iterator[tuple[Recorded, str]]:
+        """Every fact in append order with its leaf hash (see `domain.audit`)."""
+        for recorded, topic, state in self.stored():
+            yield recorded, leaf_hash(recorded.position, topic, state)
+
+    @property
+    def ledger_id(self) -> str:
+        """The id of the ledger's event sequence."""
+        return str(LEDGER_ID)
+
+
+def _settings_differ(store: Store, tz: ZoneInfo | None, encrypt: bool | None) -> tuple[list[str], list[str]]:
+    """The settings of `store` that differ from those asked for, and the ones asked for."""
+    stored: list[str] = []
+    asked: list[str] = []
+    if tz is not None and tz.key != store.tz.key:
+        stored.append(f"time zone {store.tz.key}")
+        asked.append(f"time zone {tz.key}")
+    encrypted = store.keys.cipher_key is not None
+    if encrypt is not None and encrypt != encrypted:
+        stored.append("encryption" if encrypted else "no encryption")
+        asked.append("--encrypt" if encrypt else "no encryption")
+    return stored, asked
+
+
+def _checked_ledger(location: backends.Location, keys: key_files.Keys, key_path: Path) -> Ledger:
+    """The ledger, once its encryption key is known to open the facts already stored: with a
+    wrong one, appended facts could be read by no one holding the right key."""
+    ledger = _ledger(location, keys)
+    first = ledger.recorder.select_notifications(start=1, limit=1) if keys.cipher_key else []
+    try:
+        if first:
+            ledger.decode(first[0].state)
+    except ValueError:
+        ledger.close()
+        raise StoreError(
+            f"key file {key_path} cannot decrypt store {location.display} (wrong encryption key)"
+        ) from None
+    return ledger
+
+
+def _ledger(location: backends.Location, keys: key_files.Keys, *, create: bool = False) -> Ledger:
+    return Ledger(env=backends.ledger_env(location, keys.cipher_key, BUSY_TIMEOUT_MS // 1000, create=create))
+
+
+async def _connect(path: Path) -> SqliteDb:
+    db = await aiosqlite.connect(str(path), isolation_level=None)
+    await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    await db.execute("PRAGMA journal_mode = WAL")
+    await db.execute("PRAGMA synchronous = NORMAL")
+    await db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    await db.execute("PRAGMA temp_store = MEMORY")
+    return SqliteDb(db, str(path))
+
+
+async def _connect_postgres(location: backends.Location) -> PostgresDb:
+    import psycopg  # noqa: PLC0415 - only PostgreSQL stores need psycopg
+
+    try:
+        return await PostgresDb.connect(location.text)
+    except psycopg.Error as problem:
+        raise StoreError(f"cannot connect to {location.display}: {str(problem).strip().splitlines()[0]}") from None
+
+
+async def _settings(db: Db) -> dict[str, str]:
+    exists = (
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'exposure_settings'"
+        if db.dialect == SQLITE
+        else "SELECT 1 WHERE to_regclass('exposure_settings') IS NOT NULL"
+    )
+    async with db.execute(exists) as c:
+        if await c.fetchone() is None:
+            return {}
+    async with db.execute("SELECT key, value FROM exposure_settings") as c:
+        return {str(k): str(v) for k, v in await c.fetchall()}
+
+
+def _json(value: object) -> str:
+    return json.dumps(value)
