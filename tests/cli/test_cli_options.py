@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_cli import run
-from tests.conftest import INCIDENT, Cli, ledger_size
+from tests.support import INCIDENT, Cli, ledger_size
 
 pytestmark = pytest.mark.two_backends  # tests/conftest.py: on SQLite and on PostgreSQL
 

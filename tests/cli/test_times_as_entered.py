@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import INCIDENT, Cli, opening
+from tests.support import INCIDENT, Cli, opening
 
 pytestmark = pytest.mark.two_backends  # tests/conftest.py: on SQLite and on PostgreSQL
 
