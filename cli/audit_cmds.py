@@ -7,13 +7,25 @@ when the ledger fails verification or replay; exit 1 for bad input.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from cli.shell import MOMENT, AuditFailed, emit_json, emit_json_line, json_option, out, run, with_store
+from cli.shell import (
+    MOMENT,
+    AuditFailed,
+    emit_json,
+    emit_json_line,
+    force_option,
+    json_option,
+    out,
+    output_to,
+    run,
+    with_store,
+)
 from domain import times
 from domain.errors import InvalidFact
 from domain.facts import KINDS
@@ -280,12 +292,14 @@ def audit_replay(as_json: bool) -> None:
 
 @click.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-def audit_export(file: str) -> None:
+@force_option
+def audit_export(file: str, force: bool) -> None:
     """Write the verified log as CloudEvents 1.0 JSON lines, the head last (- for stdout).
 
     Each line carries the exact stored bytes (base64) and leaf hash, so that an
     auditor recomputes every leaf and the root without this program
-    (docs/AUDIT.md).
+    (docs/AUDIT.md). An existing FILE is replaced only with --force; never the
+    store or a key file.
 
     \b
     Example:
@@ -295,7 +309,11 @@ def audit_export(file: str) -> None:
     @with_store
     async def go(store: Store) -> None:
         try:
-            head = await auditing.export(store, file)
+            if file == "-":
+                head = await auditing.export(store, sys.stdout)
+            else:
+                with output_to(file, "audit export", force=force, make_folder=True) as handle:
+                    head = await auditing.export(store, handle)
         except auditing.AuditFailure as problem:
             raise _audit_failed(problem) from None
         if file != "-":

@@ -8,6 +8,7 @@ verification failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -15,14 +16,16 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TextIO, TypeVar
 
 import click
 from rich.console import Console
 
+from cli import outputs
 from domain import times
 from domain.errors import LedgerError
-from ledger.store import DEFAULT_STORE, Store
+from ledger import backends
+from ledger.store import DEFAULT_STORE, Store, default_key_file
 from projections import queries
 
 EXIT_REJECTED: Final = 1
@@ -54,6 +57,27 @@ class Settings:
     async def open(self) -> Store:
         """Open the store (exit 1 with a clear line when it cannot be)."""
         return await Store.open(self.location, self.key_file)
+
+    def protected_files(self) -> list[tuple[Path, str]]:
+        """What no output file may replace: the store, its companions and its key file."""
+        store = backends.parse_location(self.location).path
+        return outputs.store_files(store, self.key_file or default_key_file(self.location))
+
+
+def output_to(
+    target: str, what: str, *, force: bool, make_folder: bool = False
+) -> contextlib.AbstractContextManager[TextIO]:
+    """`outputs.output_file` for a FILE argument of the running command, the store's files protected."""
+    return outputs.output_file(
+        Path(target), force=force, protected=settings().protected_files(), what=what, make_folder=make_folder
+    )
+
+
+def force_option(fn: Callable[P, T]) -> Callable[P, T]:
+    """`--force`: replace an existing output file (never the store or a key file)."""
+    return click.option(
+        "--force", is_flag=True, help="Replace FILE if it exists (never the store, its companions or a key file)."
+    )(fn)
 
 
 def settings() -> Settings:
