@@ -31,6 +31,7 @@ from domain import times, veris
 from domain.errors import InvalidFact, InvalidTime
 from ledger.store import Store
 from projections import history, queries
+from projections.csv_cells import cell
 
 CHANGE_COLUMNS: Final = (
     "incident",
@@ -127,14 +128,17 @@ async def _write_changes(
                 continue
             writer.writerow(
                 [
-                    row["incident"],
-                    row["insurer"],
-                    row["ref"],
-                    row["change"],
-                    row["before"]["status"] or "",
-                    ";".join(row["before"]["fields"]),
-                    row["after"]["status"] or "",
-                    ";".join(row["after"]["fields"]),
+                    cell(text)  # text a spreadsheet would run as a formula gets a leading '
+                    for text in (
+                        row["incident"],
+                        row["insurer"],
+                        row["ref"],
+                        row["change"],
+                        row["before"]["status"] or "",
+                        ";".join(row["before"]["fields"]),
+                        row["after"]["status"] or "",
+                        ";".join(row["after"]["fields"]),
+                    )
                 ]
             )
     sys.stdout.flush()

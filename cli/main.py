@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
 
-from cli import audit_cmds, history_cmds, render, store_cmds
+from cli import audit_cmds, history_cmds, inputs, render, store_cmds
 from cli.roster import RosterProgress
 from cli.shell import (
     MOMENT,
@@ -36,7 +35,6 @@ from projections import queries
 LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles"})
 INT_KEYS = frozenset({"estimate"})
 BOOL_KEYS = frozenset({"special"})
-MAX_LINE = 64 * 1024 * 1024
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -161,7 +159,9 @@ def _flags(keys: list[str]) -> str:
 def _member_flag(value: str) -> object:
     if value.lstrip().startswith("{"):
         try:
-            return json.loads(value)
+            return inputs.loads(value)
+        except inputs.DuplicateKey as problem:
+            raise InvalidFact(f"--members: duplicate key {problem.args[0]!r}") from None
         except (ValueError, RecursionError):  # JSONDecodeError, too many digits, too deep
             raise InvalidFact(f"--members: invalid JSON object {value[:80]!r}") from None
     return {"ref": value}
@@ -227,28 +227,6 @@ def record(kind: str, keys: tuple[str, ...], as_json: bool) -> None:
     run(go())
 
 
-def _read_jsonl(handle: TextIO) -> list[tuple[str, object]]:
-    items: list[tuple[str, object]] = []
-    problems: list[str] = []
-    for number, line in enumerate(handle, start=1):
-        if len(line) > MAX_LINE:
-            problems.append(f"line {number}: longer than {MAX_LINE // (1024 * 1024)} MiB")
-            continue
-        if not line.strip():
-            continue
-        try:
-            items.append((f"line {number}", json.loads(line)))
-        except json.JSONDecodeError as problem:
-            problems.append(f"line {number}: invalid JSON ({problem.msg} at column {problem.colno})")
-        except ValueError:  # json's int() refuses numbers of more than 4,300 digits
-            problems.append(f"line {number}: invalid JSON (a number with too many digits)")
-        except RecursionError:
-            problems.append(f"line {number}: JSON nested too deeply")
-    if problems:
-        raise InvalidFact(*problems)
-    return items
-
-
 @main.command("import")
 @click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
 @json_option
@@ -266,14 +244,12 @@ def import_facts(file: str, as_json: bool) -> None:
     async def go(store: Store) -> None:
         try:
             if file == "-":
-                items = _read_jsonl(sys.stdin)
+                items = inputs.read_jsonl(sys.stdin.buffer, file)
             else:
-                with Path(file).open(encoding="utf-8") as handle:
-                    items = _read_jsonl(handle)
+                with Path(file).open("rb") as handle:
+                    items = inputs.read_jsonl(handle, file)
         except FileNotFoundError:
             raise InvalidFact(f"no such file: {file}") from None
-        except UnicodeDecodeError as problem:
-            raise InvalidFact(f"{file}: not UTF-8 text (byte {problem.start})") from None
         except OSError as problem:
             raise InvalidFact(f"{file}: {problem.strerror}") from None
         result = await store.append(items)

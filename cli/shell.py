@@ -22,6 +22,7 @@ import click
 from rich.console import Console
 
 from cli import outputs
+from domain import nir as nir_rules
 from domain import times
 from domain.errors import LedgerError
 from ledger import backends
@@ -93,7 +94,8 @@ def fail(*lines: str, code: int = EXIT_REJECTED) -> None:
     """Print `Error: ...` lines on stderr and exit with `code`: one line per problem, with any
     line break, control or terminal escape character of quoted user text shown escaped."""
     for line in lines:
-        click.echo("Error: " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in line), err=True)
+        shown = nir_rules.mask_nirs(line)  # whatever the user put where: a NIR in a ref, a role, a date
+        click.echo("Error: " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown), err=True)
     sys.exit(code)
 
 

@@ -39,6 +39,7 @@ from domain.nir import pseudonymiser
 from domain.parse import Parsed, enrolment, roster_member
 from ledger.store import Store
 from projections import queries
+from projections.csv_cells import cell
 
 BATCH: Final = 5_000
 COLUMNS: Final = ("ref", "role", "contract", "from", "until", "nir")
@@ -363,9 +364,15 @@ async def export(store: Store, incident: str, h: queries.Horizon, insurer: str |
     async with contextlib.aclosing(chunks):  # closed before the store, even when the reader goes away
         async for ins, fields, implied, rows in chunks:
             count += len(rows)
-            if writer is not None:  # csv writes None as an empty cell
-                exposed, revealed = ";".join(fields), ";".join(implied)
-                writer.writerows([(incident, ins, *row, exposed, revealed) for row in rows])
+            if writer is not None:  # csv writes None as an empty cell; text a spreadsheet would run gets a '
+                fixed = (cell(incident), cell(ins))
+                exposed, revealed = cell(";".join(fields)), cell(";".join(implied))
+                writer.writerows(
+                    [
+                        (*fixed, cell(ref), role, cell(contract), start, end, status, exposed, revealed)
+                        for ref, role, contract, start, end, status in rows
+                    ]
+                )
                 continue
             sink.write(
                 "".join(
