@@ -19,13 +19,17 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import csv
+import ctypes
 import hashlib
 import io
 import json
 import os
+import signal
 import stat
 import struct
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -50,6 +54,9 @@ WORKERS: Final = 2
 TASK_BATCHES: Final = 8
 """Batches per worker task: a task is a byte range of the file that its worker reads itself."""
 SCAN_BLOCK: Final = 256 * 1024
+PR_SET_PDEATHSIG: Final = 1
+"""prctl(2) option: the signal a process gets when its parent dies (Linux)."""
+WATCH_SECONDS: Final = 0.5
 APPEND_MEMBERS: Final = 40_000
 """Batches are appended a few at a time, up to this many members per transaction (one fact each)."""
 
@@ -244,7 +251,11 @@ def _check_all(file: str, key: bytes, batch_size: int, spool: Any, progress: Pro
         results: Iterator[bytes]
         with contextlib.ExitStack() as stack:
             if parallel:
-                pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(max_workers=WORKERS))
+                pool = stack.enter_context(
+                    concurrent.futures.ProcessPoolExecutor(
+                        max_workers=WORKERS, initializer=die_with_parent, initargs=(os.getpid(),)
+                    )
+                )
                 results = _in_order(pool, tasks)
             else:
                 results = map(check_range, tasks)
@@ -265,6 +276,24 @@ def _check_all(file: str, key: bytes, batch_size: int, spool: Any, progress: Pro
     if rows_seen == 0:
         raise InvalidFact(f"{file}: no members (only a header)")
     return rows_seen, batches
+
+
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the import that started it dies, even by
+    `kill -9` (nothing then tells the pool to stop), so that no orphan keeps reading the
+    roster and holding the spool. Linux kills it at once (`prctl(PR_SET_PDEATHSIG)`); a
+    watchdog thread noticing the new parent ends it within a second anywhere else."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the watchdog alone
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the line above took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(WATCH_SECONDS)
+    os._exit(1)
 
 
 def _in_order(pool: concurrent.futures.ProcessPoolExecutor, tasks: list[Any]) -> Iterator[bytes]:

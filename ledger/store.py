@@ -14,6 +14,7 @@ import getpass
 import json
 import os
 import secrets
+import stat
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -191,6 +192,7 @@ class Store:
         else:
             if not loc.path.exists():
                 raise StoreError(f"no store at {loc.path} (run: exposure init)")
+            _require_database_file(loc.path)
             keys = key_files.load(key_path)
             db = await _connect(loc.path)
             try:
@@ -416,13 +418,27 @@ def _ledger(location: backends.Location, keys: key_files.Keys, *, create: bool =
     return Ledger(env=backends.ledger_env(location, keys.cipher_key, BUSY_TIMEOUT_MS // 1000, create=create))
 
 
+def _require_database_file(path: Path) -> None:
+    """Refuse, before SQLite opens it, a store path that cannot be a store: a folder, a FIFO
+    (SQLite would wait on it forever), a device, an empty file."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise StoreError(f"{path} is not a regular file: not an exposure store")
+    if info.st_size == 0:
+        raise StoreError(f"{path} is empty: not an exposure store")
+
+
 async def _connect(path: Path) -> SqliteDb:
     db = await aiosqlite.connect(str(path), isolation_level=None)
-    await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    await db.execute("PRAGMA journal_mode = WAL")
-    await db.execute("PRAGMA synchronous = NORMAL")
-    await db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    await db.execute("PRAGMA temp_store = MEMORY")
+    try:
+        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = NORMAL")
+        await db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        await db.execute("PRAGMA temp_store = MEMORY")
+    except aiosqlite.DatabaseError:  # "file is not a database": closed, or its thread keeps the process alive
+        await db.close()
+        raise StoreError(f"{path} is not a SQLite file: not an exposure store") from None
     return SqliteDb(db, str(path))
 
 
