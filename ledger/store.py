@@ -17,7 +17,7 @@ import secrets
 import stat
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -337,11 +337,18 @@ class Store:
         """Bring the projections up to the ledger's head; return the position."""
         return await projector.catch_up(self.db, self.ledger, progress)
 
-    async def rebuild(self, progress: projector.Progress | None = None) -> int:
-        """Drop the projections and project every fact again."""
+    async def rebuild(self, progress: Callable[[str, int, int], None] | None = None) -> int:
+        """Drop the projections and project every fact again; `progress(phase, done, total)`
+        hears of each pass (`facts`, then `members`), in notifications."""
+
+        def phase(name: str) -> projector.Progress | None:
+            return None if progress is None else lambda done, total: progress(name, done, total)
+
         await projector.drop_tables(self.db)
         await projector.create_tables(self.db)
-        return await self.catch_up(progress)
+        position = await projector.catch_up_facts(self.db, self.ledger, phase("facts"))
+        await projector.catch_up_members(self.db, self.ledger, phase("members"))
+        return position
 
     async def horizon(self, as_known_on: str | None = None, as_recorded_at: str | None = None) -> queries.Horizon:
         """Resolve `--as-known-on` (date: end of that day) and `--as-recorded-at`."""
