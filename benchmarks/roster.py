@@ -66,7 +66,16 @@ GENERATOR_VERSION: Final = 1
 RAW_BATCH: Final = 5_000
 RAW_CPU: list[float] = [0.0]
 EXPORT_HEADER: Final = (
-    "incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied"
+    "incident",
+    "insurer",
+    "ref",
+    "role",
+    "contract",
+    "from",
+    "until",
+    "status",
+    "fields",
+    "implied",
 )
 GIB: Final = 1024**3
 
@@ -500,19 +509,48 @@ async def exposure_queries(
 async def _record_incident(store: Any, insurers: list[str]) -> None:
     """An incident with every insurer affected, a scope on a few and some exposed fields."""
     facts: list[tuple[str, object]] = [
-        ("", {"kind": "attack-discovered", "incident": INCIDENT, "operator": "Bench", "occurred_on": "2024-01-20",
-              "known_on": "2024-01-25"}),
-        ("", {"kind": "field-ruled-in", "incident": INCIDENT, "categories": ["civil_status", "nir"],
-              "known_on": "2024-02-01"}),
+        (
+            "",
+            {
+                "kind": "attack-discovered",
+                "incident": INCIDENT,
+                "operator": "Bench",
+                "occurred_on": "2024-01-20",
+                "known_on": "2024-01-25",
+            },
+        ),
+        (
+            "",
+            {
+                "kind": "field-ruled-in",
+                "incident": INCIDENT,
+                "categories": ["civil_status", "nir"],
+                "known_on": "2024-02-01",
+            },
+        ),
     ]
     for insurer in insurers:
-        facts.append(("", {"kind": "insurer-confirmed-affected", "incident": INCIDENT, "insurer": insurer,
-                           "known_on": "2024-02-01"}))
+        facts.append(
+            (
+                "",
+                {
+                    "kind": "insurer-confirmed-affected",
+                    "incident": INCIDENT,
+                    "insurer": insurer,
+                    "known_on": "2024-02-01",
+                },
+            )
+        )
     for index, insurer in enumerate(insurers[:SCOPED]):
-        scope: dict[str, object] = {"kind": "scope-defined", "incident": INCIDENT, "insurer": insurer,
-                                    "known_on": "2024-02-02"}
-        scope.update([{"roles": ["holder"]}, {"enrolled_from": "2010-01-01"}, {"contracts": [f"P{index + 1:02d}00"]}][
-            index % 3])
+        scope: dict[str, object] = {
+            "kind": "scope-defined",
+            "incident": INCIDENT,
+            "insurer": insurer,
+            "known_on": "2024-02-02",
+        }
+        scope.update(
+            [{"roles": ["holder"]}, {"enrolled_from": "2010-01-01"}, {"contracts": [f"P{index + 1:02d}00"]}][index % 3]
+        )
         facts.append(("", scope))
     await store.append(facts, by="bench")
 
@@ -556,46 +594,95 @@ def table(r: dict[str, Any]) -> str:
     n = r["members"]
     phases = r["phases"]
     rows: list[tuple[str, str, str]] = [
-        ("members / insurers", f"{n:,} / {r['insurers']}",
-         f"largest {r['largest']:,}, NIR rows {r['nir_rows']:,}; ledger on {r.get('backend', 'sqlite')}"),
-        ("raw load (csv+HMAC+executemany)", f"{r['raw_rate']:,.0f} members/s",
-         f"{r['raw_s']:.1f} s, CPU {r['raw_cpu_s']:.1f} s"),
-        ("exposure members import", f"{r['import_rate']:,.0f} members/s",
-         f"{r['import_s']:.1f} s; " + _ratio("import_vs_raw", r["import_vs_raw"], "raw")),
-        ("  phases", "",
-         f"check {phases['check']:.1f} s, append {phases['append']:.1f} s, catch-up {phases['catch_up']:.1f} s"),
-        ("  CPU", "",
-         (f"{r['import_cpu_s']:.1f} s (main {r['import_cpu_main_s']:.1f} s); "
-          f"raw/import CPU x{r['import_vs_raw_cpu']:.2f}")),
+        (
+            "members / insurers",
+            f"{n:,} / {r['insurers']}",
+            f"largest {r['largest']:,}, NIR rows {r['nir_rows']:,}; ledger on {r.get('backend', 'sqlite')}",
+        ),
+        (
+            "raw load (csv+HMAC+executemany)",
+            f"{r['raw_rate']:,.0f} members/s",
+            f"{r['raw_s']:.1f} s, CPU {r['raw_cpu_s']:.1f} s",
+        ),
+        (
+            "exposure members import",
+            f"{r['import_rate']:,.0f} members/s",
+            f"{r['import_s']:.1f} s; " + _ratio("import_vs_raw", r["import_vs_raw"], "raw"),
+        ),
+        (
+            "  phases",
+            "",
+            f"check {phases['check']:.1f} s, append {phases['append']:.1f} s, catch-up {phases['catch_up']:.1f} s",
+        ),
+        (
+            "  CPU",
+            "",
+            (
+                f"{r['import_cpu_s']:.1f} s (main {r['import_cpu_main_s']:.1f} s); "
+                f"raw/import CPU x{r['import_vs_raw_cpu']:.2f}"
+            ),
+        ),
     ]
     if "naive_rate" in r:
         rows += [
-            ("naive eventsourcing (1 event/member)", f"{r['naive_rate']:,.0f} members/s",
-             (f"sample {r['naive_sample']:,}, extrapolated {r['naive_extrapolated_s']:,.0f} s; "
-              f"import is x{r['import_vs_naive']:.1f}")),
+            (
+                "naive eventsourcing (1 event/member)",
+                f"{r['naive_rate']:,.0f} members/s",
+                (
+                    f"sample {r['naive_sample']:,}, extrapolated {r['naive_extrapolated_s']:,.0f} s; "
+                    f"import is x{r['import_vs_naive']:.1f}"
+                ),
+            ),
         ]
-    rows.append(("peak memory of the import (PSS)", f"{r['peak_memory_gib']:.2f} GiB",
-                 f"ru_maxrss: main {r['maxrss_main_mib']:.0f} MiB, a worker {r['maxrss_worker_mib']:.0f} MiB "
-                 + verdict("peak_memory_gib", r["peak_memory_gib"])))
+    rows.append(
+        (
+            "peak memory of the import (PSS)",
+            f"{r['peak_memory_gib']:.2f} GiB",
+            f"ru_maxrss: main {r['maxrss_main_mib']:.0f} MiB, a worker {r['maxrss_worker_mib']:.0f} MiB "
+            + verdict("peak_memory_gib", r["peak_memory_gib"]),
+        )
+    )
     if "lookup_ref_ms" in r:
         rows += [
-            ("lookup by insurer+ref", f"{r['lookup_ref_ms']:.3f} ms",
-             f"raw {r['raw_lookup_ref_ms']:.3f} ms; " + _ratio("lookup_ref_vs_raw", r["lookup_ref_vs_raw"], "raw")),
-            ("lookup by NIR", f"{r['lookup_nir_ms']:.3f} ms",
-             f"raw {r['raw_lookup_nir_ms']:.3f} ms; " + _ratio("lookup_nir_vs_raw", r["lookup_nir_vs_raw"], "raw")),
-            ("summary, cold (no cached counts)", f"{r['summary_cold_ms']:,.0f} ms",
-             verdict("summary_cold_ms", r["summary_cold_ms"])),
+            (
+                "lookup by insurer+ref",
+                f"{r['lookup_ref_ms']:.3f} ms",
+                f"raw {r['raw_lookup_ref_ms']:.3f} ms; " + _ratio("lookup_ref_vs_raw", r["lookup_ref_vs_raw"], "raw"),
+            ),
+            (
+                "lookup by NIR",
+                f"{r['lookup_nir_ms']:.3f} ms",
+                f"raw {r['raw_lookup_nir_ms']:.3f} ms; " + _ratio("lookup_nir_vs_raw", r["lookup_nir_vs_raw"], "raw"),
+            ),
+            (
+                "summary, cold (no cached counts)",
+                f"{r['summary_cold_ms']:,.0f} ms",
+                verdict("summary_cold_ms", r["summary_cold_ms"]),
+            ),
             ("summary, warm", f"{r['summary_warm_ms']:,.1f} ms", verdict("summary_warm_ms", r["summary_warm_ms"])),
-            ("members export (CSV)", f"{r['export_rate']:,.0f} rows/s",
-             f"{r['export_rows']:,} rows; raw SELECT {r['raw_export_rate']:,.0f} rows/s; "
-             + _ratio("export_vs_raw", r["export_vs_raw"], "raw")),
+            (
+                "members export (CSV)",
+                f"{r['export_rate']:,.0f} rows/s",
+                f"{r['export_rows']:,} rows; raw SELECT {r['raw_export_rate']:,.0f} rows/s; "
+                + _ratio("export_vs_raw", r["export_vs_raw"], "raw"),
+            ),
         ]
     if "rebuild_rate" in r:
-        rows.append(("projection rebuild", f"{r['rebuild_rate']:,.0f} members/s",
-                     f"{r['rebuild_s']:.1f} s; " + _ratio("rebuild_vs_import", r["rebuild_vs_import"], "import")))
+        rows.append(
+            (
+                "projection rebuild",
+                f"{r['rebuild_rate']:,.0f} members/s",
+                f"{r['rebuild_s']:.1f} s; " + _ratio("rebuild_vs_import", r["rebuild_vs_import"], "import"),
+            )
+        )
     if "bytes_per_member" in r:
-        rows.append(("store bytes per member", f"{r['bytes_per_member']:,.0f} B",
-                     f"store {r['store_bytes'] / GIB:.2f} GiB; raw table {r['raw_bytes_per_member']:,.0f} B/member"))
+        rows.append(
+            (
+                "store bytes per member",
+                f"{r['bytes_per_member']:,.0f} B",
+                f"store {r['store_bytes'] / GIB:.2f} GiB; raw table {r['raw_bytes_per_member']:,.0f} B/member",
+            )
+        )
     width = max(len(a) for a, _, _ in rows)
     vwidth = max(len(b) for _, b, _ in rows)
     return "\n".join(f"{a:<{width}}  {b:>{vwidth}}  {c}" for a, b, c in rows)
@@ -743,4 +830,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -180,15 +180,19 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
         except auditing.AuditFailure as problem:
             raise _audit_failed(problem) from None
         if as_json:
-            emit_json({
-                "ok": True,
-                "origin": result.origin,
-                "size": result.head.size,
-                "root": result.head.root,
-                "remembered": result.remembered,
-                "expected": {"size": result.expected.size, "root": result.expected.root} if result.expected else None,
-                "signed_by": result.signed_by,
-            })
+            emit_json(
+                {
+                    "ok": True,
+                    "origin": result.origin,
+                    "size": result.head.size,
+                    "root": result.head.root,
+                    "remembered": result.remembered,
+                    "expected": {"size": result.expected.size, "root": result.expected.root}
+                    if result.expected
+                    else None,
+                    "signed_by": result.signed_by,
+                }
+            )
             return
         click.echo(f"Verified {result.head.size} fact{'s' if result.head.size != 1 else ''} of {result.origin}")
         click.echo(f"size {result.head.size}")

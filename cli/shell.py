@@ -26,6 +26,7 @@ from domain import nir as nir_rules
 from domain import times
 from domain.errors import LedgerError
 from ledger import backends
+from ledger.replicas import DEFAULT_MAX_LAG
 from ledger.store import DEFAULT_STORE, Store, default_key_file
 from projections import queries
 
@@ -48,21 +49,39 @@ class AuditFailed(Exception):
 class Settings:
     """Global options: where the store and its key file are."""
 
-    def __init__(self, store: str | None, key_file: str | None) -> None:
+    def __init__(
+        self,
+        store: str | None,
+        key_file: str | None,
+        read_store: str | None = None,
+        max_lag: float | None = None,
+    ) -> None:
         self.named = store or os.environ.get("EXPOSURE_STORE") or None
         """The store the user named (`--store` or `$EXPOSURE_STORE`), None for the default."""
         self.location = self.named or DEFAULT_STORE
         key = key_file or os.environ.get("EXPOSURE_KEY_FILE")
         self.key_file = Path(key) if key else None
+        self.read_location = read_store or os.environ.get("EXPOSURE_READ_STORE") or None
+        self.max_lag = max_lag if max_lag is not None else _env_seconds("EXPOSURE_MAX_LAG", DEFAULT_MAX_LAG)
 
     async def open(self) -> Store:
         """Open the store (exit 1 with a clear line when it cannot be)."""
-        return await Store.open(self.location, self.key_file)
+        return await Store.open(self.location, self.key_file, read_location=self.read_location, max_lag=self.max_lag)
 
     def protected_files(self) -> list[tuple[Path, str]]:
         """What no output file may replace: the store, its companions and its key file."""
         store = backends.parse_location(self.location).path
         return outputs.store_files(store, self.key_file or default_key_file(self.location))
+
+
+def _env_seconds(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise click.UsageError(f"${name} must be a number of seconds, not {text!r}") from None
 
 
 def output_to(

@@ -169,9 +169,7 @@ def consistency_proof(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
     return outer[::-1]
 
 
-def verify_consistency(
-    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
-) -> None:
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> None:
     """`ProofError` unless the tree (new_size, new_root) extends (old_size, old_root).
 
     RFC 9162 §2.1.4.2; a tree of any size extends the empty tree, and a tree

@@ -55,6 +55,7 @@ SEQUENCE_DIGITS: Final = 20
 FACT_TYPE: Final = "org.exposure.fact.{kind}.v1"
 HEAD_TYPE: Final = "org.exposure.head.v1"
 
+
 class AuditFailure(Exception):
     """The ledger failed verification or replay; `position` is the first bad one, if known."""
 
@@ -118,7 +119,11 @@ async def _rows(store: Store) -> AsyncIterator[tuple[int, str, int, str, bytes]]
             return
         for note in notes:
             yield (
-                int(note.id), str(note.originator_id), int(note.originator_version), str(note.topic), bytes(note.state)
+                int(note.id),
+                str(note.originator_id),
+                int(note.originator_version),
+                str(note.topic),
+                bytes(note.state),
             )
         start = int(notes[-1].id) + 1
 
@@ -241,9 +246,7 @@ def check_extends(leaves: Sequence[bytes], expected: Head) -> None:
         ) from None
 
 
-async def verify(
-    store: Store, expect: Head | Checkpoint | None = None, trusted: Verifier | None = None
-) -> Verified:
+async def verify(store: Store, expect: Head | Checkpoint | None = None, trusted: Verifier | None = None) -> Verified:
     """Verify the whole log (see the module's docstring); `AuditFailure` on the first problem.
 
     With a checkpoint, its origin must be this ledger's; with `trusted`, it must
@@ -264,12 +267,12 @@ async def verify(
             signed_by = trusted.name
     elif trusted is not None:
         raise AuditFailure("a trusted key checks a signed checkpoint: give --expect with a checkpoint")
-    remembered = await _remembered(store.db, name)
+    remembered = await _remembered(store.write_db, name)
     leaves = (await _check_log(store, remembered)).hashes
     expected = expect.head if isinstance(expect, Checkpoint) else expect
     if expected is not None:
         check_extends(leaves, expected)
-    await _remember(store.db, name, leaves, len(remembered))
+    await _remember(store.write_db, name, leaves, len(remembered))
     return Verified(Head.of(leaves), name, len(remembered), expected, signed_by)
 
 
@@ -374,13 +377,21 @@ async def _answer(pending: Any) -> Any:
 
 
 MEMBER_COLUMNS: Final = (
-    "insurer", "ref", "role", "contract", "from", "until", "nir", "enrolled_by", "finding", "status", "fields",
+    "insurer",
+    "ref",
+    "role",
+    "contract",
+    "from",
+    "until",
+    "nir",
+    "enrolled_by",
+    "finding",
+    "status",
+    "fields",
 )
 
 
-async def _member_pages(
-    db: Db, incident: str, h: queries.Horizon
-) -> AsyncIterator[list[tuple[Any, ...]]]:
+async def _member_pages(db: Db, incident: str, h: queries.Horizon) -> AsyncIterator[list[tuple[Any, ...]]]:
     """Every enrolled member's answer in `incident` at `h` (see MEMBER_COLUMNS), in pages, by insurer and ref."""
     view = await queries.incident_view(db, incident, h)
     params = {"incident": incident, "scopes": queries._scopes_json(view), **h.params()}
@@ -431,9 +442,7 @@ async def _same_members(
         a, b = a[n:], b[n:]
 
 
-def _first_member_difference(
-    a: list[tuple[Any, ...]], b: list[tuple[Any, ...]], incident: str, label: str
-) -> None:
+def _first_member_difference(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]], incident: str, label: str) -> None:
     for x, y in itertools.zip_longest(a, b):
         if x == y:
             continue
@@ -443,8 +452,11 @@ def _first_member_difference(
             raise AuditFailure(
                 f"replay differs: member {x[0]}/{x[1]} in {incident} {label} is only in the stored projections"
             )
-        _same(f"member {x[0]}/{x[1]} in {incident} {label}", dict(zip(MEMBER_COLUMNS, x, strict=True)),
-              dict(zip(MEMBER_COLUMNS, y, strict=True)))
+        _same(
+            f"member {x[0]}/{x[1]} in {incident} {label}",
+            dict(zip(MEMBER_COLUMNS, x, strict=True)),
+            dict(zip(MEMBER_COLUMNS, y, strict=True)),
+        )
 
 
 def _same(what: str, stored: Any, replayed: Any) -> None:

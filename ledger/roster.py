@@ -406,8 +406,18 @@ async def export(store: Store, incident: str, h: queries.Horizon, insurer: str |
             sink.write(
                 "".join(
                     json.dumps(
-                        {"incident": incident, "insurer": ins, "ref": ref, "role": role, "contract": contract,
-                         "from": start, "until": end, "status": status, "fields": fields, "implied": implied},
+                        {
+                            "incident": incident,
+                            "insurer": ins,
+                            "ref": ref,
+                            "role": role,
+                            "contract": contract,
+                            "from": start,
+                            "until": end,
+                            "status": status,
+                            "fields": fields,
+                            "implied": implied,
+                        },
                         ensure_ascii=False,
                         separators=(",", ":"),
                     )

@@ -101,9 +101,7 @@ async def drop_tables(db: Db) -> None:
 
 async def position(db: Db, name: str = FACTS) -> tuple[int, int]:
     """(notification id, ledger position) the named projection has processed."""
-    async with db.execute(
-        "SELECT notification_id, position FROM projection_state WHERE name = ?", (name,)
-    ) as cursor:
+    async with db.execute("SELECT notification_id, position FROM projection_state WHERE name = ?", (name,)) as cursor:
         row = await cursor.fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
@@ -343,6 +341,7 @@ def _matcher(fact: ScopeDefined) -> _Matcher:
 
 _matcher_decoder = msgspec.msgpack.Decoder(_Matcher)
 
+
 def _match_sql(matcher: _Matcher) -> tuple[str, dict[str, str]]:
     """`_Matcher.matches` as SQL over `member_versions` columns, with its parameters."""
     clauses, params = ["1 = 1"], {}
@@ -402,9 +401,9 @@ async def project_members(db: Db, pos: int, fact: Roster | MembersEnrolled) -> i
     known_us = to_micros(fact.known_on)
     insurer = fact.insurer
     members = fact.members
-    await db.executemany(
-        "INSERT INTO member_versions (insurer, ref, pos, known_us, role, contract, from_day, until_day, nir)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    await db.insert_rows(
+        "member_versions",
+        ("insurer", "ref", "pos", "known_us", "role", "contract", "from_day", "until_day", "nir"),
         [(insurer, m.ref, pos, known_us, m.role, m.contract, m.from_, m.until, m.nir) for m in members],
     )
     refs = [m.ref for m in members]
@@ -432,7 +431,7 @@ async def _project_nirs(db: Db, insurer: str, pos: int, members: Sequence[_Row])
     rows = [(m.nir, insurer, m.ref, pos) for m in members if m.nir]
     if not rows:
         return
-    await db.executemany("INSERT INTO nir_recent (nir, insurer, ref, pos) VALUES (?, ?, ?, ?)", rows)
+    await db.insert_rows("nir_recent", ("nir", "insurer", "ref", "pos"), rows)
     await db.execute(
         "INSERT INTO nir_levels (name, rows) VALUES ('recent', ?)"
         " ON CONFLICT (name) DO UPDATE SET rows = nir_levels.rows + excluded.rows",

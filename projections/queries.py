@@ -233,9 +233,7 @@ async def _state_key(db: Db, view: IncidentView, insurer: str, h: Horizon) -> st
     return (await _state_keys(db, view, [insurer], h))[insurer]
 
 
-async def _state_keys(
-    db: Db, view: IncidentView, insurers: Sequence[str], h: Horizon
-) -> dict[str, str]:
+async def _state_keys(db: Db, view: IncidentView, insurers: Sequence[str], h: Horizon) -> dict[str, str]:
     """`_state_key` of several insurers, from one query."""
     positions: dict[str, list[int]] = {name: [] for name in insurers}
     async with db.execute(
@@ -278,6 +276,8 @@ async def _cached(db: Db, key: str) -> dict[str, int] | None:
 
 
 async def _keep(db: Db, key: str, counts: dict[str, int]) -> None:
+    if db.read_only:  # a replica cannot keep it: the primary's catch-up and its readers do
+        return
     await db.execute(
         "INSERT INTO count_cache (key, counts) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET counts = excluded.counts",
         (key, json.dumps(counts)),
@@ -285,9 +285,7 @@ async def _keep(db: Db, key: str, counts: dict[str, int]) -> None:
     await db.commit()
 
 
-async def _insurer_counts(
-    db: Db, view: IncidentView, insurer: str, h: Horizon, key: str
-) -> dict[str, int]:
+async def _insurer_counts(db: Db, view: IncidentView, insurer: str, h: Horizon, key: str) -> dict[str, int]:
     counts = await _cached(db, key)
     if counts is not None:
         return counts
@@ -299,9 +297,7 @@ async def _insurer_counts(
     return counts
 
 
-async def _status_counts(
-    db: Db, view: IncidentView, insurer: str, h: Horizon, where: str
-) -> dict[str, int]:
+async def _status_counts(db: Db, view: IncidentView, insurer: str, h: Horizon, where: str) -> dict[str, int]:
     """Memberships by status among the member rows `where` selects, and how many of them
     have a visible finding and match the scope (`found_matched`)."""
     sql = f"""
@@ -319,9 +315,7 @@ async def _status_counts(
     return dict(zip(names, (int(v) for v in row) if row else (0,) * 5, strict=True))
 
 
-async def _maintained_counts(
-    db: Db, view: IncidentView, insurer: str, h: Horizon
-) -> dict[str, int] | None:
+async def _maintained_counts(db: Db, view: IncidentView, insurer: str, h: Horizon) -> dict[str, int] | None:
     """Counts from the maintained tallies (see projections/schema.py), reading only the
     members with several versions and those with a finding: never the whole roster.
     None when the insurer's scope has no tallies yet."""
@@ -359,9 +353,7 @@ async def _maintained_counts(
     }
 
 
-async def _duplicates(
-    db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str
-) -> int:
+async def _duplicates(db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str) -> int:
     """Affected memberships that are not a new person: for each NIR affected k >= 1 times, k - 1.
 
     Only the member rows listed in `shared_members` (their NIR is in more than one row) can repeat; they
@@ -372,9 +364,7 @@ async def _duplicates(
         return cached["duplicates"]
     shared = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM shared_members WHERE insurer = :insurer)"
     sql = (
-        "SELECT nir FROM ("
-        + member_status_sql(shared)
-        + ") AS m"
+        "SELECT nir FROM (" + member_status_sql(shared) + ") AS m"
         " WHERE status IN ('confirmed', 'presumed') AND nir IS NOT NULL"
     )
     affected: Counter[str] = Counter()
@@ -387,9 +377,7 @@ async def _duplicates(
     return duplicates
 
 
-async def member_counts(
-    db: Db, view: IncidentView, h: Horizon, insurer: str | None = None
-) -> dict[str, int]:
+async def member_counts(db: Db, view: IncidentView, h: Horizon, insurer: str | None = None) -> dict[str, int]:
     """Counts of SPEC §5: memberships, confirmed, presumed, ruled_out, affected, people.
 
     Counted per insurer once per knowledge state (`count_cache`); people = affected
@@ -526,9 +514,7 @@ async def member(
     }
 
 
-_VIEWS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], IncidentView]] = (
-    weakref.WeakKeyDictionary()
-)
+_VIEWS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], IncidentView]] = weakref.WeakKeyDictionary()
 VIEWS_KEPT: Final = 16
 
 
@@ -545,9 +531,7 @@ async def _incidents_for_lookups(db: Db, h: Horizon) -> list[str]:
     return found
 
 
-_INCIDENTS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], list[str]]] = (
-    weakref.WeakKeyDictionary()
-)
+_INCIDENTS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], list[str]]] = weakref.WeakKeyDictionary()
 
 
 async def _view_for_lookups(db: Db, incident: str, h: Horizon) -> IncidentView:
@@ -568,9 +552,7 @@ async def _view_for_lookups(db: Db, incident: str, h: Horizon) -> IncidentView:
     return found
 
 
-async def _enrolled_keys(
-    db: Db, where: str, filters: dict[str, Any], h: Horizon
-) -> list[tuple[str, str]]:
+async def _enrolled_keys(db: Db, where: str, filters: dict[str, Any], h: Horizon) -> list[tuple[str, str]]:
     rows = await db.execute_fetchall(
         f"SELECT DISTINCT v.insurer, v.ref FROM member_versions v WHERE ({where}) AND {visible('v')}",
         {**filters, **h.params()},
@@ -607,7 +589,16 @@ def _membership_answer(view: IncidentView, row: Sequence[Any]) -> dict[str, Any]
 
 
 EXPORT_COLUMNS: Final = (
-    "incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied"
+    "incident",
+    "insurer",
+    "ref",
+    "role",
+    "contract",
+    "from",
+    "until",
+    "status",
+    "fields",
+    "implied",
 )
 
 
@@ -636,7 +627,7 @@ async def affected_chunks(
     for insurer in insurers:
         fields = view.exposed_fields(insurer)
         params = {"incident": incident, "scopes": _scopes_json(view, insurer), "insurer": insurer, **h.params()}
-        async with db.execute(sql, params) as cursor:
+        async with db.stream(sql, params) as cursor:
             # Read the next chunk (SQLite, in aiosqlite's thread) while the caller writes this one.
             ahead = asyncio.ensure_future(cursor.fetchmany(EXPORT_CHUNK))
             try:

@@ -46,12 +46,24 @@ AUDIT_KEYS = {"id", "kind", "known_on", "occurred_on", "recorded_at", "by", "sou
 
 STORY = [
     opening(title="Scraping of the viamedis.net portal", source="FSPF"),
-    fact("insurer-informed", id="mh-told", incident=INCIDENT, insurer="mh", name="Malakoff Humanis",
-         known_on="2024-02-01"),
+    fact(
+        "insurer-informed",
+        id="mh-told",
+        incident=INCIDENT,
+        insurer="mh",
+        name="Malakoff Humanis",
+        known_on="2024-02-01",
+    ),
     fact("insurer-confirmed-affected", id="mh-affected", incident=INCIDENT, insurer="mh", known_on="2024-02-01"),
     fact("insurer-informed", id="lmg-told", incident=INCIDENT, insurer="lmg", known_on="2024-02-01"),
-    fact("field-ruled-in", id="communique", incident=INCIDENT, categories=["civil_status", "birth_date", "nir"],
-         known_on="2024-02-01", source="Viamedis communiqué"),
+    fact(
+        "field-ruled-in",
+        id="communique",
+        incident=INCIDENT,
+        categories=["civil_status", "birth_date", "nir"],
+        known_on="2024-02-01",
+        source="Viamedis communiqué",
+    ),
     fact("field-ruled-out", id="not-stored", incident=INCIDENT, categories=["bank", "health"], known_on="2024-02-01"),
     fact("field-suspected", id="maybe-email", incident=INCIDENT, categories=["email"], known_on="2024-02-07"),
 ]
@@ -59,8 +71,16 @@ STORY = [
 
 def run(*args: str, cwd: Path | None = None, stdin: str | None = None, env: dict[str, str] | None = None):
     """The installed `exposure` script in a real process."""
-    return subprocess.run([str(EXPOSURE), *args], capture_output=True, text=True, input=stdin, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=120, check=False)
+    return subprocess.run(
+        [str(EXPOSURE), *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
 
 
 def jsonl(*facts: dict[str, Any]) -> str:
@@ -75,9 +95,12 @@ def roster_csv(*rows: str, header: str = "ref,role,contract,from,until,nir") -> 
 def story(cli: Cli, write_file) -> Cli:
     """The CLI on a store holding STORY and a roster of three mh members."""
     assert cli("import", str(write_file("story.jsonl", jsonl(*STORY)))).exit_code == 0
-    roster = write_file("mh.csv", roster_csv(
-        f"m1,holder,A,2015-01-01,,{NIR_ALICE}", f"m2,dependant,A,2015-01-01,,{spaced(NIR_BRUNO)}", "m3,holder,B,,,"
-    ))
+    roster = write_file(
+        "mh.csv",
+        roster_csv(
+            f"m1,holder,A,2015-01-01,,{NIR_ALICE}", f"m2,dependant,A,2015-01-01,,{spaced(NIR_BRUNO)}", "m3,holder,B,,,"
+        ),
+    )
     result = cli("members", "import", "--insurer", "mh", str(roster), "--known-on", "2024-01-01")
     assert result.exit_code == 0, result.stderr
     return cli
@@ -140,8 +163,17 @@ def test_the_store_and_key_file_may_come_from_the_environment(tmp_path):
     env = {"EXPOSURE_STORE": str(tmp_path / "env.db"), "EXPOSURE_KEY_FILE": str(tmp_path / "keys" / "env.key")}
 
     created = run("init", env=env)
-    recorded = run("record", "attack-discovered", "--incident", INCIDENT, "--operator", "Viamedis",
-                   "--occurred-on", "2024-01-22", env=env)
+    recorded = run(
+        "record",
+        "attack-discovered",
+        "--incident",
+        INCIDENT,
+        "--operator",
+        "Viamedis",
+        "--occurred-on",
+        "2024-01-22",
+        env=env,
+    )
 
     assert created.returncode == recorded.returncode == 0, created.stderr + recorded.stderr
     assert (tmp_path / "keys" / "env.key").exists()
@@ -163,8 +195,18 @@ def test_a_key_file_of_another_store_is_refused(cli, tmp_path):
     other = Cli(tmp_path / "other" / "other.db")
     assert other("init").exit_code == 0
 
-    result = cli.runner.invoke(main, ["--store", str(cli.path), "--key-file", str(other.path.with_suffix(".key")),
-                                      "summary", "--incident", INCIDENT])
+    result = cli.runner.invoke(
+        main,
+        [
+            "--store",
+            str(cli.path),
+            "--key-file",
+            str(other.path.with_suffix(".key")),
+            "summary",
+            "--incident",
+            INCIDENT,
+        ],
+    )
 
     assert_one_error(result, "does not belong to store")
 
@@ -173,8 +215,20 @@ def test_a_key_file_of_another_store_is_refused(cli, tmp_path):
 
 
 def test_record_prints_the_id_of_the_new_fact(store_path):
-    result = run("--store", str(store_path), "record", "attack-discovered", "--incident", INCIDENT,
-                 "--operator", "Viamedis", "--occurred-on", "2024-01-22", "--known-on", "2024-01-29")
+    result = run(
+        "--store",
+        str(store_path),
+        "record",
+        "attack-discovered",
+        "--incident",
+        INCIDENT,
+        "--operator",
+        "Viamedis",
+        "--occurred-on",
+        "2024-01-22",
+        "--known-on",
+        "2024-01-29",
+    )
 
     assert result.returncode == 0, result.stderr
     (line,) = result.stdout.splitlines()
@@ -184,11 +238,32 @@ def test_record_prints_the_id_of_the_new_fact(store_path):
 
 
 def test_record_prints_a_given_id_and_json_on_request(cli):
-    plain = cli("record", "attack-discovered", "--id", "open", "--incident", INCIDENT, "--operator", "Viamedis",
-                "--occurred-on", "2024-01-22")
+    plain = cli(
+        "record",
+        "attack-discovered",
+        "--id",
+        "open",
+        "--incident",
+        INCIDENT,
+        "--operator",
+        "Viamedis",
+        "--occurred-on",
+        "2024-01-22",
+    )
     as_json = cli("record", "insurer-informed", "--incident", INCIDENT, "--insurer", "mh", "--json")
-    again = cli("record", "attack-discovered", "--id", "open", "--incident", INCIDENT, "--operator", "Viamedis",
-                "--occurred-on", "2024-01-22", "--json")
+    again = cli(
+        "record",
+        "attack-discovered",
+        "--id",
+        "open",
+        "--incident",
+        INCIDENT,
+        "--operator",
+        "Viamedis",
+        "--occurred-on",
+        "2024-01-22",
+        "--json",
+    )
 
     assert plain.stdout == "open\n"
     answer = json.loads(as_json.stdout)
@@ -201,8 +276,19 @@ def test_record_prints_a_given_id_and_json_on_request(cli):
 def test_record_takes_list_values_repeated_or_comma_separated(cli):
     cli("record", "attack-discovered", "--incident", INCIDENT, "--operator", "Viamedis", "--occurred-on", "2024-01-22")
 
-    result = cli("record", "field-ruled-in", "--incident", INCIDENT, "--categories", "nir,birth_date",
-                 "--categories", "civil_status", "--known-on=2024-02-01", "--source", "Viamedis communiqué")
+    result = cli(
+        "record",
+        "field-ruled-in",
+        "--incident",
+        INCIDENT,
+        "--categories",
+        "nir,birth_date",
+        "--categories",
+        "civil_status",
+        "--known-on=2024-02-01",
+        "--source",
+        "Viamedis communiqué",
+    )
 
     assert result.exit_code == 0, result.stderr
     logged = [json.loads(line) for line in cli("audit", "log", "--json").stdout.splitlines()]
@@ -213,8 +299,16 @@ def test_record_takes_list_values_repeated_or_comma_separated(cli):
 
 
 def test_record_enrols_members_given_as_json_objects(cli):
-    result = cli("record", "members-enrolled", "--insurer", "mh", "--members", "m1",
-                 "--members", json.dumps({"ref": "m2", "role": "dependant", "nir": spaced(NIR_ALICE)}))
+    result = cli(
+        "record",
+        "members-enrolled",
+        "--insurer",
+        "mh",
+        "--members",
+        "m1",
+        "--members",
+        json.dumps({"ref": "m2", "role": "dependant", "nir": spaced(NIR_ALICE)}),
+    )
 
     assert result.exit_code == 0, result.stderr
     logged = json.loads(cli("audit", "log", "--json").stdout)
@@ -287,13 +381,16 @@ def test_members_import_takes_a_partial_header_in_any_order(cli, write_file):
 
 
 def test_members_import_with_bad_rows_writes_nothing_and_names_each_line(cli, write_file):
-    path = write_file("mh.csv", roster_csv(
-        "m1,holder,A,2015-01-01,,",
-        "m2,spouse,A,,,",
-        "m3,holder,A,2024-13-01,,",
-        f"m4,holder,A,,,{NIR_ALICE[:13]}00",
-        "m5,holder",
-    ))
+    path = write_file(
+        "mh.csv",
+        roster_csv(
+            "m1,holder,A,2015-01-01,,",
+            "m2,spouse,A,,,",
+            "m3,holder,A,2024-13-01,,",
+            f"m4,holder,A,,,{NIR_ALICE[:13]}00",
+            "m5,holder",
+        ),
+    )
 
     result = cli("members", "import", "--insurer", "mh", str(path))
 
@@ -342,8 +439,11 @@ def test_summary_json_has_exactly_the_keys_of_the_spec(story):
         "as_known_on": "2024-02-07T22:59:59.999999Z",
         "insurers": {"affected": ["mh"], "ruled_out": [], "informed": ["lmg"], "unknown": []},
         "members": {"confirmed": 0, "presumed": 3, "ruled_out": 0, "affected": 3, "people": 3},
-        "fields": {"exposed": ["birth_date", "civil_status", "nir"], "ruled_out": ["bank", "health"],
-                   "suspected": ["email"]},
+        "fields": {
+            "exposed": ["birth_date", "civil_status", "nir"],
+            "ruled_out": ["bank", "health"],
+            "suspected": ["email"],
+        },
     }
 
 
@@ -363,14 +463,31 @@ def test_summary_for_people_is_a_table(story):
 
 
 def test_insurer_json_has_status_scope_fields_counts_and_dates(story):
-    answer = json.loads(story("insurer", "--incident", INCIDENT, "--insurer", "mh", "--as-known-on", "2024-02-07",
-                              "--json").stdout)
+    answer = json.loads(
+        story("insurer", "--incident", INCIDENT, "--insurer", "mh", "--as-known-on", "2024-02-07", "--json").stdout
+    )
 
-    assert {"incident", "insurer", "as_known_on", "status", "scope", "fields", "members", "informed_at",
-            "authority_notified_at", "members_notified_at"} <= set(answer)
+    assert {
+        "incident",
+        "insurer",
+        "as_known_on",
+        "status",
+        "scope",
+        "fields",
+        "members",
+        "informed_at",
+        "authority_notified_at",
+        "members_notified_at",
+    } <= set(answer)
     assert answer["status"] == "affected"
-    assert answer["members"] == {"memberships": 3, "confirmed": 0, "presumed": 3, "ruled_out": 0, "affected": 3,
-                                 "people": 3}
+    assert answer["members"] == {
+        "memberships": 3,
+        "confirmed": 0,
+        "presumed": 3,
+        "ruled_out": 0,
+        "affected": 3,
+        "people": 3,
+    }
     assert answer["fields"]["nir"] == "exposed"
     assert answer["informed_at"] == "2024-01-31T23:00:00Z"
 
@@ -404,13 +521,33 @@ def test_members_export_csv_lists_the_affected_members(story):
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows[0] == EXPORT_COLUMNS
     assert [row[2] for row in rows[1:]] == ["m1", "m2", "m3"]
-    assert rows[1] == [INCIDENT, "mh", "m1", "holder", "A", "2015-01-01", "", "presumed", "birth_date;civil_status;nir",
-                       "birth_month;birth_year;birthplace;sex"]
+    assert rows[1] == [
+        INCIDENT,
+        "mh",
+        "m1",
+        "holder",
+        "A",
+        "2015-01-01",
+        "",
+        "presumed",
+        "birth_date;civil_status;nir",
+        "birth_month;birth_year;birthplace;sex",
+    ]
 
 
 def test_members_export_jsonl_has_one_object_per_member(story):
-    result = story("members", "export", "--incident", INCIDENT, "--insurer", "mh", "--format", "jsonl",
-                   "--as-known-on", "2024-02-07")
+    result = story(
+        "members",
+        "export",
+        "--incident",
+        INCIDENT,
+        "--insurer",
+        "mh",
+        "--format",
+        "jsonl",
+        "--as-known-on",
+        "2024-02-07",
+    )
 
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [list(row) for row in rows] == [EXPORT_COLUMNS] * 3
@@ -524,10 +661,12 @@ def test_audit_log_json_prints_every_fact_in_append_order_with_the_spec_keys(sto
     assert [entry["id"] for entry in logged[: len(STORY)]] == [f["id"] for f in STORY]
     assert logged[-1]["kind"] == "members-enrolled"
     first = logged[0]
-    assert (first["incident"], first["operator"], first["title"]) == (INCIDENT, "Viamedis",
-                                                                      STORY[0]["title"])
-    assert (first["known_on"], first["occurred_on"], first["source"]) == ("2024-01-28T23:00:00Z",
-                                                                          "2024-01-21T23:00:00Z", "FSPF")
+    assert (first["incident"], first["operator"], first["title"]) == (INCIDENT, "Viamedis", STORY[0]["title"])
+    assert (first["known_on"], first["occurred_on"], first["source"]) == (
+        "2024-01-28T23:00:00Z",
+        "2024-01-21T23:00:00Z",
+        "FSPF",
+    )
     assert sorted(entry["recorded_at"] for entry in logged) == [entry["recorded_at"] for entry in logged]
     assert len({entry["hash"] for entry in logged}) == len(logged)
     assert all(len(entry["hash"]) == 64 for entry in logged)
@@ -594,8 +733,18 @@ ALL_COMMANDS = _commands(main)
 
 
 def test_the_command_list_holds_the_spec_commands():
-    assert {("init",), ("record",), ("import",), ("summary",), ("insurer",), ("member",), ("members", "import"),
-            ("members", "export"), ("audit", "log"), ("demo",)} <= set(ALL_COMMANDS)
+    assert {
+        ("init",),
+        ("record",),
+        ("import",),
+        ("summary",),
+        ("insurer",),
+        ("member",),
+        ("members", "import"),
+        ("members", "export"),
+        ("audit", "log"),
+        ("demo",),
+    } <= set(ALL_COMMANDS)
 
 
 @pytest.mark.parametrize("path", [(), *ALL_COMMANDS], ids=lambda p: " ".join(p) or "exposure")
@@ -609,8 +758,7 @@ def test_every_command_has_help_with_an_example(path):
     assert "Example" in result.stdout, f"`exposure {' '.join(path)} --help` shows no example"
 
 
-@pytest.mark.parametrize("path", [p for p in ALL_COMMANDS if isinstance(_command(p), click.Group)],
-                         ids=" ".join)
+@pytest.mark.parametrize("path", [p for p in ALL_COMMANDS if isinstance(_command(p), click.Group)], ids=" ".join)
 def test_every_group_lists_its_commands_with_a_short_help(path):
     group = _command(path)
 

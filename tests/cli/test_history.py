@@ -28,13 +28,26 @@ BEFORE_FEBRUARY = [
     opening(),
     fact("insurer-informed", id="mh-told", incident=INCIDENT, insurer="mh", known_on="2024-02-01"),
     fact("insurer-confirmed-affected", id="mh-affected", incident=INCIDENT, insurer="mh", known_on="2024-02-01"),
-    fact("field-ruled-in", id="communique", incident=INCIDENT, categories=["civil_status", "birth_date", "nir"],
-         known_on="2024-02-01", source="Viamedis communiqué"),
+    fact(
+        "field-ruled-in",
+        id="communique",
+        incident=INCIDENT,
+        categories=["civil_status", "birth_date", "nir"],
+        known_on="2024-02-01",
+        source="Viamedis communiqué",
+    ),
     fact("field-ruled-out", id="not-stored", incident=INCIDENT, categories=["bank", "health"], known_on="2024-02-01"),
     fact("authority-notified", id="mh-cnil", incident=INCIDENT, authority="CNIL", insurer="mh", known_on="2024-02-03"),
 ]
-NUMBER = fact("field-ruled-in", id="mh-number", incident=INCIDENT, insurer="mh", categories=["member_number"],
-              known_on="2024-02-06", source="MSP notice")
+NUMBER = fact(
+    "field-ruled-in",
+    id="mh-number",
+    incident=INCIDENT,
+    insurer="mh",
+    categories=["member_number"],
+    known_on="2024-02-06",
+    source="MSP notice",
+)
 NARROWING = [
     fact("scope-defined", id="mh-scope", incident=INCIDENT, insurer="mh", contracts=["A"], known_on="2024-02-08"),
     fact("insurer-confirmed-affected", id="lmg-affected", incident=INCIDENT, insurer="lmg", known_on="2024-02-08"),
@@ -104,8 +117,20 @@ def test_diff_over_a_quiet_period_changes_nothing(story):
 
 
 def test_diff_members_lists_each_changed_member_with_its_answer_before_and_after(story):
-    out = ok(story("diff", "--incident", INCIDENT, "--from", "2024-02-01", "--to", "2024-02-08", "--members",
-                   "--format", "jsonl"))
+    out = ok(
+        story(
+            "diff",
+            "--incident",
+            INCIDENT,
+            "--from",
+            "2024-02-01",
+            "--to",
+            "2024-02-08",
+            "--members",
+            "--format",
+            "jsonl",
+        )
+    )
 
     rows = [json.loads(line) for line in out.splitlines()]
     assert [(r["insurer"], r["ref"], r["change"]) for r in rows] == [
@@ -128,9 +153,14 @@ def test_diff_members_as_csv_has_one_row_per_changed_member(story):
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 5
     assert rows[4] == {
-        "incident": INCIDENT, "insurer": "mh", "ref": "m3", "change": "no-longer-affected",
-        "before_status": "presumed", "before_fields": "birth_date;civil_status;nir",
-        "after_status": "not-affected", "after_fields": "",
+        "incident": INCIDENT,
+        "insurer": "mh",
+        "ref": "m3",
+        "change": "no-longer-affected",
+        "before_status": "presumed",
+        "before_fields": "birth_date;civil_status;nir",
+        "after_status": "not-affected",
+        "after_fields": "",
     }
 
 
@@ -138,12 +168,28 @@ def test_diff_members_counts_a_member_enrolled_after_the_first_date_as_newly_aff
     roster = write_file("late.csv", "ref,role,contract\nm4,holder,A\n")
     ok(story("members", "import", "--insurer", "mh", str(roster), "--known-on", "2024-02-10"))
 
-    out = ok(story("diff", "--incident", INCIDENT, "--from", "2024-02-09", "--to", "2024-02-10", "--members",
-                   "--format", "jsonl"))
+    out = ok(
+        story(
+            "diff",
+            "--incident",
+            INCIDENT,
+            "--from",
+            "2024-02-09",
+            "--to",
+            "2024-02-10",
+            "--members",
+            "--format",
+            "jsonl",
+        )
+    )
 
     (row,) = [json.loads(line) for line in out.splitlines()]
     assert (row["ref"], row["change"], row["before"]["status"], row["after"]["status"]) == (
-        "m4", "newly-affected", None, "presumed")
+        "m4",
+        "newly-affected",
+        None,
+        "presumed",
+    )
 
 
 def test_diff_refuses_a_from_date_after_the_to_date(story):
@@ -180,8 +226,16 @@ def test_diff_format_without_members_is_a_usage_error(story):
 # -- timeline ---------------------------------------------------------------------------
 
 
-def entry(known_on: str, facts: list[str], members: int, fields: list[str], affected: list[str], *,
-          retracted: tuple[str, ...] = (), informed: tuple[str, ...] = ()) -> dict[str, Any]:
+def entry(
+    known_on: str,
+    facts: list[str],
+    members: int,
+    fields: list[str],
+    affected: list[str],
+    *,
+    retracted: tuple[str, ...] = (),
+    informed: tuple[str, ...] = (),
+) -> dict[str, Any]:
     return {
         "known_on": known_on,
         "facts": facts,
@@ -217,18 +271,34 @@ def test_timeline_as_recorded_at_ignores_a_later_back_dated_fact(cli, write_file
     enrol(cli, write_file, "mh", "m1,holder,A", "m2,dependant,A", "m3,holder,B")
     enrol(cli, write_file, "lmg", "l1,holder,X", "l2,holder,Y")
     load(cli, write_file, "first.jsonl", *BEFORE_FEBRUARY, *NARROWING)
-    last = json_of(cli("record", "fact-retracted", "--id", "mh-scope-wrong", "--fact", "mh-scope",
-                       "--known-on", "2024-02-12", "--json"))
+    last = json_of(
+        cli(
+            "record",
+            "fact-retracted",
+            "--id",
+            "mh-scope-wrong",
+            "--fact",
+            "mh-scope",
+            "--known-on",
+            "2024-02-12",
+            "--json",
+        )
+    )
     load(cli, write_file, "late.jsonl", NUMBER)  # recorded after, but known since 6 February
 
     then = json_of(cli("timeline", "--incident", INCIDENT, "--as-recorded-at", last["recorded_at"], "--json"))
     now = json_of(cli("timeline", "--incident", INCIDENT, "--json"))
 
-    assert [e["known_on"] for e in then] == [OPENED["known_on"], FEBRUARY_1["known_on"], FEBRUARY_8["known_on"],
-                                            FEBRUARY_12["known_on"]]
+    assert [e["known_on"] for e in then] == [
+        OPENED["known_on"],
+        FEBRUARY_1["known_on"],
+        FEBRUARY_8["known_on"],
+        FEBRUARY_12["known_on"],
+    ]
     assert then[2]["fields_exposed"] == CIVIL
-    assert [e["known_on"] for e in now] == [e["known_on"] for e in (OPENED, FEBRUARY_1, FEBRUARY_6, FEBRUARY_8,
-                                                                     FEBRUARY_12)]
+    assert [e["known_on"] for e in now] == [
+        e["known_on"] for e in (OPENED, FEBRUARY_1, FEBRUARY_6, FEBRUARY_8, FEBRUARY_12)
+    ]
     assert now[2]["facts"] == ["mh-number"]
     assert now[3]["fields_exposed"] == WITH_NUMBER
 
@@ -243,8 +313,13 @@ def test_timeline_shows_a_retraction_and_the_fact_it_hid(story):
 
 
 def test_timeline_counts_an_insurer_informed_as_a_change(cli, write_file):
-    load(cli, write_file, "facts.jsonl", opening(),
-         fact("insurer-informed", id="told", incident=INCIDENT, insurer="mh", known_on="2024-01-30"))
+    load(
+        cli,
+        write_file,
+        "facts.jsonl",
+        opening(),
+        fact("insurer-informed", id="told", incident=INCIDENT, insurer="mh", known_on="2024-01-30"),
+    )
 
     result = json_of(cli("timeline", "--incident", INCIDENT, "--json"))
 
@@ -269,8 +344,19 @@ def test_timeline_of_an_unknown_incident_is_rejected(story):
 def test_diff_as_recorded_at_ignores_a_later_back_dated_fact(cli, write_file):
     enrol(cli, write_file, "mh", "m1,holder,A", "m2,dependant,A", "m3,holder,B")
     load(cli, write_file, "first.jsonl", *BEFORE_FEBRUARY)
-    last = json_of(cli("record", "insurer-informed", "--incident", INCIDENT, "--insurer", "lmg",
-                       "--known-on", "2024-02-02", "--json"))
+    last = json_of(
+        cli(
+            "record",
+            "insurer-informed",
+            "--incident",
+            INCIDENT,
+            "--insurer",
+            "lmg",
+            "--known-on",
+            "2024-02-02",
+            "--json",
+        )
+    )
     load(cli, write_file, "late.jsonl", NUMBER)  # recorded after, but known since 6 February
     span = ("diff", "--incident", INCIDENT, "--from", "2024-02-01", "--to", "2024-02-08", "--json")
 

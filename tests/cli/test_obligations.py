@@ -44,14 +44,21 @@ def by_insurer(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def informed(insurer: str, at: str, fact_id: str | None = None) -> dict[str, Any]:
-    return fact("insurer-informed", id=fact_id or f"{insurer}-told", incident=INCIDENT, insurer=insurer,
-                occurred_on=at, known_on=at)
+    return fact(
+        "insurer-informed",
+        id=fact_id or f"{insurer}-told",
+        incident=INCIDENT,
+        insurer=insurer,
+        occurred_on=at,
+        known_on=at,
+    )
 
 
 def cnil(insurer: str | None, at: str, fact_id: str) -> dict[str, Any]:
     keys = {"insurer": insurer} if insurer else {}
-    return fact("authority-notified", id=fact_id, incident=INCIDENT, authority="CNIL", occurred_on=at, known_on=at,
-                **keys)
+    return fact(
+        "authority-notified", id=fact_id, incident=INCIDENT, authority="CNIL", occurred_on=at, known_on=at, **keys
+    )
 
 
 SPRING = [opening(occurred_on="2024-03-20", known_on="2024-03-28"), informed("mh", "2024-03-29T12:00:00+01:00")]
@@ -73,8 +80,12 @@ def test_deadline_is_72_real_hours_across_the_spring_dst_change(cli, write_file)
 
 
 def test_deadline_is_72_real_hours_across_the_autumn_dst_change(cli, write_file):
-    load(cli, write_file, opening(occurred_on="2024-10-20", known_on="2024-10-24"),
-         informed("mh", "2024-10-25T12:00:00+02:00"))
+    load(
+        cli,
+        write_file,
+        opening(occurred_on="2024-10-20", known_on="2024-10-24"),
+        informed("mh", "2024-10-25T12:00:00+02:00"),
+    )
 
     (mh,) = duties(cli, "--as-known-on", "2024-10-26")["insurers"]
 
@@ -145,8 +156,13 @@ def test_the_operators_own_notice_does_not_count_for_an_insurer(cli, write_file)
 
 
 def test_the_first_authority_notice_counts(cli, write_file):
-    load(cli, write_file, *SPRING, cnil("mh", "2024-04-03T10:00:00+02:00", "mh-cnil-2"),
-         cnil("mh", "2024-03-30T10:00:00+01:00", "mh-cnil-1"))
+    load(
+        cli,
+        write_file,
+        *SPRING,
+        cnil("mh", "2024-04-03T10:00:00+02:00", "mh-cnil-2"),
+        cnil("mh", "2024-03-30T10:00:00+01:00", "mh-cnil-1"),
+    )
 
     assert by_insurer(duties(cli))["mh"]["authority_notified_at"] == "2024-03-30T09:00:00Z"
 
@@ -155,19 +171,37 @@ def test_the_first_authority_notice_counts(cli, write_file):
 
 
 def test_without_insurer_informed_awareness_is_the_insurers_first_fact(cli, write_file):
-    load(cli, write_file, opening(), fact("insurer-confirmed-affected", id="lmg-affected", incident=INCIDENT,
-                                          insurer="lmg", occurred_on="2024-02-08T10:00:00+01:00",
-                                          known_on="2024-02-08T10:00:00+01:00"))
+    load(
+        cli,
+        write_file,
+        opening(),
+        fact(
+            "insurer-confirmed-affected",
+            id="lmg-affected",
+            incident=INCIDENT,
+            insurer="lmg",
+            occurred_on="2024-02-08T10:00:00+01:00",
+            known_on="2024-02-08T10:00:00+01:00",
+        ),
+    )
 
     lmg = by_insurer(duties(cli))["lmg"]
 
     assert (lmg["aware_at"], lmg["aware_because"], lmg["deadline"]) == (
-        "2024-02-08T09:00:00Z", "lmg-affected", "2024-02-11T09:00:00Z")
+        "2024-02-08T09:00:00Z",
+        "lmg-affected",
+        "2024-02-11T09:00:00Z",
+    )
 
 
 def test_awareness_is_the_earliest_insurer_informed(cli, write_file):
-    load(cli, write_file, opening(), informed("mh", "2024-02-02T09:00:00+01:00", "second"),
-         informed("mh", "2024-01-30T10:00:00+01:00", "first"))
+    load(
+        cli,
+        write_file,
+        opening(),
+        informed("mh", "2024-02-02T09:00:00+01:00", "second"),
+        informed("mh", "2024-01-30T10:00:00+01:00", "first"),
+    )
 
     mh = by_insurer(duties(cli))["mh"]
 
@@ -175,8 +209,13 @@ def test_awareness_is_the_earliest_insurer_informed(cli, write_file):
 
 
 def test_an_insurer_ruled_out_without_notice_has_nothing_to_notify(cli, write_file):
-    load(cli, write_file, opening(), informed("mh", "2024-01-30T10:00:00+01:00"),
-         fact("insurer-ruled-out", id="mh-out", incident=INCIDENT, insurer="mh", known_on="2024-01-31"))
+    load(
+        cli,
+        write_file,
+        opening(),
+        informed("mh", "2024-01-30T10:00:00+01:00"),
+        fact("insurer-ruled-out", id="mh-out", incident=INCIDENT, insurer="mh", known_on="2024-01-31"),
+    )
 
     data = duties(cli)
 
@@ -212,15 +251,25 @@ def notified(cli: Cli, write_file) -> Cli:
     number exposed on 10 February, m4 enrolled on 9 February. lmg: l1 told by name, l2 never."""
     enrol(cli, write_file, "mh", "2024-01-01", "m1,holder,A", "m2,dependant,A", "m3,holder,B")
     enrol(cli, write_file, "lmg", "2024-01-01", "l1,holder,X", "l2,holder,X")
-    load(cli, write_file, opening(),
-         fact("insurer-confirmed-affected", id="mh-affected", incident=INCIDENT, insurer="mh", known_on="2024-02-01"),
-         fact("insurer-confirmed-affected", id="lmg-affected", incident=INCIDENT, insurer="lmg", known_on="2024-02-01"),
-         fact("field-ruled-in", id="communique", incident=INCIDENT, categories=["nir"], known_on="2024-02-01"),
-         told("mh", "2024-02-05", "mh-told-all"),
-         told("lmg", "2024-02-05", "lmg-told-l1", ["l1"]),
-         fact("scope-defined", id="mh-scope", incident=INCIDENT, insurer="mh", contracts=["A"], known_on="2024-02-08"),
-         fact("field-ruled-in", id="mh-number", incident=INCIDENT, insurer="mh", categories=["member_number"],
-              known_on="2024-02-10"))
+    load(
+        cli,
+        write_file,
+        opening(),
+        fact("insurer-confirmed-affected", id="mh-affected", incident=INCIDENT, insurer="mh", known_on="2024-02-01"),
+        fact("insurer-confirmed-affected", id="lmg-affected", incident=INCIDENT, insurer="lmg", known_on="2024-02-01"),
+        fact("field-ruled-in", id="communique", incident=INCIDENT, categories=["nir"], known_on="2024-02-01"),
+        told("mh", "2024-02-05", "mh-told-all"),
+        told("lmg", "2024-02-05", "lmg-told-l1", ["l1"]),
+        fact("scope-defined", id="mh-scope", incident=INCIDENT, insurer="mh", contracts=["A"], known_on="2024-02-08"),
+        fact(
+            "field-ruled-in",
+            id="mh-number",
+            incident=INCIDENT,
+            insurer="mh",
+            categories=["member_number"],
+            known_on="2024-02-10",
+        ),
+    )
     enrol(cli, write_file, "mh", "2024-02-09", "m4,holder,A")
     return cli
 

@@ -20,16 +20,39 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 STORY = [
     opening(title="Scraping of the portal", source="FSPF <press> & co"),
-    fact("insurer-informed", id="mh-told", incident=INCIDENT, insurer="mh", known_on="2024-01-30",
-         source="Le Monde Informatique"),
-    fact("insurer-confirmed-affected", id="mh-affected", incident=INCIDENT, insurer="mh", known_on="2024-02-01",
-         source="Malakoff Humanis e-mail"),
-    fact("field-ruled-in", id="communique", incident=INCIDENT, categories=["civil_status", "nir"],
-         known_on="2024-02-01", source="Viamedis communiqué"),
-    fact("field-ruled-in", id="health-in", incident=INCIDENT, categories=["health"], known_on="2024-02-08",
-         source="<script>alert(1)</script>"),
-    fact("authority-notified", id="mh-cnil", incident=INCIDENT, authority="CNIL", insurer="mh",
-         known_on="2024-02-02"),
+    fact(
+        "insurer-informed",
+        id="mh-told",
+        incident=INCIDENT,
+        insurer="mh",
+        known_on="2024-01-30",
+        source="Le Monde Informatique",
+    ),
+    fact(
+        "insurer-confirmed-affected",
+        id="mh-affected",
+        incident=INCIDENT,
+        insurer="mh",
+        known_on="2024-02-01",
+        source="Malakoff Humanis e-mail",
+    ),
+    fact(
+        "field-ruled-in",
+        id="communique",
+        incident=INCIDENT,
+        categories=["civil_status", "nir"],
+        known_on="2024-02-01",
+        source="Viamedis communiqué",
+    ),
+    fact(
+        "field-ruled-in",
+        id="health-in",
+        incident=INCIDENT,
+        categories=["health"],
+        known_on="2024-02-08",
+        source="<script>alert(1)</script>",
+    ),
+    fact("authority-notified", id="mh-cnil", incident=INCIDENT, authority="CNIL", insurer="mh", known_on="2024-02-02"),
     fact("fact-retracted", id="health-wrong", fact="health-in", known_on="2024-02-12", reason="one invoice"),
 ]
 
@@ -89,8 +112,15 @@ def test_report_chart_has_a_marker_per_fact_and_shows_the_retraction(story, tmp_
     titles = [t.text or "" for t in svg.iter(f"{SVG}title")]
     marked = {t.split(" ")[0] for t in titles if " known " in t}
     # Every fact known since the incident opened (the roster is older: it is in the sources only).
-    assert marked == {f"open-{INCIDENT}", "mh-told", "mh-affected", "communique", "health-in", "mh-cnil",
-                      "health-wrong"}
+    assert marked == {
+        f"open-{INCIDENT}",
+        "mh-told",
+        "mh-affected",
+        "communique",
+        "health-in",
+        "mh-cnil",
+        "health-wrong",
+    }
     retractions = [g for g in svg.iter(f"{SVG}g") if g.get("class") == "retraction"]
     assert len(retractions) == 1
     hollow = [c for c in svg.iter(f"{SVG}circle") if c.get("fill") == "#fff" and "health-in" in "".join(c.itertext())]

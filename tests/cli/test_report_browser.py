@@ -25,8 +25,14 @@ from tests.support import INCIDENT, Cli, fact, opening
 
 WINDOW = (1200, 1600)
 FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 )
 
 
@@ -43,7 +49,9 @@ def chromium() -> str:
 def browse(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [browser, *FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True, timeout=180, check=False,
+        capture_output=True,
+        timeout=180,
+        check=False,
     )
 
 
@@ -64,8 +72,8 @@ def pixels(png: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
     pos, data = 8, bytearray()
     header: tuple[int, ...] = ()
     while pos < len(png):
-        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
-        body = png[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
+        body = png[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -81,7 +89,7 @@ def pixels(png: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
     out: list[tuple[int, int, int]] = []
     for y in range(height):
         start = y * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
         for i in range(stride):
             left = line[i - channels] if i >= channels else 0
             if kind == 1:
@@ -114,13 +122,18 @@ STORY = [
     opening(title="Scraping of the portal", source="FSPF"),
     fact("insurer-informed", id="mh-told", incident=INCIDENT, insurer="mh", known_on="2024-01-30"),
     fact("insurer-confirmed-affected", id="mh-affected", incident=INCIDENT, insurer="mh", known_on="2024-02-01"),
-    fact("field-ruled-in", id="communique", incident=INCIDENT, categories=["civil_status", "birth_date", "nir"],
-         known_on="2024-02-01", source="Viamedis communiqué"),
+    fact(
+        "field-ruled-in",
+        id="communique",
+        incident=INCIDENT,
+        categories=["civil_status", "birth_date", "nir"],
+        known_on="2024-02-01",
+        source="Viamedis communiqué",
+    ),
     fact("insurer-confirmed-affected", id="lmg-affected", incident=INCIDENT, insurer="lmg", known_on="2024-02-08"),
     fact("field-ruled-in", id="health-in", incident=INCIDENT, categories=["health"], known_on="2024-02-08"),
     fact("fact-retracted", id="health-wrong", fact="health-in", known_on="2024-02-12"),
-    fact("authority-notified", id="mh-cnil", incident=INCIDENT, authority="CNIL", insurer="mh",
-         known_on="2024-02-02"),
+    fact("authority-notified", id="mh-cnil", incident=INCIDENT, authority="CNIL", insurer="mh", known_on="2024-02-02"),
 ]
 
 
@@ -134,8 +147,13 @@ def test_the_report_renders_in_a_browser_with_its_chart(cli: Cli, write_file, tm
     assert cli("report", "--incident", INCIDENT, "--html", str(page)).exit_code == 0
     screenshot = tmp_path / "report.png"
 
-    shot = browse(browser, tmp_path / "profile", f"--screenshot={screenshot}",
-                  f"--window-size={WINDOW[0]},{WINDOW[1]}", page.as_uri())
+    shot = browse(
+        browser,
+        tmp_path / "profile",
+        f"--screenshot={screenshot}",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        page.as_uri(),
+    )
     dom = browse(browser, tmp_path / "profile-dom", "--dump-dom", page.as_uri())
 
     assert shot.returncode == 0, shot.stderr.decode(errors="replace")[-2000:]

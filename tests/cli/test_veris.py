@@ -30,18 +30,47 @@ SCHEMA_PLACES = (
 )
 
 STORY = [
-    opening(title="Scraping of the viamedis.net portal with a phished health-professional account",
-            known_on="2024-01-29T15:00:00+01:00", source="FSPF", confidence="high"),
-    fact("insurer-confirmed-affected", id="mh-affected", incident=INCIDENT, insurer="mh", name="Malakoff Humanis",
-         known_on="2024-02-01", source="Malakoff Humanis e-mail"),
+    opening(
+        title="Scraping of the viamedis.net portal with a phished health-professional account",
+        known_on="2024-01-29T15:00:00+01:00",
+        source="FSPF",
+        confidence="high",
+    ),
+    fact(
+        "insurer-confirmed-affected",
+        id="mh-affected",
+        incident=INCIDENT,
+        insurer="mh",
+        name="Malakoff Humanis",
+        known_on="2024-02-01",
+        source="Malakoff Humanis e-mail",
+    ),
     fact("insurer-confirmed-affected", id="msp-affected", incident=INCIDENT, insurer="msp", known_on="2024-02-06"),
     fact("insurer-ruled-out", id="lmg-out", incident=INCIDENT, insurer="lmg", known_on="2024-02-06"),
-    fact("field-ruled-in", id="communique", incident=INCIDENT, categories=["civil_status", "birth_date", "nir"],
-         known_on="2024-02-01", source="Viamedis communiqué"),
-    fact("field-ruled-in", id="msp-number", incident=INCIDENT, insurer="msp", categories=["member_number"],
-         known_on="2024-02-06"),
-    fact("field-ruled-in", id="msp-health", incident=INCIDENT, insurer="msp", categories=["health"],
-         known_on="2024-02-08"),
+    fact(
+        "field-ruled-in",
+        id="communique",
+        incident=INCIDENT,
+        categories=["civil_status", "birth_date", "nir"],
+        known_on="2024-02-01",
+        source="Viamedis communiqué",
+    ),
+    fact(
+        "field-ruled-in",
+        id="msp-number",
+        incident=INCIDENT,
+        insurer="msp",
+        categories=["member_number"],
+        known_on="2024-02-06",
+    ),
+    fact(
+        "field-ruled-in",
+        id="msp-health",
+        incident=INCIDENT,
+        insurer="msp",
+        categories=["health"],
+        known_on="2024-02-08",
+    ),
     fact("field-ruled-out", id="not-stored", incident=INCIDENT, categories=["bank"], known_on="2024-02-01"),
 ]
 
@@ -215,11 +244,22 @@ def test_a_defined_sensitive_category_is_sensitive_personal():
 
 def test_disclosure_follows_what_is_known():
     base = veris.Incident(
-        incident="i", operator="o", title=None, note=None, confidence=None,
+        incident="i",
+        operator="o",
+        title=None,
+        note=None,
+        confidence=None,
         attack_began=datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC")),
         discovered=datetime(2024, 1, 2, tzinfo=ZoneInfo("UTC")),
-        as_known_on=datetime(2024, 1, 3, tzinfo=ZoneInfo("UTC")), tz=ZoneInfo("UTC"),
-        insurers=(), exposed=(), suspected=(), ruled_out=(), insurers_ruled_out=0, insurers_pending=0, people=0,
+        as_known_on=datetime(2024, 1, 3, tzinfo=ZoneInfo("UTC")),
+        tz=ZoneInfo("UTC"),
+        insurers=(),
+        exposed=(),
+        suspected=(),
+        ruled_out=(),
+        insurers_ruled_out=0,
+        insurers_pending=0,
+        people=0,
         sources=(),
     )
     insurer = veris.Insurer(id="mh", name=None, memberships=3, exposed=("nir",))

@@ -133,8 +133,10 @@ def test_a_tie_on_field_rulings_is_broken_by_append_order():
 
 
 def test_summary_fields_are_incident_wide_while_no_insurer_is_affected():
-    view = derive(INCIDENT, visible(field(FieldRuledIn, 1, "nir"), field(FieldSuspected, 1, "email"),
-                                    field(FieldRuledOut, 1, "bank")))
+    view = derive(
+        INCIDENT,
+        visible(field(FieldRuledIn, 1, "nir"), field(FieldSuspected, 1, "email"), field(FieldRuledOut, 1, "bank")),
+    )
 
     assert view.summary_fields() == {"exposed": ["nir"], "ruled_out": ["bank"], "suspected": ["email"]}
 

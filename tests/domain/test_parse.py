@@ -34,10 +34,21 @@ def enrolled(*members: dict[str, object]) -> dict[str, object]:
 
 def test_every_kind_of_spec_section_3_is_known():
     assert set(KINDS) == {
-        "attack-discovered", "insurer-informed", "insurer-confirmed-affected", "insurer-ruled-out",
-        "scope-defined", "field-suspected", "field-ruled-in", "field-ruled-out", "members-enrolled",
-        "members-confirmed-affected", "members-ruled-out", "authority-notified", "members-notified",
-        "fact-retracted", "category-defined",
+        "attack-discovered",
+        "insurer-informed",
+        "insurer-confirmed-affected",
+        "insurer-ruled-out",
+        "scope-defined",
+        "field-suspected",
+        "field-ruled-in",
+        "field-ruled-out",
+        "members-enrolled",
+        "members-confirmed-affected",
+        "members-ruled-out",
+        "authority-notified",
+        "members-notified",
+        "fact-retracted",
+        "category-defined",
     }
 
 
@@ -156,11 +167,12 @@ def test_a_nir_as_a_ref_is_refused_and_masked(shown):
 
     message = str(refused.value)
     assert "is a NIR" in message
-    assert NIR_ALICE not in message.replace(" ", "") and NIR_CORSE not in message
+    assert NIR_ALICE not in message.replace(" ", "")
+    assert NIR_CORSE not in message
 
 
 def test_a_nir_as_a_roster_ref_is_refused():
-    with pytest.raises(InvalidFact, match="line 2: ref: .* is a NIR"):
+    with pytest.raises(InvalidFact, match=r"line 2: ref: .* is a NIR"):
         roster_member(NIR_ALICE, "", "", "", "", "", lambda n: n, "line 2")
 
 
@@ -205,8 +217,15 @@ def test_a_scope_role_must_be_holder_or_dependant():
 
 def test_a_scope_period_must_not_end_before_it_starts():
     with pytest.raises(InvalidFact, match="enrolled_until 2024-01-01 is before enrolled_from 2024-02-01"):
-        parse(fact("scope-defined", incident=INCIDENT, insurer="mh", enrolled_from="2024-02-01",
-                   enrolled_until="2024-01-01"))
+        parse(
+            fact(
+                "scope-defined",
+                incident=INCIDENT,
+                insurer="mh",
+                enrolled_from="2024-02-01",
+                enrolled_until="2024-01-01",
+            )
+        )
 
 
 def test_a_fact_cannot_retract_itself():
@@ -270,8 +289,16 @@ def test_the_roster_fast_path_applies_the_same_rules():
 
 
 def test_parsed_facts_carry_their_kind():
-    parsed = parse(fact("attack-discovered", incident=INCIDENT, operator="Viamedis", occurred_on="2024-01-22",
-                        known_on="2024-01-29", title="Portal scraping"))
+    parsed = parse(
+        fact(
+            "attack-discovered",
+            incident=INCIDENT,
+            operator="Viamedis",
+            occurred_on="2024-01-22",
+            known_on="2024-01-29",
+            title="Portal scraping",
+        )
+    )
 
     assert isinstance(parsed, AttackDiscovered)
     assert kind_of(parsed) == "attack-discovered"

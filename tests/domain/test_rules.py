@@ -124,8 +124,9 @@ def test_the_same_id_with_the_same_content_is_skipped():
 def test_a_re_import_without_the_defaults_it_was_given_is_the_same_content():
     first = fact("insurer-informed", id="no-time", incident=INCIDENT, insurer="mh")
     state = state_after(opening(), first)
-    later = Context(tz=CTX.tz, now=NOW + timedelta(days=1), actor="someone-else", nir_key=CTX.nir_key,
-                    new_id=CTX.new_id)
+    later = Context(
+        tz=CTX.tz, now=NOW + timedelta(days=1), actor="someone-else", nir_key=CTX.nir_key, new_id=CTX.new_id
+    )
 
     assert rules.check([parse_fact(first, later)], state) == []
 
@@ -283,8 +284,7 @@ def test_an_import_with_a_rejected_fact_exits_1_and_appends_nothing(ledger, writ
         (["insurer-informed", "--incident", INCIDENT, "--insurer", "mh", "--colour", "red"], "unknown key '--colour'"),
         (["scope-defined", "--incident", INCIDENT, "--insurer", "mutame", "--roles", "holder"], "unknown insurer"),
         (["field-ruled-in", "--incident", INCIDENT, "--categories", "nir,gossip"], "unknown category 'gossip'"),
-        (["members-enrolled", "--insurer", "mh", "--members", json.dumps({"ref": "m9", "nir": "123"})],
-         "invalid NIR"),
+        (["members-enrolled", "--insurer", "mh", "--members", json.dumps({"ref": "m9", "nir": "123"})], "invalid NIR"),
         (["fact-retracted", "--fact", "retract-maybe-health"], "itself a retraction"),
         (["insurer-informed", "--incident", INCIDENT, "--insurer", "mh", "--known-on", TOMORROW], "in the future"),
     ],
@@ -305,10 +305,22 @@ def test_a_rejected_record_exits_1_with_one_error_line_and_appends_nothing(ledge
 
 def test_a_category_defined_first_is_accepted(ledger, write_file):
     facts = [
-        fact("category-defined", id="cat-transport", category="medical_transport", label="Medical-transport invoices",
-             risk="high", special=True, known_on="2024-02-08"),
-        fact("field-ruled-in", id="transport-in", incident=INCIDENT, categories=["medical_transport"],
-             known_on="2024-02-08"),
+        fact(
+            "category-defined",
+            id="cat-transport",
+            category="medical_transport",
+            label="Medical-transport invoices",
+            risk="high",
+            special=True,
+            known_on="2024-02-08",
+        ),
+        fact(
+            "field-ruled-in",
+            id="transport-in",
+            incident=INCIDENT,
+            categories=["medical_transport"],
+            known_on="2024-02-08",
+        ),
     ]
 
     result = ledger("import", str(write_file("transport.jsonl", _jsonl(facts))))
@@ -345,13 +357,18 @@ def test_a_file_with_one_bad_line_appends_none_of_its_good_lines(ledger, write_f
 
 
 def test_several_lines_of_broken_json_give_one_error_line_each(ledger, write_file):
-    text = "\n".join([
-        json.dumps(fact("insurer-informed", incident=INCIDENT, insurer="alan")),
-        "{not json",
-        json.dumps(fact("insurer-informed", incident=INCIDENT, insurer="alan")),
-        "",
-        '{"kind": "insurer-informed",}',
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                json.dumps(fact("insurer-informed", incident=INCIDENT, insurer="alan")),
+                "{not json",
+                json.dumps(fact("insurer-informed", incident=INCIDENT, insurer="alan")),
+                "",
+                '{"kind": "insurer-informed",}',
+            ]
+        )
+        + "\n"
+    )
     before = ledger_size(ledger.path)
 
     result = ledger("import", str(write_file("broken.jsonl", text)))
@@ -365,12 +382,17 @@ def test_several_lines_of_broken_json_give_one_error_line_each(ledger, write_fil
 
 
 def test_several_malformed_facts_give_one_error_line_each(ledger, write_file):
-    text = "\n".join([
-        json.dumps(fact("insurer-informed", incident=INCIDENT, insurer="alan", colour="red")),
-        json.dumps(fact("insurer-informed", incident=INCIDENT, insurer="alan")),
-        '["a list"]',
-        json.dumps(fact("insurer-informed", incident=INCIDENT, insurer="alan", known_on="2024-02-01T10:00")),
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                json.dumps(fact("insurer-informed", incident=INCIDENT, insurer="alan", colour="red")),
+                json.dumps(fact("insurer-informed", incident=INCIDENT, insurer="alan")),
+                '["a list"]',
+                json.dumps(fact("insurer-informed", incident=INCIDENT, insurer="alan", known_on="2024-02-01T10:00")),
+            ]
+        )
+        + "\n"
+    )
     before = ledger_size(ledger.path)
 
     result = ledger("import", str(write_file("malformed.jsonl", text)))

@@ -86,6 +86,12 @@ def test_v1_members_keep_their_period_and_pseudonym():
     (roster,) = [decode(line) for line in V1_LINES if b'"members-enrolled"' in line]
 
     first, second = roster.members
-    assert first == Member(ref="MH-000001", role="holder", contract="SANTE-ESSENTIEL", from_=date(2015, 1, 1),
-                           until=date(2024, 12, 31), nir="29239331c364b68211928687bfe9e456")
+    assert first == Member(
+        ref="MH-000001",
+        role="holder",
+        contract="SANTE-ESSENTIEL",
+        from_=date(2015, 1, 1),
+        until=date(2024, 12, 31),
+        nir="29239331c364b68211928687bfe9e456",
+    )
     assert second == Member(ref="MH-000002")

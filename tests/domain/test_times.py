@@ -29,8 +29,10 @@ def utc(*parts: int) -> datetime:
 
 
 def test_a_date_only_known_on_is_the_start_of_that_day_in_the_ledger_zone():
-    parsed = parse_fact(fact("attack-discovered", incident=INCIDENT, operator="V", occurred_on="2024-01-22",
-                             known_on="2024-01-29"), context())
+    parsed = parse_fact(
+        fact("attack-discovered", incident=INCIDENT, operator="V", occurred_on="2024-01-22", known_on="2024-01-29"),
+        context(),
+    )
 
     assert parsed.fact.known_on == utc(2024, 1, 28, 23, 0)
     assert parsed.fact.occurred_on == utc(2024, 1, 21, 23, 0)
@@ -136,8 +138,13 @@ def test_known_on_before_occurred_on_is_rejected():
 
 def test_known_on_the_same_day_as_a_date_only_occurred_on_is_accepted():
     parsed = parse_fact(
-        fact("insurer-informed", incident=INCIDENT, insurer="mh", occurred_on="2024-02-01",
-             known_on="2024-02-01T15:00:00+01:00"),
+        fact(
+            "insurer-informed",
+            incident=INCIDENT,
+            insurer="mh",
+            occurred_on="2024-02-01",
+            known_on="2024-02-01T15:00:00+01:00",
+        ),
         context(),
     )
 

@@ -98,8 +98,17 @@ def test_a_signature_line_with_the_right_name_but_another_key_is_rejected():
         f"{ORIGIN}\n5\nTju7H3tHjc/nH7YxYxUZo7yhLJrvyhYSv85ME6hiZNQ=\n\nnot a signature\n",
         f"{ORIGIN}\n5\nTju7H3tHjc/nH7YxYxUZo7yhLJrvyhYSv85ME6hiZNQ=\n\n\u2014 dpo AAAA\n",
     ],
-    ids=["empty", "no root", "size not a number", "leading zero", "root not base64", "short root", "CRLF",
-         "not a signature line", "short signature"],
+    ids=[
+        "empty",
+        "no root",
+        "size not a number",
+        "leading zero",
+        "root not base64",
+        "short root",
+        "CRLF",
+        "not a signature line",
+        "short signature",
+    ],
 )
 def test_a_malformed_checkpoint_is_refused(text):
     with pytest.raises(ProofError):

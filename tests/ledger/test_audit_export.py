@@ -45,7 +45,11 @@ def independent(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The standard-library verifier in an isolated interpreter: no site-packages, no project on the path."""
     return subprocess.run(
         [sys.executable, "-I", "-S", str(VERIFIER), str(path), *args],
-        capture_output=True, text=True, check=False, cwd=path.parent, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=path.parent,
+        timeout=60,
     )
 
 
@@ -133,8 +137,12 @@ def test_the_independent_verifier_accepts_the_export_and_finds_the_same_root(led
 
 def test_the_independent_verifier_runs_on_the_export_of_the_real_entry_point(ledger, tmp_path):
     target = tmp_path / "real.jsonl"
-    subprocess.run([str(EXPOSURE), "--store", str(ledger.path), "audit", "export", str(target)],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [str(EXPOSURE), "--store", str(ledger.path), "audit", "export", str(target)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
     assert independent(target).returncode == 0
 

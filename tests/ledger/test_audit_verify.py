@@ -77,8 +77,9 @@ def test_the_head_is_a_checkpoint_naming_this_ledger_size_and_root(ledger):
 
 
 def test_a_ledger_that_grew_still_extends_a_head_kept_before(ledger, kept_head):
-    recorded = ledger("record", "insurer-informed", "--incident", INCIDENT, "--insurer", "harmonie",
-                      "--known-on", "2024-02-10")
+    recorded = ledger(
+        "record", "insurer-informed", "--incident", INCIDENT, "--insurer", "harmonie", "--known-on", "2024-02-10"
+    )
     assert recorded.exit_code == 0, recorded.stderr
 
     result = verify(ledger, "--expect", str(kept_head))
@@ -163,11 +164,17 @@ def test_deleting_a_fact_names_the_position_that_is_missing(ledger):
 
 def test_inserting_a_forged_fact_in_the_middle_is_caught(ledger):
     forged = state_at(ledger.path, 4).replace(b'"id":"affected-mh"', b'"id":"forged"')
-    statements = [("UPDATE stored_events SET originator_version = originator_version + 1 WHERE originator_version = ?",
-                   (version,)) for version in range(SIZE, 3, -1)]
+    statements = [
+        (
+            "UPDATE stored_events SET originator_version = originator_version + 1 WHERE originator_version = ?",
+            (version,),
+        )
+        for version in range(SIZE, 3, -1)
+    ]
     originator = rows(ledger.path)[0][1]
-    statements.append(("INSERT INTO stored_events VALUES (?, 4, 'exposure:insurer-confirmed-affected', ?)",
-                       (originator, forged)))
+    statements.append(
+        ("INSERT INTO stored_events VALUES (?, 4, 'exposure:insurer-confirmed-affected', ?)", (originator, forged))
+    )
     tamper(ledger.path, *statements)
 
     assert_fails_at(verify(ledger), "position 4: the row appended there holds position 5")
@@ -177,10 +184,16 @@ def test_a_forged_insertion_that_rebuilds_the_table_in_order_is_caught_by_the_re
     assert verify(ledger).exit_code == 0
     original = rows(ledger.path)
     forged = original[3][4].replace(b'"id":"affected-mh"', b'"id":"forged"')
-    rebuilt = [*original[:3], (0, original[3][1], 4, original[3][3], forged),
-               *[(0, o, v + 1, t, s) for _, o, v, t, s in original[3:]]]
-    tamper(ledger.path, ("DELETE FROM stored_events", ()),
-           *[("INSERT INTO stored_events VALUES (?, ?, ?, ?)", (o, v, t, s)) for _, o, v, t, s in rebuilt])
+    rebuilt = [
+        *original[:3],
+        (0, original[3][1], 4, original[3][3], forged),
+        *[(0, o, v + 1, t, s) for _, o, v, t, s in original[3:]],
+    ]
+    tamper(
+        ledger.path,
+        ("DELETE FROM stored_events", ()),
+        *[("INSERT INTO stored_events VALUES (?, ?, ?, ?)", (o, v, t, s)) for _, o, v, t, s in rebuilt],
+    )
 
     assert_fails_at(verify(ledger), "position 4: the stored fact changed since it was verified")
 
@@ -194,9 +207,11 @@ def test_duplicating_a_fact_names_the_copy_and_the_original(ledger):
 
 def test_swapping_two_facts_is_caught_by_their_recording_order(ledger):
     (_, _, _, topic4, state4), (_, _, _, topic5, state5) = rows(ledger.path)[3:5]
-    tamper(ledger.path,
-           ("UPDATE stored_events SET topic = ?, state = ? WHERE originator_version = 4", (topic5, state5)),
-           ("UPDATE stored_events SET topic = ?, state = ? WHERE originator_version = 5", (topic4, state4)))
+    tamper(
+        ledger.path,
+        ("UPDATE stored_events SET topic = ?, state = ? WHERE originator_version = 4", (topic5, state5)),
+        ("UPDATE stored_events SET topic = ?, state = ? WHERE originator_version = 5", (topic4, state4)),
+    )
 
     assert_fails_at(verify(ledger), "position 5: recorded_at")
 
@@ -204,9 +219,11 @@ def test_swapping_two_facts_is_caught_by_their_recording_order(ledger):
 def test_swapping_two_verified_facts_names_the_first_of_them(ledger):
     assert verify(ledger).exit_code == 0
     (_, _, _, topic4, state4), (_, _, _, topic5, state5) = rows(ledger.path)[3:5]
-    tamper(ledger.path,
-           ("UPDATE stored_events SET topic = ?, state = ? WHERE originator_version = 4", (topic5, state5)),
-           ("UPDATE stored_events SET topic = ?, state = ? WHERE originator_version = 5", (topic4, state4)))
+    tamper(
+        ledger.path,
+        ("UPDATE stored_events SET topic = ?, state = ? WHERE originator_version = 4", (topic5, state5)),
+        ("UPDATE stored_events SET topic = ?, state = ? WHERE originator_version = 5", (topic4, state4)),
+    )
 
     assert_fails_at(verify(ledger), "position 4: the stored fact changed since it was verified")
 
@@ -223,11 +240,16 @@ def test_truncating_a_verified_log_names_the_first_missing_position(ledger):
 
 
 def test_truncating_the_log_and_its_remembered_leaves_is_caught_by_a_kept_head(ledger, kept_head):
-    tamper(ledger.path, ("DELETE FROM stored_events WHERE originator_version > ?", (SIZE - 2,)),
-           ("DELETE FROM audit_leaves", ()))
+    tamper(
+        ledger.path,
+        ("DELETE FROM stored_events WHERE originator_version > ?", (SIZE - 2,)),
+        ("DELETE FROM audit_leaves", ()),
+    )
 
-    assert_fails_at(verify(ledger, "--expect", str(kept_head)),
-                    f"position {SIZE - 1}: the log holds {SIZE - 2} facts but the expected head has {SIZE}")
+    assert_fails_at(
+        verify(ledger, "--expect", str(kept_head)),
+        f"position {SIZE - 1}: the log holds {SIZE - 2} facts but the expected head has {SIZE}",
+    )
 
 
 # -- a rewrite of history with every hash recomputed ------------------------------------
@@ -249,8 +271,13 @@ def test_a_rewrite_with_every_hash_recomputed_is_caught_only_against_a_kept_head
 def test_a_tampered_ledger_exits_3_from_the_real_entry_point(ledger):
     tamper(ledger.path, ("DELETE FROM stored_events WHERE originator_version = 2", ()))
 
-    result = subprocess.run([str(EXPOSURE), "--store", str(ledger.path), "audit", "verify"],
-                            capture_output=True, text=True, check=False, timeout=120)
+    result = subprocess.run(
+        [str(EXPOSURE), "--store", str(ledger.path), "audit", "verify"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
     assert result.returncode == 3
     assert result.stdout == ""
@@ -299,8 +326,9 @@ def test_a_checkpoint_of_another_ledger_is_rejected(ledger, kept_head):
     text = kept_head.read_text(encoding="utf-8")
     kept_head.write_text(re.sub(r"^exposure\.ledger/\S+", "exposure.ledger/someone-else", text), encoding="utf-8")
 
-    assert_fails_at(verify(ledger, "--expect", str(kept_head)),
-                    "the checkpoint is for ledger 'exposure.ledger/someone-else'")
+    assert_fails_at(
+        verify(ledger, "--expect", str(kept_head)), "the checkpoint is for ledger 'exposure.ledger/someone-else'"
+    )
 
 
 # -- append-only triggers ---------------------------------------------------------------
@@ -321,8 +349,9 @@ def test_the_store_refuses_to_update_or_delete_facts_and_verified_leaves(ledger,
     before = rows(ledger.path)
 
     if is_postgres(ledger.path):
-        with psycopg.connect(str(ledger.path), autocommit=True) as conn, pytest.raises(
-            psycopg.errors.RaiseException, match="append-only"
+        with (
+            psycopg.connect(str(ledger.path), autocommit=True) as conn,
+            pytest.raises(psycopg.errors.RaiseException, match="append-only"),
         ):
             conn.execute(pg_sql(statement))
     else:

@@ -19,9 +19,21 @@ def test_the_quick_roster_benchmark_measures_every_figure(tmp_path):
     out = tmp_path / "bench.json"
 
     done = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--quick", "--members", "2000", "--store", str(tmp_path / "work"),
-         "--json-out", str(out)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            str(BENCHMARK),
+            "--quick",
+            "--members",
+            "2000",
+            "--store",
+            str(tmp_path / "work"),
+            "--json-out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
     assert done.returncode == 0, done.stderr[-3000:]

@@ -34,13 +34,27 @@ def write_roster(path: Path) -> None:
 
 
 def exposure(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(EXPOSURE), "--store", str(store), *args], capture_output=True, text=True,
-                          timeout=180, check=False)
+    return subprocess.run(
+        [str(EXPOSURE), "--store", str(store), *args], capture_output=True, text=True, timeout=180, check=False
+    )
 
 
 def import_command(store: Path, roster: Path) -> list[str]:
-    return [str(EXPOSURE), "--store", str(store), "members", "import", "--insurer", "mh", str(roster),
-            "--known-on", "2024-01-01", "--batch-size", str(BATCH), "--json"]
+    return [
+        str(EXPOSURE),
+        "--store",
+        str(store),
+        "members",
+        "import",
+        "--insurer",
+        "mh",
+        str(roster),
+        "--known-on",
+        "2024-01-01",
+        "--batch-size",
+        str(BATCH),
+        "--json",
+    ]
 
 
 def read(store: Path, sql: str) -> int:
@@ -75,14 +89,16 @@ def children(pid: int) -> int:
     return count
 
 
-def kill_when(store: Path, roster: Path, ready: Callable[[int], bool], during: Callable[[int], bool],
-              delay: float) -> bool:
+def kill_when(
+    store: Path, roster: Path, ready: Callable[[int], bool], during: Callable[[int], bool], delay: float
+) -> bool:
     """Start the import, wait until `ready(pid)`, then up to `delay` seconds more while
     `during(pid)` holds, and SIGKILL it. Each look is taken with the import frozen (SIGSTOP), so
     what was seen is the state it dies in. True if it was killed while `during` held, or
     at the first look after `during` stopped holding (the phase's last moment)."""
-    process = subprocess.Popen(import_command(store, roster), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        import_command(store, roster), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 120
     while process.poll() is None and time.monotonic() < deadline and not ready(process.pid):
         time.sleep(0.002)
@@ -104,10 +120,30 @@ def test_an_import_killed_in_each_phase_completes_exactly_once_when_run_again(tm
     store, roster = tmp_path / "store" / "ledger.db", tmp_path / "roster.csv"
     write_roster(roster)
     assert exposure(store, "init").returncode == 0
-    opened = exposure(store, "record", "attack-discovered", "--incident", INCIDENT, "--operator", "Viamedis",
-                      "--occurred-on", "2024-01-22", "--known-on", "2024-01-29")
-    affected = exposure(store, "record", "insurer-confirmed-affected", "--incident", INCIDENT, "--insurer", "mh",
-                        "--known-on", "2024-02-01")
+    opened = exposure(
+        store,
+        "record",
+        "attack-discovered",
+        "--incident",
+        INCIDENT,
+        "--operator",
+        "Viamedis",
+        "--occurred-on",
+        "2024-01-22",
+        "--known-on",
+        "2024-01-29",
+    )
+    affected = exposure(
+        store,
+        "record",
+        "insurer-confirmed-affected",
+        "--incident",
+        INCIDENT,
+        "--insurer",
+        "mh",
+        "--known-on",
+        "2024-02-01",
+    )
     assert opened.returncode == affected.returncode == 0, (opened.stderr, affected.stderr)
     seed = random.randrange(10**6)  # noqa: S311 - kill moments, printed on failure
     rng = random.Random(seed)  # noqa: S311
@@ -133,8 +169,9 @@ def test_an_import_killed_in_each_phase_completes_exactly_once_when_run_again(tm
     # 4. the same command again, to the end
     resumed = subprocess.run(import_command(store, roster), capture_output=True, text=True, timeout=180, check=False)
     again = subprocess.run(import_command(store, roster), capture_output=True, text=True, timeout=180, check=False)
-    insurer = exposure(store, "insurer", "--incident", INCIDENT, "--insurer", "mh", "--as-known-on", "2024-02-02",
-                       "--json")
+    insurer = exposure(
+        store, "insurer", "--incident", INCIDENT, "--insurer", "mh", "--as-known-on", "2024-02-02", "--json"
+    )
 
     context = f"seed {seed}"
     assert killed_checking, context
@@ -145,12 +182,23 @@ def test_an_import_killed_in_each_phase_completes_exactly_once_when_run_again(tm
     assert projected_when_killed < last, context
     assert resumed.returncode == 0, resumed.stderr
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout) == {"insurer": "mh", "rows": ROWS, "facts": FACTS, "appended": 0,
-                                        "unchanged": FACTS}, context
+    assert json.loads(again.stdout) == {
+        "insurer": "mh",
+        "rows": ROWS,
+        "facts": FACTS,
+        "appended": 0,
+        "unchanged": FACTS,
+    }, context
     distinct_refs = len({f"m{n:06d}" for n in range(ROWS)} - {f"m{n:06d}" for n in range(999, ROWS, 1000)})
     assert json.loads(insurer.stdout)["members"]["memberships"] == distinct_refs, context
     assert facts_in_ledger(store) == FACTS, context
-    assert read(store, "SELECT COUNT(*) FROM (SELECT insurer, ref, pos FROM member_versions"
-                       " GROUP BY insurer, ref, pos HAVING COUNT(*) > 1)") == 0, context
+    assert (
+        read(
+            store,
+            "SELECT COUNT(*) FROM (SELECT insurer, ref, pos FROM member_versions"
+            " GROUP BY insurer, ref, pos HAVING COUNT(*) > 1)",
+        )
+        == 0
+    ), context
     assert read(store, "SELECT COUNT(DISTINCT ref) FROM member_versions WHERE insurer = 'mh'") == distinct_refs, context
     assert read(store, "SELECT COUNT(*) FROM member_versions WHERE insurer = 'mh'") == ROWS - ROWS // 1000, context

@@ -175,13 +175,35 @@ def test_the_projections_live_in_the_database_beside_the_facts(
     elsewhere = tmp_path / "another-machine"
     elsewhere.mkdir()
     from_elsewhere = subprocess.run(
-        [sys.executable, "-c", "from cli.main import main; main()", "--store", url,
-         "summary", "--incident", "vm", "--as-known-on", DATES[-1], "--json"],
-        capture_output=True, text=True, env={**env, "HOME": str(elsewhere)}, cwd=elsewhere, check=False, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "from cli.main import main; main()",
+            "--store",
+            url,
+            "summary",
+            "--incident",
+            "vm",
+            "--as-known-on",
+            DATES[-1],
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env={**env, "HOME": str(elsewhere)},
+        cwd=elsewhere,
+        check=False,
+        timeout=120,
     )
 
-    assert {"exposure_events", "exposure_settings", "projection_state", "facts", "member_versions",
-            "audit_leaves"} <= tables
+    assert {
+        "exposure_events",
+        "exposure_settings",
+        "projection_state",
+        "facts",
+        "member_versions",
+        "audit_leaves",
+    } <= tables
     assert (projected, members) == (len(STORY), 4)
     assert projection_state(url) == {"facts": len(STORY), "members": 7}  # members: the last roster or scope
     assert from_elsewhere.returncode == 0, from_elsewhere.stderr
@@ -327,8 +349,14 @@ def test_follow_keeps_the_shared_projections_current_through_listen_notify(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not _listening(url):
             time.sleep(0.1)
-        written = subprocess.run([sys.executable, "-c", ROSTER_WRITER, url], env=env, capture_output=True,
-                                 text=True, check=False, timeout=120)
+        written = subprocess.run(
+            [sys.executable, "-c", ROSTER_WRITER, url],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
         assert written.returncode == 0, written.stderr
 
         while time.monotonic() < deadline and projection_state(url)["members"] != len(STORY) + 1:
@@ -351,3 +379,26 @@ def _listening(url: str) -> bool:
             "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'"
         ).fetchone()
     return bool(row and row[0])
+
+
+async def test_an_export_streams_through_a_server_side_cursor(
+    pg_store: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    from ledger.store import Store  # noqa: PLC0415
+    from projections import queries  # noqa: PLC0415
+
+    url, env = pg_store
+    load_story(url, env, tmp_path)
+    store = await Store.open(url, Path(env["EXPOSURE_KEY_FILE"]))
+    try:
+        h = await store.horizon("2024-02-10")
+        open_cursors: list[str] = []
+        chunks = queries.affected_chunks(store.db, "vm", h)
+        async for _insurer, _fields, _implied, rows in chunks:
+            assert rows
+            open_cursors += [str(r[0]) for r in await store.db.execute_fetchall("SELECT name FROM pg_cursors")]
+    finally:
+        await store.close()
+
+    # The rows came from a named cursor kept on the server, not a result set held by the client.
+    assert "exposure_stream" in open_cursors

@@ -30,8 +30,16 @@ EVERY_NIR = (NIR_ALICE, NIR_BRUNO, NIR_CORSE, NIR_DANIEL, NIR_EMMA)
 def written_forms(number: str) -> set[bytes]:
     """Every way a NIR could have been written down: compact, spaced, dotted, without its key,
     lower case (Corsica), and as UTF-16 text."""
-    texts = {number, number[:13], spaced(number), spaced(number).replace(" ", "."), spaced(number)[:-3],
-             number.lower(), number[:13].lower(), spaced(number).lower()}
+    texts = {
+        number,
+        number[:13],
+        spaced(number),
+        spaced(number).replace(" ", "."),
+        spaced(number)[:-3],
+        number.lower(),
+        number[:13].lower(),
+        spaced(number).lower(),
+    }
     forms = {text.encode("ascii") for text in texts}
     forms |= {text.encode("utf-16-le") for text in (number, number[:13])}
     return forms
@@ -51,13 +59,37 @@ def leaks(folder: Path) -> list[str]:
 def test_no_raw_nir_reaches_any_file_of_the_store_folder(cli, write_file, store_path):
     cli("import", str(write_file("open.jsonl", json.dumps(opening()) + "\n")))
     # 1. record, spaced
-    recorded = cli("record", "members-enrolled", "--insurer", "mh", "--known-on", "2024-01-01",
-                   "--members", json.dumps({"ref": "m1", "role": "holder", "nir": spaced(NIR_ALICE)}))
+    recorded = cli(
+        "record",
+        "members-enrolled",
+        "--insurer",
+        "mh",
+        "--known-on",
+        "2024-01-01",
+        "--members",
+        json.dumps({"ref": "m1", "role": "holder", "nir": spaced(NIR_ALICE)}),
+    )
     # 2. import, dotted and compact
-    imported = cli("import", str(write_file("roster.jsonl", json.dumps(fact(
-        "members-enrolled", insurer="lmg", known_on="2024-01-01",
-        members=[{"ref": "g1", "nir": spaced(NIR_BRUNO).replace(" ", ".")}, {"ref": "g2", "nir": NIR_DANIEL}],
-    )) + "\n")))
+    imported = cli(
+        "import",
+        str(
+            write_file(
+                "roster.jsonl",
+                json.dumps(
+                    fact(
+                        "members-enrolled",
+                        insurer="lmg",
+                        known_on="2024-01-01",
+                        members=[
+                            {"ref": "g1", "nir": spaced(NIR_BRUNO).replace(" ", ".")},
+                            {"ref": "g2", "nir": NIR_DANIEL},
+                        ],
+                    )
+                )
+                + "\n",
+            )
+        ),
+    )
     # 3. members import, compact and lower case
     rows = f"ref,nir\nc1,{NIR_CORSE.lower()}\nc2,{NIR_EMMA}\nc3,{spaced(NIR_ALICE)}\n"
     roster = cli("members", "import", "--insurer", "corsica", str(write_file("roster.csv", rows)))
@@ -76,11 +108,17 @@ def test_no_raw_nir_reaches_any_file_of_the_store_folder(cli, write_file, store_
 
 async def test_no_raw_nir_is_in_the_write_ahead_log_of_an_open_store(store_path):
     async with opened(store_path) as store:
-        await store.append(labelled(
-            opening(),
-            fact("members-enrolled", insurer="mh", known_on="2024-01-01",
-                 members=[{"ref": f"m{n}", "nir": number} for n, number in enumerate(EVERY_NIR)]),
-        ))
+        await store.append(
+            labelled(
+                opening(),
+                fact(
+                    "members-enrolled",
+                    insurer="mh",
+                    known_on="2024-01-01",
+                    members=[{"ref": f"m{n}", "nir": number} for n, number in enumerate(EVERY_NIR)],
+                ),
+            )
+        )
         h = await store.horizon()
         found = await queries.member(store.db, h, nir_pseudonym=nir_rules.pseudonymise(NIR_CORSE, store.keys.nir_key))
         files = {path.name for path in store_path.parent.iterdir()}

@@ -45,30 +45,66 @@ def many_facts() -> list[dict[str, Any]]:
     refs = [f"m{n}" for n in range(20)]
     facts = [
         opening(),
-        fact("members-enrolled", id="roster-1", insurer="mh", known_on="2024-01-01",
-             members=[{"ref": r, "nir": NIR_ALICE if r == "m0" else None} for r in refs[:10]]),
-        fact("members-enrolled", id="roster-2", insurer="mh", known_on="2024-01-02",
-             members=[{"ref": r, "contract": "A"} for r in refs[5:]]),
-        fact("members-enrolled", id="roster-lmg", insurer="lmg", known_on="2024-01-01",
-             members=[{"ref": "g1", "nir": NIR_ALICE}, {"ref": "g2", "nir": NIR_CORSE}]),
+        fact(
+            "members-enrolled",
+            id="roster-1",
+            insurer="mh",
+            known_on="2024-01-01",
+            members=[{"ref": r, "nir": NIR_ALICE if r == "m0" else None} for r in refs[:10]],
+        ),
+        fact(
+            "members-enrolled",
+            id="roster-2",
+            insurer="mh",
+            known_on="2024-01-02",
+            members=[{"ref": r, "contract": "A"} for r in refs[5:]],
+        ),
+        fact(
+            "members-enrolled",
+            id="roster-lmg",
+            insurer="lmg",
+            known_on="2024-01-01",
+            members=[{"ref": "g1", "nir": NIR_ALICE}, {"ref": "g2", "nir": NIR_CORSE}],
+        ),
         fact("insurer-confirmed-affected", id="mh-in", incident=INCIDENT, insurer="mh", known_on="2024-02-01"),
         fact("insurer-informed", id="lmg-told", incident=INCIDENT, insurer="lmg", known_on="2024-02-01"),
-        fact("field-ruled-in", id="fields", incident=INCIDENT, categories=["nir", "civil_status"],
-             known_on="2024-02-01"),
+        fact(
+            "field-ruled-in", id="fields", incident=INCIDENT, categories=["nir", "civil_status"], known_on="2024-02-01"
+        ),
     ]
     for n in range(40):
-        facts.append(fact("insurer-informed", id=f"told-{n}", incident=INCIDENT, insurer=f"insurer-{n:02d}",
-                          known_on="2024-02-02"))
+        facts.append(
+            fact(
+                "insurer-informed", id=f"told-{n}", incident=INCIDENT, insurer=f"insurer-{n:02d}", known_on="2024-02-02"
+            )
+        )
     for n in range(20):
         kind = "members-confirmed-affected" if n % 2 else "members-ruled-out"
-        facts.append(fact(kind, id=f"finding-{n}", incident=INCIDENT, insurer="mh", refs=refs[n : n + 3],
-                          known_on=f"2024-02-{10 + n % 7:02d}"))
+        facts.append(
+            fact(
+                kind,
+                id=f"finding-{n}",
+                incident=INCIDENT,
+                insurer="mh",
+                refs=refs[n : n + 3],
+                known_on=f"2024-02-{10 + n % 7:02d}",
+            )
+        )
     for n in range(20):
-        facts.append(fact("field-suspected", id=f"maybe-{n}", incident=INCIDENT, insurer=f"insurer-{n:02d}",
-                          categories=["email"], known_on="2024-02-03"))
+        facts.append(
+            fact(
+                "field-suspected",
+                id=f"maybe-{n}",
+                incident=INCIDENT,
+                insurer=f"insurer-{n:02d}",
+                categories=["email"],
+                known_on="2024-02-03",
+            )
+        )
     facts += [
-        fact("members-notified", id="told-members", incident=INCIDENT, insurer="mh", refs=refs[:4],
-             known_on="2024-02-12"),
+        fact(
+            "members-notified", id="told-members", incident=INCIDENT, insurer="mh", refs=refs[:4], known_on="2024-02-12"
+        ),
         fact("fact-retracted", id="retract-5", fact="finding-5", known_on="2024-02-15"),
         fact("insurer-confirmed-affected", id="lmg-in", incident=INCIDENT, insurer="lmg", known_on="2024-02-08"),
     ]
@@ -214,8 +250,9 @@ async def test_catch_up_resumes_exactly_once_after_the_process_is_killed(store_p
     async with opened(store_path) as store:
         answers_before = await every_answer(store)
 
-    killed = subprocess.run([sys.executable, "-c", KILL_MID_BATCH, str(store_path)], capture_output=True, timeout=60,
-                            check=False)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_MID_BATCH, str(store_path)], capture_output=True, timeout=60, check=False
+    )
 
     assert killed.returncode == -9, killed.stderr
     assert table_counts(store_path)["facts"] == projector.PAGE
@@ -256,8 +293,11 @@ async def test_rebuilding_the_projections_gives_identical_answers(store_path, tm
 async def test_rebuilding_keeps_the_roster_import_answers(store_path, tmp_path):
     csv = tmp_path / "roster.csv"
     csv.write_text("ref,role,contract,nir\n" + "".join(f"r{n},holder,A,\n" for n in range(30)), encoding="utf-8")
-    await append(store_path, opening(),
-                 fact("insurer-confirmed-affected", incident=INCIDENT, insurer="mh", known_on="2024-02-01"))
+    await append(
+        store_path,
+        opening(),
+        fact("insurer-confirmed-affected", incident=INCIDENT, insurer="mh", known_on="2024-02-01"),
+    )
     async with opened(store_path) as store:
         await roster.import_roster(store, "mh", str(csv), known_on="2024-01-01", batch_size=7)
         h = await store.horizon("2024-02-01")
@@ -277,10 +317,12 @@ async def test_rebuilding_keeps_the_roster_import_answers(store_path, tmp_path):
 async def test_a_second_store_on_the_same_file_sees_the_first_ones_appends(store_path):
     async with opened(store_path) as first, opened(store_path) as second:
         await first.append([("", opening())])
-        await second.append([("", fact("insurer-confirmed-affected", incident=INCIDENT, insurer="mh",
-                                       known_on="2024-02-01"))])
-        await first.append([("", fact("field-ruled-in", incident=INCIDENT, insurer="mh", categories=["nir"],
-                                      known_on="2024-02-01"))])
+        await second.append(
+            [("", fact("insurer-confirmed-affected", incident=INCIDENT, insurer="mh", known_on="2024-02-01"))]
+        )
+        await first.append(
+            [("", fact("field-ruled-in", incident=INCIDENT, insurer="mh", categories=["nir"], known_on="2024-02-01"))]
+        )
 
         seen_by_second = await queries.summary(second.db, INCIDENT, await second.horizon("2024-02-01"))
         seen_by_first = await queries.summary(first.db, INCIDENT, await first.horizon("2024-02-01"))
@@ -304,8 +346,11 @@ async def test_a_store_opened_earlier_validates_against_facts_appended_since(sto
 
 async def test_positions_and_recorded_at_follow_the_append_order(store_path):
     await append(store_path, opening())
-    await append(store_path, fact("insurer-informed", incident=INCIDENT, insurer="mh", known_on="2024-02-01"),
-                 fact("insurer-informed", incident=INCIDENT, insurer="lmg", known_on="2024-01-30"))
+    await append(
+        store_path,
+        fact("insurer-informed", incident=INCIDENT, insurer="mh", known_on="2024-02-01"),
+        fact("insurer-informed", incident=INCIDENT, insurer="lmg", known_on="2024-01-30"),
+    )
 
     async with opened(store_path) as store:
         recorded = list(store.facts())
@@ -319,11 +364,23 @@ async def test_a_roster_appended_while_another_store_answers_is_never_half_seen(
     # Store.horizon is catch_up + queries.horizon; another writer's roster lands in between.
     # Its fact row is projected by the writer, its member rows are not yet.
     async with opened(store_path) as reader, opened(store_path) as writer:
-        await reader.append(labelled(opening(), fact("insurer-confirmed-affected", incident=INCIDENT, insurer="mh",
-                                                     known_on="2024-02-01")))
+        await reader.append(
+            labelled(
+                opening(), fact("insurer-confirmed-affected", incident=INCIDENT, insurer="mh", known_on="2024-02-01")
+            )
+        )
         await reader.catch_up()
-        await writer.append(labelled(fact("members-enrolled", id="late-roster", insurer="mh", known_on="2024-01-01",
-                                          members=[{"ref": "m1"}, {"ref": "m2"}])))
+        await writer.append(
+            labelled(
+                fact(
+                    "members-enrolled",
+                    id="late-roster",
+                    insurer="mh",
+                    known_on="2024-01-01",
+                    members=[{"ref": "m1"}, {"ref": "m2"}],
+                )
+            )
+        )
 
         racing = await queries.summary(reader.db, INCIDENT, await queries.horizon(reader.db, datetime.now(UTC), None))
         settled = await queries.summary(reader.db, INCIDENT, await reader.horizon())
@@ -354,8 +411,10 @@ WRITER = textwrap.dedent(
 
 async def test_writers_in_several_processes_append_every_fact_once_in_a_dense_order(store_path):
     await append(store_path, opening())
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(store_path), name, "15"],
-                                stderr=subprocess.PIPE) for name in ("a", "b", "c")]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(store_path), name, "15"], stderr=subprocess.PIPE)
+        for name in ("a", "b", "c")
+    ]
     errors = [w.communicate(timeout=120)[1] for w in writers]
 
     assert [w.returncode for w in writers] == [0, 0, 0], errors

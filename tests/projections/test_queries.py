@@ -50,13 +50,19 @@ async def status_of(path, insurer, ref, day, incident=INCIDENT, recorded=None) -
 
 
 def roster(insurer: str, *members: dict[str, Any], known_on: str = "2024-01-01", fact_id: str | None = None):
-    return fact("members-enrolled", id=fact_id or f"roster-{insurer}", insurer=insurer, known_on=known_on,
-                members=list(members))
+    return fact(
+        "members-enrolled", id=fact_id or f"roster-{insurer}", insurer=insurer, known_on=known_on, members=list(members)
+    )
 
 
 def confirmed(insurer: str, day: str, fact_id: str | None = None, incident: str = INCIDENT):
-    return fact("insurer-confirmed-affected", id=fact_id or f"{insurer}-affected", incident=incident,
-                insurer=insurer, known_on=day)
+    return fact(
+        "insurer-confirmed-affected",
+        id=fact_id or f"{insurer}-affected",
+        incident=incident,
+        insurer=insurer,
+        known_on=day,
+    )
 
 
 def exposed(day: str, *categories: str, fact_id: str, insurer: str | None = None):
@@ -122,8 +128,13 @@ async def test_an_insurer_scoped_field_overrides_the_incident_wide_one(store_pat
         confirmed("mh", "2024-02-01"),
         confirmed("msp", "2024-02-01"),
         exposed("2024-02-01", "nir", "civil_status", fact_id="communique"),
-        fact("field-ruled-out", id="not-member-number", incident=INCIDENT, categories=["member_number"],
-             known_on="2024-02-01"),
+        fact(
+            "field-ruled-out",
+            id="not-member-number",
+            incident=INCIDENT,
+            categories=["member_number"],
+            known_on="2024-02-01",
+        ),
         exposed("2024-02-06", "member_number", insurer="msp", fact_id="msp-member-number"),
     )
 
@@ -144,11 +155,21 @@ async def test_a_scope_by_contract_narrows_the_presumed_members(store_path):
     await append(
         store_path,
         opening(),
-        roster("mutame", {"ref": "p1", "contract": "MP-SANTE-PRO"}, {"ref": "p2", "contract": "MP-ESSENTIEL"},
-               {"ref": "p3"}),
+        roster(
+            "mutame",
+            {"ref": "p1", "contract": "MP-SANTE-PRO"},
+            {"ref": "p2", "contract": "MP-ESSENTIEL"},
+            {"ref": "p3"},
+        ),
         confirmed("mutame", "2024-02-01"),
-        fact("scope-defined", id="mutame-scope", incident=INCIDENT, insurer="mutame", contracts=["MP-SANTE-PRO"],
-             known_on="2024-02-08"),
+        fact(
+            "scope-defined",
+            id="mutame-scope",
+            incident=INCIDENT,
+            insurer="mutame",
+            contracts=["MP-SANTE-PRO"],
+            known_on="2024-02-08",
+        ),
     )
 
     before_scope = await affected_on(store_path, "2024-02-07")
@@ -185,8 +206,14 @@ async def test_a_scope_by_period_keeps_the_memberships_that_overlap_it(store_pat
             {"ref": "open-start-ended", "until": "2023-06-30"},
         ),
         confirmed("lmg", "2024-02-01"),
-        fact("scope-defined", incident=INCIDENT, insurer="lmg", enrolled_from="2024-01-01",
-             enrolled_until="2024-01-26", known_on="2024-02-08"),
+        fact(
+            "scope-defined",
+            incident=INCIDENT,
+            insurer="lmg",
+            enrolled_from="2024-01-01",
+            enrolled_until="2024-01-26",
+            known_on="2024-02-08",
+        ),
     )
 
     refs = [row["ref"] for row in await affected_on(store_path, "2024-02-08")]
@@ -210,20 +237,28 @@ async def test_a_scope_requires_every_criterion(store_path):
     await append(
         store_path,
         opening(),
-        roster("mh", {"ref": "a-holder", "contract": "A", "role": "holder"},
-               {"ref": "a-dependant", "contract": "A", "role": "dependant"},
-               {"ref": "b-holder", "contract": "B", "role": "holder"}),
+        roster(
+            "mh",
+            {"ref": "a-holder", "contract": "A", "role": "holder"},
+            {"ref": "a-dependant", "contract": "A", "role": "dependant"},
+            {"ref": "b-holder", "contract": "B", "role": "holder"},
+        ),
         confirmed("mh", "2024-02-01"),
-        fact("scope-defined", incident=INCIDENT, insurer="mh", contracts=["A"], roles=["holder"],
-             known_on="2024-02-01"),
+        fact(
+            "scope-defined", incident=INCIDENT, insurer="mh", contracts=["A"], roles=["holder"], known_on="2024-02-01"
+        ),
     )
 
     assert [row["ref"] for row in await affected_on(store_path, "2024-02-01")] == ["a-holder"]
 
 
 async def test_members_of_an_insurer_not_affected_are_not_presumed(store_path):
-    await append(store_path, opening(), roster("mh", {"ref": "m1"}),
-                 fact("insurer-informed", incident=INCIDENT, insurer="mh", known_on="2024-02-01"))
+    await append(
+        store_path,
+        opening(),
+        roster("mh", {"ref": "m1"}),
+        fact("insurer-informed", incident=INCIDENT, insurer="mh", known_on="2024-02-01"),
+    )
 
     assert await status_of(store_path, "mh", "m1", "2024-02-07") == "not-affected"
     assert (await summary_on(store_path, "2024-02-07"))["insurers"]["informed"] == ["mh"]
@@ -241,8 +276,14 @@ async def test_member_level_findings_override_the_presumption(store_path):
         confirmed("alan", "2024-02-05"),
         exposed("2024-02-05", "nir", fact_id="nir-in"),
         fact("members-ruled-out", id="a2-out", incident=INCIDENT, insurer="alan", refs=["a2"], known_on="2024-02-16"),
-        fact("members-confirmed-affected", id="m1-in", incident=INCIDENT, insurer="mh", refs=["m1"],
-             known_on="2024-02-16"),
+        fact(
+            "members-confirmed-affected",
+            id="m1-in",
+            incident=INCIDENT,
+            insurer="mh",
+            refs=["m1"],
+            known_on="2024-02-16",
+        ),
     )
 
     summary = await summary_on(store_path, "2024-02-16")
@@ -426,8 +467,9 @@ async def test_a_member_lookup_by_nir_finds_every_membership_across_insurers_and
 
     answer = await member_on(store_path, "2024-02-08", nir_text=NIR_CORSE.lower())
 
-    found = {(m["insurer"], m["ref"]): {i["incident"]: i["status"] for i in m["incidents"]}
-             for m in answer["memberships"]}
+    found = {
+        (m["insurer"], m["ref"]): {i["incident"]: i["status"] for i in m["incidents"]} for m in answer["memberships"]
+    }
     assert found == {
         ("alan", "a7"): {ALMERYS: "presumed", INCIDENT: "not-affected"},
         ("lmg", "g1"): {ALMERYS: "not-affected", INCIDENT: "presumed"},
@@ -476,10 +518,15 @@ async def test_because_lists_the_finding_behind_a_confirmed_or_ruled_out_member(
         opening(),
         roster("alan", {"ref": "a1"}, {"ref": "a2"}),
         exposed("2024-02-05", "nir", fact_id="almerys-fields"),
-        fact("members-confirmed-affected", id="list-in", incident=INCIDENT, insurer="alan", refs=["a1"],
-             known_on="2024-02-16"),
-        fact("members-ruled-out", id="list-out", incident=INCIDENT, insurer="alan", refs=["a2"],
-             known_on="2024-02-16"),
+        fact(
+            "members-confirmed-affected",
+            id="list-in",
+            incident=INCIDENT,
+            insurer="alan",
+            refs=["a1"],
+            known_on="2024-02-16",
+        ),
+        fact("members-ruled-out", id="list-out", incident=INCIDENT, insurer="alan", refs=["a2"], known_on="2024-02-16"),
     )
 
     (a1,) = (await member_on(store_path, "2024-02-16", insurer="alan", ref="a1"))["memberships"]
@@ -493,13 +540,34 @@ async def test_the_insurer_answer_names_its_ruling_scope_and_notification_dates(
     await append(
         store_path,
         opening(),
-        fact("insurer-informed", id="mh-told", incident=INCIDENT, insurer="mh", name="Malakoff Humanis",
-             occurred_on="2024-01-31", known_on="2024-02-01"),
+        fact(
+            "insurer-informed",
+            id="mh-told",
+            incident=INCIDENT,
+            insurer="mh",
+            name="Malakoff Humanis",
+            occurred_on="2024-01-31",
+            known_on="2024-02-01",
+        ),
         confirmed("mh", "2024-02-01"),
-        fact("scope-defined", id="mh-scope", incident=INCIDENT, insurer="mh", roles=["holder", "dependant"],
-             enrolled_until="2024-01-26", known_on="2024-02-02"),
-        fact("authority-notified", incident=INCIDENT, authority="CNIL", insurer="mh", phase="initial",
-             occurred_on="2024-02-02T10:00:00+01:00", known_on="2024-02-02T10:00:00+01:00"),
+        fact(
+            "scope-defined",
+            id="mh-scope",
+            incident=INCIDENT,
+            insurer="mh",
+            roles=["holder", "dependant"],
+            enrolled_until="2024-01-26",
+            known_on="2024-02-02",
+        ),
+        fact(
+            "authority-notified",
+            incident=INCIDENT,
+            authority="CNIL",
+            insurer="mh",
+            phase="initial",
+            occurred_on="2024-02-02T10:00:00+01:00",
+            known_on="2024-02-02T10:00:00+01:00",
+        ),
         fact("members-notified", incident=INCIDENT, insurer="mh", channel="e-mail", known_on="2024-02-06"),
     )
 
@@ -508,8 +576,13 @@ async def test_the_insurer_answer_names_its_ruling_scope_and_notification_dates(
     assert answer["status"] == "affected"
     assert answer["name"] == "Malakoff Humanis"
     assert answer["because"] == ["mh-affected"]
-    assert answer["scope"] == {"contracts": None, "roles": ["dependant", "holder"], "enrolled_from": None,
-                               "enrolled_until": "2024-01-26", "fact": "mh-scope"}
+    assert answer["scope"] == {
+        "contracts": None,
+        "roles": ["dependant", "holder"],
+        "enrolled_from": None,
+        "enrolled_until": "2024-01-26",
+        "fact": "mh-scope",
+    }
     assert answer["informed_at"] == "2024-01-30T23:00:00Z"
     assert answer["authority_notified_at"] == "2024-02-02T09:00:00Z"
     assert answer["members_notified_at"] == "2024-02-05T23:00:00Z"
@@ -522,25 +595,51 @@ async def test_maintained_counts_equal_a_count_of_every_member_row_at_every_date
     """Tallies (per roster and scope) plus the few re-enrolled members and findings give the
     same counts as evaluating every member row, before and after each fact."""
     member = lambda ref, role, contract, start=None: {  # noqa: E731
-        "ref": ref, "role": role, "contract": contract, **({"from": start} if start else {})}
+        "ref": ref,
+        "role": role,
+        "contract": contract,
+        **({"from": start} if start else {}),
+    }
     await append(
         store_path,
         opening(),
-        roster("mh", member("m1", "holder", "A"), member("m2", "dependant", "A"),
-               member("m3", "holder", "B", "2012-01-01"), known_on="2024-01-01", fact_id="r1"),
+        roster(
+            "mh",
+            member("m1", "holder", "A"),
+            member("m2", "dependant", "A"),
+            member("m3", "holder", "B", "2012-01-01"),
+            known_on="2024-01-01",
+            fact_id="r1",
+        ),
         confirmed("mh", "2024-02-01"),
         fact("scope-defined", id="scope-1", incident=INCIDENT, insurer="mh", roles=["holder"], known_on="2024-02-03"),
         roster("mh", member("m2", "holder", "A"), member("m4", "holder", "C"), known_on="2024-02-04", fact_id="r2"),
         fact("members-ruled-out", id="out-m1", incident=INCIDENT, insurer="mh", refs=["m1"], known_on="2024-02-05"),
-        fact("scope-defined", id="scope-2", incident=INCIDENT, insurer="mh", contracts=["A", "C"],
-             enrolled_from="2013-01-01", known_on="2024-02-06"),
+        fact(
+            "scope-defined",
+            id="scope-2",
+            incident=INCIDENT,
+            insurer="mh",
+            contracts=["A", "C"],
+            enrolled_from="2013-01-01",
+            known_on="2024-02-06",
+        ),
         roster("mh", member("m5", "dependant", "A"), known_on="2024-01-15", fact_id="r3-late"),
         fact("fact-retracted", id="r2-wrong", fact="r2", known_on="2024-02-08", reason="wrong file"),
     )
 
     async with opened(store_path) as store:
-        for day in ("2024-01-10", "2024-01-20", "2024-02-02", "2024-02-03", "2024-02-04", "2024-02-05",
-                    "2024-02-06", "2024-02-07", "2024-02-09"):
+        for day in (
+            "2024-01-10",
+            "2024-01-20",
+            "2024-02-02",
+            "2024-02-03",
+            "2024-02-04",
+            "2024-02-05",
+            "2024-02-06",
+            "2024-02-07",
+            "2024-02-09",
+        ):
             h = await store.horizon(day)
             view = await queries.incident_view(store.db, INCIDENT, h)
             maintained = await queries._maintained_counts(store.db, view, "mh", h)
@@ -557,8 +656,13 @@ async def test_people_counts_the_current_versions_nir_not_a_superseded_one(store
         opening(),
         confirmed("mh", "2024-01-10"),
         roster("mh", {"ref": "m1"}, {"ref": "m2"}, known_on="2024-02-01", fact_id="r-new"),
-        roster("mh", {"ref": "m1", "nir": NIR_ALICE}, {"ref": "m2", "nir": NIR_ALICE}, known_on="2024-01-15",
-               fact_id="r-old-recorded-late"),
+        roster(
+            "mh",
+            {"ref": "m1", "nir": NIR_ALICE},
+            {"ref": "m2", "nir": NIR_ALICE},
+            known_on="2024-01-15",
+            fact_id="r-old-recorded-late",
+        ),
     )
 
     before = await summary_on(store_path, "2024-01-20")

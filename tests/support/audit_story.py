@@ -29,8 +29,14 @@ STORY: list[dict[str, Any]] = [
     fact("insurer-informed", id="informed-mgen", incident=INCIDENT, insurer="mgen", known_on="2024-02-02"),
     fact("insurer-ruled-out", id="ruled-out-mgen", incident=INCIDENT, insurer="mgen", known_on="2024-02-05"),
     fact("field-ruled-out", id="not-bank", incident=INCIDENT, categories=["bank"], known_on="2024-02-07"),
-    fact("members-confirmed-affected", id="m1-confirmed", incident=INCIDENT, insurer="mh", refs=["m1"],
-         known_on="2024-02-08"),
+    fact(
+        "members-confirmed-affected",
+        id="m1-confirmed",
+        incident=INCIDENT,
+        insurer="mh",
+        refs=["m1"],
+        known_on="2024-02-08",
+    ),
     fact("fact-retracted", id="retract-not-bank", fact="not-bank", known_on="2024-02-09"),
 ]
 ROSTER = "ref,role,contract,from,until,nir\nm1,holder,A,2015-01-01,,\nm2,dependant,A,2015-01-01,,\nm3,holder,B,,,\n"
@@ -95,8 +101,12 @@ def tamper(path: Location, *statements: tuple[str, tuple[Any, ...]]) -> None:
         return
     db = sqlite3.connect(path)
     try:
-        for trigger in ("exposure_facts_no_update", "exposure_facts_no_delete",
-                        "audit_leaves_no_update", "audit_leaves_no_delete"):
+        for trigger in (
+            "exposure_facts_no_update",
+            "exposure_facts_no_delete",
+            "audit_leaves_no_update",
+            "audit_leaves_no_delete",
+        ):
             db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         for sql, params in statements:
             db.execute(sql, params)

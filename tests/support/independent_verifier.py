@@ -144,9 +144,11 @@ def verify(lines: list[str], expect: tuple[int, str] | None = None) -> tuple[int
     if data.get("root") != root:
         raise Invalid(f"line {len(lines)}: the head's root is not the root of the facts above it")
     checkpoint = str(data.get("checkpoint", "")).split("\n")
-    if len(checkpoint) < 3 or checkpoint[1] != str(len(leaves)) or checkpoint[2] != base64.b64encode(
-        bytes.fromhex(root)
-    ).decode("ascii"):
+    if (
+        len(checkpoint) < 3
+        or checkpoint[1] != str(len(leaves))
+        or checkpoint[2] != base64.b64encode(bytes.fromhex(root)).decode("ascii")
+    ):
         raise Invalid(f"line {len(lines)}: the head's checkpoint does not name this size and root")
     if expect is not None:
         size, kept_root = expect
