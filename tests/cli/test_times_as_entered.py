@@ -15,9 +15,12 @@ from typing import Any
 
 import pytest
 
-from tests.support import INCIDENT, Cli, opening
+from tests.support import INCIDENT, Cli
 
-pytestmark = pytest.mark.two_backends  # tests/conftest.py: on SQLite and on PostgreSQL
+pytestmark = pytest.mark.two_backends  # tests/support: on SQLite and on PostgreSQL
+
+INFORMED_AT = "2024-01-30T10:00:00+01:00"
+NOTIFIED_AT = "2024-02-02T16:00:00+01:00"
 
 
 def record(cli: Cli, kind: str, *keys: str) -> str:
@@ -26,49 +29,26 @@ def record(cli: Cli, kind: str, *keys: str) -> str:
     return result.stdout.strip()
 
 
-def open_incident(cli: Cli) -> None:
-    attack = opening()
-    record(
-        cli,
-        "attack-discovered",
-        "--id",
-        attack["id"],
-        "--incident",
-        INCIDENT,
-        "--operator",
-        attack["operator"],
-        "--occurred-on",
-        attack["occurred_on"],
-        "--known-on",
-        attack["known_on"],
-    )
+def open_incident(cli: Cli, occurred_on: str = "2024-01-22", known_on: str = "2024-01-29") -> None:
+    keys = ("--incident", INCIDENT, "--operator", "Viamedis", "--occurred-on", occurred_on, "--known-on", known_on)
+    record(cli, "attack-discovered", *keys)
+
+
+def informed(insurer: str, at: str) -> tuple[str, ...]:
+    """`record` arguments: the operator informed `insurer` at `at` (no --occurred-on)."""
+    return ("insurer-informed", "--incident", INCIDENT, "--insurer", insurer, "--known-on", at)
+
+
+def notified(insurer: str, at: str) -> tuple[str, ...]:
+    """`record` arguments: `insurer` notified the CNIL at `at` (no --occurred-on)."""
+    return ("authority-notified", "--incident", INCIDENT, "--authority", "CNIL", "--insurer", insurer, "--known-on", at)
 
 
 def readme_chain(cli: Cli) -> None:
     """The README's chain: informed at 10:00, the CNIL notified at 16:00 three days later, no --occurred-on."""
     open_incident(cli)
-    record(
-        cli,
-        "insurer-informed",
-        "--incident",
-        INCIDENT,
-        "--insurer",
-        "malakoff-humanis",
-        "--known-on",
-        "2024-01-30T10:00:00+01:00",
-    )
-    record(
-        cli,
-        "authority-notified",
-        "--incident",
-        INCIDENT,
-        "--authority",
-        "CNIL",
-        "--insurer",
-        "malakoff-humanis",
-        "--known-on",
-        "2024-02-02T16:00:00+01:00",
-    )
+    record(cli, *informed("malakoff-humanis", INFORMED_AT))
+    record(cli, *notified("malakoff-humanis", NOTIFIED_AT))
 
 
 def logged(cli: Cli, kind: str) -> dict[str, dict[str, Any]]:
@@ -94,21 +74,8 @@ def test_the_readme_chain_is_late_by_six_hours(cli):
 
 
 def test_an_insurer_informed_before_the_spring_dst_change_has_72_real_hours(cli):
-    record(
-        cli,
-        "attack-discovered",
-        "--incident",
-        INCIDENT,
-        "--operator",
-        "Viamedis",
-        "--occurred-on",
-        "2024-03-20",
-        "--known-on",
-        "2024-03-28",
-    )
-    record(
-        cli, "insurer-informed", "--incident", INCIDENT, "--insurer", "mh", "--known-on", "2024-03-29T12:00:00+01:00"
-    )
+    open_incident(cli, occurred_on="2024-03-20", known_on="2024-03-28")
+    record(cli, *informed("mh", "2024-03-29T12:00:00+01:00"))
 
     result = cli("obligations", "--incident", INCIDENT, "--as-known-on", "2024-03-30", "--json")
 
@@ -118,14 +85,14 @@ def test_an_insurer_informed_before_the_spring_dst_change_has_72_real_hours(cli)
 
 def test_occurred_on_defaults_to_the_known_on_instant_and_a_date_to_the_start_of_that_day(cli):
     readme_chain(cli)
-    record(cli, "insurer-informed", "--incident", INCIDENT, "--insurer", "lmg", "--known-on", "2024-02-01")
+    record(cli, *informed("lmg", "2024-02-01"))
 
-    informed = logged(cli, "insurer-informed")
-    notified = logged(cli, "authority-notified")["malakoff-humanis"]
+    told = logged(cli, "insurer-informed")
+    cnil = logged(cli, "authority-notified")["malakoff-humanis"]
 
-    assert notified["occurred_on"] == notified["known_on"] == "2024-02-02T15:00:00Z"
-    assert informed["malakoff-humanis"]["occurred_on"] == "2024-01-30T09:00:00Z"
-    assert informed["lmg"]["occurred_on"] == informed["lmg"]["known_on"] == "2024-01-31T23:00:00Z"  # Paris midnight
+    assert cnil["occurred_on"] == cnil["known_on"] == "2024-02-02T15:00:00Z"
+    assert told["malakoff-humanis"]["occurred_on"] == "2024-01-30T09:00:00Z"
+    assert told["lmg"]["occurred_on"] == told["lmg"]["known_on"] == "2024-01-31T23:00:00Z"  # Paris midnight
 
 
 def test_without_known_on_a_fact_happened_when_it_was_recorded(cli):
@@ -134,9 +101,9 @@ def test_without_known_on_a_fact_happened_when_it_was_recorded(cli):
 
     record(cli, "insurer-informed", "--incident", INCIDENT, "--insurer", "mh")
 
-    informed = logged(cli, "insurer-informed")["mh"]
-    assert informed["occurred_on"] == informed["known_on"]
-    assert datetime.fromisoformat(informed["occurred_on"]) >= before  # not the start of today
+    told = logged(cli, "insurer-informed")["mh"]
+    assert told["occurred_on"] == told["known_on"]
+    assert datetime.fromisoformat(told["occurred_on"]) >= before  # not the start of today
 
 
 def test_the_report_shows_the_entered_hours_in_both_tables(cli, tmp_path: Path):
@@ -159,36 +126,16 @@ def test_the_report_shows_the_entered_hours_in_both_tables(cli, tmp_path: Path):
 
 def test_a_midnight_fact_is_corrected_by_retracting_and_recording_it_again(cli):
     open_incident(cli)
-    informed = (
-        "insurer-informed",
-        "--incident",
-        INCIDENT,
-        "--insurer",
-        "mh",
-        "--known-on",
-        "2024-01-30T10:00:00+01:00",
-    )
-    notified = (
-        "authority-notified",
-        "--incident",
-        INCIDENT,
-        "--authority",
-        "CNIL",
-        "--insurer",
-        "mh",
-        "--known-on",
-        "2024-02-02T16:00:00+01:00",
-    )
     old = [
-        record(cli, *informed, "--occurred-on", "2024-01-30"),  # as stored before issue 10: midnight
-        record(cli, *notified, "--occurred-on", "2024-02-02"),
+        record(cli, *informed("mh", INFORMED_AT), "--occurred-on", "2024-01-30"),  # as stored before: midnight
+        record(cli, *notified("mh", NOTIFIED_AT), "--occurred-on", "2024-02-02"),
     ]
     assert by_status(cli) == ("2024-01-29T23:00:00Z", "on-time")
 
     for fact_id in old:
         record(cli, "fact-retracted", "--fact", fact_id, "--reason", "occurred_on was midnight")
-    record(cli, *informed)
-    record(cli, *notified)
+    record(cli, *informed("mh", INFORMED_AT))
+    record(cli, *notified("mh", NOTIFIED_AT))
 
     assert by_status(cli) == ("2024-01-30T09:00:00Z", "late")
     assert by_status(cli, "--as-known-on", "2024-02-05") == ("2024-01-29T23:00:00Z", "on-time")  # as known then

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -49,6 +50,11 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def roster_import(store: Path, roster: Path) -> tuple[str, ...]:
+    """The arguments of `exposure members import` of `roster` into `store`."""
+    return ("--store", str(store), "members", "import", "--insurer", "mh", str(roster), "--known-on", "2024-01-01")
+
+
 def big_roster(path: Path, rows: int = 100_000) -> None:
     """A roster large enough (several MiB) for the check pass to use worker processes."""
     lines = ["ref,role,contract,from,until,nir"]
@@ -64,18 +70,7 @@ def test_kill_9_of_members_import_during_its_check_pass_leaves_no_worker_alive(t
     orphans: list[int] = []
     for _ in range(3):
         process = subprocess.Popen(
-            [
-                str(EXPOSURE),
-                "--store",
-                str(store),
-                "members",
-                "import",
-                "--insurer",
-                "mh",
-                str(roster),
-                "--known-on",
-                "2024-01-01",
-            ],
+            [str(EXPOSURE), *roster_import(store, roster)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -92,22 +87,13 @@ def test_kill_9_of_members_import_during_its_check_pass_leaves_no_worker_alive(t
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(alive(pid) for pid in workers):
             time.sleep(0.05)
-        orphans.extend(pid for pid in workers if alive(pid))
-        for pid in orphans:  # never leave them behind, even when the test fails
-            os.kill(pid, signal.SIGKILL)
+        left = [pid for pid in workers if alive(pid)]
+        for pid in left:  # never leave them behind, even when the test fails
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        orphans.extend(left)
     assert orphans == []
-    again = exposure(
-        "--store",
-        str(store),
-        "members",
-        "import",
-        "--insurer",
-        "mh",
-        str(roster),
-        "--known-on",
-        "2024-01-01",
-        timeout=600,
-    )
+    again = exposure(*roster_import(store, roster), timeout=600)
     assert again.returncode == 0, again.stderr  # nothing holds the spool or the WAL
 
 
