@@ -156,3 +156,16 @@ def test_a_new_output_is_created_when_absent(ledger, tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert target.read_text(encoding="utf-8").count("\n") == 2  # one fact and the head
+
+
+def test_audit_keygen_never_writes_its_public_key_through_a_symlink(ledger, tmp_path):
+    wal = Path(f"{ledger}-wal")
+    wal.unlink(missing_ok=True)
+    key = tmp_path / "dpo.key"
+    Path(f"{key}.pub").symlink_to(wal)  # dangling: the store's WAL is not there between commands
+
+    result = run("--store", str(ledger), "audit", "keygen", str(key))
+
+    assert_refused(result, "already exists")
+    assert not wal.exists()
+    assert not key.exists()
