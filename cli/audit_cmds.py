@@ -1,6 +1,6 @@
 """`exposure audit ...`: the log, verification against kept heads, replay, export, keys.
 
-`register` adds them to the `audit` group of `cli.main`. Exit 3 (and one `Error: ...` line)
+The `audit` group, named in `cli.main.COMMANDS`. Exit 3 (and one `Error: ...` line)
 when the ledger fails verification or replay; exit 1 for bad input.
 """
 
@@ -326,7 +326,15 @@ def audit_export(file: str, force: bool) -> None:
     run(go())
 
 
-def register(group: click.Group) -> None:
-    """Add the audit commands to `group` (the `audit` group of `cli.main`)."""
-    for command in (audit_log, audit_verify, audit_head, audit_keygen, audit_replay, audit_export):
-        group.add_command(command)
+@click.group()
+def audit() -> None:
+    """Inspect and verify the whole history.
+
+    \b
+    Example:
+      exposure audit log --json
+    """
+
+
+for _command in (audit_log, audit_verify, audit_head, audit_keygen, audit_replay, audit_export):
+    audit.add_command(_command)

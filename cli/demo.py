@@ -17,7 +17,7 @@ import click
 
 from cli import render
 from cli.demo_roster import roster_rows, write_roster_csv
-from cli.shell import emit_json, out
+from cli.shell import emit_json, json_option, out, run, settings
 from domain.facts import KINDS
 from ledger import roster
 from ledger import store as stores
@@ -162,3 +162,35 @@ async def _demo(location: str, key_file: Path | None, per_insurer: int, as_json:
         out.print(f"  {command} audit log")
     finally:
         await store.close()
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Folder for the demo store (default: a new temporary folder).",
+)
+@click.option(
+    "--members",
+    "per_insurer",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 5_000_000),
+    help="Synthetic members per insurer.",
+)
+@json_option
+def demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
+    """Load the Viamedis/Almerys story with synthetic members and print its answers at several dates.
+
+    The demo store is `demo.db` in --dir; without --dir, the store named by --store (or
+    $EXPOSURE_STORE), which must not exist yet; without either, a new temporary folder.
+
+    \b
+    Examples:
+      exposure demo --members 1000
+      exposure --store demo.db demo
+    """
+    cfg = settings()
+    store = None if directory else cfg.named
+    run(run_demo(directory, per_insurer, as_json, store=store, key_file=cfg.key_file if store else None))

@@ -1,5 +1,5 @@
-"""Knowledge over time on the command line: `diff`, `timeline`, `obligations`, `report`,
-`export veris`. Registered on the `main` group by `register` (cli/main.py).
+"""Knowledge over time on the command line: `diff`, `timeline`, `obligations` and
+`export veris` (`report` lives in `cli.report`); named in `cli.main.COMMANDS`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any, Final
 import click
 from rich.table import Table
 
-from cli.report import report, rules_option
 from cli.shell import (
     MOMENT,
     emit_json,
@@ -23,6 +22,7 @@ from cli.shell import (
     json_option,
     knowledge_options,
     out,
+    rules_option,
     run,
     with_store,
 )
@@ -320,9 +320,3 @@ def export_veris(
         emit_json(veris.record(found))
 
     run(go())
-
-
-def register(group: click.Group) -> None:
-    """Add diff, timeline, obligations, report and `export veris` to the root group."""
-    for command in (diff, timeline, obligations, report, export):
-        group.add_command(command)

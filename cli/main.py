@@ -1,43 +1,47 @@
-"""`exposure`: record facts about a breach, ask what was known when, audit the history."""
+"""`exposure`: record facts about a breach, ask what was known when, audit the history.
+
+The entry module holds the root group only. Each command lives in the module named in
+`COMMANDS` and is imported when it runs (`cli.lazy`): `exposure --version` loads click and
+nothing else, a query loads the store and its renderer, never the report or psycopg.
+A new command is one line here.
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import Any
+from typing import Final
 
 import click
 
-from cli import audit_cmds, history_cmds, inputs, render, store_cmds
-from cli.roster import RosterProgress
-from cli.shell import (
-    MOMENT,
-    Settings,
-    emit_json,
-    fail,
-    horizon_options,
-    json_option,
-    knowledge_options,
-    out,
-    run,
-    settings,
-    with_store,
+from cli import __version__
+from cli.lazy import LazyGroup
+from cli.shell import Settings
+
+COMMANDS: Final = {
+    "audit": "cli.audit_cmds:audit",
+    "demo": "cli.demo:demo",
+    "diff": "cli.history_cmds:diff",
+    "export": "cli.history_cmds:export",
+    "follow": "cli.store_cmds:follow",
+    "import": "cli.record_cmds:import_facts",
+    "init": "cli.record_cmds:init",
+    "insurer": "cli.query_cmds:insurer",
+    "member": "cli.query_cmds:member",
+    "members": "cli.members_cmds:members",
+    "obligations": "cli.history_cmds:obligations",
+    "record": "cli.record_cmds:record",
+    "report": "cli.report:report",
+    "store": "cli.store_cmds:store_group",
+    "summary": "cli.query_cmds:summary",
+    "timeline": "cli.history_cmds:timeline",
+}
+"""Command name -> `module:attribute` of its click command, imported on first use."""
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-from domain import nir as nir_rules
-from domain.errors import InvalidFact, LedgerError
-from domain.facts import KINDS
-from domain.parse import input_keys
-from domain.times import iso_utc
-from ledger import roster
-from ledger.store import Store, default_key_file
-from projections import queries
-
-LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles"})
-INT_KEYS = frozenset({"estimate"})
-BOOL_KEYS = frozenset({"special"})
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--store",
     metavar="STORE",
@@ -61,7 +65,7 @@ BOOL_KEYS = frozenset({"special"})
     help="How long a read waits for the replica to replay the facts written before it, then fails"
     " (default $EXPOSURE_MAX_LAG, else 10).",
 )
-@click.version_option(package_name="exposure-ledger")
+@click.version_option(__version__, package_name="exposure-ledger")
 @click.pass_context
 def main(
     ctx: click.Context, store: str | None, key_file: str | None, read_store: str | None, max_lag: float | None
@@ -77,414 +81,5 @@ def main(
     ctx.obj = Settings(store, key_file, read_store, max_lag)
 
 
-# -- init -------------------------------------------------------------------------------
-
-
-@main.command()
-@click.option(
-    "--timezone", "tz", metavar="TZ", help="The ledger's time zone (IANA name) for date-only times (default UTC)."
-)
-@click.option(
-    "--encrypt", is_flag=True, help="Also keep an encryption key and store every fact's payload encrypted (AES-GCM)."
-)
-@json_option
-def init(tz: str | None, encrypt: bool, as_json: bool) -> None:
-    """Create the store and its key file (idempotent).
-
-    On an existing store, the same options again say "Already initialised"; another
-    --timezone, or --encrypt on a store kept in clear, is refused (exit 1) and changes nothing.
-
-    \b
-    Example:
-      exposure --store incident.db init --timezone Europe/Paris
-    """
-
-    async def go() -> None:
-        cfg = settings()
-        store, created = await Store.init(cfg.location, cfg.key_file, timezone=tz, encrypt=encrypt or None)
-        try:
-            info = {
-                "store": store.location.display,
-                "key_file": str(cfg.key_file or default_key_file(cfg.location)),
-                "timezone": store.tz.key,
-                "encrypted": store.keys.cipher_key is not None,
-                "created": created,
-            }
-        finally:
-            await store.close()
-        if as_json:
-            emit_json(info)
-        else:
-            verb = "Created" if created else "Already initialised:"
-            encrypted = ", encrypted" if info["encrypted"] else ""
-            click.echo(f"{verb} {info['store']} (time zone {info['timezone']}{encrypted}, key file {info['key_file']})")
-
-    run(go())
-
-
-# -- record and import ------------------------------------------------------------------
-
-
-def _flags_to_object(kind: str, args: list[str]) -> dict[str, Any]:
-    """`--known-on X --categories a,b --categories c` as a fact object."""
-    if kind not in KINDS:
-        raise InvalidFact(f"unknown kind {kind!r} (known: {', '.join(sorted(KINDS))})")
-    required, optional = input_keys(kind)
-    allowed = set(required) | set(optional)
-    obj: dict[str, Any] = {"kind": kind}
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if not arg.startswith("--"):
-            raise InvalidFact(f"unexpected argument {arg!r} (keys are given as --key value)")
-        name, has_value, value = arg[2:].partition("=")
-        key = name.replace("-", "_")
-        if key not in allowed:
-            raise InvalidFact(f"unknown key {'--' + name!r} for kind {kind!r} (allowed: {_flags(sorted(allowed))})")
-        if not has_value:
-            index += 1
-            if index >= len(args):
-                raise InvalidFact(f"--{name} needs a value")
-            value = args[index]
-        index += 1
-        if key in LIST_KEYS:
-            obj.setdefault(key, []).extend(v.strip() for v in value.split(",") if v.strip())
-        elif key == "members":
-            obj.setdefault(key, []).append(_member_flag(value))
-        elif key in INT_KEYS:
-            try:
-                obj[key] = int(value)
-            except ValueError:
-                raise InvalidFact(f"--{name}: expected a whole number, got {value!r}") from None
-        elif key in BOOL_KEYS:
-            if value.lower() not in ("true", "false", "yes", "no"):
-                raise InvalidFact(f"--{name}: expected true or false, got {value!r}")
-            obj[key] = value.lower() in ("true", "yes")
-        else:
-            if key in obj:
-                raise InvalidFact(f"--{name} given twice")
-            obj[key] = value
-    return obj
-
-
-def _flags(keys: list[str]) -> str:
-    return ", ".join("--" + k.replace("_", "-") for k in keys)
-
-
-def _member_flag(value: str) -> object:
-    if value.lstrip().startswith("{"):
-        try:
-            return inputs.loads(value)
-        except inputs.DuplicateKey as problem:
-            raise InvalidFact(f"--members: duplicate key {problem.args[0]!r}") from None
-        except (ValueError, RecursionError):  # JSONDecodeError, too many digits, too deep
-            raise InvalidFact(f"--members: invalid JSON object {value[:80]!r}") from None
-    return {"ref": value}
-
-
-def _kinds_help() -> str:
-    lines = []
-    for kind in sorted(KINDS):
-        required, optional = input_keys(kind)
-        opt = [k for k in optional if k not in ("id", "known_on", "occurred_on", "by", "source", "confidence", "note")]
-        lines.append(
-            f"  {kind}: "
-            + " ".join(f"--{k.replace('_', '-')}" for k in required)
-            + (" [" + " ".join(f"--{k.replace('_', '-')}" for k in opt) + "]" if opt else "")
-        )
-    return "\n".join(lines)
-
-
-@main.command(
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "allow_interspersed_args": False},
-    epilog="\b\nKinds and their keys"
-    " (every kind also takes --id --known-on --occurred-on --source --by --confidence --note):\n" + _kinds_help(),
-)
-@click.argument("kind")
-@click.argument("keys", nargs=-1, type=click.UNPROCESSED)
-@json_option
-def record(kind: str, keys: tuple[str, ...], as_json: bool) -> None:
-    """Append one fact of KIND; print its id.
-
-    List values repeat the flag or take commas.
-
-    \b
-    Example:
-      exposure record field-ruled-in --incident viamedis-2024-01 \\
-        --categories nir,birth_date --known-on 2024-02-01 --source "Viamedis communiqué"
-    """
-    args = list(keys)
-    if "--help" in args or "-h" in args:  # `record KIND --help`: the help, not "unknown key"
-        click.echo(click.get_current_context().get_help())
-        return
-    if "--json" in args:  # allow --json after the keys too
-        args.remove("--json")
-        as_json = True
-
-    @with_store
-    async def go(store: Store) -> None:
-        obj = _flags_to_object(kind, args)
-        result = await store.append([("", obj)])
-        fact = result.appended[0] if result.appended else None
-        fact_id = fact.fact.id if fact else result.unchanged[0]
-        if as_json:
-            emit_json(
-                {
-                    "id": fact_id,
-                    "appended": fact is not None,
-                    "position": fact.position if fact else None,
-                    "recorded_at": iso_utc(fact.timestamp) if fact else None,
-                }
-            )
-        else:
-            click.echo(fact_id)
-
-    run(go())
-
-
-@main.command("import")
-@click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
-@json_option
-def import_facts(file: str, as_json: bool) -> None:
-    """Append the facts of a JSON Lines FILE (or - for stdin), all or nothing.
-
-    Re-importing a fact with the same id and content is a no-op.
-
-    \b
-    Example:
-      exposure import facts.jsonl
-    """
-
-    @with_store
-    async def go(store: Store) -> None:
-        try:
-            if file == "-":
-                items = inputs.read_jsonl(sys.stdin.buffer, file)
-            else:
-                with Path(file).open("rb") as handle:
-                    items = inputs.read_jsonl(handle, file)
-        except FileNotFoundError:
-            raise InvalidFact(f"no such file: {file}") from None
-        except OSError as problem:
-            raise InvalidFact(f"{file}: {problem.strerror}") from None
-        result = await store.append(items)
-        ids = [r.fact.id for r in result.appended]
-        if as_json:
-            emit_json({"appended": len(ids), "unchanged": len(result.unchanged), "ids": ids})
-        else:
-            click.echo(
-                f"Appended {len(ids)} fact{'s' if len(ids) != 1 else ''}"
-                + (f" ({len(result.unchanged)} already recorded)" if result.unchanged else "")
-            )
-
-    run(go())
-
-
-# -- queries ----------------------------------------------------------------------------
-
-
-@main.command()
-@click.option("--incident", required=True, help="Incident id, e.g. viamedis-2024-01.")
-@horizon_options
-def summary(incident: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool) -> None:
-    """Insurers, member counts and field categories of an incident.
-
-    \b
-    Example:
-      exposure summary --incident viamedis-2024-01 --as-known-on 2024-02-07 --json
-    """
-
-    @with_store
-    async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
-        data = await queries.summary(store.db, incident, h)
-        emit_json(data) if as_json else render.summary(data)
-
-    run(go())
-
-
-@main.command()
-@click.option("--incident", required=True, help="Incident id.")
-@click.option("--insurer", "insurer_id", required=True, help="Insurer id.")
-@horizon_options
-def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool) -> None:
-    """One insurer: status, scope, fields, counts, notification dates.
-
-    \b
-    Example:
-      exposure insurer --incident almerys-2024-02 --insurer mutame-et-plus
-    """
-
-    @with_store
-    async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
-        data = await queries.insurer(store.db, incident, insurer_id, h)
-        emit_json(data) if as_json else render.insurer(data)
-
-    run(go())
-
-
-@main.command()
-@click.option("--insurer", "insurer_id", help="Insurer id (with --ref).")
-@click.option("--ref", help="The insurer's member number (with --insurer).")
-@click.option("--nir", help="Social security number: every membership of that person.")
-@horizon_options
-def member(
-    insurer_id: str | None,
-    ref: str | None,
-    nir: str | None,
-    as_known_on: str | None,
-    as_recorded_at: str | None,
-    as_json: bool,
-) -> None:
-    """Every membership found, per incident: status, fields, implied fields and the facts behind.
-
-    \b
-    Examples:
-      exposure member --insurer malakoff-humanis --ref MH-000042
-      exposure member --nir "2 95 10 99 126 111 93" --json
-    """
-    if nir is None and (insurer_id is None or ref is None):
-        raise click.UsageError("give --insurer and --ref, or --nir")
-    if nir is not None and (insurer_id is not None or ref is not None):
-        raise click.UsageError("give either --nir or --insurer with --ref, not both")
-
-    @with_store
-    async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
-        pseudonym = nir_rules.pseudonymise(nir, store.keys.nir_key) if nir is not None else None
-        data = await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonym)
-        emit_json(data) if as_json else render.member(data)
-
-    run(go())
-
-
-# -- members ----------------------------------------------------------------------------
-
-
-@main.group()
-def members() -> None:
-    """Rosters in (CSV import) and affected members out (export).
-
-    \b
-    Example:
-      exposure members import --insurer malakoff-humanis roster.csv --known-on 2024-01-01
-    """
-
-
-@members.command("import")
-@click.option("--insurer", "insurer_id", required=True, help="Insurer id the roster belongs to.")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--known-on", metavar="X", type=MOMENT, help="When the roster was known (default: now).")
-@click.option(
-    "--batch-size", default=roster.BATCH, show_default=True, type=click.IntRange(1, 100_000), help="Members per fact."
-)
-@json_option
-def members_import(insurer_id: str, file: str, known_on: str | None, batch_size: int, as_json: bool) -> None:
-    """Import a roster CSV (header ref,role,contract,from,until,nir; all but ref optional).
-
-    Streamed in batches of thousands of members per fact; re-running the same file
-    appends nothing, and a re-run after an interruption completes it.
-
-    \b
-    Example:
-      exposure members import --insurer malakoff-humanis roster.csv --known-on 2024-02-01
-    """
-
-    @with_store
-    async def go(store: Store) -> None:
-        with RosterProgress() as progress:
-            result = await roster.import_roster(
-                store, insurer_id, file, known_on=known_on, batch_size=batch_size, progress=progress
-            )
-        if as_json:
-            emit_json(result)
-        else:
-            click.echo(
-                f"{result['rows']:,} rows in {result['facts']} facts: "
-                f"{result['appended']} appended, {result['unchanged']} already recorded"
-            )
-
-    run(go())
-
-
-@members.command("export")
-@click.option("--incident", required=True, help="Incident id.")
-@click.option("--insurer", "insurer_id", help="Only this insurer's members.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
-@knowledge_options
-def members_export(
-    incident: str, insurer_id: str | None, fmt: str, as_known_on: str | None, as_recorded_at: str | None
-) -> None:
-    """Stream the affected members (confirmed or presumed) with their exposed fields.
-
-    \b
-    Example:
-      exposure members export --incident viamedis-2024-01 --format jsonl > affected.jsonl
-    """
-
-    @with_store
-    async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
-        await roster.export(store, incident, h, insurer_id, fmt, sys.stdout)
-
-    run(go())
-
-
-# -- audit ------------------------------------------------------------------------------
-
-
-@main.group()
-def audit() -> None:
-    """Inspect and verify the whole history.
-
-    \b
-    Example:
-      exposure audit log --json
-    """
-
-
-@main.command()
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False),
-    help="Folder for the demo store (default: a new temporary folder).",
-)
-@click.option(
-    "--members",
-    "per_insurer",
-    default=200,
-    show_default=True,
-    type=click.IntRange(1, 5_000_000),
-    help="Synthetic members per insurer.",
-)
-@json_option
-def demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
-    """Load the Viamedis/Almerys story with synthetic members and print its answers at several dates.
-
-    The demo store is `demo.db` in --dir; without --dir, the store named by --store (or
-    $EXPOSURE_STORE), which must not exist yet; without either, a new temporary folder.
-
-    \b
-    Examples:
-      exposure demo --members 1000
-      exposure --store demo.db demo
-    """
-    from cli import demo as demo_module  # noqa: PLC0415 - the demo's data loads only when asked for
-
-    cfg = settings()
-    store = None if directory else cfg.named
-    run(demo_module.run_demo(directory, per_insurer, as_json, store=store, key_file=cfg.key_file if store else None))
-
-
-store_cmds.register(main)  # `store copy` and `follow`
-audit_cmds.register(audit)  # log, verify, head, keygen, replay and export
-history_cmds.register(main)  # diff, timeline, obligations, report and `export veris`
-
-
 def entry() -> None:  # pragma: no cover - console script shim
     main()
-
-
-__all__ = ["LedgerError", "fail", "main", "out"]

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from cli.shell import emit_json, force_option, horizon_at, horizon_options, output_to, run, with_store
+from cli.shell import emit_json, force_option, horizon_at, horizon_options, output_to, rules_option, run, with_store
 from domain import obligations as rules
 from domain.facts import AttackDiscovered, FactRetracted, insurer_of
 from domain.times import from_micros, iso_utc
@@ -90,18 +90,6 @@ async def gather(store: Store, incident: str, h: queries.Horizon, rule: rules.Ru
 
 
 # -- the command ------------------------------------------------------------------------
-
-
-def rules_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """`--rules`: which versioned deadline rule applies (shared by `report` and `obligations`)."""
-    return click.option(
-        "--rules",
-        "rule_id",
-        type=click.Choice(rules.RULE_IDS),
-        default=rules.DEFAULT_RULE,
-        show_default=True,
-        help=text,
-    )
 
 
 @click.command()

@@ -7,7 +7,6 @@ verification failed.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
@@ -16,19 +15,27 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, ParamSpec, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TextIO, TypeVar
 
 import click
-from rich.console import Console
 
 from cli import outputs
 from domain import nir as nir_rules
+from domain import obligations as obligation_rules
 from domain import times
 from domain.errors import LedgerError
-from ledger import backends
-from ledger.replicas import DEFAULT_MAX_LAG
-from ledger.store import DEFAULT_STORE, Store, default_key_file
-from projections import queries
+from ledger.backends import DEFAULT_STORE
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ledger.store import Store
+    from projections.queries import Horizon
+
+    out: Console
+    """Standard output for people (rich markup)."""
+    err: Console
+    """Standard error: progress bars and warnings."""
 
 EXIT_REJECTED: Final = 1
 EXIT_AUDIT_FAILED: Final = 3
@@ -36,10 +43,21 @@ EXIT_AUDIT_FAILED: Final = 3
 P = ParamSpec("P")
 T = TypeVar("T")
 
-out = Console(highlight=False, soft_wrap=True)
-if not out.is_terminal:
-    out = Console(highlight=False, soft_wrap=True, width=160)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def __getattr__(name: str) -> Console:
+    """`out` and `err`, made on first use: rich loads only for commands that print with it."""
+    if name not in ("out", "err"):  # e.g. `__path__`, asked by every `from cli.shell import ...`
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
+    if name == "out":
+        console = Console(highlight=False, soft_wrap=True)
+        if not console.is_terminal:
+            console = Console(highlight=False, soft_wrap=True, width=160)
+    else:
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
+    globals()[name] = console
+    return console
 
 
 class AuditFailed(Exception):
@@ -62,22 +80,28 @@ class Settings:
         key = key_file or os.environ.get("EXPOSURE_KEY_FILE")
         self.key_file = Path(key) if key else None
         self.read_location = read_store or os.environ.get("EXPOSURE_READ_STORE") or None
-        self.max_lag = max_lag if max_lag is not None else _env_seconds("EXPOSURE_MAX_LAG", DEFAULT_MAX_LAG)
+        self.max_lag = max_lag if max_lag is not None else _env_seconds("EXPOSURE_MAX_LAG")
 
     async def open(self) -> Store:
         """Open the store (exit 1 with a clear line when it cannot be)."""
-        return await Store.open(self.location, self.key_file, read_location=self.read_location, max_lag=self.max_lag)
+        from ledger.store import Store  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
+        lag = {} if self.max_lag is None else {"max_lag": self.max_lag}  # None: the store's default
+        return await Store.open(self.location, self.key_file, read_location=self.read_location, **lag)
 
     def protected_files(self) -> list[tuple[Path, str]]:
         """What no output file may replace: the store, its companions and its key file."""
-        store = backends.parse_location(self.location).path
+        from ledger.backends import parse_location  # noqa: PLC0415 - start-up time: see cli/lazy.py
+        from ledger.store import default_key_file  # noqa: PLC0415
+
+        store = parse_location(self.location).path
         return outputs.store_files(store, self.key_file or default_key_file(self.location))
 
 
-def _env_seconds(name: str, default: float) -> float:
+def _env_seconds(name: str) -> float | None:
     text = os.environ.get(name)
     if not text:
-        return default
+        return None
     try:
         return float(text)
     except ValueError:
@@ -120,6 +144,8 @@ def fail(*lines: str, code: int = EXIT_REJECTED) -> None:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; turn rejections into `Error:` lines and exit codes."""
+    import asyncio  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
     try:
         return asyncio.run(coro)
     except LedgerError as problem:
@@ -200,8 +226,22 @@ def emit_json_line(data: object) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
 
-async def horizon_at(store: Store, known: str | None, what: str, as_recorded_at: str | None) -> queries.Horizon:
+def rules_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--rules`: which versioned deadline rule applies (shared by `report` and `obligations`)."""
+    return click.option(
+        "--rules",
+        "rule_id",
+        type=click.Choice(obligation_rules.RULE_IDS),
+        default=obligation_rules.DEFAULT_RULE,
+        show_default=True,
+        help=text,
+    )
+
+
+async def horizon_at(store: Store, known: str | None, what: str, as_recorded_at: str | None) -> Horizon:
     """The horizon "as known on `known` (named `what` in errors), as recorded at Y"."""
+    from projections import queries  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
     await store.catch_up()
     moment = times.parse_instant(known, what, store.tz, date_means="end") if known else datetime.now(UTC)
     recorded = (

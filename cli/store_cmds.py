@@ -19,12 +19,6 @@ from ledger.store import Store, default_key_file
 from projections import queries
 
 
-def register(main: click.Group) -> None:
-    """Add the commands to the root group."""
-    main.add_command(store_group)
-    main.add_command(follow)
-
-
 @click.group("store")
 def store_group() -> None:
     """Manage the store itself.
@@ -167,4 +161,4 @@ async def queries_position(store: Store) -> int:
     return h.position
 
 
-__all__ = ["Path", "StoreError", "queries", "register"]
+__all__ = ["Path", "StoreError", "queries"]

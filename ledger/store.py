@@ -42,7 +42,6 @@ from projections import projector, queries
 from projections.db import SQLITE, Db, PostgresDb, SqliteDb
 from projections.schema import SETTINGS
 
-DEFAULT_STORE: Final = "exposure.db"
 RETRIES: Final = 200
 BUSY_TIMEOUT_MS: Final = 60_000
 CACHE_KIB: Final = 256 * 1024

@@ -712,9 +712,16 @@ def test_the_demo_refuses_a_folder_that_already_holds_one(tmp_path):
 # -- help -----------------------------------------------------------------------------
 
 
+def _subcommands(group: click.Group) -> dict[str, click.Command]:
+    """A group's commands, loaded as `--help` loads them (the root group's are lazy)."""
+    ctx = click.Context(group)
+    found = {name: group.get_command(ctx, name) for name in group.list_commands(ctx)}
+    return {name: command for name, command in found.items() if command is not None}
+
+
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found: list[tuple[str, ...]] = []
-    for name, command in sorted(group.commands.items()):
+    for name, command in sorted(_subcommands(group).items()):
         found.append((*prefix, name))
         if isinstance(command, click.Group):
             found.extend(_commands(command, (*prefix, name)))
@@ -725,7 +732,7 @@ def _command(path: tuple[str, ...]) -> click.Command:
     command: click.Command = main
     for name in path:
         assert isinstance(command, click.Group)
-        command = command.commands[name]
+        command = _subcommands(command)[name]
     return command
 
 
@@ -763,7 +770,7 @@ def test_every_group_lists_its_commands_with_a_short_help(path):
     group = _command(path)
 
     assert isinstance(group, click.Group)
-    for name, command in group.commands.items():
+    for name, command in _subcommands(group).items():
         assert command.get_short_help_str(), f"`exposure {' '.join(path)} {name}` has no short help"
 
 
