@@ -10,10 +10,13 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 from rich.table import Table
 
+from cli import render
+from cli.i18n import _
 from cli.shell import (
     MOMENT,
     AuditFailed,
@@ -21,7 +24,6 @@ from cli.shell import (
     emit_json_line,
     force_option,
     json_option,
-    out,
     output_to,
     run,
     with_store,
@@ -33,6 +35,7 @@ from domain.merkle import Checkpoint, Head, ProofError, parse_checkpoint, parse_
 from ledger import audit as auditing
 from ledger import signing
 from ledger.store import Store
+from projections import queries
 
 
 def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:
@@ -52,16 +55,22 @@ def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:
 @click.option(
     "--to", "until", metavar="Y", type=MOMENT, help="Only facts recorded at or before Y (a date means its end)."
 )
+@click.option("--incident", metavar="ID", help="Only facts about this incident (and their retractions).")
 @json_option
-def audit_log(kinds: tuple[str, ...], since: str | None, until: str | None, as_json: bool) -> None:
+def audit_log(
+    kinds: tuple[str, ...], since: str | None, until: str | None, incident: str | None, as_json: bool
+) -> None:
     """Every fact in append order with its three times, author, source and hash.
 
     A fact recorded more than 7 days after its known_on is a late entry: marked
-    `late` (JSON: "late": true). --from/--to select by recorded_at.
+    `late` (JSON: "late": true). --from/--to select by recorded_at. Times are shown
+    in the ledger's time zone, to the minute (JSON: UTC); the hash is cut to 16
+    characters (the full value is in --json); ids are never cut.
 
     \b
     Examples:
       exposure audit log --kind fact-retracted
+      exposure audit log --incident viamedis-2024-01 --from 2024-02-01 --to 2024-02-07
       exposure audit log --from 2024-02-01 --to 2024-02-07 --json
     """
 
@@ -69,9 +78,12 @@ def audit_log(kinds: tuple[str, ...], since: str | None, until: str | None, as_j
     async def go(store: Store) -> None:
         start = times.parse_instant(since, "--from", store.tz, date_means="start") if since else None
         end = times.parse_instant(until, "--to", store.tz, date_means="end") if until else None
+        if incident is not None:
+            await store.catch_up()
+            await queries.require_incident(store.db, incident)
         rows: list[dict[str, Any]] = []
         try:
-            async for entry in auditing.log_entries(store, kinds, start, end):
+            async for entry in auditing.log_entries(store, kinds, start, end, incident):
                 if as_json:
                     emit_json_line(entry)
                 else:
@@ -79,29 +91,37 @@ def audit_log(kinds: tuple[str, ...], since: str | None, until: str | None, as_j
         except auditing.AuditFailure as problem:
             raise _audit_failed(problem) from None
         if not as_json:
-            _render_log(rows)
+            _render_log(rows, store.tz)
 
     run(go())
 
 
-def _render_log(rows: list[dict[str, Any]]) -> None:
-    table = Table(show_header=True)
-    for column in ("#", "recorded_at", "known_on", "", "occurred_on", "kind", "id", "by", "source", "hash"):
-        table.add_column(column, overflow="fold")
+def _render_log(rows: list[dict[str, Any]], tz: ZoneInfo) -> None:
+    table = Table(show_header=True, title=_("Every fact in append order ({zone})").format(zone=tz.key))
+    render.id_column(table, "#", [str(row["position"]) for row in rows], justify="right")
+    for column in (_("recorded at"), _("known on")):
+        render.id_column(table, column, ["2024-01-01 00:00"])
+    render.id_column(table, _("late entry"), [_("late")])
+    render.id_column(table, _("occurred on"), ["2024-01-01 00:00"])
+    render.id_column(table, _("kind"), [row["kind"] for row in rows])
+    render.id_column(table, _("id"), [row["id"] for row in rows])
+    table.add_column(_("by"), overflow="fold", max_width=20)
+    table.add_column(_("source"), overflow="fold", max_width=40)
+    render.id_column(table, _("hash (cut)"), ["0" * 16])
     for row in rows:
         table.add_row(
             str(row["position"]),
-            row["recorded_at"],
-            row["known_on"],
-            "[bold]late[/bold]" if row["late"] else "",
-            row["occurred_on"],
+            render.stamp(row["recorded_at"], tz),
+            render.stamp(row["known_on"], tz),
+            f"[bold]{_('late')}[/bold]" if row["late"] else "",
+            render.stamp(row["occurred_on"], tz),
             row["kind"],
             row["id"],
             row.get("by") or "",
             row.get("source") or "",
             row["hash"][:16],
         )
-    out.print(table)
+    render.print_table(table)
 
 
 # -- verify and head --------------------------------------------------------------------

@@ -14,6 +14,8 @@ from typing import Any, Final
 import click
 from rich.table import Table
 
+from cli import render
+from cli.i18n import _
 from cli.shell import (
     MOMENT,
     emit_json,
@@ -45,16 +47,8 @@ CHANGE_COLUMNS: Final = (
 )
 
 
-def _local(iso: str | None, store_tz: Any) -> str:
-    """A UTC ISO time as `YYYY-MM-DD HH:MM` in the ledger's zone, for people."""
-    if iso is None:
-        return "—"
-    moment = times.parse_instant(iso, "time", store_tz)
-    return moment.astimezone(store_tz).strftime("%Y-%m-%d %H:%M")
-
-
-def _list(values: list[str]) -> str:
-    return ", ".join(values) if values else "—"
+_local = render.stamp
+_list = render.listed
 
 
 # -- diff -------------------------------------------------------------------------------
@@ -145,20 +139,30 @@ async def _write_changes(
 
 
 def _render_diff(data: dict[str, Any], store: Store) -> None:
-    out.print(
-        f"[bold]{data['incident']}[/bold]: what changed from {_local(data['from'], store.tz)}"
-        f" to {_local(data['to'], store.tz)} ({store.tz.key})"
+    tz = store.tz
+    header = _("{incident}: what changed from {start} to {end}").format(
+        incident=f"[bold]{data['incident']}[/bold]",
+        start=render.when(data["from"], tz),
+        end=render.when(data["to"], tz),
     )
+    if data.get("as_recorded_at"):
+        header += ", " + _("as recorded at {moment}").format(moment=render.when(data["as_recorded_at"], tz))
+    out.print(f"{header} ({tz.key})")
     table = Table(show_header=True)
-    table.add_column("what")
-    table.add_column("change")
-    table.add_column("", justify="left")
-    for key, label in (("newly_affected", "newly affected"), ("newly_ruled_out", "newly ruled out")):
-        table.add_row("insurers", label, _list(data["insurers"][key]))
-    for key, label in (("newly_exposed", "newly exposed"), ("newly_ruled_out", "newly ruled out")):
-        table.add_row("fields", label, _list(data["fields"][key]))
+    table.add_column(_("what"))
+    table.add_column(_("change"))
+    table.add_column(_("which"), justify="left")
+    for key, label in (("newly_affected", _("newly affected")), ("newly_ruled_out", _("newly ruled out"))):
+        table.add_row(_("insurers"), label, _list(data["insurers"][key]))
+    for key, label in (("newly_exposed", _("newly exposed")), ("newly_ruled_out", _("newly ruled out"))):
+        table.add_row(_("fields"), label, _list(data["fields"][key]))
+    member_labels = {
+        "newly_affected": _("newly affected"),
+        "no_longer_affected": _("no longer affected"),
+        "fields_changed": _("fields changed"),
+    }
     for key in history.MEMBER_CHANGES:
-        table.add_row("members", key.replace("_", " "), f"{data['members'][key]:,}")
+        table.add_row(_("members"), member_labels.get(key, key.replace("_", " ")), f"{data['members'][key]:,}")
     out.print(table)
 
 
@@ -183,28 +187,104 @@ def timeline(incident: str, as_known_on: str | None, as_recorded_at: str | None,
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
         entries = await history.timeline(store.db, incident, h)
-        emit_json(entries) if as_json else _render_timeline(incident, entries, store)
+        if as_json:
+            emit_json(entries)
+            return
+        notices = await history.notifications(store.db, incident, h)
+        _render_timeline(incident, h.header(), entries, notices, store)
 
     run(go())
 
 
-def _render_timeline(incident: str, entries: list[dict[str, Any]], store: Store) -> None:
-    table = Table(title=f"{incident}: what was known, and when ({store.tz.key})", title_justify="left")
-    for column in ("known on", "members affected", "fields exposed", "insurers affected", "facts", "retracted"):
-        right = column in ("members affected", "insurers affected")
-        table.add_column(column, justify="right" if right else "left", overflow="fold")
+def _notice_text(notice: dict[str, Any]) -> str:
+    """`CNIL notified (initial) for malakoff-humanis`, `members of alan notified (e-mail)`."""
+    if notice["kind"] == "authority-notified":
+        text = _("{authority} notified").format(authority=notice["authority"])
+        if notice.get("phase"):
+            phases = {"initial": _("initial"), "complementary": _("complementary")}
+            text += f" ({phases.get(notice['phase'], notice['phase'])})"
+        if notice.get("insurer"):
+            text += " " + _("for {insurer}").format(insurer=notice["insurer"])
+    else:
+        whom = _("every affected member") if notice["every_member"] else _("named members")
+        text = _("members of {insurer} notified ({whom})").format(insurer=notice["insurer"], whom=whom)
+        if notice.get("channel"):
+            text += f", {notice['channel']}"
+    if notice["retracted"]:
+        text += " " + _("[retracted]")
+    return text
+
+
+def _render_timeline(
+    incident: str,
+    horizon: dict[str, str],
+    entries: list[dict[str, Any]],
+    notices: list[dict[str, Any]],
+    store: Store,
+) -> None:
+    tz = store.tz
+    title = _("{incident}: what was known, and when").format(incident=incident)
+    table = Table(title=f"{title}, {render.horizon(horizon, tz)}", title_justify="left")
+    columns = (
+        _("known on"),
+        _("members affected"),
+        _("fields exposed"),
+        _("insurers affected"),
+        _("notification"),
+        _("facts"),
+        _("retracted"),
+    )
+    ids: list[str] = [n["id"] for n in notices]
+    for entry in entries:
+        ids.extend(entry["facts"][:3])
+    for number, column in enumerate(columns):
+        if number == 5:
+            render.id_column(table, column, ids)
+        elif number in (0, 4):
+            table.add_column(column, no_wrap=True)
+        else:
+            table.add_column(column, justify="right" if number in (1, 3) else "left", overflow="fold")
+    rows: list[tuple[str, int, tuple[str, ...]]] = []
     for entry in entries:
         facts = entry["facts"]
-        shown = ", ".join(facts[:3]) + (f" and {len(facts) - 3} more" if len(facts) > 3 else "")
-        table.add_row(
-            _local(entry["known_on"], store.tz),
-            f"{entry['members_affected']:,}",
-            _list(entry["fields_exposed"]),
-            str(len(entry["insurers"]["affected"])),
-            shown,
-            _list(entry["retracted"]),
+        shown = ", ".join(facts[:3]) + (
+            " " + _("and {count} more").format(count=len(facts) - 3) if len(facts) > 3 else ""
         )
-    out.print(table)
+        rows.append(
+            (
+                entry["known_on"],
+                0,
+                (
+                    _local(entry["known_on"], tz),
+                    f"{entry['members_affected']:,}",
+                    _list(entry["fields_exposed"]),
+                    str(len(entry["insurers"]["affected"])),
+                    "",
+                    shown,
+                    _list(entry["retracted"]),
+                ),
+            )
+        )
+    for notice in notices:
+        rows.append(
+            (
+                notice["known_on"],
+                1,
+                (
+                    _local(notice["known_on"], tz),
+                    "",
+                    "",
+                    "",
+                    _notice_text(notice),
+                    notice["id"],
+                    "",
+                ),
+            )
+        )
+    rows.sort(key=lambda row: (times.parse_instant(row[0], "time", tz), row[1]))
+    for _key, _order, cells in rows:
+        table.add_row(*cells)
+    render.print_table(table)
 
 
 # -- obligations ------------------------------------------------------------------------
@@ -243,21 +323,22 @@ STATUS_STYLE: Final = {"on-time": "green", "late": "red", "pending": "yellow", "
 def _render_obligations(data: dict[str, Any], store: Store) -> None:
     rule = data["rule"]
     out.print(
-        f"[bold]{data['incident']}[/bold] as known on {_local(data['as_known_on'], store.tz)} ({store.tz.key}):"
-        f" {rule['article']}, {rule['hours']} hours"
+        f"[bold]{data['incident']}[/bold] {render.horizon(data, store.tz)}: "
+        + _("{article}, {hours} hours").format(article=rule["article"], hours=rule["hours"])
     )
     table = Table(show_header=True)
-    for column in (
-        "insurer",
-        "aware at",
-        "deadline",
-        "authority notified",
-        "members notified",
-        "status",
-        "never notified",
-        "notified before change",
-    ):
-        table.add_column(column, justify="right" if column.startswith(("never", "notified")) else "left")
+    columns = (
+        _("insurer"),
+        _("aware at"),
+        _("deadline"),
+        _("authority notified"),
+        _("members notified"),
+        _("status"),
+        _("never notified"),
+        _("notified before change"),
+    )
+    for number, column in enumerate(columns):
+        table.add_column(column, justify="right" if number >= 6 else "left")
     for entry in data["insurers"]:
         style = STATUS_STYLE[entry["status"]]
         table.add_row(
@@ -266,13 +347,13 @@ def _render_obligations(data: dict[str, Any], store: Store) -> None:
             _local(entry["deadline"], store.tz),
             _local(entry["authority_notified_at"], store.tz),
             _local(entry["members_notified_at"], store.tz),
-            f"[{style}]{entry['status']}[/{style}]",
+            f"[{style}]{render.status_word(entry['status'])}[/{style}]",
             f"{entry['members_never_notified']:,}",
             f"{entry['members_notified_before_change']:,}",
         )
     out.print(table)
     if data["ruled_out"]:
-        out.print(f"Ruled out, nothing to notify: {_list(data['ruled_out'])}")
+        out.print(_("Ruled out, nothing to notify: {insurers}").format(insurers=_list(data["ruled_out"])))
 
 
 # -- export -----------------------------------------------------------------------------

@@ -67,9 +67,10 @@ def lines(stream: IO[bytes], limit: int = MAX_LINE) -> Iterator[tuple[int, int, 
         yield number + 1, line_start, None if too_long else bytes(pending)
 
 
-def read_jsonl(stream: IO[bytes], name: str) -> list[tuple[str, object]]:
+def read_jsonl(stream: IO[bytes], name: str) -> tuple[list[tuple[str, object]], list[str]]:
     """Every non-blank line of `stream` (called `name` in errors) parsed as JSON, labelled
-    `line N`; `InvalidFact` with one line per problem."""
+    `line N`, and a problem line for each line that is not (reported with the facts'
+    problems, in line order); `InvalidFact` for a file that is not UTF-8."""
     items: list[tuple[str, object]] = []
     problems: list[str] = []
     for number, offset, raw in lines(stream, MAX_LINE):
@@ -92,6 +93,4 @@ def read_jsonl(stream: IO[bytes], name: str) -> list[tuple[str, object]]:
             problems.append(f"line {number}: invalid JSON (a number with too many digits)")
         except RecursionError:
             problems.append(f"line {number}: JSON nested too deeply")
-    if problems:
-        raise InvalidFact(*problems)
-    return items
+    return items, problems

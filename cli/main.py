@@ -13,6 +13,7 @@ from typing import Final
 import click
 
 from cli import __version__
+from cli.i18n import LANGUAGES, choose
 from cli.lazy import LazyGroup
 from cli.shell import Settings
 
@@ -65,10 +66,20 @@ COMMANDS: Final = {
     help="How long a read waits for the replica to replay the facts written before it, then fails"
     " (default $EXPOSURE_MAX_LAG, else 10).",
 )
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    help="Language of human output: en or fr (default: fr when LANG or LC_ALL is French, else en). JSON never changes.",
+)
 @click.version_option(__version__, package_name="exposure-ledger")
 @click.pass_context
 def main(
-    ctx: click.Context, store: str | None, key_file: str | None, read_store: str | None, max_lag: float | None
+    ctx: click.Context,
+    store: str | None,
+    key_file: str | None,
+    read_store: str | None,
+    max_lag: float | None,
+    lang: str | None,
 ) -> None:
     """An exposure ledger for personal-data breaches: which members, which fields, as known on any date.
 
@@ -77,7 +88,9 @@ def main(
       exposure init --timezone Europe/Paris
       exposure record attack-discovered --incident viamedis-2024-01 --operator Viamedis --occurred-on 2024-01-22
       exposure summary --incident viamedis-2024-01 --as-known-on 2024-02-07
+      exposure --lang fr summary --incident viamedis-2024-01
     """
+    choose(lang)
     ctx.obj = Settings(store, key_file, read_store, max_lag)
 
 

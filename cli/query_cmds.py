@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from typing import TextIO
+
 import click
 
 from cli import render
-from cli.shell import emit_json, horizon_options, run, with_store
+from cli.shell import emit_json, horizon_at, horizon_options, run, with_store
 from domain import nir as nir_rules
+from domain.errors import LedgerError
 from ledger.store import Store
 from projections import queries
 
@@ -24,9 +29,9 @@ def summary(incident: str, as_known_on: str | None, as_recorded_at: str | None, 
 
     @with_store
     async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
+        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
         data = await queries.summary(store.db, incident, h)
-        emit_json(data) if as_json else render.summary(data)
+        emit_json(data) if as_json else render.summary(data, store.tz)
 
     run(go())
 
@@ -45,9 +50,9 @@ def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded
 
     @with_store
     async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
+        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
         data = await queries.insurer(store.db, incident, insurer_id, h)
-        emit_json(data) if as_json else render.insurer(data)
+        emit_json(data) if as_json else render.insurer(data, store.tz)
 
     run(go())
 
@@ -55,7 +60,11 @@ def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded
 @click.command()
 @click.option("--insurer", "insurer_id", help="Insurer id (with --ref).")
 @click.option("--ref", help="The insurer's member number (with --insurer).")
-@click.option("--nir", help="Social security number: every membership of that person.")
+@click.option(
+    "--nir",
+    help="Social security number: every membership of that person. '-': read NIRs from standard input,"
+    " one per line, and answer one JSON object per line (NIRs stay out of shell history and process lists).",
+)
 @horizon_options
 def member(
     insurer_id: str | None,
@@ -70,7 +79,8 @@ def member(
     \b
     Examples:
       exposure member --insurer malakoff-humanis --ref MH-000042
-      exposure member --nir "2 95 10 99 126 111 93" --json
+      exposure member --nir "1 54 04 73 629 313 76" --json
+      exposure member --nir - < nirs.txt > answers.jsonl
     """
     if nir is None and (insurer_id is None or ref is None):
         raise click.UsageError("give --insurer and --ref, or --nir")
@@ -79,9 +89,55 @@ def member(
 
     @with_store
     async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
+        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
+        if nir == "-":
+            await _lookups(store, h, sys.stdin)
+            return
+        if insurer_id is not None:
+            await queries.require_insurer(store.db, insurer_id)  # a typo is an error, not "no membership"
         pseudonym = nir_rules.pseudonymise(nir, store.keys.nir_key) if nir is not None else None
         data = await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonym)
-        emit_json(data) if as_json else render.member(data)
+        emit_json(data) if as_json else render.member(data, store.tz)
 
     run(go())
+
+
+LOOKUP_BATCH = 5_000
+"""NIRs answered per batch by `member --nir -` (one read per incident per batch)."""
+
+
+async def _lookups(store: Store, h: queries.Horizon, lines: TextIO) -> None:
+    """`member --nir -`: one JSON object per input line, in order, with the line number; an
+    invalid NIR answers `{"line": N, "error": ...}` and the others are still answered."""
+    key = store.keys.nir_key
+    batch: list[tuple[int, str | None, str | None]] = []  # (line, pseudonym, error)
+
+    async def flush() -> None:
+        good = [p for _, p, _ in batch if p is not None]
+        answers = iter(await queries.members_by_nir(store.db, h, good)) if good else iter(())
+        sys.stdout.write(
+            "".join(
+                json.dumps(
+                    {"line": number, **(next(answers) if pseudonym is not None else {"error": problem})},
+                    ensure_ascii=False,
+                    separators=(",", ":"),
+                )
+                + "\n"
+                for number, pseudonym, problem in batch
+            )
+        )
+        batch.clear()
+
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            batch.append((number, nir_rules.pseudonymise(text, key), None))
+        except LedgerError as problem:
+            batch.append((number, None, str(problem)))
+        if len(batch) >= LOOKUP_BATCH:
+            await flush()
+    if batch:
+        await flush()
+    sys.stdout.flush()

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from cli import inputs
+from cli.i18n import _, ngettext
 from cli.shell import emit_json, json_option, run, settings, with_store
 from domain.errors import InvalidFact
 from domain.facts import KINDS
@@ -16,7 +17,7 @@ from domain.parse import input_keys
 from domain.times import iso_utc
 from ledger.store import Store, default_key_file
 
-LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles"})
+LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles", "action", "vector"})
 INT_KEYS = frozenset({"estimate"})
 BOOL_KEYS = frozenset({"special"})
 
@@ -56,9 +57,12 @@ def init(tz: str | None, encrypt: bool, as_json: bool) -> None:
         if as_json:
             emit_json(info)
         else:
-            verb = "Created" if created else "Already initialised:"
-            encrypted = ", encrypted" if info["encrypted"] else ""
-            click.echo(f"{verb} {info['store']} (time zone {info['timezone']}{encrypted}, key file {info['key_file']})")
+            text = (
+                _("Created {store} (time zone {zone}, key file {key_file})")
+                if created
+                else _("Already initialised: {store} (time zone {zone}, key file {key_file})")
+            )
+            click.echo(text.format(store=info["store"], zone=info["timezone"], key_file=info["key_file"]))
 
     run(go())
 
@@ -200,22 +204,28 @@ def import_facts(file: str, as_json: bool) -> None:
     async def go(store: Store) -> None:
         try:
             if file == "-":
-                items = inputs.read_jsonl(sys.stdin.buffer, file)
+                items, problems = inputs.read_jsonl(sys.stdin.buffer, file)
             else:
                 with Path(file).open("rb") as handle:
-                    items = inputs.read_jsonl(handle, file)
+                    items, problems = inputs.read_jsonl(handle, file)
         except FileNotFoundError:
             raise InvalidFact(f"no such file: {file}") from None
         except OSError as problem:
             raise InvalidFact(f"{file}: {problem.strerror}") from None
-        result = await store.append(items)
+        if not items and not problems:
+            raise InvalidFact(f"{file}: no facts (an empty file)" if file != "-" else "no facts on standard input")
+        result = await store.append(items, problems=problems)
         ids = [r.fact.id for r in result.appended]
         if as_json:
             emit_json({"appended": len(ids), "unchanged": len(result.unchanged), "ids": ids})
         else:
             click.echo(
-                f"Appended {len(ids)} fact{'s' if len(ids) != 1 else ''}"
-                + (f" ({len(result.unchanged)} already recorded)" if result.unchanged else "")
+                ngettext("Appended {count} fact", "Appended {count} facts", len(ids)).format(count=len(ids))
+                + (
+                    " " + _("({count} already recorded)").format(count=len(result.unchanged))
+                    if result.unchanged
+                    else ""
+                )
             )
 
     run(go())

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, ParamSpec, TextIO, TypeVar
 import click
 
 from cli import outputs
+from cli.i18n import _
 from domain import nir as nir_rules
 from domain import obligations as obligation_rules
 from domain import times
@@ -216,6 +217,33 @@ def horizon_options(fn: Callable[P, T]) -> Callable[P, T]:
     return json_option(knowledge_options(fn))
 
 
+def warn(line: str) -> None:
+    """One `Warning: ...` line on stderr (never on stdout: `--json` output stays pure)."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)  # as `fail` shows user text
+    click.echo(_("Warning: {message}").format(message=shown), err=True)
+
+
+async def horizon_at(
+    store: Store, known: str | None, what: str = "--as-known-on", as_recorded_at: str | None = None
+) -> Horizon:
+    """The horizon "as known on `known` (named `what` in errors), as recorded at Y", caught up.
+
+    A knowledge time in the future answers what is known now (no fact is ever known
+    later than its recording): said in a warning, so that nobody reads it as a forecast.
+    """
+    from projections import queries  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
+    await store.catch_up()
+    now = datetime.now(UTC)
+    moment = times.parse_instant(known, what, store.tz, date_means="end") if known else now
+    if moment > now:
+        warn(_("{option} {value} is in the future: the answer is what is known now").format(option=what, value=known))
+    recorded = (
+        times.parse_instant(as_recorded_at, "--as-recorded-at", store.tz, date_means="end") if as_recorded_at else None
+    )
+    return await queries.horizon(store.db, moment, recorded)
+
+
 def emit_json(data: object) -> None:
     """One JSON document on stdout."""
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
@@ -236,15 +264,3 @@ def rules_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
         show_default=True,
         help=text,
     )
-
-
-async def horizon_at(store: Store, known: str | None, what: str, as_recorded_at: str | None) -> Horizon:
-    """The horizon "as known on `known` (named `what` in errors), as recorded at Y"."""
-    from projections import queries  # noqa: PLC0415 - start-up time: see cli/lazy.py
-
-    await store.catch_up()
-    moment = times.parse_instant(known, what, store.tz, date_means="end") if known else datetime.now(UTC)
-    recorded = (
-        times.parse_instant(as_recorded_at, "--as-recorded-at", store.tz, date_means="end") if as_recorded_at else None
-    )
-    return await queries.horizon(store.db, moment, recorded)

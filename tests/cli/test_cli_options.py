@@ -128,7 +128,8 @@ def test_init_encrypt_again_on_an_encrypted_store_says_already_initialised(tmp_p
     assert run("--store", store, "init", "--encrypt").returncode == 0
 
     again = run("--store", store, "init", "--encrypt")
-    plain = run("--store", store, "init")
+    plain = run("--store", store, "init", "--json")
 
     assert again.returncode == plain.returncode == 0, (again.stderr, plain.stderr)
-    assert again.stdout.startswith(f"Already initialised: {store} (time zone UTC, encrypted, key file")
+    assert again.stdout.startswith(f"Already initialised: {store} (time zone UTC, key file")
+    assert json.loads(plain.stdout)["encrypted"] is True
