@@ -202,7 +202,7 @@ def test_a_nir_in_a_roster_ref_role_or_date_is_refused_and_never_echoed(cli: Cli
 
     result = cli("members", "import", "--insurer", "mh", str(roster))
 
-    lines = assert_rejected(result, "line 2: ref:", "is a NIR", "line 3: role", "line 4.from")
+    lines = assert_rejected(result, "line 2: ref:", "is a NIR", "line 3: role", "line 4: from")
     assert len(lines) == 3
     assert NIR_ALICE not in result.stderr.replace(" ", "")
     assert "2************" in result.stderr
