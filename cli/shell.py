@@ -233,7 +233,7 @@ async def horizon_at(
     """
     from projections import queries  # noqa: PLC0415 - start-up time: see cli/lazy.py
 
-    await store.catch_up()
+    await store.ready_for_reads()  # caught up; with a replica, the replica has replayed it too
     now = datetime.now(UTC)
     moment = times.parse_instant(known, what, store.tz, date_means="end") if known else now
     if moment > now:
