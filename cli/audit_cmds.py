@@ -27,6 +27,7 @@ from cli.shell import (
     output_to,
     run,
     with_store,
+    with_stored_bytes,
 )
 from domain import times
 from domain.errors import InvalidFact
@@ -191,7 +192,7 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
       exposure audit verify --expect head-2024-02-07.txt --trusted-key auditor.key.pub
     """
 
-    @with_store
+    @with_stored_bytes
     async def go(store: Store) -> None:
         expected = parse_expected(expect) if expect else None
         trusted = signing.load_verifier(trusted_key) if trusted_key else None
@@ -215,6 +216,8 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
             )
             return
         click.echo(f"Verified {result.head.size} fact{'s' if result.head.size != 1 else ''} of {result.origin}")
+        if not store.can_decode:
+            click.echo("payloads encrypted and no key file: positions and hashes checked, not the facts' contents")
         click.echo(f"size {result.head.size}")
         click.echo(f"root {result.head.root}")
         if result.expected is not None:
@@ -245,7 +248,7 @@ def audit_head(key_file: str | None) -> None:
       exposure audit head --sign dpo.key > head-2024-02-07.txt
     """
 
-    @with_store
+    @with_stored_bytes
     async def go(store: Store) -> None:
         signer = signing.load_signer(Path(key_file)) if key_file else None
         try:

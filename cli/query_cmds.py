@@ -95,7 +95,10 @@ def member(
             return
         if insurer_id is not None:
             await queries.require_insurer(store.db, insurer_id)  # a typo is an error, not "no membership"
-        pseudonym = nir_rules.pseudonymise(nir, store.keys.nir_key) if nir is not None else None
+        pseudonym = None
+        if nir is not None:
+            key = store.keys_for("member --nir needs it (a NIR is looked up by its keyed pseudonym)").nir_key
+            pseudonym = nir_rules.pseudonymise(nir, key)
         data = await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonym)
         emit_json(data) if as_json else render.member(data, store.tz)
 

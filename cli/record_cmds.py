@@ -27,7 +27,15 @@ BOOL_KEYS = frozenset({"special"})
     "--timezone", "tz", metavar="TZ", help="The ledger's time zone (IANA name) for date-only times (default UTC)."
 )
 @click.option(
-    "--encrypt", is_flag=True, help="Also keep an encryption key and store every fact's payload encrypted (AES-GCM)."
+    "--encrypt",
+    is_flag=True,
+    help=(
+        "Encrypt the store. SQLite: the whole file is a SQLCipher 4 database (the fact log, every"
+        " projection and the WAL: AES-256 with an HMAC per page), keyed from the key file, which is"
+        " then needed by every command. Every fact's payload is also AES-GCM encrypted. PostgreSQL:"
+        " the payloads only (ids, refs and dates in the projections stay in clear: encryption at rest"
+        " is the server's). See docs/SECURITY.md."
+    ),
 )
 @json_option
 def init(tz: str | None, encrypt: bool, as_json: bool) -> None:
@@ -49,7 +57,7 @@ def init(tz: str | None, encrypt: bool, as_json: bool) -> None:
                 "store": store.location.display,
                 "key_file": str(cfg.key_file or default_key_file(cfg.location)),
                 "timezone": store.tz.key,
-                "encrypted": store.keys.cipher_key is not None,
+                "encrypted": store.encrypted,
                 "created": created,
             }
         finally:

@@ -83,12 +83,21 @@ class Settings:
         self.read_location = read_store or os.environ.get("EXPOSURE_READ_STORE") or None
         self.max_lag = max_lag if max_lag is not None else _env_seconds("EXPOSURE_MAX_LAG")
 
-    async def open(self) -> Store:
-        """Open the store (exit 1 with a clear line when it cannot be)."""
+    async def open(self, *, stored_bytes_only: bool = False) -> Store:
+        """Open the store (exit 1 with a clear line when it cannot be); its warnings go to stderr."""
         from ledger.store import Store  # noqa: PLC0415 - start-up time: see cli/lazy.py
 
         lag = {} if self.max_lag is None else {"max_lag": self.max_lag}  # None: the store's default
-        return await Store.open(self.location, self.key_file, read_location=self.read_location, **lag)
+        store = await Store.open(
+            self.location,
+            self.key_file,
+            stored_bytes_only=stored_bytes_only,
+            read_location=self.read_location,
+            **lag,
+        )
+        for warning in store.warnings:
+            click.echo(f"Warning: {warning}", err=True)
+        return store
 
     def protected_files(self) -> list[tuple[Path, str]]:
         """What no output file may replace: the store, its companions and its key file."""
@@ -163,10 +172,19 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def with_store(fn: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, Any, T]]:
     """Open the store, pass it as the first argument, close it afterwards."""
+    return _with_store(fn, stored_bytes_only=False)
 
+
+def with_stored_bytes(fn: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, Any, T]]:
+    """`with_store` for commands that check the stored bytes alone (`audit verify`, `audit head`):
+    a store whose payloads are encrypted opens without its key file."""
+    return _with_store(fn, stored_bytes_only=True)
+
+
+def _with_store(fn: Callable[..., Awaitable[T]], *, stored_bytes_only: bool) -> Callable[..., Coroutine[Any, Any, T]]:
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> T:
-        store = await settings().open()
+        store = await settings().open(stored_bytes_only=stored_bytes_only)
         try:
             return await fn(store, *args, **kwargs)
         finally:

@@ -33,29 +33,88 @@ def store_group() -> None:
 @click.option(
     "--to", "target", required=True, metavar="STORE", help="The new store (a PostgreSQL URL or a SQLite path)."
 )
+@click.option(
+    "--encrypt",
+    "protection",
+    flag_value="encrypt",
+    help="Make the copy a SQLCipher file (every page encrypted) with a key file of its own.",
+)
+@click.option(
+    "--decrypt",
+    "protection",
+    flag_value="decrypt",
+    help="Make the copy a SQLite file in clear (payloads stay as stored) with a key file of its own.",
+)
+@click.option(
+    "--to-key-file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="The copy's own key file with --encrypt/--decrypt (default: the copy's path with .key).",
+)
 @json_option
-def store_copy(target: str, as_json: bool) -> None:
+def store_copy(target: str, protection: str | None, to_key_file: str | None, as_json: bool) -> None:
     """Copy every fact (ids, times, order, bytes) into a new store that shares this key file.
 
-    The copy gives the same answers and the same audit hashes.
+    The copy gives the same answers and the same audit hashes. With --encrypt or
+    --decrypt the copy is a SQLite file, encrypted as a whole or kept in clear, with a
+    key file of its own (the same NIR and payload keys: pseudonyms and payloads are
+    copied as stored).
 
     \b
-    Example:
+    Examples:
       exposure --store exposure.db store copy --to postgresql://ledger@db.example/exposure
+      exposure --store plain.db store copy --to sealed.db --encrypt
     """
 
     @with_store
     async def go(store: Store) -> None:
         key_file = settings().key_file or default_key_file(settings().location)
-        copy, count = await copying.copy_store(store, target, key_file)
+        copy, count, copy_key = await copying.copy_store(
+            store,
+            target,
+            key_file,
+            protection=copying.protection(protection),
+            target_key_file=Path(to_key_file) if to_key_file else None,
+        )
         try:
             info = {"from": store.location.display, "to": copy.location.display, "facts": count}
         finally:
             await copy.close()
         if as_json:
-            emit_json(info)
+            emit_json(info | {"key_file": str(copy_key)})
         else:
-            click.echo(f"Copied {count} facts from {info['from']} to {info['to']} (key file {key_file})")
+            click.echo(f"Copied {count} facts from {info['from']} to {info['to']} (key file {copy_key})")
+
+    run(go())
+
+
+@click.group("key")
+def key_group() -> None:
+    """Manage the store's key file.
+
+    \b
+    Example:
+      exposure --store exposure.db key rotate
+    """
+
+
+@key_group.command("rotate")
+def key_rotate() -> None:
+    """Re-encrypt every page of a SQLCipher store under a new file key and rewrite the key file.
+
+    The NIR pseudonym key and the payload key stay: the stored pseudonyms cannot be
+    recomputed without the raw NIRs, which the ledger never keeps, and the audit
+    hashes cover the stored payload bytes. Run it when no other command uses the store.
+
+    \b
+    Example:
+      exposure --store exposure.db key rotate
+    """
+
+    async def go() -> None:
+        store = await settings().open()
+        await store.rotate_file_key()
+        click.echo(f"Re-keyed {store.location.display}; new key file {store.key_path} (NIR and payload keys kept)")
 
     run(go())
 
