@@ -37,6 +37,7 @@ from ledger import audit as auditing
 from ledger import signing
 from ledger.store import Store
 from projections import queries
+from service import access_log, storage
 
 
 def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:
@@ -200,10 +201,12 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
             result = await auditing.verify(store, expected, trusted)
         except auditing.AuditFailure as problem:
             raise _audit_failed(problem) from None
+        accesses = await verify_access_log(store)
         if as_json:
             emit_json(
                 {
                     "ok": True,
+                    "access_log": None if accesses is None else {"rows": accesses[0], "head": accesses[1]},
                     "origin": result.origin,
                     "size": result.head.size,
                     "root": result.head.root,
@@ -224,8 +227,23 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
             click.echo(f"extends the expected head {result.expected} (consistency proof checked)")
         if result.signed_by is not None:
             click.echo(f"checkpoint signed by {result.signed_by}")
+        if accesses is not None:
+            click.echo(f"access log: {accesses[0]} rows, chain verified (head {accesses[1][:16]})")
 
     run(go())
+
+
+async def verify_access_log(store: Store) -> tuple[int, str] | None:
+    """The lookup service's access log chain (rows, last hash), if the store has one; exit 3 when broken."""
+    db = await storage.existing(store.location.text)
+    if db is None:
+        return None
+    try:
+        return await access_log.verify(db)
+    except access_log.ChainBroken as problem:
+        raise AuditFailed(str(problem)) from None
+    finally:
+        await db.close()
 
 
 @click.command("head")

@@ -32,6 +32,8 @@ COMMANDS: Final = {
     "obligations": "cli.history_cmds:obligations",
     "record": "cli.record_cmds:record",
     "report": "cli.report:report",
+    "serve": "cli.service_cmds:serve",
+    "service": "cli.service_cmds:service_group",
     "store": "cli.store_cmds:store_group",
     "summary": "cli.query_cmds:summary",
     "timeline": "cli.history_cmds:timeline",
