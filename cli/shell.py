@@ -24,7 +24,7 @@ from cli.i18n import _
 from domain import nir as nir_rules
 from domain import obligations as obligation_rules
 from domain import times
-from domain.errors import LedgerError
+from domain.errors import AuditFailure, LedgerError
 from ledger.backends import DEFAULT_STORE
 
 if TYPE_CHECKING:
@@ -59,10 +59,6 @@ def __getattr__(name: str) -> Console:
         console = Console(stderr=True, highlight=False, soft_wrap=True)
     globals()[name] = console
     return console
-
-
-class AuditFailed(Exception):
-    """Audit verification failed: exit code 3."""
 
 
 class Settings:
@@ -160,7 +156,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except LedgerError as problem:
         fail(*problem.problems)
-    except AuditFailed as problem:
+    except AuditFailure as problem:  # the ledger failed verification: exit 3
         fail(str(problem), code=EXIT_AUDIT_FAILED)
     except UnicodeEncodeError:  # undecodable bytes in an argument reach SQLite as lone surrogates
         fail("an argument is not valid UTF-8 text")
@@ -186,11 +182,32 @@ def _with_store(fn: Callable[..., Awaitable[T]], *, stored_bytes_only: bool) -> 
     async def wrapper(*args: Any, **kwargs: Any) -> T:
         store = await settings().open(stored_bytes_only=stored_bytes_only)
         try:
+            await _warn_if_failed(store)
             return await fn(store, *args, **kwargs)
         finally:
             await store.close()
 
     return wrapper
+
+
+async def _warn_if_failed(store: Store) -> None:
+    """After a failed verification, every command but the audit's own warns on stderr until one passes."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.parent is not None and ctx.parent.info_name == "audit":
+        return
+    from ledger import audit as auditing  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
+    failure = await auditing.last_failure(store)
+    if failure is None:
+        return
+    again = "exposure audit verify" + (" --projections" if failure["scope"] == auditing.PROJECTIONS_CHECKED else "")
+    when = failure["at"]
+    with contextlib.suppress(ValueError):  # an unreadable time is shown as kept
+        when = f"{times.to_minute(datetime.fromisoformat(when), store.tz)} {store.tz.key}"
+    warn(
+        f"this store failed its last verification ({when}): {failure['problem']}."
+        f" Answers may be wrong until `{again}` passes."
+    )
 
 
 def json_option(fn: Callable[P, T]) -> Callable[P, T]:

@@ -51,14 +51,21 @@ def store_group() -> None:
     type=click.Path(dir_okay=False),
     help="The copy's own key file with --encrypt/--decrypt (default: the copy's path with .key).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Copy even a store that fails `audit verify` (the copy then fails it the same way).",
+)
 @json_option
-def store_copy(target: str, protection: str | None, to_key_file: str | None, as_json: bool) -> None:
+def store_copy(target: str, protection: str | None, to_key_file: str | None, force: bool, as_json: bool) -> None:
     """Copy every fact (ids, times, order, bytes) into a new store that shares this key file.
 
     The copy gives the same answers and the same audit hashes. With --encrypt or
     --decrypt the copy is a SQLite file, encrypted as a whole or kept in clear, with a
     key file of its own (the same NIR and payload keys: pseudonyms and payloads are
-    copied as stored).
+    copied as stored). The store is verified first: one that fails verification is not
+    copied (exit 3) unless --force, and the leaves its verifications remembered are
+    copied too, so a copy never verifies cleaner than its source.
 
     \b
     Examples:
@@ -75,6 +82,7 @@ def store_copy(target: str, protection: str | None, to_key_file: str | None, as_
             key_file,
             protection=copying.protection(protection),
             target_key_file=Path(to_key_file) if to_key_file else None,
+            force=force,
         )
         try:
             info = {"from": store.location.display, "to": copy.location.display, "facts": count}

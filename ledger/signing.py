@@ -24,6 +24,7 @@ from domain.merkle import (
     NoteSignature,
     ProofError,
     check_key_name,
+    key_display,
     key_id,
     parse_signer_key,
     parse_verifier_key,
@@ -50,6 +51,11 @@ class Signer:
         """The public verifier key text."""
         return verifier_key(self.name, self.public_key)
 
+    @property
+    def display(self) -> str:
+        """`name+keyidhex`: the name with the key's fingerprint."""
+        return key_display(self.name, key_id(self.name, self.public_key))
+
     def sign(self, checkpoint: Checkpoint) -> Checkpoint:
         """The checkpoint with this key's signature over its body added."""
         signature = self.private_key.sign(checkpoint.body.encode("utf-8"))
@@ -66,12 +72,17 @@ class Verifier:
     key_id: bytes
     public_key: bytes
 
+    @property
+    def display(self) -> str:
+        """`name+keyidhex`: the name with the key's fingerprint."""
+        return key_display(self.name, self.key_id)
+
     def check(self, checkpoint: Checkpoint) -> None:
         """`ProofError` unless the checkpoint carries a valid signature by this key."""
         candidates = [s for s in checkpoint.signatures if s.name == self.name and s.key_id == self.key_id]
         if not candidates:
-            names = ", ".join(sorted({s.name for s in checkpoint.signatures})) or "nobody"
-            raise ProofError(f"the checkpoint is not signed by key {self.name!r} (signed by: {names})")
+            names = ", ".join(sorted({s.display for s in checkpoint.signatures})) or "nobody"
+            raise ProofError(f"the checkpoint is not signed by key {self.display!r} (signed by: {names})")
         public = Ed25519PublicKey.from_public_bytes(self.public_key)
         for candidate in candidates:
             try:
@@ -79,7 +90,7 @@ class Verifier:
             except InvalidSignature:
                 continue
             return
-        raise ProofError(f"the signature of key {self.name!r} does not match the checkpoint's text")
+        raise ProofError(f"the signature of key {self.display!r} does not match the checkpoint's text")
 
 
 def signer_from_text(text: str) -> Signer:

@@ -46,6 +46,9 @@ from projections.db import READ_TIMEOUT_S, SQLITE, Db, PostgresDb, SqliteDb
 from projections.schema import SETTINGS
 
 RETRIES: Final = 200
+STALLED_CONFLICTS: Final = 3
+"""Conflicts in a row at the same position with nothing new in the log: not another writer
+(whose fact the log would show) but a row outside the sequence, e.g. inserted at row id 0."""
 BUSY_TIMEOUT_MS: Final = 60_000
 CACHE_KIB: Final = 256 * 1024
 """SQLite page cache of the read side: keeps roster indexes in memory while importing."""
@@ -270,8 +273,7 @@ class Store:
         try:
             _check_settings(loc, settings, keys, key_path, stored_bytes_only=stored_bytes_only)
             await projector.create_tables(db)
-            ledger = _checked_ledger(loc, keys, settings, key_path)
-            await guards.protect(db)
+            ledger = _checked_ledger(loc, keys, settings, key_path)  # no guards.protect: see its docstring
         except BaseException:
             await db.close()
             raise
@@ -389,6 +391,7 @@ class Store:
         """Validate parsed facts against the ledger and append them in one transaction."""
         self.keys_for(WRITING)
         needs = rules.needs(parsed)
+        stalled = 0
         for attempt in range(RETRIES):
             position = await projector.catch_up_facts(self.write_db, self.ledger)
             if needs.members:
@@ -399,11 +402,22 @@ class Store:
             unchanged = [p.fact.id for p in parsed if p.fact.id not in accepted_ids]
             if not accepted:
                 return AppendResult(unchanged=unchanged)
-            try:
-                appended = self.ledger.append(
-                    accepted, after=position, now=datetime.now(UTC), previous=await self._recorded_at(position)
+            now = datetime.now(UTC)
+            previous = await self._recorded_at(position)
+            if previous is not None and previous > now + times.CLOCK_SKEW:
+                raise StoreError(
+                    f"the fact at position {position} claims to be recorded at {times.iso_utc(previous)}, in the"
+                    " future: the store was edited outside the ledger (run: exposure audit verify)"
                 )
+            try:
+                appended = self.ledger.append(accepted, after=position, now=now, previous=previous)
             except ConcurrentAppend:
+                stalled = stalled + 1 if await projector.catch_up_facts(self.write_db, self.ledger) == position else 0
+                if stalled >= STALLED_CONFLICTS:
+                    raise StoreError(
+                        f"position {position + 1} is taken by a row the ledger's log does not show: the event table"
+                        " was edited outside the ledger (run: exposure audit verify)"
+                    ) from None
                 await asyncio.sleep(min(0.001 * (attempt + 1), 0.05) * (1 + secrets.randbelow(100) / 100))
                 continue
             await projector.catch_up_facts(self.write_db, self.ledger)
