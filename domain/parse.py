@@ -122,6 +122,8 @@ def parse_fact(obj: object, ctx: Context) -> Parsed:
         isinstance(data["estimate"], bool) or not isinstance(data["estimate"], int) or data["estimate"] < 0
     ):
         raise InvalidFact(f"estimate: expected a whole number >= 0, got {data['estimate']!r}")
+    if "measure" in data and (not isinstance(data["measure"], str) or not data["measure"].strip()):
+        raise InvalidFact("measure: expected a non-empty text describing the measure")
     fact = _convert(data, KINDS[kind])
     _check_periods(fact)
     return Parsed(fact=fact, given=given)

@@ -49,6 +49,8 @@ def test_every_kind_of_spec_section_3_is_known():
         "members-notified",
         "fact-retracted",
         "category-defined",
+        "measure-taken",
+        "insurer-described",
     }
 
 
@@ -65,6 +67,8 @@ def test_every_kind_of_spec_section_3_is_known():
         ("members-notified", {"incident", "insurer"}),
         ("fact-retracted", {"fact"}),
         ("category-defined", {"category", "label"}),
+        ("measure-taken", {"incident", "measure"}),
+        ("insurer-described", {"insurer"}),
     ],
 )
 def test_required_keys_are_those_of_the_spec(kind, required):

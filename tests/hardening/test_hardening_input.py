@@ -125,6 +125,8 @@ VALID: dict[str, dict[str, Any]] = {
     "members-notified": {"incident": INCIDENT, "insurer": "mh", "channel": "mail"},
     "category-defined": {"category": "fuzz-category", "label": "Fuzz", "risk": "high", "special": True},
     "authority-notified": {"incident": INCIDENT, "authority": "CNIL", "phase": "initial"},
+    "measure-taken": {"incident": INCIDENT, "insurer": "mh", "measure": "Portal offline", "measure_kind": "other"},
+    "insurer-described": {"insurer": "mh", "dpo_contact": "dpo@mh.example", "country": "FR"},
 }
 """One valid fact per kind (on the `opened_cli` store); the fuzzers break one or two of its values."""
 
