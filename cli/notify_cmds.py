@@ -18,10 +18,9 @@ from typing import Any, Final, TextIO
 
 import click
 
-from cli.history_cmds import knowledge_options
 from cli.notify_render import Words, authority_doc, html_page, letter_html, letter_parts, letter_text, markdown
 from cli.notify_texts import LANGS
-from cli.shell import horizon_at, rules_option, run, with_store
+from cli.shell import horizon_at, knowledge_options, rules_option, run, with_store
 from domain import obligations as rules
 from domain.errors import InvalidFact
 from domain.notify import PHASES
