@@ -117,3 +117,18 @@ def test_a_v2_fact_still_decodes_and_encodes_back_to_the_same_bytes(line):
 def test_the_v2_fixture_holds_exactly_the_kinds_v2_added():
     assert sorted(kind_of(decode(line)) for line in V2_LINES) == sorted(V2_KEY_FIELDS)
     assert not set(V2_KEY_FIELDS) & set(KEY_FIELDS)
+
+
+@pytest.mark.parametrize("line", V1_LINES, ids=[line.split(b'"')[3].decode() for line in V1_LINES])
+def test_a_stored_fact_with_a_key_this_version_does_not_know_still_decodes(line):
+    newer = line[:-1] + b',"added_by_a_later_version":{"nested":[1,2]}}'
+
+    assert decode(newer) == decode(line)
+
+
+def test_a_stored_member_with_a_key_this_version_does_not_know_still_decodes():
+    enrolled = next(line for line in V1_LINES if b'"members-enrolled"' in line)
+    newer = enrolled.replace(b'"ref":', b'"added_by_a_later_version":true,"ref":', 1)
+
+    assert newer != enrolled
+    assert decode(newer) == decode(enrolled)
