@@ -31,7 +31,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import msgspec
 
@@ -44,10 +44,12 @@ from domain.times import CLOCK_SKEW, from_micros, iso_utc
 from ledger import guards, stored_events
 from ledger import replay as replaying
 from ledger.application import LEDGER_ID
-from ledger.signing import Verifier
 from ledger.store import Store
 from projections import projector, queries
 from projections.db import Db
+
+if TYPE_CHECKING:  # signing loads cryptography: only `audit verify --trusted-key` needs it
+    from ledger.signing import Verifier
 
 LATE_AFTER: Final = timedelta(days=7)
 """A fact recorded more than this after its `known_on` is a late entry."""
