@@ -7,6 +7,7 @@ when the ledger fails verification or replay; exit 1 for bad input.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +18,17 @@ from rich.table import Table
 from cli import render
 from cli.i18n import _
 from cli.roster import RosterProgress
-from cli.shell import emit_json, emit_json_line, json_option, run, with_store, with_stored_bytes
+from cli.shell import (
+    MOMENT,
+    emit_json,
+    emit_json_line,
+    force_option,
+    json_option,
+    output_to,
+    run,
+    with_store,
+    with_stored_bytes,
+)
 from domain import times
 from domain.errors import AuditFailure, InvalidFact, LedgerError
 from domain.facts import KINDS
@@ -35,8 +46,12 @@ from service import access_log, storage
 @click.option(
     "--kind", "kinds", multiple=True, type=click.Choice(sorted(KINDS)), help="Only facts of this kind (repeatable)."
 )
-@click.option("--from", "since", metavar="X", help="Only facts recorded at or after X (a date means its start).")
-@click.option("--to", "until", metavar="Y", help="Only facts recorded at or before Y (a date means its end).")
+@click.option(
+    "--from", "since", metavar="X", type=MOMENT, help="Only facts recorded at or after X (a date means its start)."
+)
+@click.option(
+    "--to", "until", metavar="Y", type=MOMENT, help="Only facts recorded at or before Y (a date means its end)."
+)
 @click.option("--incident", metavar="ID", help="Only facts about this incident (and their retractions).")
 @json_option
 def audit_log(
@@ -394,13 +409,15 @@ def audit_replay(answers: bool, as_json: bool) -> None:
     help="On an encrypted store, also write each fact in clear (needs the key file; an auditor without"
     " the key cannot check the clear data against the ciphertext).",
 )
-def audit_export(file: str, decrypt: bool) -> None:
+@force_option
+def audit_export(file: str, decrypt: bool, force: bool) -> None:
     """Write the verified log as CloudEvents 1.0 JSON lines, the head last (- for stdout).
 
     Each line carries the exact stored bytes (base64) and leaf hash, so that an
     auditor recomputes every leaf and the root without this program
     (docs/AUDIT.md). Every field of a line is bound to its leaf hash. An encrypted
-    store's facts stay encrypted in the export unless --decrypt.
+    store's facts stay encrypted in the export unless --decrypt. An existing FILE is
+    replaced only with --force; never the store or a key file.
 
     \b
     Examples:
@@ -410,7 +427,11 @@ def audit_export(file: str, decrypt: bool) -> None:
 
     @with_store
     async def go(store: Store) -> None:
-        head = await auditing.export(store, file, decrypt=decrypt)
+        if file == "-":
+            head = await auditing.export(store, sys.stdout, decrypt=decrypt)
+        else:
+            with output_to(file, "audit export", force=force, make_folder=True) as handle:
+                head = await auditing.export(store, handle, decrypt=decrypt)
         if file != "-":
             click.echo(f"Exported {head.size} facts to {file}; head {head}", err=False)
 

@@ -29,6 +29,7 @@ COMMANDS: Final = {
     "key": "cli.store_cmds:key_group",
     "member": "cli.query_cmds:member",
     "members": "cli.members_cmds:members",
+    "notify": "cli.notify_cmds:notify",
     "obligations": "cli.history_cmds:obligations",
     "record": "cli.record_cmds:record",
     "report": "cli.report:report",

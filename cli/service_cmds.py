@@ -79,6 +79,8 @@ def serve(host: str, port: int, workers: int, readers: int, nir_limit: int, inte
         interval=interval,
         nir_limit=nir_limit,
         inline_reads=reads == "inline",
+        read_location=cfg.read_location,
+        max_lag=cfg.max_lag,
     )
     err.print(f"serving {shown} on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}; docs at /docs)")
     run_server(config, host, port, workers)

@@ -1,14 +1,17 @@
-"""`exposure store copy` and `exposure follow`: moving up to PostgreSQL, and live projections."""
+"""`exposure store copy`, `store rebuild` and `follow`: moving up to PostgreSQL, projections
+rebuilt from the facts, and live projections."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import threading
+import time
 from pathlib import Path
 
 import click
 
+from cli.roster import RosterProgress
 from cli.shell import emit_json, err, json_option, run, settings, with_store
 from domain.errors import StoreError
 from ledger import copying
@@ -120,6 +123,33 @@ def key_rotate() -> None:
         store = await settings().open()
         await store.rotate_file_key()
         click.echo(f"Re-keyed {store.location.display}; new key file {store.key_path} (NIR and payload keys kept)")
+
+    run(go())
+
+
+@store_group.command("rebuild")
+@json_option
+def store_rebuild(as_json: bool) -> None:
+    """Drop every projection and project every fact again (progress bar on stderr).
+
+    The facts are not touched: this is the way back when a projection is damaged (an
+    edited row or position; the error then says to run this) or was edited by hand.
+
+    \b
+    Example:
+      exposure store rebuild
+    """
+
+    @with_store
+    async def go(store: Store) -> None:
+        started = time.monotonic()
+        with RosterProgress(unit="facts") as progress:
+            position = await store.rebuild(progress)
+        seconds = round(time.monotonic() - started, 3)
+        if as_json:
+            emit_json({"store": store.location.display, "position": position, "seconds": seconds})
+        else:
+            click.echo(f"Rebuilt the projections of {store.location.display} from {position} facts in {seconds:.1f} s")
 
     run(go())
 

@@ -25,8 +25,6 @@ import base64
 import contextlib
 import itertools
 import json
-import os
-import sys
 import tempfile
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -599,29 +597,17 @@ def head_event(src: str, name: str, head: Head, last_recorded: datetime | None) 
     return event
 
 
-async def export(store: Store, path: str, *, decrypt: bool = False) -> Head:
-    """Write the verified log to `path` (or `-` for stdout) as CloudEvents JSON lines; return its head.
+async def export(store: Store, out: TextIO, *, decrypt: bool = False) -> Head:
+    """Verify the log, then write it to `out` as CloudEvents JSON lines; return its head.
 
     On an encrypted store the facts stay encrypted unless `decrypt` (see `fact_event`).
-    The file appears complete or not at all (written aside, then renamed).
+    The CLI writes a FILE through `cli.outputs`: the file appears complete or not at all.
     """
     verified = await verify(store)
     src = await source(store)
     encrypted = store.encrypted
     clear = decrypt or not encrypted
-    if path == "-":
-        return await _write_export(store, sys.stdout, src, verified, encrypted=encrypted, clear=clear)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-            head = await _write_export(store, handle, src, verified, encrypted=encrypted, clear=clear)
-        Path(temporary).replace(target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return head
+    return await _write_export(store, out, src, verified, encrypted=encrypted, clear=clear)
 
 
 async def _write_export(

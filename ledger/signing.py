@@ -10,6 +10,7 @@ file system.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -130,11 +131,18 @@ def write_key_pair(path: Path, name: str) -> Signer:
     except ProofError as problem:
         raise InvalidFact(str(problem)) from None
     pub = public_path(path)
-    if pub.exists():
-        raise StoreError(f"{pub} already exists; move it away or choose another file")
+    taken = f"{pub} already exists; move it away or choose another file"
+    if pub.exists() or pub.is_symlink():  # a dangling symlink too: it would be written through
+        raise StoreError(taken)
     exists = f"{path} already exists; move it away or choose another file"
     create_private(path, (private_text(signer) + "\n").encode("ascii"), exists)
-    pub.write_text(signer.verifier_key + "\n", encoding="ascii")
+    try:  # O_EXCL: never through a symlink, never over a file that appeared meanwhile
+        descriptor = os.open(pub, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        path.unlink()
+        raise StoreError(taken) from None
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(signer.verifier_key + "\n")
     return signer
 
 

@@ -20,7 +20,7 @@ import secrets
 import stat
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +63,12 @@ def default_key_file(location: str) -> Path:
     if location.startswith(("postgresql://", "postgres://")):
         return Path("exposure.key")
     return Path(location.removeprefix("sqlite:///")).with_suffix(".key")
+
+
+def exists(location: str) -> bool:
+    """Whether a store (or, for SQLite, any file) is already at `location`."""
+    loc = backends.parse_location(location)
+    return bool(backends.postgres_settings(loc)) if loc.path is None else loc.path.exists()
 
 
 def actor() -> str:
@@ -164,24 +170,30 @@ class Store:
         location: str,
         key_file: Path | None = None,
         *,
-        timezone: str = "UTC",
-        encrypt: bool = False,
+        timezone: str | None = None,
+        encrypt: bool | None = None,
         keys: key_files.Keys | None = None,
     ) -> tuple[Store, bool]:
         """Create the store and its key file; opening an existing one is not an error.
 
-        With `keys` (copying a store), the key file is the caller's (already written or
-        shared) and the new store is protected as those keys say.
+        `timezone` (default UTC) and `encrypt` (default no) are the settings asked for:
+        an existing store with other settings is refused with both named, and left as it
+        is; None means "whatever the store has". With `keys` (copying a store), the key
+        file is the caller's (already written or shared) and the new store is protected
+        as those keys say.
         """
-        tz = times.zone(timezone)
+        tz = times.zone(timezone or "UTC")
         loc = backends.parse_location(location)
         key_path = key_file or default_key_file(location)
-        existing = backends.postgres_settings(loc) if loc.path is None else (loc.path.exists() or None)
-        if existing:
+        if exists(location):
             store = await cls.open(location, key_path)
-            if store.tz.key != tz.key and timezone != "UTC":
+            stored, asked = _settings_differ(store, None if timezone is None else tz, encrypt)
+            if stored:
                 await store.close()
-                raise StoreError(f"store {loc.display} already uses time zone {store.tz.key}, not {tz.key}")
+                raise StoreError(
+                    f"store {loc.display} already exists with {' and '.join(stored)};"
+                    f" init asked for {' and '.join(asked)}: nothing changed"
+                )
             return store, False
         if key_path.exists() and keys is None:
             raise StoreError(
@@ -189,7 +201,7 @@ class Store:
                 " move it away or name another --key-file"
             )
         if keys is None:
-            keys = key_files.create(key_path, key_files.new_keys(encrypt=encrypt, whole_file=not loc.is_postgres))
+            keys = key_files.create(key_path, key_files.new_keys(encrypt=bool(encrypt), whole_file=not loc.is_postgres))
         file_key = keys.file_key if loc.path is not None else None
         settings = {
             "timezone": tz.key,
@@ -460,11 +472,18 @@ class Store:
         """Bring the projections up to the ledger's head; return the position."""
         return await projector.catch_up(self.write_db, self.ledger, progress)
 
-    async def rebuild(self, progress: projector.Progress | None = None) -> int:
-        """Drop the projections and project every fact again."""
+    async def rebuild(self, progress: Callable[[str, int, int], None] | None = None) -> int:
+        """Drop the projections and project every fact again; `progress(phase, done, total)`
+        hears of each pass (`facts`, then `members`), in notifications."""
+
+        def phase(name: str) -> projector.Progress | None:
+            return None if progress is None else lambda done, total: progress(name, done, total)
+
         await projector.drop_tables(self.write_db)
         await projector.create_tables(self.write_db)
-        return await self.catch_up(progress)
+        position = await projector.catch_up_facts(self.write_db, self.ledger, phase("facts"))
+        await projector.catch_up_members(self.write_db, self.ledger, phase("members"))
+        return position
 
     async def ready_for_reads(self) -> int:
         """The one rule before any answer: the projections are caught up with the ledger's
@@ -516,6 +535,20 @@ class Store:
         return str(LEDGER_ID)
 
 
+def _settings_differ(store: Store, tz: ZoneInfo | None, encrypt: bool | None) -> tuple[list[str], list[str]]:
+    """The settings of `store` that differ from those asked for, and the ones asked for."""
+    stored: list[str] = []
+    asked: list[str] = []
+    if tz is not None and tz.key != store.tz.key:
+        stored.append(f"time zone {store.tz.key}")
+        asked.append(f"time zone {tz.key}")
+    encrypted = store.encrypted
+    if encrypt is not None and encrypt != encrypted:
+        stored.append("encryption" if encrypted else "no encryption")
+        asked.append("--encrypt" if encrypt else "no encryption")
+    return stored, asked
+
+
 def _check_settings(
     loc: backends.Location,
     settings: dict[str, str],
@@ -547,6 +580,7 @@ async def _open_file(path: Path, keys: key_files.Keys | None, key_path: Path) ->
     """Connect to a SQLite store: a SQLCipher file with the key file's file key."""
     if not path.exists():
         raise StoreError(f"no store at {path} (run: exposure init)")
+    _require_database_file(path)
     warnings = exposed_files(path)
     file_key: bytes | None = None
     if sqlcipher.is_encrypted_file(path):
@@ -611,6 +645,16 @@ def _ledger(
     return Ledger(env=env)
 
 
+def _require_database_file(path: Path) -> None:
+    """Refuse, before anything reads it, a store path that cannot be a store: a folder, a
+    FIFO (reading it would wait forever), a device, an empty file."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise StoreError(f"{path} is not a regular file: not an exposure store")
+    if info.st_size == 0:
+        raise StoreError(f"{path} is empty: not an exposure store")
+
+
 async def connect_sqlite(path: Path, file_key: bytes | None) -> SqliteDb:
     """The read side's connection to a SQLite file (a SQLCipher one with `file_key`)."""
     reader = None
@@ -629,11 +673,15 @@ async def connect_sqlite(path: Path, file_key: bytes | None) -> SqliteDb:
             return conn
 
         db = await aiosqlite.Connection(connector, 64)
-    await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    await db.execute("PRAGMA journal_mode = WAL")
-    await db.execute("PRAGMA synchronous = NORMAL")
-    await db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    await db.execute("PRAGMA temp_store = MEMORY")
+    try:
+        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = NORMAL")
+        await db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        await db.execute("PRAGMA temp_store = MEMORY")
+    except (aiosqlite.DatabaseError, sqlcipher.DatabaseError):  # closed, or its thread keeps the process alive
+        await db.close()
+        raise StoreError(f"{path} is not a SQLite file: not an exposure store") from None
     return SqliteDb(db, str(path), reader)
 
 

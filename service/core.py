@@ -29,6 +29,7 @@ from domain import nir as nir_rules
 from domain import times
 from domain.errors import InvalidNIR, LedgerError, UnknownReference
 from domain.times import iso_utc
+from ledger import replicas
 from ledger.store import CACHE_KIB, Store
 from projections import lookups as member_lookups
 from projections import queries
@@ -151,6 +152,9 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     interval: float = 0.25
     nir_limit: int = 10
     nir_window: float = 60.0
+    read_location: str | None = None
+    """A hot-standby replica of the PostgreSQL store (`--read-store`): lookups are read there."""
+    max_lag: float | None = None
     inline_reads: bool = True
     """SQLite: run each request's lookup query in the event loop's thread on the read connection's
     synchronous twin (one indexed query: cheaper than the hop to aiosqlite's thread and back)."""
@@ -247,7 +251,8 @@ class Service:
         self.now: _Now | None = None
         self.kept: dict[tuple[int, int], _Now] = {}
         self.head = 0
-        self.failure: str | None = None
+        self.failures: dict[str, str] = {}
+        """The last failure of each background task still failing (a task's success clears its own only)."""
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- life cycle -------------------------------------------------------------------------
@@ -255,13 +260,18 @@ class Service:
     async def start(self) -> None:
         """Open everything, catch up once, start the background tasks."""
         key_file = Path(self.config.key_file) if self.config.key_file else None
-        self.store = store = await Store.open(self.config.location, key_file)
+        self.store = store = await Store.open(
+            self.config.location,
+            key_file,
+            read_location=self.config.read_location,
+            max_lag=replicas.DEFAULT_MAX_LAG if self.config.max_lag is None else self.config.max_lag,
+        )
         if store.path is not None:
             if not isinstance(store.db, SqliteDb):  # pragma: no cover - a file store's read side is SQLite
                 raise TypeError("a SQLite store without a SQLite read side")
             self.pool = await ReadPool.sqlite(store.path, self.config.readers, store.db.open_reader)
         else:
-            self.pool = await ReadPool.postgres(store.location.text, self.config.readers)
+            self.pool = await ReadPool.postgres(self.config.read_location or store.location.text, self.config.readers)
         self.service_db = await storage.connect(self.config.location)
         if store.path is not None:
             self.appender = access_log.SqliteAppender(storage.service_path(store.path))
@@ -299,10 +309,10 @@ class Service:
             await asyncio.sleep(seconds)
             try:
                 await step()
-                self.failure = None
+                self.failures.pop(step.__name__, None)
             except Exception as problem:  # noqa: BLE001 - reported on stderr and by /v1/health; the service goes on
-                self.failure = f"{type(problem).__name__}: {problem}"
-                print(f"exposure serve: {self.failure}", file=sys.stderr)  # noqa: T201
+                failure = self.failures[step.__name__] = f"{type(problem).__name__}: {problem}"
+                print(f"exposure serve: {failure}", file=sys.stderr)  # noqa: T201
 
     async def _catch_up(self) -> None:
         """Follow the ledger: project new facts, then refresh the horizon "now"."""
@@ -311,7 +321,7 @@ class Service:
         if self.now is not None and head == self.head:
             return
         async with self.store_lock:
-            await store.catch_up()
+            await store.ready_for_reads()  # with a replica: until it has replayed what the primary projected
             h = await queries.horizon(store.db, datetime.now(UTC), None)
             now = _Now(h, await member_lookups.moments(store.db, h))
         self.now, self.head = now, head
@@ -446,7 +456,7 @@ class Service:
     def health(self) -> Health:
         """Where the answers stand."""
         position = self.now.horizon.position if self.now is not None else 0
-        status = "ok" if self.failure is None else "failing"
+        status = "failing" if self.failures else "ok"
         return Health(status=status, position=position, lag=max(0, self.head - position))
 
     async def _log(self, accesses: list[Access]) -> None:
