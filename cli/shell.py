@@ -195,12 +195,12 @@ async def _warn_if_failed(store: Store) -> None:
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.parent is not None and ctx.parent.info_name == "audit":
         return
-    from ledger import audit as auditing  # noqa: PLC0415 - start-up time: see cli/lazy.py
+    from ledger import outcome  # noqa: PLC0415 - start-up time: see cli/lazy.py
 
-    failure = await auditing.last_failure(store)
+    failure = await outcome.last_failure(store)
     if failure is None:
         return
-    again = "exposure audit verify" + (" --projections" if failure["scope"] == auditing.PROJECTIONS_CHECKED else "")
+    again = "exposure audit verify" + (" --projections" if failure["scope"] == outcome.PROJECTIONS_CHECKED else "")
     when = failure["at"]
     with contextlib.suppress(ValueError):  # an unreadable time is shown as kept
         when = f"{times.to_minute(datetime.fromisoformat(when), store.tz)} {store.tz.key}"

@@ -44,6 +44,7 @@ from domain.times import CLOCK_SKEW, from_micros, iso_utc
 from ledger import guards, stored_events
 from ledger import replay as replaying
 from ledger.application import LEDGER_ID
+from ledger.outcome import FACTS_CHECKED, PROJECTIONS_CHECKED, record_outcome
 from ledger.store import Store
 from projections import projector, queries
 from projections.db import Db
@@ -291,64 +292,6 @@ async def _verify(store: Store, expect: Head | Checkpoint | None, trusted: Verif
     await guards.check(store.write_db)
     await _remember(store.write_db, name, leaves, len(remembered))
     return Verified(Head.of(leaves), name, len(remembered), expected, signed_by)
-
-
-# -- the outcome of the last verification ----------------------------------------------------
-
-OUTCOME_KEY: Final = "last_verification"
-FACTS_CHECKED: Final = "facts"
-PROJECTIONS_CHECKED: Final = "projections"
-
-
-async def record_outcome(store: Store, scope: str, problem: AuditFailure | None) -> None:
-    """Keep the outcome of a verification in the settings (never fails the verification itself).
-
-    A failure is kept until a verification of the same scope passes: a projections failure
-    (found by `replay` or `verify --projections`) is not cleared by a plain `verify`, which
-    does not look at the projections.
-    """
-    try:
-        previous = await last_failure(store)
-        if problem is None and (previous is None or previous["scope"] not in (scope, FACTS_CHECKED)):
-            return
-        value = (
-            None
-            if problem is None
-            else json.dumps({"scope": scope, "at": iso_utc(datetime.now(UTC)), "problem": str(problem)[:500]})
-        )
-        if value is None:
-            await store.write_db.execute("DELETE FROM exposure_settings WHERE key = ?", (OUTCOME_KEY,))
-        else:
-            await store.write_db.execute(
-                "INSERT INTO exposure_settings (key, value) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (OUTCOME_KEY, value),
-            )
-        await store.write_db.commit()
-    except Exception:  # noqa: BLE001 - a store too damaged to keep the outcome still reports the finding
-        await _quiet_rollback(store.write_db)
-
-
-async def _quiet_rollback(db: Db) -> None:
-    with contextlib.suppress(Exception):  # nothing more to undo
-        await db.rollback()
-
-
-async def last_failure(store: Store) -> dict[str, str] | None:
-    """The last failed verification kept in the settings ({scope, at, problem}), or None."""
-    try:
-        async with store.write_db.execute(
-            "SELECT value FROM exposure_settings WHERE key = ?", (OUTCOME_KEY,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        found = json.loads(str(row[0])) if row else None
-    except Exception:  # noqa: BLE001 - an unreadable outcome is reported as a failure of unknown cause
-        return {"scope": FACTS_CHECKED, "at": "?", "problem": "the outcome of the last verification is unreadable"}
-    if found is None:
-        return None
-    if not isinstance(found, dict):
-        return {"scope": FACTS_CHECKED, "at": "?", "problem": "the outcome of the last verification is unreadable"}
-    return {k: str(found.get(k, "?")) for k in ("scope", "at", "problem")}
 
 
 async def checkpoint(store: Store) -> Checkpoint:
