@@ -436,6 +436,32 @@ NOTIFIED_REFS: Final = (
 """The member rows of refs named by a notice (the only members a notice with refs can have told)."""
 
 
+def _told(number: int, notice: _Notice, then: _Side, insurer: str) -> tuple[str, str, dict[str, Any]]:
+    """The members notice `number` told, as `SELECT ref, j, aff` (aff: told they were affected),
+    the member statuses as they were then, and the parameters both need."""
+    tag = f"n{number}"
+    if notice.blanket:
+        members, bound = _statuses(then.h, then.view, tag, insurer)
+        return (
+            f"SELECT ref, {number} AS j, 1 AS aff FROM ({members}) AS m WHERE status IN {AFFECTED_SQL}",
+            members,
+            bound,
+        )
+    named = (
+        "v.insurer = :insurer AND v.ref IN (SELECT ref FROM member_notices WHERE incident = :incident"
+        f" AND insurer = :insurer AND pos = :pos_{tag})"
+    )
+    members, bound = _statuses(then.h, then.view, tag, insurer, named)
+    bound[f"pos_{tag}"] = notice.position
+    told = (  # a named ref not enrolled then was told it was not affected
+        f"SELECT ref, {number} AS j, MAX(aff) AS aff FROM ("
+        f" SELECT ref, 0 AS aff FROM member_notices WHERE incident = :incident AND insurer = :insurer"
+        f" AND pos = :pos_{tag} UNION ALL SELECT ref, {_affected('status')} AS aff FROM ({members}) AS m"
+        ") AS u GROUP BY ref"
+    )
+    return told, members, bound
+
+
 async def _notice_counts(
     db: Db, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice], *, where: str | None = None
 ) -> tuple[int, int]:
@@ -462,27 +488,13 @@ async def _notice_counts(
     stale: list[int] = []
     now_fields = now.view.exposed_fields(insurer)
     for number, notice in enumerate(notices):
-        tag = f"n{number}"
         then = await _side(db, incident, await queries.horizon(db, notice.occurred_on, now.h.as_recorded_at))
         if then.view.exposed_fields(insurer) != now_fields:
             stale.append(number)
+        covers, members, bound = _told(number, notice, then, insurer)
         if notice.blanket:
-            members, bound = _statuses(then.h, then.view, tag, insurer)
             parts.append(f"SELECT ref FROM ({members}) AS m WHERE status IN {AFFECTED_SQL}")
-            covered.append(f"SELECT ref, {number} AS j, 1 AS aff FROM ({members}) AS m WHERE status IN {AFFECTED_SQL}")
-        else:
-            named = (
-                "v.insurer = :insurer AND v.ref IN (SELECT ref FROM member_notices WHERE incident = :incident"
-                f" AND insurer = :insurer AND pos = :pos_{tag})"
-            )
-            members, bound = _statuses(then.h, then.view, tag, insurer, named)
-            covered.append(  # a named ref not enrolled then was told it was not affected
-                f"SELECT ref, {number} AS j, MAX(aff) AS aff FROM ("
-                f" SELECT ref, 0 AS aff FROM member_notices WHERE incident = :incident AND insurer = :insurer"
-                f" AND pos = :pos_{tag} UNION ALL SELECT ref, {_affected('status')} AS aff FROM ({members}) AS m"
-                ") AS u GROUP BY ref"
-            )
-            bound[f"pos_{tag}"] = notice.position
+        covered.append(covers)
         params |= bound
     never = await _count(db, f"SELECT COUNT(*) FROM ({' EXCEPT '.join(parts)}) AS e", {**base, **params})
     if not covered:
@@ -593,23 +605,8 @@ async def notice_query(db: Db, incident: str, insurer: str, now: _Side, notices:
             return NoticeQuery(sql, params, tuple(notices))
     covered: list[str] = []
     for number, (notice, then) in enumerate(zip(notices, sides, strict=True)):
-        tag = f"n{number}"
-        if notice.blanket:
-            members, bound = _statuses(then.h, then.view, tag, insurer)
-            covered.append(f"SELECT ref, {number} AS j, 1 AS aff FROM ({members}) AS m WHERE status IN {AFFECTED_SQL}")
-        else:
-            named = (
-                "v.insurer = :insurer AND v.ref IN (SELECT ref FROM member_notices WHERE incident = :incident"
-                f" AND insurer = :insurer AND pos = :pos_{tag})"
-            )
-            members, bound = _statuses(then.h, then.view, tag, insurer, named)
-            covered.append(  # a named ref not enrolled then was told it was not affected
-                f"SELECT ref, {number} AS j, MAX(aff) AS aff FROM ("
-                f" SELECT ref, 0 AS aff FROM member_notices WHERE incident = :incident AND insurer = :insurer"
-                f" AND pos = :pos_{tag} UNION ALL SELECT ref, {_affected('status')} AS aff FROM ({members}) AS m"
-                ") AS u GROUP BY ref"
-            )
-            bound[f"pos_{tag}"] = notice.position
+        covers, _, bound = _told(number, notice, then, insurer)
+        covered.append(covers)
         params |= bound
     if not covered:
         sql = (
