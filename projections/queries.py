@@ -25,6 +25,7 @@ from domain.errors import UnknownReference
 from domain.facts import decode
 from domain.times import from_micros, iso_utc, to_micros
 from projections.db import Db
+from projections.scoping import scope_sql
 
 NAMING_KINDS: Final = (
     "insurer-informed",
@@ -183,11 +184,11 @@ def member_status_sql(where: str) -> str:
         + visible("g")
         + " AND (g.known_us > f.known_us OR (g.known_us = f.known_us AND g.pos > f.pos))"
     )
-    matched = """sc.affected = 1
-                AND (sc.contracts IS NULL OR cur.contract IN (SELECT value FROM json_each(sc.contracts)))
-                AND (sc.roles IS NULL OR cur.role IN (SELECT value FROM json_each(sc.roles)))
-                AND (sc.ef IS NULL OR cur.until_day IS NULL OR cur.until_day >= sc.ef)
-                AND (sc.eu IS NULL OR cur.from_day IS NULL OR cur.from_day <= sc.eu)"""
+    matched = "sc.affected = 1 AND " + scope_sql(
+        {"contracts": "sc.contracts", "roles": "sc.roles", "enrolled_from": "sc.ef", "enrolled_until": "sc.eu"},
+        table="cur",
+        nullable=True,
+    )
     return f"""
     WITH sc AS (
         SELECT json_extract(value, '$.insurer') AS insurer,
