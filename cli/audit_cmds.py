@@ -14,13 +14,11 @@ import click
 from rich.table import Table
 
 from cli.shell import AuditFailed, emit_json, emit_json_line, json_option, out, run, with_store
-from domain import times
 from domain.errors import InvalidFact
 from domain.facts import KINDS
 from domain.merkle import Checkpoint, Head, ProofError, parse_checkpoint, parse_head
-from ledger import audit as auditing
-from ledger import signing
-from ledger.store import Store
+from service import Store
+from service import audit as auditing
 
 
 def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:
@@ -51,11 +49,9 @@ def audit_log(kinds: tuple[str, ...], since: str | None, until: str | None, as_j
 
     @with_store
     async def go(store: Store) -> None:
-        start = times.parse_instant(since, "--from", store.tz, date_means="start") if since else None
-        end = times.parse_instant(until, "--to", store.tz, date_means="end") if until else None
         rows: list[dict[str, Any]] = []
         try:
-            async for entry in auditing.log_entries(store, kinds, start, end):
+            async for entry in auditing.log_entries(store, kinds, since, until):
                 if as_json:
                     emit_json_line(entry)
                 else:
@@ -158,9 +154,8 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
     @with_store
     async def go(store: Store) -> None:
         expected = parse_expected(expect) if expect else None
-        trusted = signing.load_verifier(trusted_key) if trusted_key else None
         try:
-            result = await auditing.verify(store, expected, trusted)
+            result = await auditing.verify(store, expected, trusted_key)
         except auditing.AuditFailure as problem:
             raise _audit_failed(problem) from None
         if as_json:
@@ -211,13 +206,10 @@ def audit_head(key_file: str | None) -> None:
 
     @with_store
     async def go(store: Store) -> None:
-        signer = signing.load_signer(Path(key_file)) if key_file else None
         try:
-            current = await auditing.checkpoint(store)
+            current = await auditing.checkpoint(store, key_file)
         except auditing.AuditFailure as problem:
             raise _audit_failed(problem) from None
-        if signer is not None:
-            current = signer.sign(current)
         click.echo(current.text(), nl=False)
 
     run(go())
@@ -237,8 +229,8 @@ def audit_keygen(file: str, name: str) -> None:
     """
 
     async def go() -> None:
-        signer = signing.write_key_pair(Path(file), name)
-        click.echo(f"Created {file} (private, mode 0600) and {signing.public_path(Path(file))}: {signer.verifier_key}")
+        public, verifier_key = auditing.keygen(file, name)
+        click.echo(f"Created {file} (private, mode 0600) and {public}: {verifier_key}")
 
     run(go())
 

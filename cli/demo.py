@@ -14,13 +14,12 @@ from typing import Any, Final
 
 import click
 
+import service
 from cli import render
 from cli.demo_roster import roster_rows, write_roster_csv
 from cli.shell import emit_json, out
 from domain.facts import KINDS
-from ledger import roster
-from ledger.store import Store
-from projections import queries
+from service import Store
 
 DATES: Final = ("2024-01-29", "2024-02-01", "2024-02-05", "2024-02-07", "2024-02-08", "2024-02-16")
 ROSTER_KNOWN_ON: Final = "2024-01-01"
@@ -56,11 +55,11 @@ async def load(store: Store, workdir: Path, per_insurer: int) -> dict[str, int]:
         path = workdir / f"roster-{insurer}.csv"
         rows = roster_rows(insurer, per_insurer, seed=number + 1, contracts=CONTRACTS.get(insurer, DEFAULT_CONTRACTS))
         write_roster_csv(path, rows)
-        await roster.import_roster(store, insurer, str(path), known_on=ROSTER_KNOWN_ON)
-    result = await store.append([(f"story line {n}", f) for n, f in enumerate(facts, start=1)], by="demo")
+        await service.import_roster(store, insurer, str(path), known_on=ROSTER_KNOWN_ON)
+    result = await service.record(store, [(f"story line {n}", f) for n, f in enumerate(facts, start=1)], by="demo")
     findings = _findings(insurers, per_insurer)
     if findings:
-        await store.append([(f"finding {n}", f) for n, f in enumerate(findings, start=1)], by="demo")
+        await service.record(store, [(f"finding {n}", f) for n, f in enumerate(findings, start=1)], by="demo")
     return {
         "insurers": len(insurers),
         "members": per_insurer * len(insurers),
@@ -113,17 +112,16 @@ async def run_demo(directory: str | None, per_insurer: int, as_json: bool) -> No
     location = str(folder / "demo.db")
     if Path(location).exists():
         raise click.UsageError(f"{location} already exists: give an empty --dir")
-    store, _ = await Store.init(location, timezone="Europe/Paris")
+    store = await service.create(location, timezone="Europe/Paris")
     try:
         # The synthetic roster CSVs hold raw NIRs: written apart from the store folder, then deleted.
         with tempfile.TemporaryDirectory(prefix="exposure-demo-rosters-") as rosters:
             loaded = await load(store, Path(rosters), per_insurer)
-        incidents = await queries.incidents(store.db)
+        incidents = await service.incidents(store)
         answers: list[dict[str, Any]] = []
         for day in DATES:
-            h = await store.horizon(day)
             for incident in incidents:
-                answers.append(await queries.summary(store.db, incident, h))
+                answers.append(await service.summary(store, incident, service.When(day)))
         if as_json:
             emit_json({"store": location, "loaded": loaded, "summaries": answers})
             return

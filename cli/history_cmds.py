@@ -9,19 +9,18 @@ import csv
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncGenerator
 from typing import Any, Final, ParamSpec, TypeVar
 
 import click
 from rich.table import Table
 
+import service
 from cli.report import report, rules_option
-from cli.shell import emit_json, horizon_at, horizon_options, json_option, out, run, with_store
-from domain import obligations as rules
+from cli.shell import emit, emit_json, horizon_options, json_option, out, run, with_store
 from domain import times, veris
-from domain.errors import InvalidFact, InvalidTime
-from ledger.store import Store
-from projections import history, queries
+from domain.errors import InvalidFact
+from service import MEMBER_CHANGES, Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -36,20 +35,6 @@ CHANGE_COLUMNS: Final = (
     "after_status",
     "after_fields",
 )
-
-
-def knowledge_options(fn: Callable[P, T]) -> Callable[P, T]:
-    """`--as-known-on X` and `--as-recorded-at Y` (for commands whose output is always one format)."""
-    fn = click.option(
-        "--as-recorded-at",
-        metavar="Y",
-        help="Answer with only the facts recorded at or before Y (what the ledger could say then).",
-    )(fn)
-    return click.option(
-        "--as-known-on",
-        metavar="X",
-        help="Knowledge date: a date (end of that day in the ledger's zone) or a datetime with offset. Default: now.",
-    )(fn)
 
 
 def _local(iso: str | None, store_tz: Any) -> str:
@@ -102,27 +87,20 @@ def diff(
 
     @with_store
     async def go(store: Store) -> None:
-        before = await horizon_at(store, from_, "--from", as_recorded_at)
-        after = await horizon_at(store, to, "--to", as_recorded_at)
-        if before.as_known_on > after.as_known_on:
-            raise InvalidTime("--from must not be later than --to")
         if list_members:
-            await _write_changes(store, incident, before, after, fmt or ("jsonl" if as_json else "csv"))
+            rows = await service.changed_members(store, incident, from_, to, as_recorded_at)
+            await _write_changes(rows, fmt or ("jsonl" if as_json else "csv"))
             return
-        data = await history.diff(store.db, incident, before, after)
-        emit_json(data) if as_json else _render_diff(data, store)
+        data = await service.diff(store, incident, from_, to, as_recorded_at)
+        emit(data, as_json, lambda answer: _render_diff(answer, store))
 
     run(go())
 
 
-async def _write_changes(
-    store: Store, incident: str, before: queries.Horizon, after: queries.Horizon, fmt: str
-) -> None:
-    await queries.require_incident(store.db, incident)  # before the header: an error writes nothing
+async def _write_changes(rows: AsyncGenerator[dict[str, Any], None], fmt: str) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:
         writer.writerow(CHANGE_COLUMNS)
-    rows = history.changed_members(store.db, incident, before, after)
     async with contextlib.aclosing(rows):  # closed before the store, even when the reader goes away
         async for row in rows:
             if writer is None:
@@ -156,7 +134,7 @@ def _render_diff(data: dict[str, Any], store: Store) -> None:
         table.add_row("insurers", label, _list(data["insurers"][key]))
     for key, label in (("newly_exposed", "newly exposed"), ("newly_ruled_out", "newly ruled out")):
         table.add_row("fields", label, _list(data["fields"][key]))
-    for key in history.MEMBER_CHANGES:
+    for key in MEMBER_CHANGES:
         table.add_row("members", key.replace("_", " "), f"{data['members'][key]:,}")
     out.print(table)
 
@@ -167,7 +145,8 @@ def _render_diff(data: dict[str, Any], store: Store) -> None:
 @click.command()
 @click.option("--incident", required=True, help="Incident id.")
 @horizon_options
-def timeline(incident: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool) -> None:
+@json_option
+def timeline(incident: str, when: service.When, as_json: bool) -> None:
     """The knowledge history: one row per knowledge time that changed an answer.
 
     A row lists the facts known at that time (retractions too, with the facts they hid),
@@ -180,9 +159,8 @@ def timeline(incident: str, as_known_on: str | None, as_recorded_at: str | None,
 
     @with_store
     async def go(store: Store) -> None:
-        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        entries = await history.timeline(store.db, incident, h)
-        emit_json(entries) if as_json else _render_timeline(incident, entries, store)
+        entries = await service.timeline(store, incident, when)
+        emit(entries, as_json, lambda answer: _render_timeline(incident, answer, store))
 
     run(go())
 
@@ -213,9 +191,8 @@ def _render_timeline(incident: str, entries: list[dict[str, Any]], store: Store)
 @click.option("--incident", required=True, help="Incident id.")
 @rules_option("Which deadline rule to apply (versioned data, see docs/HISTORY.md).")
 @horizon_options
-def obligations(
-    incident: str, rule_id: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool
-) -> None:
+@json_option
+def obligations(incident: str, rule_id: str, when: service.When, as_json: bool) -> None:
     """Per insurer: awareness, notification deadline (in UTC), authority and member notices, status.
 
     Status: on-time or late once the authority was notified; otherwise pending before the
@@ -229,9 +206,8 @@ def obligations(
 
     @with_store
     async def go(store: Store) -> None:
-        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        data = await history.obligations(store.db, incident, h, rules.rule(rule_id))
-        emit_json(data) if as_json else _render_obligations(data, store)
+        data = await service.obligations(store, incident, when, rule_id)
+        emit(data, as_json, lambda answer: _render_obligations(answer, store))
 
     run(go())
 
@@ -297,10 +273,8 @@ NAICS: Final = re.compile(r"^\d{2,6}$")
 @click.option(
     "--industry", default=veris.OPERATOR_NAICS, show_default=True, help="Victim's NAICS code (2 to 6 digits)."
 )
-@knowledge_options
-def export_veris(
-    incident: str, country: str, industry: str, as_known_on: str | None, as_recorded_at: str | None
-) -> None:
+@horizon_options
+def export_veris(incident: str, country: str, industry: str, when: service.When) -> None:
     """A VERIS 1.4 JSON record of the incident (mapping in docs/VERIS.md).
 
     \b
@@ -314,8 +288,7 @@ def export_veris(
             raise InvalidFact(f"--country: expected an ISO 3166 alpha-2 code such as FR, got {country!r}")
         if not NAICS.match(industry):
             raise InvalidFact(f"--industry: expected a NAICS code of 2 to 6 digits, got {industry!r}")
-        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        found = await history.veris_incident(store.db, incident, h, store.tz, country=country, industry=industry)
+        found = await service.veris(store, incident, when, country=country, industry=industry)
         emit_json(veris.record(found))
 
     run(go())

@@ -9,10 +9,12 @@ from typing import Any, TextIO
 
 import click
 
+import service
 from cli import audit_cmds, history_cmds, render, store_cmds
 from cli.roster import RosterProgress
 from cli.shell import (
     Settings,
+    emit,
     emit_json,
     fail,
     horizon_options,
@@ -22,14 +24,11 @@ from cli.shell import (
     settings,
     with_store,
 )
-from domain import nir as nir_rules
 from domain.errors import InvalidFact, LedgerError
 from domain.facts import KINDS
 from domain.parse import input_keys
 from domain.times import iso_utc
-from ledger import roster
-from ledger.store import Store, default_key_file
-from projections import queries
+from service import ROSTER_BATCH, Store
 
 LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles"})
 INT_KEYS = frozenset({"estimate"})
@@ -83,20 +82,11 @@ def init(tz: str, encrypt: bool, as_json: bool) -> None:
 
     async def go() -> None:
         cfg = settings()
-        store, created = await Store.init(cfg.location, cfg.key_file, timezone=tz, encrypt=encrypt)
-        try:
-            info = {
-                "store": store.location.display,
-                "key_file": str(cfg.key_file or default_key_file(cfg.location)),
-                "timezone": store.tz.key,
-                "created": created,
-            }
-        finally:
-            await store.close()
+        info = await service.init(cfg.location, cfg.key_file, timezone=tz, encrypt=encrypt)
         if as_json:
             emit_json(info)
         else:
-            verb = "Created" if created else "Already initialised:"
+            verb = "Created" if info["created"] else "Already initialised:"
             click.echo(f"{verb} {info['store']} (time zone {info['timezone']}, key file {info['key_file']})")
 
     run(go())
@@ -202,7 +192,7 @@ def record(kind: str, keys: tuple[str, ...], as_json: bool) -> None:
     @with_store
     async def go(store: Store) -> None:
         obj = _flags_to_object(kind, args)
-        result = await store.append([("", obj)])
+        result = await service.record(store, [("", obj)])
         fact = result.appended[0] if result.appended else None
         fact_id = fact.fact.id if fact else result.unchanged[0]
         if as_json:
@@ -269,7 +259,7 @@ def import_facts(file: str, as_json: bool) -> None:
             raise InvalidFact(f"{file}: not UTF-8 text (byte {problem.start})") from None
         except OSError as problem:
             raise InvalidFact(f"{file}: {problem.strerror}") from None
-        result = await store.append(items)
+        result = await service.record(store, items)
         ids = [r.fact.id for r in result.appended]
         if as_json:
             emit_json({"appended": len(ids), "unchanged": len(result.unchanged), "ids": ids})
@@ -288,7 +278,8 @@ def import_facts(file: str, as_json: bool) -> None:
 @main.command()
 @click.option("--incident", required=True, help="Incident id, e.g. viamedis-2024-01.")
 @horizon_options
-def summary(incident: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool) -> None:
+@json_option
+def summary(incident: str, when: service.When, as_json: bool) -> None:
     """Insurers, member counts and field categories of an incident.
 
     \b
@@ -298,9 +289,7 @@ def summary(incident: str, as_known_on: str | None, as_recorded_at: str | None, 
 
     @with_store
     async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
-        data = await queries.summary(store.db, incident, h)
-        emit_json(data) if as_json else render.summary(data)
+        emit(await service.summary(store, incident, when), as_json, render.summary)
 
     run(go())
 
@@ -309,7 +298,8 @@ def summary(incident: str, as_known_on: str | None, as_recorded_at: str | None, 
 @click.option("--incident", required=True, help="Incident id.")
 @click.option("--insurer", "insurer_id", required=True, help="Insurer id.")
 @horizon_options
-def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool) -> None:
+@json_option
+def insurer(incident: str, insurer_id: str, when: service.When, as_json: bool) -> None:
     """One insurer: status, scope, fields, counts, notification dates.
 
     \b
@@ -319,9 +309,7 @@ def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded
 
     @with_store
     async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
-        data = await queries.insurer(store.db, incident, insurer_id, h)
-        emit_json(data) if as_json else render.insurer(data)
+        emit(await service.insurer(store, incident, insurer_id, when), as_json, render.insurer)
 
     run(go())
 
@@ -331,14 +319,8 @@ def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded
 @click.option("--ref", help="The insurer's member number (with --insurer).")
 @click.option("--nir", help="Social security number: every membership of that person.")
 @horizon_options
-def member(
-    insurer_id: str | None,
-    ref: str | None,
-    nir: str | None,
-    as_known_on: str | None,
-    as_recorded_at: str | None,
-    as_json: bool,
-) -> None:
+@json_option
+def member(insurer_id: str | None, ref: str | None, nir: str | None, when: service.When, as_json: bool) -> None:
     """Every membership found, per incident: status, fields, implied fields and the facts behind.
 
     \b
@@ -353,10 +335,8 @@ def member(
 
     @with_store
     async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
-        pseudonym = nir_rules.pseudonymise(nir, store.keys.nir_key) if nir is not None else None
-        data = await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonym)
-        emit_json(data) if as_json else render.member(data)
+        answer = await service.member(store, when, insurer_id=insurer_id, ref=ref, nir=nir)
+        emit(answer, as_json, render.member)
 
     run(go())
 
@@ -379,7 +359,7 @@ def members() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--known-on", metavar="X", help="When the roster was known (default: now).")
 @click.option(
-    "--batch-size", default=roster.BATCH, show_default=True, type=click.IntRange(1, 100_000), help="Members per fact."
+    "--batch-size", default=ROSTER_BATCH, show_default=True, type=click.IntRange(1, 100_000), help="Members per fact."
 )
 @json_option
 def members_import(insurer_id: str, file: str, known_on: str | None, batch_size: int, as_json: bool) -> None:
@@ -396,7 +376,7 @@ def members_import(insurer_id: str, file: str, known_on: str | None, batch_size:
     @with_store
     async def go(store: Store) -> None:
         with RosterProgress() as progress:
-            result = await roster.import_roster(
+            result = await service.import_roster(
                 store, insurer_id, file, known_on=known_on, batch_size=batch_size, progress=progress
             )
         if as_json:
@@ -414,11 +394,8 @@ def members_import(insurer_id: str, file: str, known_on: str | None, batch_size:
 @click.option("--incident", required=True, help="Incident id.")
 @click.option("--insurer", "insurer_id", help="Only this insurer's members.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
-@click.option("--as-known-on", metavar="X", help="Knowledge date (default: now).")
-@click.option("--as-recorded-at", metavar="Y", help="Only facts recorded at or before Y.")
-def members_export(
-    incident: str, insurer_id: str | None, fmt: str, as_known_on: str | None, as_recorded_at: str | None
-) -> None:
+@horizon_options
+def members_export(incident: str, insurer_id: str | None, fmt: str, when: service.When) -> None:
     """Stream the affected members (confirmed or presumed) with their exposed fields.
 
     \b
@@ -428,8 +405,7 @@ def members_export(
 
     @with_store
     async def go(store: Store) -> None:
-        h = await store.horizon(as_known_on, as_recorded_at)
-        await roster.export(store, incident, h, insurer_id, fmt, sys.stdout)
+        await service.members_export(store, incident, when, insurer_id, fmt, sys.stdout)
 
     run(go())
 
@@ -478,10 +454,6 @@ def demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
 store_cmds.register(main)  # `store copy` and `follow`
 audit_cmds.register(audit)  # log, verify, head, keygen, replay and export
 history_cmds.register(main)  # diff, timeline, obligations, report and `export veris`
-
-
-def entry() -> None:  # pragma: no cover - console script shim
-    main()
 
 
 __all__ = ["LedgerError", "fail", "main", "out"]

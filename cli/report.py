@@ -24,13 +24,13 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from cli.shell import emit_json, horizon_at, horizon_options, run, with_store
+import service
+from cli.shell import emit_json, horizon_options, json_option, run, with_store
 from domain import obligations as rules
 from domain.errors import InvalidFact
 from domain.facts import AttackDiscovered, FactRetracted, insurer_of
 from domain.times import from_micros, iso_utc
-from ledger.store import Store
-from projections import history, queries
+from service import Store
 
 # -- reading ----------------------------------------------------------------------------
 
@@ -52,14 +52,9 @@ class Marker:
     """The retraction hiding this fact at the horizon, if any."""
 
 
-async def gather(store: Store, incident: str, h: queries.Horizon, rule: rules.Rule) -> dict[str, Any]:
-    """Every answer the page shows."""
-    db = store.db
-    summary = await queries.summary(db, incident, h)
-    view = await queries.incident_view(db, incident, h)
-    entries = await history.timeline(db, incident, h)
-    duties = await history.obligations(db, incident, h, rule)
-    rows = await history.relevant_facts(db, incident, h)
+def gather(found: service.ReportData, incident: str, tz: ZoneInfo) -> dict[str, Any]:
+    """Every answer the page shows, with the facts as chart markers."""
+    summary, view, entries, duties, rows = found.summary, found.view, found.timeline, found.obligations, found.facts
     hidden_by = {r.fact.fact: r.fact.id for r in rows if isinstance(r.fact, FactRetracted)}
     opening = next((r for r in rows if isinstance(r.fact, AttackDiscovered)), None)
     markers = [
@@ -82,7 +77,7 @@ async def gather(store: Store, incident: str, h: queries.Horizon, rule: rules.Ru
         "operator": view.operator,
         "attack_began": view.attack_began,
         "opened_at": from_micros(opening.known_us) if opening else None,
-        "tz": store.tz,
+        "tz": tz,
         "summary": summary,
         "timeline": entries,
         "obligations": duties,
@@ -112,9 +107,8 @@ def rules_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
 @click.option("--html", "html_file", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
 @rules_option("Deadline rule for the obligations table.")
 @horizon_options
-def report(
-    incident: str, html_file: str, rule_id: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool
-) -> None:
+@json_option
+def report(incident: str, html_file: str, rule_id: str, when: service.When, as_json: bool) -> None:
     """Write a self-contained HTML page: timeline chart, summary, obligations, sources.
 
     \b
@@ -124,14 +118,15 @@ def report(
 
     @with_store
     async def go(store: Store) -> None:
-
-        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        data = await gather(store, incident, h, rules.rule(rule_id))
+        found = await service.report(store, incident, when, rule_id)
+        data = gather(found, incident, store.tz)
         text = page(data)
         target = Path(html_file)
         _write_atomically(target, text)
         if as_json:
-            emit_json({"incident": incident, "html": str(target), "bytes": len(text.encode()), **h.header()})
+            emit_json(
+                {"incident": incident, "html": str(target), "bytes": len(text.encode()), **found.horizon.header()}
+            )
         else:
             click.echo(f"Wrote {target} ({len(data['markers'])} facts, {len(data['timeline'])} knowledge changes)")
 

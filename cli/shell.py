@@ -13,17 +13,15 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
 
-from domain import times
+import service
 from domain.errors import LedgerError
-from ledger.store import DEFAULT_STORE, Store
-from projections import queries
+from service import DEFAULT_STORE
 
 EXIT_REJECTED: Final = 1
 EXIT_AUDIT_FAILED: Final = 3
@@ -48,10 +46,6 @@ class Settings:
         self.location = store or os.environ.get("EXPOSURE_STORE") or DEFAULT_STORE
         key = key_file or os.environ.get("EXPOSURE_KEY_FILE")
         self.key_file = Path(key) if key else None
-
-    async def open(self) -> Store:
-        """Open the store (exit 1 with a clear line when it cannot be)."""
-        return await Store.open(self.location, self.key_file)
 
 
 def settings() -> Settings:
@@ -92,11 +86,9 @@ def with_store(fn: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, 
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> T:
-        store = await settings().open()
-        try:
+        cfg = settings()
+        async with service.opened(cfg.location, cfg.key_file) as store:
             return await fn(store, *args, **kwargs)
-        finally:
-            await store.close()
 
     return wrapper
 
@@ -106,19 +98,32 @@ def json_option(fn: Callable[P, T]) -> Callable[P, T]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON (only JSON) on standard output.")(fn)
 
 
-def horizon_options(fn: Callable[P, T]) -> Callable[P, T]:
-    """`--as-known-on X`, `--as-recorded-at Y` and `--json`, shared by every query."""
-    fn = click.option(
+def horizon_options(fn: Callable[..., T]) -> Callable[..., T]:
+    """`--as-known-on X` and `--as-recorded-at Y`, shared by every question; the command
+    receives them as one `when` (parsed once, by the service, after catching up)."""
+
+    @functools.wraps(fn)
+    def with_when(*args: Any, as_known_on: str | None, as_recorded_at: str | None, **kwargs: Any) -> T:
+        return fn(*args, when=service.When(as_known_on, as_recorded_at), **kwargs)
+
+    with_recorded = click.option(
         "--as-recorded-at",
         metavar="Y",
         help="Answer with only the facts recorded at or before Y (what the ledger could say then).",
-    )(fn)
-    fn = click.option(
+    )(with_when)
+    return click.option(
         "--as-known-on",
         metavar="X",
         help="Knowledge date: a date (end of that day in the ledger's zone) or a datetime with offset. Default: now.",
-    )(fn)
-    return json_option(fn)
+    )(with_recorded)
+
+
+def emit(answer: T, as_json: bool, render: Callable[[T], None]) -> None:
+    """The one way an answer leaves a command: JSON on stdout, or `render` for people."""
+    if as_json:
+        emit_json(answer)
+    else:
+        render(answer)
 
 
 def emit_json(data: object) -> None:
@@ -129,13 +134,3 @@ def emit_json(data: object) -> None:
 def emit_json_line(data: object) -> None:
     """One compact JSON object per line."""
     click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
-
-
-async def horizon_at(store: Store, known: str | None, what: str, as_recorded_at: str | None) -> queries.Horizon:
-    """The horizon "as known on `known` (named `what` in errors), as recorded at Y"."""
-    await store.catch_up()
-    moment = times.parse_instant(known, what, store.tz, date_means="end") if known else datetime.now(UTC)
-    recorded = (
-        times.parse_instant(as_recorded_at, "--as-recorded-at", store.tz, date_means="end") if as_recorded_at else None
-    )
-    return await queries.horizon(store.db, moment, recorded)

@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-from pathlib import Path
 
 import click
 
+import service
 from cli.shell import emit_json, err, json_option, run, settings, with_store
-from domain.errors import StoreError
-from ledger import copying
-from ledger.store import Store, default_key_file
-from projections import queries
+from service import Store
 
 
 def register(main: click.Group) -> None:
@@ -49,16 +46,12 @@ def store_copy(target: str, as_json: bool) -> None:
 
     @with_store
     async def go(store: Store) -> None:
-        key_file = settings().key_file or default_key_file(settings().location)
-        copy, count = await copying.copy_store(store, target, key_file)
-        try:
-            info = {"from": store.location.display, "to": copy.location.display, "facts": count}
-        finally:
-            await copy.close()
+        info = await service.copy_store(store, target, settings().key_file)
+        key_file = info.pop("key_file")
         if as_json:
             emit_json(info)
         else:
-            click.echo(f"Copied {count} facts from {info['from']} to {info['to']} (key file {key_file})")
+            click.echo(f"Copied {info['facts']} facts from {info['from']} to {info['to']} (key file {key_file})")
 
     run(go())
 
@@ -84,7 +77,7 @@ def follow(interval: float, once: bool) -> None:
 
     @with_store
     async def go(store: Store) -> None:
-        position = await store.catch_up()
+        position = await service.catch_up(store)
         err.print(f"following {store.location.display} from position {position} (Ctrl-C to stop)")
         if once:
             return
@@ -92,49 +85,10 @@ def follow(interval: float, once: bool) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        if store.location.is_postgres:
-            await _follow_subscription(store, stop)
-        else:
-            while not stop.is_set():
-                await asyncio.sleep(interval)
-                await store.catch_up()
-        err.print(f"stopped at position {await queries_position(store)}")
+        await service.follow(store, stop, interval, on_error=lambda text: err.print(f"Error: {text}"))
+        err.print(f"stopped at position {await service.catch_up(store)}")
 
     run(go())
 
 
-async def _follow_subscription(store: Store, stop: threading.Event) -> None:
-    """Wake on each notification from eventsourcing's subscription and catch up."""
-    woken = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    last = store.ledger.recorder.max_notification_id() or 0
-
-    def listen() -> None:
-        try:
-            with store.ledger.recorder.subscribe(gt=last) as subscription:
-                for _ in subscription:
-                    loop.call_soon_threadsafe(woken.set)
-                    if stop.is_set():
-                        return
-        except Exception as problem:  # noqa: BLE001 - report and stop following, never swallow silently
-            loop.call_soon_threadsafe(woken.set)
-            err.print(f"Error: the subscription ended: {problem}")
-            stop.set()
-
-    threading.Thread(target=listen, daemon=True).start()
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(woken.wait(), timeout=1.0)
-        except TimeoutError:
-            continue
-        woken.clear()
-        await store.catch_up()
-
-
-async def queries_position(store: Store) -> int:
-    """The position the projections have reached."""
-    h = await store.horizon()
-    return h.position
-
-
-__all__ = ["Path", "StoreError", "queries", "register"]
+__all__ = ["register"]

@@ -28,14 +28,14 @@ async def copy_store(
     target, created = await Store.init(
         target_location, key_file, timezone=source.tz.key, encrypt=encrypted, shared_keys=source.keys
     )
-    if not created or (target.ledger.recorder.max_notification_id() or 0) > 0:
+    if not created or target.ledger.last_notification() > 0:
         await target.close()
         raise StoreError(f"{target.location.display} already holds a ledger: copy only into a new, empty store")
-    total = source.ledger.recorder.max_notification_id() or 0
+    total = source.ledger.last_notification()
     copied = 0
     start = 1
     while True:
-        notes = source.ledger.recorder.select_notifications(start=start, limit=PAGE)
+        notes = source.ledger.notifications(start=start, limit=PAGE)
         if not notes:
             break
         target.ledger.recorder.insert_events(

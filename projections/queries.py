@@ -14,7 +14,7 @@ import hashlib
 import json
 import weakref
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -659,13 +659,6 @@ async def affected_members(
                     "fields": fields,
                     "implied": implied(fields),
                 }
-
-
-async def fact_rows(db: Db) -> AsyncIterator[tuple[int, str, int, int, int]]:
-    """(pos, id, known_us, occurred_us, recorded_us) of every fact, in append order."""
-    async with db.execute("SELECT pos, id, known_us, occurred_us, recorded_us FROM facts ORDER BY pos") as cursor:
-        async for row in cursor:
-            yield (int(row[0]), str(row[1]), int(row[2]), int(row[3]), int(row[4]))
 
 
 __all__ = ["from_micros"]

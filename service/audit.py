@@ -1,0 +1,61 @@
+"""The audit's use cases: log, verify, head, keygen, replay, export.
+
+The work is in `ledger.audit` and `ledger.signing`; here the command line's strings
+(times, key files) become their values, once. `AuditFailure` is raised as is: the
+command line turns it into exit code 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from domain import times
+from domain.merkle import Checkpoint, Head
+from ledger import audit, signing
+from ledger.audit import AuditFailure, Replayed, Verified
+from ledger.store import Store
+
+
+async def log_entries(
+    store: Store, kinds: Sequence[str], since: str | None, until: str | None
+) -> AsyncIterator[dict[str, Any]]:
+    """Every fact in append order, of `kinds` (all if none), recorded from `since` (a date: its
+    start) to `until` (a date: its end), as the audit log shows it."""
+    start = times.parse_instant(since, "--from", store.tz, date_means="start") if since else None
+    end = times.parse_instant(until, "--to", store.tz, date_means="end") if until else None
+    async for entry in audit.log_entries(store, kinds, start, end):
+        yield entry
+
+
+async def verify(store: Store, expected: Head | Checkpoint | None, trusted_key: str | None) -> Verified:
+    """Recompute the log's hashes; prove that it extends `expected`, signed by `trusted_key` if given."""
+    trusted = signing.load_verifier(trusted_key) if trusted_key else None
+    return await audit.verify(store, expected, trusted)
+
+
+async def checkpoint(store: Store, key_file: str | None) -> Checkpoint:
+    """The verified head as a checkpoint, signed with the private key in `key_file` if given."""
+    signer = signing.load_signer(Path(key_file)) if key_file else None
+    current = await audit.checkpoint(store)
+    return signer.sign(current) if signer is not None else current
+
+
+def keygen(file: str, name: str) -> tuple[Path, str]:
+    """A new Ed25519 key pair in `file` and `file`.pub: (the public file, the verifier key)."""
+    signer = signing.write_key_pair(Path(file), name)
+    return signing.public_path(Path(file)), signer.verifier_key
+
+
+async def replay(store: Store) -> Replayed:
+    """Rebuild every projection from the facts alone and compare the answers."""
+    return await audit.replay(store)
+
+
+async def export(store: Store, file: str) -> Head:
+    """The verified log as CloudEvents JSON lines in `file` (- for stdout); its head."""
+    return await audit.export(store, file)
+
+
+__all__ = ["AuditFailure", "Replayed", "Verified"]
