@@ -47,9 +47,24 @@ MAX_LINE = 64 * 1024 * 1024
     metavar="FILE",
     help="Key file (default $EXPOSURE_KEY_FILE, else the store's path with .key; ./exposure.key for PostgreSQL).",
 )
+@click.option(
+    "--read-store",
+    metavar="URL",
+    help="Answer from this hot-standby replica of the PostgreSQL store (default $EXPOSURE_READ_STORE);"
+    " writes still go to --store.",
+)
+@click.option(
+    "--max-lag",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="How long a read waits for the replica to replay the facts written before it, then fails"
+    " (default $EXPOSURE_MAX_LAG, else 10).",
+)
 @click.version_option(package_name="exposure-ledger")
 @click.pass_context
-def main(ctx: click.Context, store: str | None, key_file: str | None) -> None:
+def main(
+    ctx: click.Context, store: str | None, key_file: str | None, read_store: str | None, max_lag: float | None
+) -> None:
     """An exposure ledger for personal-data breaches: which members, which fields, as known on any date.
 
     \b
@@ -58,7 +73,7 @@ def main(ctx: click.Context, store: str | None, key_file: str | None) -> None:
       exposure record attack-discovered --incident viamedis-2024-01 --operator Viamedis --occurred-on 2024-01-22
       exposure summary --incident viamedis-2024-01 --as-known-on 2024-02-07
     """
-    ctx.obj = Settings(store, key_file)
+    ctx.obj = Settings(store, key_file, read_store, max_lag)
 
 
 # -- init -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from rich.console import Console
 
 import service
 from domain.errors import LedgerError
-from service import DEFAULT_STORE
+from service import DEFAULT_MAX_LAG, DEFAULT_STORE
 
 EXIT_REJECTED: Final = 1
 EXIT_AUDIT_FAILED: Final = 3
@@ -42,10 +42,28 @@ class AuditFailed(Exception):
 class Settings:
     """Global options: where the store and its key file are."""
 
-    def __init__(self, store: str | None, key_file: str | None) -> None:
+    def __init__(
+        self,
+        store: str | None,
+        key_file: str | None,
+        read_store: str | None = None,
+        max_lag: float | None = None,
+    ) -> None:
         self.location = store or os.environ.get("EXPOSURE_STORE") or DEFAULT_STORE
         key = key_file or os.environ.get("EXPOSURE_KEY_FILE")
         self.key_file = Path(key) if key else None
+        self.read_location = read_store or os.environ.get("EXPOSURE_READ_STORE") or None
+        self.max_lag = max_lag if max_lag is not None else _env_seconds("EXPOSURE_MAX_LAG", DEFAULT_MAX_LAG)
+
+
+def _env_seconds(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise click.UsageError(f"${name} must be a number of seconds, not {text!r}") from None
 
 
 def settings() -> Settings:
@@ -87,7 +105,9 @@ def with_store(fn: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> T:
         cfg = settings()
-        async with service.opened(cfg.location, cfg.key_file) as store:
+        async with service.opened(
+            cfg.location, cfg.key_file, read_location=cfg.read_location, max_lag=cfg.max_lag
+        ) as store:
             return await fn(store, *args, **kwargs)
 
     return wrapper

@@ -269,12 +269,12 @@ async def verify(store: Store, expect: Head | Checkpoint | None = None, trusted:
             signed_by = trusted.name
     elif trusted is not None:
         raise AuditFailure("a trusted key checks a signed checkpoint: give --expect with a checkpoint")
-    remembered = await _remembered(store.db, name)
+    remembered = await _remembered(store.write_db, name)
     leaves = (await _check_log(store, remembered)).hashes
     expected = expect.head if isinstance(expect, Checkpoint) else expect
     if expected is not None:
         check_extends(leaves, expected)
-    await _remember(store.db, name, leaves, len(remembered))
+    await _remember(store.write_db, name, leaves, len(remembered))
     return Verified(Head.of(leaves), name, len(remembered), expected, signed_by)
 
 

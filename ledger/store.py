@@ -32,9 +32,10 @@ from domain.categories import BUILT_IN_NAMES
 from domain.errors import ConcurrentAppend, LedgerError, StoreError
 from domain.facts import CategoryDefined, Fact
 from domain.parse import Context, Parsed
-from ledger import backends, guards
+from ledger import backends, guards, replicas
 from ledger import keys as key_files
 from ledger.application import Ledger, Recorded
+from ledger.replicas import Replica
 from projections import projector, queries
 from projections.db import SQLITE, Db, PostgresDb, SqliteDb
 from projections.schema import SETTINGS
@@ -91,13 +92,18 @@ class Store:
         ledger: Ledger,
         db: Db,
         tz: ZoneInfo,
+        replica: Replica | None = None,
     ) -> None:
         self.location = location
         self.path = location.path
         """The SQLite file (None for a PostgreSQL store)."""
         self.keys = keys
         self.ledger = ledger
-        self.db = db
+        self.write_db = db
+        """The primary: appends, catch-ups and every other write."""
+        self.replica = replica
+        self.db: Db = replica.db if replica else db
+        """The read side: a hot-standby replica when one is given (`--read-store`), else the primary."""
         self.tz = tz
 
     # -- opening -----------------------------------------------------------------
@@ -158,8 +164,16 @@ class Store:
         return cls(loc, keys, ledger, db, tz), True
 
     @classmethod
-    async def open(cls, location: str, key_file: Path | None = None) -> Store:
-        """Open an existing store with its key file."""
+    async def open(
+        cls,
+        location: str,
+        key_file: Path | None = None,
+        *,
+        read_location: str | None = None,
+        max_lag: float = replicas.DEFAULT_MAX_LAG,
+    ) -> Store:
+        """Open an existing store with its key file; with `read_location`, answers are read
+        from that hot-standby replica of the PostgreSQL store (see `ledger.replicas`)."""
         loc = backends.parse_location(location)
         key_path = key_file or default_key_file(location)
         settings: dict[str, str] = {}
@@ -204,11 +218,24 @@ class Store:
             await db.close()
             raise
         await guards.protect(db)
-        return cls(loc, keys, ledger, db, tz)
+        store = cls(loc, keys, ledger, db, tz)
+        if read_location is not None:
+            await store._read_from(read_location, settings.get("store_id", ""), max_lag)
+        return store
+
+    async def _read_from(self, read_location: str, store_id: str, max_lag: float) -> None:
+        try:
+            self.replica = await Replica.open(self.location, read_location, store_id, max_lag)
+        except BaseException:
+            await self.close()
+            raise
+        self.db = self.replica.db
 
     async def close(self) -> None:
         """Close the read side and the ledger."""
-        await self.db.close()
+        if self.replica is not None:
+            await self.replica.db.close()
+        await self.write_db.close()
         self.ledger.close()
 
     async def __aenter__(self) -> Store:
@@ -254,9 +281,9 @@ class Store:
         """Validate parsed facts against the ledger and append them in one transaction."""
         needs = rules.needs(parsed)
         for attempt in range(RETRIES):
-            position = await projector.catch_up_facts(self.db, self.ledger)
+            position = await projector.catch_up_facts(self.write_db, self.ledger)
             if needs.members:
-                await projector.catch_up_members(self.db, self.ledger)
+                await projector.catch_up_members(self.write_db, self.ledger)
             state = await self.state_for(needs)
             accepted = rules.check(parsed, state, labels)
             accepted_ids = {f.id for f in accepted}
@@ -270,18 +297,18 @@ class Store:
             except ConcurrentAppend:
                 await asyncio.sleep(min(0.001 * (attempt + 1), 0.05) * (1 + secrets.randbelow(100) / 100))
                 continue
-            await projector.catch_up_facts(self.db, self.ledger)
+            await projector.catch_up_facts(self.write_db, self.ledger)
             return AppendResult(appended=appended, unchanged=unchanged)
         raise StoreError("the ledger is too busy: could not append after many retries")
 
     async def _recorded_at(self, position: int) -> datetime | None:
-        async with self.db.execute("SELECT recorded_us FROM facts WHERE pos = ?", (position,)) as c:
+        async with self.write_db.execute("SELECT recorded_us FROM facts WHERE pos = ?", (position,)) as c:
             row = await c.fetchone()
         return times.from_micros(int(row[0])) if row else None
 
     async def state_for(self, needs: rules.Needs) -> rules.LedgerState:
         """What `rules.check` must know, read from the projections (caught up)."""
-        db = self.db
+        db = self.write_db
         async with db.execute("SELECT DISTINCT incident FROM facts WHERE kind = 'attack-discovered'") as c:
             incidents = frozenset(str(r[0]) for r in await c.fetchall())
         marks = ", ".join(f"'{k}'" for k in queries.NAMING_KINDS)
@@ -320,20 +347,29 @@ class Store:
 
     async def catch_up(self, progress: projector.Progress | None = None) -> int:
         """Bring the projections up to the ledger's head; return the position."""
-        return await projector.catch_up(self.db, self.ledger, progress)
+        return await projector.catch_up(self.write_db, self.ledger, progress)
 
     async def rebuild(self, progress: projector.Progress | None = None) -> int:
         """Drop the projections and project every fact again."""
-        await projector.drop_tables(self.db)
-        await projector.create_tables(self.db)
+        await projector.drop_tables(self.write_db)
+        await projector.create_tables(self.write_db)
         return await self.catch_up(progress)
+
+    async def ready_for_reads(self) -> int:
+        """The one rule before any answer: the projections are caught up with the ledger's
+        head, on the primary; with a replica, the replica has replayed them too (bounded
+        wait, `--max-lag`), so a reader never misses a fact written before the read."""
+        position = await self.catch_up()
+        if self.replica is not None:
+            await self.replica.wait_for(await replicas.projected(self.write_db))
+        return position
 
     async def horizon(
         self, as_known_on: str | None = None, as_recorded_at: str | None = None, *, known_name: str = "--as-known-on"
     ) -> queries.Horizon:
-        """Catch up, then resolve `--as-known-on` (date: end of that day; named `known_name` in
-        errors) and `--as-recorded-at`: reads see every fact appended before they ask."""
-        await self.catch_up()
+        """Be ready for reads, then resolve `--as-known-on` (date: end of that day; named
+        `known_name` in errors) and `--as-recorded-at`."""
+        await self.ready_for_reads()
         now = datetime.now(UTC)
         known = times.parse_instant(as_known_on, known_name, self.tz, date_means="end") if as_known_on else now
         recorded = (

@@ -27,6 +27,7 @@ the synchronous point-read connection lives in `SqliteDb.fetch_point`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
@@ -72,6 +73,8 @@ class Db:
     """A read-side connection (see the module's docstring)."""
 
     dialect: str = SQLITE
+    read_only: bool = False
+    """True on a hot-standby replica: queries skip their caches' writes."""
 
     def execute(self, sql: str, params: Params = ()) -> Result:
         """Run one statement; await the result for its cursor, or use it as a context manager."""
@@ -84,6 +87,16 @@ class Db:
     async def execute_fetchall(self, sql: str, params: Params = ()) -> Iterable[Any]:
         """Run one query and return every row (one round trip)."""
         raise NotImplementedError
+
+    def stream(self, sql: str, params: Params = ()) -> contextlib.AbstractAsyncContextManager[Cursor]:
+        """A cursor for a large result read in chunks (`fetchmany`): on PostgreSQL a
+        server-side cursor, so memory stays flat whatever the number of rows."""
+        return self.execute(sql, params)
+
+    async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Append many rows to `table` (PostgreSQL: one COPY; SQLite: one prepared INSERT)."""
+        marks = ", ".join("?" for _ in columns)
+        await self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     async def fetch_point(self, sql: str, params: Params = ()) -> Iterable[Any]:
         """A short indexed read (one member's answer): every row, by the quickest path."""
@@ -248,13 +261,15 @@ class PostgresDb(Db):
         self.conn = conn
 
     @classmethod
-    async def connect(cls, url: str) -> PostgresDb:
-        """Connect to the store's database."""
+    async def connect(cls, url: str, *, read_only: bool = False) -> PostgresDb:
+        """Connect to the store's database (`read_only`: a hot-standby replica)."""
         import psycopg  # noqa: PLC0415 - only PostgreSQL stores need psycopg
 
         conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=15)
         await conn.execute("SET client_min_messages = WARNING")  # no NOTICE for each `IF NOT EXISTS`
-        return cls(conn)
+        db = cls(conn)
+        db.read_only = read_only
+        return db
 
     def execute(self, sql: str, params: Params = ()) -> Result:
         return _PgResult(self, sql, params)
@@ -267,6 +282,19 @@ class PostgresDb(Db):
         async with self.conn.cursor() as cursor:
             await cursor.execute(postgres_sql(sql), params)
             return cast(Iterable[Any], await cursor.fetchall())
+
+    @contextlib.asynccontextmanager
+    async def stream(self, sql: str, params: Params = ()) -> AsyncIterator[Cursor]:
+        """A named (server-side) cursor inside a transaction: rows come `fetchmany` at a time."""
+        async with self.conn.transaction(), self.conn.cursor(name="exposure_stream") as cursor:
+            await cursor.execute(postgres_sql(sql), params)
+            yield cast(Cursor, cursor)
+
+    async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """COPY: PostgreSQL's bulk path, many times faster than one INSERT per row."""
+        async with self.conn.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                await copy.write_row(row)
 
     def _in_transaction(self) -> bool:
         from psycopg.pq import TransactionStatus  # noqa: PLC0415

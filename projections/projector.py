@@ -342,9 +342,9 @@ async def project_members(db: Db, pos: int, fact: Roster | MembersEnrolled) -> i
     known_us = to_micros(fact.known_on)
     insurer = fact.insurer
     members = fact.members
-    await db.executemany(
-        "INSERT INTO member_versions (insurer, ref, pos, known_us, role, contract, from_day, until_day, nir)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    await db.insert_rows(
+        "member_versions",
+        ("insurer", "ref", "pos", "known_us", "role", "contract", "from_day", "until_day", "nir"),
         [(insurer, m.ref, pos, known_us, m.role, m.contract, m.from_, m.until, m.nir) for m in members],
     )
     refs = [m.ref for m in members]
@@ -373,7 +373,7 @@ async def _project_nirs(db: Db, insurer: str, pos: int, members: Sequence[_Row])
     rows = [(m.nir, insurer, m.ref, pos) for m in members if m.nir]
     if not rows:
         return
-    await db.executemany("INSERT INTO nir_recent (nir, insurer, ref, pos) VALUES (?, ?, ?, ?)", rows)
+    await db.insert_rows("nir_recent", ("nir", "insurer", "ref", "pos"), rows)
     await db.execute(
         "INSERT INTO nir_levels (name, rows) VALUES ('recent', ?)"
         " ON CONFLICT (name) DO UPDATE SET rows = nir_levels.rows + excluded.rows",

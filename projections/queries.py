@@ -277,6 +277,8 @@ async def _cached(db: Db, key: str) -> dict[str, int] | None:
 
 
 async def _keep(db: Db, key: str, counts: dict[str, int]) -> None:
+    if db.read_only:  # a replica cannot keep it: the primary's catch-up and its readers do
+        return
     await db.execute(
         "INSERT INTO count_cache (key, counts) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET counts = excluded.counts",
         (key, json.dumps(counts)),
@@ -626,7 +628,7 @@ async def affected_chunks(
     for insurer in insurers:
         fields = view.exposed_fields(insurer)
         params = {"incident": incident, "scopes": _scopes_json(view, insurer), "insurer": insurer, **h.params()}
-        async with db.execute(sql, params) as cursor:
+        async with db.stream(sql, params) as cursor:
             # Read the next chunk (SQLite, in aiosqlite's thread) while the caller writes this one.
             ahead = asyncio.ensure_future(cursor.fetchmany(EXPORT_CHUNK))
             try:

@@ -26,6 +26,7 @@ from domain import nir as nir_rules
 from domain import obligations as deadline_rules
 from domain.errors import InvalidTime
 from ledger import copying, roster
+from ledger.replicas import DEFAULT_MAX_LAG
 from ledger.store import DEFAULT_STORE, AppendResult, Store, default_key_file
 from projections import history, queries
 from projections.queries import Horizon
@@ -45,9 +46,12 @@ class When:
 
 
 @asynccontextmanager
-async def opened(location: str, key_file: Path | None) -> AsyncIterator[Store]:
-    """The store at `location` with its key file, closed afterwards."""
-    store = await Store.open(location, key_file)
+async def opened(
+    location: str, key_file: Path | None, *, read_location: str | None = None, max_lag: float = DEFAULT_MAX_LAG
+) -> AsyncIterator[Store]:
+    """The store at `location` with its key file (answering from the replica `read_location`
+    if given, waiting at most `max_lag` seconds for it), closed afterwards."""
+    store = await Store.open(location, key_file, read_location=read_location, max_lag=max_lag)
     try:
         yield store
     finally:
@@ -211,7 +215,16 @@ async def report(store: Store, incident: str, when: When, rule_id: str) -> Repor
     )
 
 
-__all__ = ["DEFAULT_STORE", "MEMBER_CHANGES", "ROSTER_BATCH", "AppendResult", "Horizon", "Store", "default_key_file"]
+__all__ = [
+    "DEFAULT_MAX_LAG",
+    "DEFAULT_STORE",
+    "MEMBER_CHANGES",
+    "ROSTER_BATCH",
+    "AppendResult",
+    "Horizon",
+    "Store",
+    "default_key_file",
+]
 
 
 # -- live projections ---------------------------------------------------------------------

@@ -379,3 +379,26 @@ def _listening(url: str) -> bool:
             "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'"
         ).fetchone()
     return bool(row and row[0])
+
+
+async def test_an_export_streams_through_a_server_side_cursor(
+    pg_store: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    from ledger.store import Store  # noqa: PLC0415
+    from projections import queries  # noqa: PLC0415
+
+    url, env = pg_store
+    load_story(url, env, tmp_path)
+    store = await Store.open(url, Path(env["EXPOSURE_KEY_FILE"]))
+    try:
+        h = await store.horizon("2024-02-10")
+        open_cursors: list[str] = []
+        chunks = queries.affected_chunks(store.db, "vm", h)
+        async for _insurer, _fields, _implied, rows in chunks:
+            assert rows
+            open_cursors += [str(r[0]) for r in await store.db.execute_fetchall("SELECT name FROM pg_cursors")]
+    finally:
+        await store.close()
+
+    # The rows came from a named cursor kept on the server, not a result set held by the client.
+    assert "exposure_stream" in open_cursors
