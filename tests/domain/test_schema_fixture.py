@@ -95,3 +95,18 @@ def test_v1_members_keep_their_period_and_pseudonym():
         nir="29239331c364b68211928687bfe9e456",
     )
     assert second == Member(ref="MH-000002")
+
+
+@pytest.mark.parametrize("line", V1_LINES, ids=[line.split(b'"')[3].decode() for line in V1_LINES])
+def test_a_stored_fact_with_a_key_this_version_does_not_know_still_decodes(line):
+    newer = line[:-1] + b',"added_by_a_later_version":{"nested":[1,2]}}'
+
+    assert decode(newer) == decode(line)
+
+
+def test_a_stored_member_with_a_key_this_version_does_not_know_still_decodes():
+    enrolled = next(line for line in V1_LINES if b'"members-enrolled"' in line)
+    newer = enrolled.replace(b'"ref":', b'"added_by_a_later_version":true,"ref":', 1)
+
+    assert newer != enrolled
+    assert decode(newer) == decode(enrolled)
