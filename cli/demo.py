@@ -15,8 +15,8 @@ from typing import Any, Final
 import click
 
 import service
-from cli import render
 from cli.demo_roster import roster_rows, write_roster_csv
+from cli.render import tables as render
 from cli.shell import emit_json, out
 from domain.facts import KINDS
 from service import Store

@@ -10,8 +10,11 @@ from typing import Any, TextIO
 import click
 
 import service
-from cli import audit_cmds, history_cmds, render, store_cmds
-from cli.roster import RosterProgress
+from cli.commands import audit as audit_cmds
+from cli.commands import history as history_cmds
+from cli.commands import store as store_cmds
+from cli.render import tables as render
+from cli.render.progress import RosterProgress
 from cli.shell import (
     Settings,
     emit,

@@ -60,7 +60,8 @@ def test_the_wheel_holds_the_projects_packages_and_nothing_else(wheel):
 
 
 def test_every_module_of_the_packages_is_in_the_wheel(wheel):
-    modules = set().union(*(tracked(f"{package}/*.py") for package in PROJECT["tool"]["setuptools"]["packages"]))
+    packages = PROJECT["tool"]["setuptools"]["packages"]
+    modules = set().union(*(tracked(f"{package.replace('.', '/')}/*.py") for package in packages))
     shipped = {name for name in wheel.namelist() if name.endswith(".py")}
 
     assert modules

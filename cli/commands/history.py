@@ -16,7 +16,7 @@ import click
 from rich.table import Table
 
 import service
-from cli.report import report, rules_option
+from cli.commands.report import report, rules_option
 from cli.shell import emit, emit_json, horizon_options, json_option, out, run, with_store
 from domain import times, veris
 from domain.errors import InvalidFact

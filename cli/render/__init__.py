@@ -1,0 +1,1 @@
+"""How answers look to people: rich tables and the roster progress bar."""
