@@ -18,7 +18,7 @@ from click.testing import Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli.main import MAX_LINE
+from cli.commands.facts import MAX_LINE
 from domain.facts import KINDS
 from domain.parse import MAX_ID, MAX_LIST, MAX_TEXT, input_keys
 from ledger.roster import MAX_FIELD
