@@ -72,13 +72,13 @@ def test_the_package_data_is_in_the_wheel_and_nothing_undeclared(wheel):
     patterns = PROJECT["tool"]["setuptools"]["package-data"]
 
     def declared(path: str) -> bool:
-        package, _, rest = path.partition("/")
-        return any(fnmatch.fnmatch(rest, pattern) for pattern in patterns.get(package, ()))
+        folder, _, name = path.rpartition("/")
+        return any(fnmatch.fnmatch(name, pattern) for pattern in patterns.get(folder.replace("/", "."), ()))
 
-    tracked_data = {path for package in patterns for path in tracked(f"{package}/") if declared(path)}
+    tracked_data = {path for package in patterns for path in tracked(package.replace(".", "/") + "/") if declared(path)}
     data = {name for name in wheel.namelist() if not name.endswith(".py") and ".dist-info/" not in name}
 
-    assert "cli/demo_story.jsonl" in tracked_data
+    assert {"cli/demo_story.jsonl", "cli/render/report.css"} <= tracked_data
     assert tracked_data <= data
     assert all(declared(name) for name in data)
 
