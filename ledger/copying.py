@@ -38,7 +38,7 @@ async def copy_store(
         notes = source.ledger.notifications(start=start, limit=PAGE)
         if not notes:
             break
-        target.ledger.recorder.insert_events(
+        target.ledger.insert_stored(
             [
                 StoredEvent(
                     originator_id=LEDGER_ID, originator_version=n.originator_version, topic=n.topic, state=n.state

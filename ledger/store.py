@@ -388,7 +388,7 @@ def _checked_ledger(location: backends.Location, keys: key_files.Keys, key_path:
     """The ledger, once its encryption key is known to open the facts already stored: with a
     wrong one, appended facts could be read by no one holding the right key."""
     ledger = _ledger(location, keys)
-    first = ledger.recorder.select_notifications(start=1, limit=1) if keys.cipher_key else []
+    first = ledger.notifications(start=1, limit=1) if keys.cipher_key else []
     try:
         if first:
             ledger.decode(first[0].state)
