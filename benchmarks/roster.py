@@ -76,6 +76,7 @@ EXPORT_HEADER: Final = (
     "status",
     "fields",
     "implied",
+    "notified_at",
 )
 GIB: Final = 1024**3
 
@@ -260,7 +261,7 @@ def raw_export(db_path: Path, sink: Path) -> tuple[float, int]:
         writer.writerow(EXPORT_HEADER)
         cursor = db.execute(
             "SELECT ?, insurer, ref, role, contract, from_day, until_day, 'presumed', 'civil_status;nir',"
-            " 'birth_month;birth_year;birthplace;sex' FROM raw ORDER BY insurer, ref",
+            " 'birth_month;birth_year;birthplace;sex', NULL FROM raw ORDER BY insurer, ref",
             (INCIDENT,),
         )
         while chunk := cursor.fetchmany(10_000):

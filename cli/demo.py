@@ -6,20 +6,24 @@ every member is synthetic (`cli/demo_roster.py`), no real person's data is used.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
 import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-import service
-from cli.demo_roster import roster_rows, write_roster_csv
-from cli.render import tables as render
-from cli.shell import emit_json, out
+from cli import render
+from cli.demo_roster import SHARED_EVERY, roster_rows, shared_nir, write_roster_csv
+from cli.i18n import _
+from cli.shell import emit_json, err, json_option, out, run
 from domain.facts import KINDS
-from service import Store
+from service import When, questions, session, writes
+from service.session import Store
 
 DATES: Final = ("2024-01-29", "2024-02-01", "2024-02-05", "2024-02-07", "2024-02-08", "2024-02-16")
 ROSTER_KNOWN_ON: Final = "2024-01-01"
@@ -46,30 +50,61 @@ def insurers_in(facts: list[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-async def load(store: Store, workdir: Path, per_insurer: int) -> dict[str, int]:
-    """Append the story, a synthetic roster per insurer, and member-level findings."""
+def shares(total: int, insurers: int) -> list[int]:
+    """`total` members split over `insurers` rosters as evenly as possible (the first get one more)."""
+    base, extra = divmod(total, insurers)
+    return [base + (1 if number < extra else 0) for number in range(insurers)]
+
+
+async def load(
+    store: Store, workdir: Path, members: int, progress: Callable[[int], None] | None = None
+) -> dict[str, int]:
+    """Append the story, synthetic rosters of `members` members in all, and member-level findings."""
     facts = story_facts()
     insurers = insurers_in(facts)
+    counts = dict(zip(insurers, shares(members, len(insurers)), strict=True))
+    done = 0
     # Rosters first: the insurers' own records, known on 2024-01-01.
     for number, insurer in enumerate(insurers):
+        if not counts[insurer]:
+            continue
         path = workdir / f"roster-{insurer}.csv"
-        rows = roster_rows(insurer, per_insurer, seed=number + 1, contracts=CONTRACTS.get(insurer, DEFAULT_CONTRACTS))
+        rows = roster_rows(
+            insurer, counts[insurer], seed=number + 1, contracts=CONTRACTS.get(insurer, DEFAULT_CONTRACTS)
+        )
         write_roster_csv(path, rows)
-        await service.import_roster(store, insurer, str(path), known_on=ROSTER_KNOWN_ON)
-    result = await service.record(store, [(f"story line {n}", f) for n, f in enumerate(facts, start=1)], by="demo")
-    findings = _findings(insurers, per_insurer)
+
+        def step(phase: str, rows_done: int, _total: int, before: int = done) -> None:
+            if phase == "append" and progress is not None:
+                progress(before + rows_done)
+
+        await writes.import_roster(store, insurer, str(path), known_on=ROSTER_KNOWN_ON, progress=step)
+        done += counts[insurer]
+    await writes.record(store, [(f"story line {n}", f) for n, f in enumerate(facts, start=1)], by="demo")
+    findings = _findings(insurers, counts.get("alan", 0))
     if findings:
-        await service.record(store, [(f"finding {n}", f) for n, f in enumerate(findings, start=1)], by="demo")
+        await writes.record(store, [(f"finding {n}", f) for n, f in enumerate(findings, start=1)], by="demo")
     return {
         "insurers": len(insurers),
-        "members": per_insurer * len(insurers),
-        "facts": len(result.appended) + len(findings),
+        "members": sum(counts.values()),
+        "facts": await session.catch_up(store),  # the ledger's own count: rosters, story and findings
     }
+
+
+def shown_nir(members: int, insurers: int) -> str | None:
+    """A NIR that is in the demo's rosters: the shared person of row `SHARED_EVERY` (in every
+    roster that long), else the first NIR of the first roster."""
+    if members // insurers >= SHARED_EVERY:
+        return shared_nir(SHARED_EVERY)
+    facts = story_facts()
+    first = insurers_in(facts)[0]
+    rows = roster_rows(first, shares(members, insurers)[0], seed=1, contracts=CONTRACTS.get(first, DEFAULT_CONTRACTS))
+    return next((row["nir"] for row in rows if row["nir"]), None)
 
 
 def _findings(insurers: list[str], per_insurer: int) -> list[dict[str, Any]]:
     """On 2024-02-16 Alan received the detailed lists: member-level findings (synthetic refs)."""
-    if "alan" not in insurers:
+    if "alan" not in insurers or not per_insurer:
         return []
     rows = list(roster_rows("alan", per_insurer, seed=insurers.index("alan") + 1, contracts=DEFAULT_CONTRACTS))
     refs = [r["ref"] for r in rows]
@@ -105,36 +140,105 @@ def _findings(insurers: list[str], per_insurer: int) -> list[dict[str, Any]]:
     return facts
 
 
-async def run_demo(directory: str | None, per_insurer: int, as_json: bool) -> None:
+async def run_demo(directory: str | None, members: int, as_json: bool) -> None:
     """Build the demo store and print the summaries as known on each date."""
     folder = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="exposure-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     location = str(folder / "demo.db")
     if Path(location).exists():
         raise click.UsageError(f"{location} already exists: give an empty --dir")
-    store = await service.create(location, timezone="Europe/Paris")
+    store = await session.create(location, timezone="Europe/Paris")
     try:
         # The synthetic roster CSVs hold raw NIRs: written apart from the store folder, then deleted.
-        with tempfile.TemporaryDirectory(prefix="exposure-demo-rosters-") as rosters:
-            loaded = await load(store, Path(rosters), per_insurer)
-        incidents = await service.incidents(store)
+        with tempfile.TemporaryDirectory(prefix="exposure-demo-rosters-") as rosters, _bar(members) as progress:
+            loaded = await load(store, Path(rosters), members, progress)
+        incidents = await _in_story_order(store)
         answers: list[dict[str, Any]] = []
         for day in DATES:
+            h = await session.horizon(store, When(day))
             for incident in incidents:
-                answers.append(await service.summary(store, incident, service.When(day)))
+                answers.append(await questions.summary(store, incident, h))
+        nir = shown_nir(members, loaded["insurers"])
         if as_json:
-            emit_json({"store": location, "loaded": loaded, "summaries": answers})
+            emit_json({"store": location, "loaded": loaded, "nir": nir, "summaries": answers})
             return
+        tz = store.tz
         out.print(
-            f"[bold]exposure demo[/bold]: {loaded['facts']} facts, {loaded['insurers']} insurers, "
-            f"{loaded['members']:,} synthetic members in {location}\n"
+            "[bold]exposure demo[/bold]: "
+            + _("{facts} facts, {insurers} insurers, {members} synthetic members in {location}").format(
+                facts=f"{loaded['facts']:,}",
+                insurers=loaded["insurers"],
+                members=f"{loaded['members']:,}",
+                location=location,
+            )
+            + "\n"
         )
         for incident in incidents:
-            render.evolution(incident, [a for a in answers if a["incident"] == incident])
+            render.evolution(incident, [a for a in answers if a["incident"] == incident], tz)
             out.print()
-        out.print("Explore it:")
+        render.evolution_legend()
+        out.print()
+        out.print(_("Explore it:"))
         out.print(f"  exposure --store {location} summary --incident viamedis-2024-01 --as-known-on 2024-02-07")
         out.print(f"  exposure --store {location} insurer --incident almerys-2024-02 --insurer mutame-et-plus")
+        if nir is not None:
+            out.print(f'  exposure --store {location} member --nir "{spaced(nir)}"   # ' + _("a synthetic person"))
         out.print(f"  exposure --store {location} audit log")
     finally:
         await store.close()
+
+
+async def _in_story_order(store: Store) -> list[str]:
+    """The incidents by when their attack began (then by id)."""
+    return await questions.incidents_by_start(store, await session.horizon(store, When()))
+
+
+def spaced(nir: str) -> str:
+    """The printed form of a NIR: `2 84 01 75 123 456 78`."""
+    return " ".join((nir[:1], nir[1:3], nir[3:5], nir[5:7], nir[7:10], nir[10:13], nir[13:]))
+
+
+PROGRESS_ABOVE: Final = 50_000
+"""Show a progress bar (on a terminal) when loading more members than this."""
+
+
+@contextlib.contextmanager
+def _bar(members: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr over every member loaded, on long runs."""
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=members <= PROGRESS_ABOVE or not err.is_terminal,
+    )
+    task = bar.add_task(_("members"), total=members)
+    with bar:
+        yield lambda done: bar.update(task, completed=done)
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Folder for the demo store (default: a new temporary folder).",
+)
+@click.option(
+    "--members",
+    default=5_000,
+    show_default=True,
+    type=click.IntRange(1, 100_000_000),
+    help="Synthetic members in all, spread over the story's insurers (progress bar on long runs).",
+)
+@json_option
+def demo(directory: str | None, members: int, as_json: bool) -> None:
+    """Load the Viamedis/Almerys story with synthetic members and print its answers at several dates.
+
+    \b
+    Example:
+      exposure demo --members 1000
+    """
+    run(run_demo(directory, members, as_json))

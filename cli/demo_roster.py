@@ -28,6 +28,7 @@ __all__ = [
     "ROSTER_COLUMNS",
     "SHARED_EVERY",
     "roster_rows",
+    "shared_nir",
     "synthetic_nir",
     "write_roster_csv",
 ]
@@ -96,7 +97,7 @@ def synthetic_nir(rng: random.Random) -> str:
     return f"{first13}{key:02d}"
 
 
-def _shared_nir(number: int) -> str:
+def shared_nir(number: int) -> str:
     """Return the NIR of the shared person at row `number`: the same in every roster."""
     return synthetic_nir(random.Random(f"shared-person:{number}"))
 
@@ -178,7 +179,7 @@ def roster_rows(
             until = own_end or holder_end
         nir = synthetic_nir(rng) if rng.random() < _NIR_SHARE else ""
         if number % SHARED_EVERY == 0:
-            nir = _shared_nir(number)
+            nir = shared_nir(number)
         yield {
             "ref": f"{prefix}-{number:06d}",
             "role": role,

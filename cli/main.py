@@ -1,20 +1,48 @@
 """`exposure`: record facts about a breach, ask what was known when, audit the history.
 
-This module only assembles the command line: the root group and its global options, and
-the commands of `cli/commands/`, one module per group of commands.
+The entry module holds the root group only. Each command lives in the module named in
+`COMMANDS` and is imported when it runs (`cli.lazy`): `exposure --version` loads click and
+nothing else, a query loads the store and its renderer, never the report or psycopg.
+A new command is one line here.
 """
 
 from __future__ import annotations
 
+from typing import Final
+
 import click
 
-from cli.commands import audit as audit_cmds
-from cli.commands import demo, facts, history, members, questions
-from cli.commands import store as store_cmds
+from cli import __version__
+from cli.i18n import LANGUAGES, choose
+from cli.lazy import LazyGroup
 from cli.shell import Settings
 
+COMMANDS: Final = {
+    "audit": "cli.audit_cmds:audit",
+    "demo": "cli.demo:demo",
+    "diff": "cli.history_cmds:diff",
+    "export": "cli.history_cmds:export",
+    "follow": "cli.store_cmds:follow",
+    "import": "cli.record_cmds:import_facts",
+    "init": "cli.record_cmds:init",
+    "insurer": "cli.query_cmds:insurer",
+    "member": "cli.query_cmds:member",
+    "members": "cli.members_cmds:members",
+    "obligations": "cli.history_cmds:obligations",
+    "record": "cli.record_cmds:record",
+    "report": "cli.report:report",
+    "store": "cli.store_cmds:store_group",
+    "summary": "cli.query_cmds:summary",
+    "timeline": "cli.history_cmds:timeline",
+}
+"""Command name -> `module:attribute` of its click command, imported on first use."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--store",
     metavar="STORE",
@@ -38,10 +66,20 @@ from cli.shell import Settings
     help="How long a read waits for the replica to replay the facts written before it, then fails"
     " (default $EXPOSURE_MAX_LAG, else 10).",
 )
-@click.version_option(package_name="exposure-ledger")
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    help="Language of human output: en or fr (default: fr when LANG or LC_ALL is French, else en). JSON never changes.",
+)
+@click.version_option(__version__, package_name="exposure-ledger")
 @click.pass_context
 def main(
-    ctx: click.Context, store: str | None, key_file: str | None, read_store: str | None, max_lag: float | None
+    ctx: click.Context,
+    store: str | None,
+    key_file: str | None,
+    read_store: str | None,
+    max_lag: float | None,
+    lang: str | None,
 ) -> None:
     """An exposure ledger for personal-data breaches: which members, which fields, as known on any date.
 
@@ -50,24 +88,11 @@ def main(
       exposure init --timezone Europe/Paris
       exposure record attack-discovered --incident viamedis-2024-01 --operator Viamedis --occurred-on 2024-01-22
       exposure summary --incident viamedis-2024-01 --as-known-on 2024-02-07
+      exposure --lang fr summary --incident viamedis-2024-01
     """
+    choose(lang)
     ctx.obj = Settings(store, key_file, read_store, max_lag)
 
 
-@main.group()
-def audit() -> None:
-    """Inspect and verify the whole history.
-
-    \b
-    Example:
-      exposure audit log --json
-    """
-
-
-for command in (facts.init, facts.record, facts.import_facts, questions.summary, questions.insurer):
-    main.add_command(command)
-for command in (questions.member, members.members, demo.demo):
-    main.add_command(command)
-store_cmds.register(main)  # `store copy` and `follow`
-audit_cmds.register(audit)  # log, verify, head, keygen, replay and export
-history.register(main)  # diff, timeline, obligations, report and `export veris`
+def entry() -> None:  # pragma: no cover - console script shim
+    main()

@@ -7,21 +7,31 @@ verification failed.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import click
-from rich.console import Console
 
-import service
+from cli.i18n import _
+from domain import obligations as obligation_rules
 from domain.errors import LedgerError
-from service import DEFAULT_MAX_LAG, DEFAULT_STORE
+from service import DEFAULT_STORE
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from service.session import Horizon, Store
+
+    out: Console
+    """Standard output for people (rich markup)."""
+    err: Console
+    """Standard error: progress bars and warnings."""
 
 EXIT_REJECTED: Final = 1
 EXIT_AUDIT_FAILED: Final = 3
@@ -29,10 +39,21 @@ EXIT_AUDIT_FAILED: Final = 3
 P = ParamSpec("P")
 T = TypeVar("T")
 
-out = Console(highlight=False, soft_wrap=True)
-if not out.is_terminal:
-    out = Console(highlight=False, soft_wrap=True, width=160)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def __getattr__(name: str) -> Console:
+    """`out` and `err`, made on first use: rich loads only for commands that print with it."""
+    if name not in ("out", "err"):  # e.g. `__path__`, asked by every `from cli.shell import ...`
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
+    if name == "out":
+        console = Console(highlight=False, soft_wrap=True)
+        if not console.is_terminal:
+            console = Console(highlight=False, soft_wrap=True, width=160)
+    else:
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
+    globals()[name] = console
+    return console
 
 
 class AuditFailed(Exception):
@@ -53,13 +74,19 @@ class Settings:
         key = key_file or os.environ.get("EXPOSURE_KEY_FILE")
         self.key_file = Path(key) if key else None
         self.read_location = read_store or os.environ.get("EXPOSURE_READ_STORE") or None
-        self.max_lag = max_lag if max_lag is not None else _env_seconds("EXPOSURE_MAX_LAG", DEFAULT_MAX_LAG)
+        self.max_lag = max_lag if max_lag is not None else _env_seconds("EXPOSURE_MAX_LAG")
+
+    async def open(self) -> Store:
+        """Open the store (exit 1 with a clear line when it cannot be)."""
+        from service.session import open_store  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
+        return await open_store(self.location, self.key_file, read_location=self.read_location, max_lag=self.max_lag)
 
 
-def _env_seconds(name: str, default: float) -> float:
+def _env_seconds(name: str) -> float | None:
     text = os.environ.get(name)
     if not text:
-        return default
+        return None
     try:
         return float(text)
     except ValueError:
@@ -85,6 +112,8 @@ def fail(*lines: str, code: int = EXIT_REJECTED) -> None:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; turn rejections into `Error:` lines and exit codes."""
+    import asyncio  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
     try:
         return asyncio.run(coro)
     except LedgerError as problem:
@@ -104,11 +133,11 @@ def with_store(fn: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, 
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> T:
-        cfg = settings()
-        async with service.opened(
-            cfg.location, cfg.key_file, read_location=cfg.read_location, max_lag=cfg.max_lag
-        ) as store:
+        store = await settings().open()
+        try:
             return await fn(store, *args, **kwargs)
+        finally:
+            await store.close()
 
     return wrapper
 
@@ -118,32 +147,42 @@ def json_option(fn: Callable[P, T]) -> Callable[P, T]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON (only JSON) on standard output.")(fn)
 
 
-def horizon_options(fn: Callable[..., T]) -> Callable[..., T]:
-    """`--as-known-on X` and `--as-recorded-at Y`, shared by every question; the command
-    receives them as one `when` (parsed once, by the service, after catching up)."""
-
-    @functools.wraps(fn)
-    def with_when(*args: Any, as_known_on: str | None, as_recorded_at: str | None, **kwargs: Any) -> T:
-        return fn(*args, when=service.When(as_known_on, as_recorded_at), **kwargs)
-
-    with_recorded = click.option(
+def horizon_options(fn: Callable[P, T]) -> Callable[P, T]:
+    """`--as-known-on X`, `--as-recorded-at Y` and `--json`, shared by every query."""
+    fn = click.option(
         "--as-recorded-at",
         metavar="Y",
         help="Answer with only the facts recorded at or before Y (what the ledger could say then).",
-    )(with_when)
-    return click.option(
+    )(fn)
+    fn = click.option(
         "--as-known-on",
         metavar="X",
         help="Knowledge date: a date (end of that day in the ledger's zone) or a datetime with offset. Default: now.",
-    )(with_recorded)
+    )(fn)
+    return json_option(fn)
 
 
-def emit(answer: T, as_json: bool, render: Callable[[T], None]) -> None:
-    """The one way an answer leaves a command: JSON on stdout, or `render` for people."""
-    if as_json:
-        emit_json(answer)
-    else:
-        render(answer)
+def warn(line: str) -> None:
+    """One `Warning: ...` line on stderr (never on stdout: `--json` output stays pure)."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)  # as `fail` shows user text
+    click.echo(_("Warning: {message}").format(message=shown), err=True)
+
+
+async def horizon_at(
+    store: Store, known: str | None, what: str = "--as-known-on", as_recorded_at: str | None = None
+) -> Horizon:
+    """The horizon "as known on `known` (named `what` in errors), as recorded at Y", caught up.
+
+    A knowledge time in the future answers what is known now (no fact is ever known
+    later than its recording): said in a warning, so that nobody reads it as a forecast.
+    """
+    from service import When  # noqa: PLC0415 - start-up time: see cli/lazy.py
+    from service.session import horizon  # noqa: PLC0415
+
+    h = await horizon(store, When(known, as_recorded_at), known_name=what)
+    if known and h.as_known_on > datetime.now(UTC):
+        warn(_("{option} {value} is in the future: the answer is what is known now").format(option=what, value=known))
+    return h
 
 
 def emit_json(data: object) -> None:
@@ -154,3 +193,15 @@ def emit_json(data: object) -> None:
 def emit_json_line(data: object) -> None:
     """One compact JSON object per line."""
     click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+
+def rules_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--rules`: which versioned deadline rule applies (shared by `report` and `obligations`)."""
+    return click.option(
+        "--rules",
+        "rule_id",
+        type=click.Choice(obligation_rules.RULE_IDS),
+        default=obligation_rules.DEFAULT_RULE,
+        show_default=True,
+        help=text,
+    )

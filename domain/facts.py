@@ -62,6 +62,10 @@ class AttackDiscovered(Fact, tag="attack-discovered", frozen=True):
     incident: str
     operator: str
     title: str | None = None
+    action: tuple[str, ...] | None = None
+    """VERIS action varieties, `CATEGORY.VARIETY` (e.g. `hacking.Use of stolen creds`)."""
+    vector: tuple[str, ...] | None = None
+    """VERIS action vectors, `CATEGORY.VECTOR` (e.g. `hacking.Web application`)."""
 
 
 class InsurerInformed(Fact, tag="insurer-informed", frozen=True):

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import functools
 import re
+import typing
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
 
 from domain import nir as nir_rules
-from domain import times
+from domain import times, veris_vocabulary
 from domain.errors import InvalidFact, InvalidTime, LedgerError
 from domain.facts import KINDS, AttackDiscovered, Fact, Member, MembersEnrolled
 
@@ -31,6 +32,7 @@ MAX_LIST: Final = 100_000
 DEFAULTED: Final = frozenset({"id", "known_on", "occurred_on", "by"})
 """Common keys the ledger fills in when absent; never compared for idempotency when absent."""
 
+_VERIS: Final = {key: frozenset(veris_vocabulary.allowed(key)) for key in ("action", "vector")}
 _MEMBER_KEYS: Final = ("ref", "role", "contract", "from", "until", "nir")
 _ID_FIELDS: Final = frozenset({"id", "incident", "insurer", "operator", "authority", "fact", "category", "ref"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -98,9 +100,19 @@ def parse_fact(obj: object, ctx: Context) -> Parsed:
     _resolve_common(data, ctx, kind)
     if kind == "members-enrolled":
         data["members"] = _members(data["members"], ctx.nir_key)
-    for key in ("categories", "refs", "contracts", "roles"):
+    for key in ("categories", "refs", "contracts", "roles", "action", "vector"):
         if key in data:
             data[key] = _list_of_text(key, data[key])
+    for key in ("action", "vector"):
+        unknown = [v for v in data.get(key, ()) if v not in _VERIS[key]]
+        if unknown:
+            what = ("a VERIS 1.4 action variety", "VERIS 1.4 action varieties", "hacking.Use of stolen creds")
+            if key == "vector":
+                what = ("a VERIS 1.4 action vector", "VERIS 1.4 action vectors", "hacking.Web application")
+            raise InvalidFact(
+                f"{key}: {', '.join(map(repr, unknown))} {'is not ' + what[0] if len(unknown) == 1 else 'are not '}"
+                f"{'' if len(unknown) == 1 else what[1]} (CATEGORY.VALUE, e.g. {what[2]}; see docs/VERIS.md)"
+            )
     if "estimate" in data and (
         isinstance(data["estimate"], bool) or not isinstance(data["estimate"], int) or data["estimate"] < 0
     ):
@@ -116,13 +128,19 @@ def _resolve_common(data: dict[str, Any], ctx: Context, kind: str) -> None:
         data["id"] = ctx.new_id()
     known = times.parse_instant(data["known_on"], "known_on", ctx.tz) if "known_on" in data else ctx.now
     if known > ctx.now:
-        raise InvalidTime(f"known_on {times.iso_utc(known)} is in the future (now is {times.iso_utc(ctx.now)})")
+        raise InvalidTime(
+            f"known_on {times.to_minute(known, ctx.tz)} is in the future:"
+            f" now is {times.to_minute(ctx.now, ctx.tz)} ({ctx.tz.key})"
+        )
     if "occurred_on" in data:
         occurred = times.parse_instant(data["occurred_on"], "occurred_on", ctx.tz)
     else:
         occurred = times.start_of_day(known.astimezone(ctx.tz).date(), ctx.tz)
     if known < occurred:
-        raise InvalidTime(f"known_on {times.iso_utc(known)} is before occurred_on {times.iso_utc(occurred)}")
+        raise InvalidTime(
+            f"known_on {times.to_minute(known, ctx.tz)} is before occurred_on"
+            f" {times.to_minute(occurred, ctx.tz)} ({ctx.tz.key})"
+        )
     data["known_on"] = known
     data["occurred_on"] = occurred
     data.setdefault("by", ctx.actor)
@@ -162,10 +180,10 @@ def member_from_mapping(entry: Mapping[str, Any], nir_key: bytes, where: str) ->
         raise InvalidFact(f"{where}: missing member 'ref'")
     role = member.get("role")
     if role is not None and role not in ("holder", "dependant"):
-        raise InvalidFact(f"{where}: role must be 'holder' or 'dependant', got {role!r}")
+        raise InvalidFact(f"{where}: role: {role!r} is not one of holder, dependant")
     for key in ("from", "until"):
         if key in member:
-            member[key] = times.parse_date(member[key], f"{where}.{key}")
+            member[key] = times.parse_date(member[key], f"{where}: {key}")
     if "from" in member and "until" in member and member["until"] < member["from"]:
         raise InvalidFact(f"{where}: until {member['until']} is before from {member['from']}")
     if "nir" in member:
@@ -180,7 +198,26 @@ def _convert(data: dict[str, Any], cls: type[Fact]) -> Fact:
     try:
         return msgspec.convert(data, type=cls, from_attributes=False, str_keys=True)
     except msgspec.ValidationError as problem:
-        raise InvalidFact(_reword(str(problem))) from None
+        raise InvalidFact(_reword(str(problem), cls)) from None
+
+
+def _allowed(cls: type[Fact], path: str) -> tuple[str, ...]:
+    """The values a Literal-typed key of `cls` allows (`roles[0]` is an item of `roles`)."""
+    name = path.split("[", maxsplit=1)[0]
+    hints = typing.get_type_hints(cls)
+    for info in msgspec.structs.fields(cls):
+        if info.encode_name == name:
+            return _literals(hints[info.name])
+    return ()
+
+
+def _literals(hint: object) -> tuple[str, ...]:
+    if typing.get_origin(hint) is Literal:
+        return tuple(str(v) for v in typing.get_args(hint))
+    found: list[str] = []
+    for arg in typing.get_args(hint):
+        found.extend(v for v in _literals(arg) if v not in found)
+    return tuple(found)
 
 
 def _check_periods(fact: Fact) -> None:
@@ -229,10 +266,15 @@ def _list_of_text(key: str, value: object) -> list[str]:
     return items
 
 
-def _reword(message: str) -> str:
-    """msgspec's `Expected X, got Y - at $.key` as `key: expected X, got Y`."""
+def _reword(message: str, cls: type[Fact] | None = None) -> str:
+    """msgspec's `Expected X, got Y - at $.key` as `key: expected X, got Y`; an enum error
+    as `key: 'X' is not one of a, b, c`."""
     text, _, where = message.partition(" - at ")
     path = where.strip("`").removeprefix("$.").removeprefix("$") if where else ""
+    if text.startswith("Invalid enum value ") and cls is not None and path:
+        allowed = _allowed(cls, path)
+        if allowed:
+            return f"{path}: {text.removeprefix('Invalid enum value ')} is not one of {', '.join(allowed)}"
     text = text.replace("`", "")
     text = text[:1].lower() + text[1:]
     return f"{path}: {text}" if path else text
@@ -283,13 +325,13 @@ def roster_member(
     ):
         raise InvalidFact(f"{where}: ref and contract must be at most {MAX_ID} characters without control characters")
     if role and role not in ("holder", "dependant"):
-        raise InvalidFact(f"{where}: role must be 'holder' or 'dependant', got {role!r}")
+        raise InvalidFact(f"{where}: role: {role!r} is not one of holder, dependant")
     from_day = _day(start) if start else None
     if start and from_day is None:
-        raise InvalidTime(f"{where}.from: expected a date YYYY-MM-DD, got {start!r}")
+        raise InvalidTime(f"{where}: from: expected a date YYYY-MM-DD, got {start!r}")
     until_day = _day(end) if end else None
     if end and until_day is None:
-        raise InvalidTime(f"{where}.until: expected a date YYYY-MM-DD, got {end!r}")
+        raise InvalidTime(f"{where}: until: expected a date YYYY-MM-DD, got {end!r}")
     if from_day and until_day and until_day < from_day:
         raise InvalidFact(f"{where}: until {until_day} is before from {from_day}")
     pseudonym = None
@@ -308,12 +350,22 @@ def roster_member(
     )
 
 
-def enrolment(insurer: str, members: tuple[Member, ...], fact_id: str, ctx: Context, known_on: str | None) -> Parsed:
+def enrolment(
+    insurer: str,
+    members: tuple[Member, ...],
+    fact_id: str,
+    ctx: Context,
+    known_on: str | None,
+    *,
+    source: str | None = None,
+    note: str | None = None,
+) -> Parsed:
     """A `members-enrolled` fact from already-checked members (the roster import path)."""
     data: dict[str, Any] = {"kind": "members-enrolled", "id": fact_id, "insurer": _clean("insurer", insurer)}
     if known_on is not None:
         data["known_on"] = known_on
     _resolve_common(data, ctx, "members-enrolled")
+    extra = {k: _clean(k, v) for k, v in (("source", source), ("note", note)) if v is not None}
     fact = MembersEnrolled(
         id=data["id"],
         known_on=data["known_on"],
@@ -321,6 +373,7 @@ def enrolment(insurer: str, members: tuple[Member, ...], fact_id: str, ctx: Cont
         by=data["by"],
         insurer=data["insurer"],
         members=members,
+        **extra,
     )
-    given = frozenset({"id", "insurer", "members"} | ({"known_on"} if known_on is not None else set()))
+    given = frozenset({"id", "insurer", "members", *extra} | ({"known_on"} if known_on is not None else set()))
     return Parsed(fact=fact, given=given)

@@ -107,6 +107,11 @@ def iso_utc(moment: datetime) -> str:
     return utc.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
+def to_minute(moment: datetime, tz: ZoneInfo) -> str:
+    """`2024-02-01 23:59`: a time for people, in the ledger's zone `tz` (which the message names once)."""
+    return f"{moment.astimezone(tz):%Y-%m-%d %H:%M}"
+
+
 def next_recorded_at(now: datetime, previous: datetime | None) -> datetime:
     """The ledger clock: `now` in UTC, but strictly after the previous append."""
     current = now.astimezone(UTC)

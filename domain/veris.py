@@ -9,10 +9,10 @@ in docs/VERIS.md:
   `category-defined` is `Sensitive Personal` when special (GDPR Art. 9) or high risk,
   else `Personal`. `Medical`, `Sensitive Personal`, `Bank` and `Payment` are children of
   `Personal` in VERIS 1.4.1, so `Personal` is always listed with them;
-- `ACTION_CLUES`: words of the attack's title and note -> `action.hacking` /
-  `action.social` enumerations; none found: `action.unknown`. VERIS's own consistency
-  rules follow (social engineering alters behaviour; phishing implies e-mail in the
-  value chain);
+- `actions`: the `action` and `vector` keys recorded on the `attack-discovered` fact
+  (validated against the VERIS 1.4 enumerations when the fact was parsed), never words of
+  its title; nothing recorded: `action.unknown`. VERIS's own consistency rules follow
+  (social engineering alters behaviour; phishing implies e-mail in the value chain);
 - the operator is the victim, the affected insurers its secondary victims (a supply-chain
   breach: the operator was their processor).
 """
@@ -55,14 +55,6 @@ VARIETY: Final[dict[str, str]] = {
 
 PERSONAL_CHILDREN: Final = frozenset({"Medical", "Sensitive Personal", "Bank", "Payment"})
 
-ACTION_CLUES: Final[tuple[tuple[tuple[str, ...], str, str], ...]] = (
-    (("phish",), "social", "Phishing"),
-    (("credential", "phish", "password", "account", "login"), "hacking", "Use of stolen creds"),
-)
-"""(words, action, variety): any word found (case-insensitive, as a prefix of a word) adds the variety."""
-
-WEB_CLUES: Final = ("portal", "web", "site", "http")
-PARTNER_CLUES: Final = ("professional", "partner", "pharmac", "practitioner")
 CONFIDENCE: Final = {"low": "Low", "medium": "Medium", "high": "High"}
 
 
@@ -100,6 +92,10 @@ class Incident:
     """Insurers informed but neither affected nor ruled out."""
     people: int
     sources: tuple[str, ...]
+    action: tuple[str, ...] = ()
+    """VERIS action varieties recorded on the attack-discovered fact (`CATEGORY.VARIETY`)."""
+    vector: tuple[str, ...] = ()
+    """VERIS action vectors recorded on the attack-discovered fact (`CATEGORY.VECTOR`)."""
     sensitive: frozenset[str] = field(default_factory=frozenset)
     """Categories added by `category-defined` as special (GDPR Art. 9) or high risk."""
     country: str = "Unknown"
@@ -130,32 +126,27 @@ def disclosure(incident: Incident) -> str:
     return "Unknown"
 
 
-def _words(text: str) -> list[str]:
-    return "".join(c.lower() if c.isalnum() else " " for c in text).split()
-
-
-def _found(words: list[str], clues: tuple[str, ...]) -> bool:
-    return any(word.startswith(clue) for word in words for clue in clues)
-
-
-def actions(title: str | None, note: str | None) -> dict[str, Any]:
-    """VERIS `action` from the attack's description (see `ACTION_CLUES`)."""
-    words = _words(f"{title or ''} {note or ''}")
-    web = _found(words, WEB_CLUES)
-    found: dict[str, list[str]] = {}
-    for clues, action, name in ACTION_CLUES:
-        if _found(words, clues):
-            found.setdefault(action, []).append(name)
+def actions(action: tuple[str, ...], vector: tuple[str, ...]) -> dict[str, Any]:
+    """VERIS `action` from the attack's recorded `action` and `vector` keys (`CATEGORY.VALUE`),
+    never from its words: a category with no variety recorded has variety `Unknown`, one with
+    no vector `vector: Unknown`, a social action `target: Unknown`; nothing recorded:
+    `action.unknown`."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for key, values in (("variety", action), ("vector", vector)):
+        for item in values:
+            category, _, value = item.partition(".")
+            entry = found.setdefault(category, {"variety": [], "vector": []})
+            if value not in entry[key]:
+                entry[key].append(value)
     result: dict[str, Any] = {}
-    if "hacking" in found:
-        result["hacking"] = {"variety": found["hacking"], "vector": ["Web application" if web else "Unknown"]}
-    if "social" in found:
-        result["social"] = {
-            "variety": found["social"],
-            "vector": ["Unknown"],
-            "target": ["Partner" if _found(words, PARTNER_CLUES) else "Unknown"],
-        }
-    return result or {"unknown": {"notes": "The ledger does not record how the attack was carried out."}}
+    for category, entry in sorted(found.items()):
+        out: dict[str, Any] = {"variety": entry["variety"] or ["Unknown"]}
+        if category != "environmental":  # VERIS gives environmental actions no vector
+            out["vector"] = entry["vector"] or ["Unknown"]
+        if category == "social":
+            out["target"] = ["Unknown"]
+        result[category] = out
+    return result or {"unknown": {"notes": "No action was recorded on the incident's attack-discovered fact."}}
 
 
 def _discovery(began: datetime, discovered: datetime) -> dict[str, Any]:
@@ -234,8 +225,8 @@ def _victim(incident: Incident) -> dict[str, Any]:
 def record(incident: Incident) -> dict[str, Any]:
     """The VERIS 1.4 record of an incident."""
     began = incident.attack_began.astimezone(incident.tz)
-    action = actions(incident.title, incident.note)
-    web = action.get("hacking", {}).get("vector") == ["Web application"]
+    action = actions(incident.action, incident.vector)
+    web = "Web application" in action.get("hacking", {}).get("vector", [])
     attribute: dict[str, Any] = {"confidentiality": _confidentiality(incident)}
     if "social" in action:  # VERIS: social engineering alters the target's behaviour
         attribute["integrity"] = {"variety": ["Alter behavior"]}

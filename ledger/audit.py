@@ -41,7 +41,7 @@ import msgspec
 from domain import merkle
 from domain.audit import leaf_hash
 from domain.errors import LedgerError
-from domain.facts import TOPIC_PREFIX, Fact, kind_of, to_builtins
+from domain.facts import TOPIC_PREFIX, Fact, FactRetracted, incident_of, kind_of, to_builtins
 from domain.merkle import Checkpoint, Head, ProofError
 from domain.times import from_micros, iso_utc
 from ledger.application import LEDGER_ID
@@ -587,18 +587,26 @@ async def log_entries(
     kinds: Sequence[str] = (),
     since: datetime | None = None,
     until: datetime | None = None,
+    incident: str | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Every fact (of `kinds`, recorded in [since, until]) with its times, author, hash and `late` flag.
+    """Every fact (of `kinds`, recorded in [since, until], about `incident`) with its times,
+    author, hash and `late` flag. A fact is about an incident when it names it, or retracts
+    a fact that does.
 
     Read from the stored rows like `verify`: a fact that does not decode is an
     `AuditFailure` naming its position, never a crash.
     """
     wanted = set(kinds)
+    about: set[str] = set()
     async for _rowid, _originator, position, topic, state in _rows(store):
         fact = _decode(store, position, topic, state)
         recorded_at = fact.recorded_at
         if recorded_at is None:
             raise AuditFailure(f"position {position}: the fact has no recorded_at", position)
+        if incident is not None:
+            if incident_of(fact) != incident and not (isinstance(fact, FactRetracted) and fact.fact in about):
+                continue
+            about.add(fact.id)
         if wanted and kind_of(fact) not in wanted:
             continue
         if since is not None and recorded_at < since:

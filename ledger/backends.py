@@ -20,6 +20,8 @@ from typing import Any, Final
 
 from domain.errors import StoreError
 
+DEFAULT_STORE: Final = "exposure.db"
+"""The store when neither `--store` nor `$EXPOSURE_STORE` names one."""
 POSTGRES_EVENTS_TABLE: Final = "exposure_events"
 _APPEND_ONLY_FUNCTION: Final = """
 CREATE OR REPLACE FUNCTION exposure_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -22,13 +22,17 @@ import csv
 import hashlib
 import io
 import json
+import multiprocessing
 import os
+import re
 import stat
 import struct
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from array import array
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final, Protocol, TextIO
 
 import msgspec
 
@@ -65,6 +69,10 @@ class _Batch(msgspec.Struct, array_like=True):
     digest: str
     members: bytes
     problems: list[str]
+    repeats: int = 0
+    """Rows of this batch that repeat a ref of an earlier row of the same batch."""
+    refs: bytes = b""
+    """The hashes of the batch's refs (int64), to find repeats across batches."""
 
 
 class _Checked(msgspec.Struct, array_like=True):
@@ -85,50 +93,103 @@ def _open(file: str) -> TextIO:
         raise InvalidFact(f"{file}: {problem.strerror}") from None
 
 
-def _positions(file: str, header: list[str] | None) -> list[int]:
-    """Where each of COLUMNS is in a row (-1: absent), after checking the header."""
-    if not header:
-        raise InvalidFact(f"{file}: empty file (expected a header ref,role,contract,from,until,nir)")
-    names = [h.strip() for h in header]
-    if any(n not in COLUMNS for n in names) or "ref" not in names or len(set(names)) != len(names):
+SEPARATORS: Final = (",", ";", "\t")
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How a roster file is laid out: its separator, where each of COLUMNS is (-1: absent),
+    how many columns a row has, and the columns it has beyond COLUMNS (ignored)."""
+
+    separator: str
+    positions: list[int]
+    width: int
+    ignored: list[str]
+
+
+def separator_of(line: str) -> str:
+    """The separator of a header line: the most frequent of `,` `;` and tab (`,` on a tie)."""
+    counts = [(line.count(sep), -number, sep) for number, sep in enumerate(SEPARATORS)]
+    return max(counts)[2]
+
+
+def _name(text: str) -> str:
+    return " ".join(text.strip().lower().split())
+
+
+def layout(file: str, header: list[str] | None, separator: str, renames: Mapping[str, str] | None = None) -> Layout:
+    """The layout of a header: names in any case with surrounding spaces, renamed by `renames`
+    (file name -> roster column; an empty target ignores the column quietly), other names ignored."""
+    if not header or not any(h.strip() for h in header):
+        raise InvalidFact(f"{file}: empty file (expected a header with at least ref: ref,role,contract,from,until,nir)")
+    mapping = {_name(k): _name(v) for k, v in (renames or {}).items()}
+    names = [mapping.get(_name(h), _name(h)) for h in header]
+    known = [n for n in names if n in COLUMNS]
+    twice = sorted({n for n in known if known.count(n) > 1})
+    if twice:
+        raise InvalidFact(f"{file}: the header names {', '.join(twice)} more than once")
+    if "ref" not in known:
         raise InvalidFact(
-            f"{file}: the header must name columns among ref,role,contract,from,until,nir, with ref;"
-            f" got {','.join(names)}"
+            f"{file}: the header has no ref column (roster columns: {', '.join(COLUMNS)};"
+            f" got {separator.join(h.strip() for h in header)}; rename one with --map NAME=ref)"
         )
-    return [names.index(c) if c in names else -1 for c in COLUMNS]
+    quiet = {_name(k) for k, v in (renames or {}).items() if not v.strip()}
+    ignored = [h.strip() for h, n in zip(header, names, strict=True) if n not in COLUMNS and _name(h) not in quiet]
+    return Layout(separator, [names.index(c) if c in names else -1 for c in COLUMNS], len(header), ignored)
 
 
-def _chunks(file: str, batch_size: int) -> Iterator[tuple[list[int], list[list[str]], list[int]]]:
-    """(line numbers, rows, column positions) in batches, after checking the header."""
+def read_layout(file: str, renames: Mapping[str, str] | None = None) -> Layout:
+    """The layout of a roster file, read from its header line."""
     csv.field_size_limit(MAX_FIELD)
     with _open(file) as handle:
-        reader = csv.reader(handle)
         try:
-            positions = _positions(file, next(reader, None))
+            first = handle.readline(MAX_FIELD)
+        except UnicodeDecodeError as problem:
+            raise InvalidFact(f"{file}: not UTF-8 text (byte {problem.start})") from None
+        separator = separator_of(first)
+        handle.seek(0)
+        try:
+            header = next(csv.reader(handle, delimiter=separator), None)  # a quoted name may hold a line break
+        except csv.Error as problem:
+            raise InvalidFact(f"line 1: {problem}") from None
+        except UnicodeDecodeError as problem:
+            raise InvalidFact(f"{file}: not UTF-8 text (byte {problem.start})") from None
+    return layout(file, header, separator, renames)
+
+
+def _chunks(file: str, batch_size: int, shape: Layout) -> Iterator[tuple[list[int], list[list[str]], Layout]]:
+    """(line numbers, rows, layout) in batches, after the header."""
+    csv.field_size_limit(MAX_FIELD)
+    with _open(file) as handle:
+        reader = csv.reader(handle, delimiter=shape.separator)
+        try:
+            next(reader, None)
             lines: list[int] = []
             rows: list[list[str]] = []
             for row in reader:
                 lines.append(reader.line_num)
                 rows.append(row)
                 if len(rows) >= batch_size:
-                    yield lines, rows, positions
+                    yield lines, rows, shape
                     lines, rows = [], []
             if rows:
-                yield lines, rows, positions
+                yield lines, rows, shape
         except csv.Error as problem:
             raise InvalidFact(f"line {reader.line_num}: {problem}") from None
         except UnicodeDecodeError as problem:
             raise InvalidFact(f"{file}: not UTF-8 text (byte {problem.start})") from None
 
 
-def check_batch(key: bytes, lines: Sequence[int], rows: list[list[str]], positions: list[int]) -> _Batch:
+def check_batch(key: bytes, lines: Sequence[int], rows: list[list[str]], shape: Layout) -> _Batch:
     """Validate and encode one batch (runs in a worker process for large files)."""
     pseudo = pseudonymiser(key)
     members: dict[str, Member] = {}
     problems: list[str] = []
     hashed: list[str] = []
-    width = len([p for p in positions if p >= 0])
-    in_order = positions == list(range(len(COLUMNS)))
+    positions = shape.positions
+    width = shape.width
+    in_order = positions == list(range(len(COLUMNS))) and width == len(COLUMNS)
+    valid = 0
     for line, row in zip(lines, rows, strict=True):
         if len(row) != width:
             if not any(cell.strip() for cell in row):
@@ -143,22 +204,26 @@ def check_batch(key: bytes, lines: Sequence[int], rows: list[list[str]], positio
         except LedgerError as problem:
             problems.append(str(problem))
             continue
+        valid += 1
         members.pop(member.ref, None)
         members[member.ref] = member
     # The digest of every row's cells, each followed by \x1e: one update for the whole batch.
     digest = hashlib.sha256("".join(f"{h}\x1e" for h in hashed).encode("utf-8", "surrogatepass"))
     encoded = _members_encoder.encode(tuple(members.values())) if not problems else b"[]"
-    return _Batch(lines[0], lines[-1], digest.hexdigest(), encoded, problems)
+    # Each ref's hash, to count the rows that repeat a ref of an earlier batch (workers are
+    # forked, so they share the main process's string hashes).
+    refs = array("q", map(hash, members)).tobytes()
+    return _Batch(lines[0], lines[-1], digest.hexdigest(), encoded, problems, valid - len(members), refs)
 
 
 _checked_encoder = msgspec.msgpack.Encoder()
 _checked_decoder = msgspec.msgpack.Decoder(_Checked)
 
 
-def check_range(task: tuple[str, bytes, list[int], int, int, int, int]) -> bytes:
+def check_range(task: tuple[str, bytes, Layout, int, int, int, int]) -> bytes:
     """Worker: read bytes [start, end) of the file (whole lines, no quotes), check them in
     batches of `batch_size` rows whose first line is `first_line`; an encoded `_Checked`."""
-    file, key, positions, start, end, first_line, batch_size = task
+    file, key, shape, start, end, first_line, batch_size = task
     csv.field_size_limit(MAX_FIELD)
     with Path(file).open("rb") as handle:
         handle.seek(start)
@@ -168,7 +233,7 @@ def check_range(task: tuple[str, bytes, list[int], int, int, int, int]) -> bytes
     except UnicodeDecodeError as problem:
         return _checked_encoder.encode(_Checked([], f"{file}: not UTF-8 text (byte {start + problem.start})"))
     del data
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=shape.separator)
     batches: list[_Batch] = []
     rows: list[list[str]] = []
     line = first_line
@@ -176,18 +241,18 @@ def check_range(task: tuple[str, bytes, list[int], int, int, int, int]) -> bytes
         for row in reader:
             rows.append(row)
             if len(rows) >= batch_size:
-                batches.append(check_batch(key, range(line, line + len(rows)), rows, positions))
+                batches.append(check_batch(key, range(line, line + len(rows)), rows, shape))
                 line += len(rows)
                 rows = []
     except csv.Error as problem:
         return _checked_encoder.encode(_Checked(batches, f"line {first_line + reader.line_num - 1}: {problem}"))
     if rows:
-        batches.append(check_batch(key, range(line, line + len(rows)), rows, positions))
+        batches.append(check_batch(key, range(line, line + len(rows)), rows, shape))
     return _checked_encoder.encode(_Checked(batches))
 
 
-def _plan(file: str, batch_size: int) -> tuple[list[int], list[tuple[int, int, int]]] | None:
-    """Column positions and (start, end, first line) byte ranges of `TASK_BATCHES` batches each,
+def _plan(file: str, batch_size: int) -> list[tuple[int, int, int]] | None:
+    """The (start, end, first line) byte ranges of `TASK_BATCHES` batches each,
     for workers to read themselves; None when the file must be read as CSV from the start
     (not a regular file, a quote anywhere, a bare CR, or anything odd about the header)."""
     try:
@@ -200,11 +265,6 @@ def _plan(file: str, batch_size: int) -> tuple[list[int], list[tuple[int, int, i
         head = handle.readline(MAX_FIELD)
         if not head.endswith(b"\n") or b'"' in head or b"\r" in head[:-2]:
             return None
-        try:
-            header = next(csv.reader([head.decode("utf-8-sig")]), None)
-        except (UnicodeDecodeError, csv.Error):
-            return None
-        positions = _positions(file, header)
         per_task = TASK_BATCHES * batch_size
         ranges: list[tuple[int, int, int]] = []
         offset = start = len(head)
@@ -227,35 +287,64 @@ def _plan(file: str, batch_size: int) -> tuple[list[int], list[tuple[int, int, i
             offset += len(block)
         if offset > start:
             ranges.append((start, offset, line))
-    return positions, ranges
+    return ranges
 
 
-def _check_all(file: str, key: bytes, batch_size: int, spool: Any, progress: Progress | None) -> tuple[int, int]:
+class Repeats:
+    """Counts the rows that repeat a ref seen earlier in the file (re-enrolments), in bounded
+    memory: 8 bytes per member, in 256 buckets counted one at a time at the end."""
+
+    def __init__(self) -> None:
+        self.within = 0
+        self._buckets = [array("q") for _ in range(256)]
+
+    def add(self, batch: _Batch) -> None:
+        self.within += batch.repeats
+        hashes = array("q")
+        hashes.frombytes(batch.refs)
+        buckets = self._buckets
+        for value in hashes:
+            buckets[value & 255].append(value)
+
+    def count(self) -> int:
+        """Rows whose ref an earlier row of the file already had."""
+        across = 0
+        for number, bucket in enumerate(self._buckets):
+            across += len(bucket) - len(set(bucket))
+            self._buckets[number] = array("q")
+        return self.within + across
+
+
+def _check_all(
+    file: str, key: bytes, batch_size: int, spool: Any, progress: Progress | None, shape: Layout, repeats: Repeats
+) -> tuple[int, int]:
     """Pass 1: validate every row into the spool. Returns (rows, batches)."""
     problems: list[str] = []
     rows_seen = batches = 0
-    plan = _plan(file, batch_size)
-    big = Path(file).stat().st_size > PARALLEL_ABOVE_BYTES if plan is not None else False
+    ranges = _plan(file, batch_size)
+    big = Path(file).stat().st_size > PARALLEL_ABOVE_BYTES if ranges is not None else False
     parallel = big and (os.cpu_count() or 1) > 1
-    if plan is not None:
-        positions, ranges = plan
-        tasks = [(file, key, positions, start, end, line, batch_size) for start, end, line in ranges]
+    if ranges is not None:
+        tasks = [(file, key, shape, start, end, line, batch_size) for start, end, line in ranges]
         results: Iterator[bytes]
         with contextlib.ExitStack() as stack:
             if parallel:
-                pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(max_workers=WORKERS))
+                fork = multiprocessing.get_context("fork")  # workers share the main process's str hashes
+                pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(max_workers=WORKERS, mp_context=fork))
                 results = _in_order(pool, tasks)
             else:
                 results = map(check_range, tasks)
             for encoded in results:
                 checked = _checked_decoder.decode(encoded)
                 for batch in checked.batches:
+                    repeats.add(batch)
                     rows_seen, batches = _spool(batch, spool, problems, rows_seen, batches, progress)
                 if checked.fatal is not None:
                     raise InvalidFact(checked.fatal)
     else:
-        for lines, rows, positions in _chunks(file, batch_size):
-            batch = check_batch(key, lines, rows, positions)
+        for lines, rows, same in _chunks(file, batch_size, shape):
+            batch = check_batch(key, lines, rows, same)
+            repeats.add(batch)
             rows_seen, batches = _spool(batch, spool, problems, rows_seen, batches, progress)
     if problems:
         more = [f"({len(problems) - MAX_PROBLEMS} more problems)"] if len(problems) > MAX_PROBLEMS else []
@@ -297,10 +386,37 @@ def _spooled(spool: Any) -> Iterator[_Batch]:
         yield msgspec.msgpack.decode(spool.read(size), type=_Batch)
 
 
-def batch_id(insurer: str, known_on: str | None, digest: str) -> str:
-    """A name-based id: the same batch of the same roster always gets the same id."""
-    name = hashlib.sha256(json.dumps([insurer, known_on, digest]).encode()).hexdigest()[:24]
+def batch_id(insurer: str, known_on: str | None, digest: str, given: Sequence[str | None] = ()) -> str:
+    """A name-based id: the same batch of the same roster always gets the same id (`given`:
+    the --source, --note and --by given, if any: another note is another fact)."""
+    parts: list[Any] = [insurer, known_on, digest]
+    if any(v is not None for v in given):
+        parts.append(list(given))
+    name = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
     return f"roster-{insurer}-{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What `members import` takes besides the file: its known_on, column renames, the
+    common keys of the facts it records, and whether a new insurer is expected."""
+
+    known_on: str | None = None
+    renames: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None
+    note: str | None = None
+    by: str | None = None
+    new_insurer: bool = False
+
+
+class Warn(Protocol):
+    """Where warnings go: `warn(kind, **values)`; the command line words them (in its language)."""
+
+    def __call__(self, kind: str, **values: Any) -> None: ...
+
+
+def _quiet(kind: str, **values: Any) -> None:
+    """No warnings (a caller that did not ask for them)."""
 
 
 async def import_roster(
@@ -311,14 +427,34 @@ async def import_roster(
     known_on: str | None = None,
     batch_size: int = BATCH,
     progress: Progress | None = None,
+    options: Options | None = None,
+    warn: Warn | None = None,
 ) -> dict[str, Any]:
-    """Check the whole roster, then append it batch by batch; return counts."""
+    """Check the whole roster, then append it batch by batch; return counts.
+
+    Warns (through `warn`) about columns it ignores, rows that repeat a ref (re-enrolments),
+    a file already imported under another known_on, and an insurer no fact has named yet
+    (with the known insurer within two edits, if any): a typo must not hold a roster unseen.
+    """
+    opts = options or Options(known_on=known_on)
+    known_on = opts.known_on if options is not None else known_on
+    say: Warn = warn or _quiet
     if known_on is not None:
         times.parse_instant(known_on, "--known-on", store.tz)
-    ctx = store.context()
-    enrolment(insurer, (), "check", ctx, known_on)  # reject a bad insurer id or time before reading
+    ctx = store.context(opts.by)
+    enrolment(insurer, (), "check", ctx, known_on, source=opts.source, note=opts.note)  # reject bad keys early
+    shape = read_layout(file, opts.renames)
+    if shape.ignored:
+        say("ignored_columns", columns=shape.ignored)
+    given = (opts.source, opts.note, opts.by)
+    repeats = Repeats()
     with tempfile.TemporaryFile(prefix="exposure-roster-", dir=_spool_dir(store)) as spool:
-        total, batches = _check_all(file, store.keys.nir_key, batch_size, spool, progress)
+        total, batches = _check_all(file, store.keys.nir_key, batch_size, spool, progress, shape, repeats)
+        repeated = repeats.count()
+        if repeated:
+            say("repeated_rows", count=repeated)
+        await _announce(store, insurer, opts.new_insurer, say)
+        await _already_imported(store, insurer, spool, batch_id, known_on, given, say)
         appended = unchanged = done = 0
         group: list[Parsed] = []
         labels: list[str] = []
@@ -327,7 +463,8 @@ async def import_roster(
             members = _members_decoder.decode(batch.members)
             done += batch.last_line - batch.first_line + 1
             if members:
-                group.append(enrolment(insurer, members, batch_id(insurer, known_on, batch.digest), ctx, known_on))
+                fact_id = batch_id(insurer, known_on, batch.digest, given)
+                group.append(enrolment(insurer, members, fact_id, ctx, known_on, source=opts.source, note=opts.note))
                 labels.append(f"lines {batch.first_line}-{batch.last_line}")
                 size += len(members)
             if size >= APPEND_MEMBERS:
@@ -342,7 +479,78 @@ async def import_roster(
         if progress is not None:
             progress("append", done, total)
     await store.catch_up()
-    return {"insurer": insurer, "rows": total, "facts": batches, "appended": appended, "unchanged": unchanged}
+    return {
+        "insurer": insurer,
+        "rows": total,
+        "facts": batches,
+        "appended": appended,
+        "unchanged": unchanged,
+        "repeated_rows": repeated,
+        "ignored_columns": shape.ignored,
+    }
+
+
+MAX_EDITS: Final = 2
+
+
+def edits(a: str, b: str, limit: int = MAX_EDITS) -> int:
+    """The Levenshtein distance between `a` and `b`, or `limit + 1` once it exceeds `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        current = [i]
+        for j, y in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def near(insurer: str, known: Sequence[str]) -> list[str]:
+    """Known insurers within two edits of `insurer`, closest first; ids that differ only in
+    their numbers (ins-01, ins-02) are a series, not typos."""
+    shape = _DIGITS.sub("#", insurer)
+    found = [(edits(insurer, k), k) for k in known if _DIGITS.sub("#", k) != shape]
+    return [k for d, k in sorted(found) if d <= MAX_EDITS]
+
+
+async def _announce(store: Store, insurer: str, expected: bool, say: Warn) -> None:
+    """Say that `insurer` is new to the ledger (unless --new-insurer), and which known one it may mean."""
+    known = await queries.insurers_ever(store.db)
+    if insurer in known or expected:
+        return
+    say("new_insurer", insurer=insurer, near=near(insurer, known)[:3])
+
+
+async def _already_imported(
+    store: Store,
+    insurer: str,
+    spool: Any,
+    ids: Callable[[str, str | None, str, Sequence[str | None]], str],
+    known_on: str | None,
+    given: Sequence[str | None],
+    say: Warn,
+) -> None:
+    """Warn when the file's first batch is already enrolled, member for member, by a roster
+    fact with another id (the same file imported under another --known-on, --source, ...)."""
+    first = next(_spooled(spool), None)
+    if first is None:
+        return
+    members = _members_decoder.decode(first.members)
+    if not members:
+        return
+    ours = ids(insurer, known_on, first.digest, given)
+    earlier = await queries.enrolled_by(store.db, insurer, members)
+    if any(fact_id == ours for fact_id, _ in earlier):
+        return  # this very import, run again: nothing is appended
+    for fact_id, known in earlier:
+        say("already_imported", fact=fact_id, known_on=known)
+        return
 
 
 def _spool_dir(store: Store) -> str | None:
@@ -359,13 +567,20 @@ async def export(store: Store, incident: str, h: queries.Horizon, insurer: str |
     writer = csv.writer(sink, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:
         writer.writerow(queries.EXPORT_COLUMNS)
+    # Who was told when, read before the members are streamed (never two streams at once).
+    insurers = [insurer] if insurer is not None else await queries.roster_insurers(store.db, h)
+    told_by: dict[str, dict[str, str]] = {}
+    for name in insurers:
+        notices = await queries.notices_by_ref(store.db, incident, h, name)
+        told_by[name] = {ref: times.iso_utc(times.from_micros(us)) for ref, us in notices.items()}
     chunks = queries.affected_chunks(store.db, incident, h, insurer)
     async with contextlib.aclosing(chunks):  # closed before the store, even when the reader goes away
         async for ins, fields, implied, rows in chunks:
+            told = told_by.get(ins, {})
             count += len(rows)
             if writer is not None:  # csv writes None as an empty cell
                 exposed, revealed = ";".join(fields), ";".join(implied)
-                writer.writerows([(incident, ins, *row, exposed, revealed) for row in rows])
+                writer.writerows([(incident, ins, *row, exposed, revealed, told.get(row[0])) for row in rows])
                 continue
             sink.write(
                 "".join(
@@ -381,6 +596,7 @@ async def export(store: Store, incident: str, h: queries.Horizon, insurer: str |
                             "status": status,
                             "fields": fields,
                             "implied": implied,
+                            "notified_at": told.get(ref),
                         },
                         ensure_ascii=False,
                         separators=(",", ":"),

@@ -13,6 +13,7 @@ import asyncio
 import getpass
 import json
 import os
+import re
 import secrets
 import time
 import uuid
@@ -29,7 +30,7 @@ from domain import facts as fact_codec
 from domain import parse as fact_parser
 from domain import rules, times
 from domain.categories import BUILT_IN_NAMES
-from domain.errors import ConcurrentAppend, LedgerError, StoreError
+from domain.errors import ConcurrentAppend, InvalidFact, LedgerError, StoreError
 from domain.facts import CategoryDefined, Fact
 from domain.parse import Context, Parsed
 from ledger import backends, guards, replicas
@@ -40,7 +41,6 @@ from projections import projector, queries
 from projections.db import SQLITE, Db, PostgresDb, SqliteDb
 from projections.schema import SETTINGS
 
-DEFAULT_STORE: Final = "exposure.db"
 RETRIES: Final = 200
 BUSY_TIMEOUT_MS: Final = 60_000
 CACHE_KIB: Final = 256 * 1024
@@ -258,24 +258,50 @@ class Store:
 
     def parse(self, items: Sequence[tuple[str, object]], ctx: Context) -> list[Parsed]:
         """Parse labelled inputs; `LedgerError` with one line per bad input."""
+        parsed, _labels, problems = self._parse_each(items, ctx)
+        if problems:
+            raise type(problems[0][0])(*(line for _, line in problems))
+        return parsed
+
+    def _parse_each(
+        self, items: Sequence[tuple[str, object]], ctx: Context
+    ) -> tuple[list[Parsed], list[str], list[tuple[LedgerError, str]]]:
+        """The inputs that parse (with their labels), and one problem line for each that does not."""
         parsed: list[Parsed] = []
-        problems: list[str] = []
-        first: LedgerError | None = None
+        labels: list[str] = []
+        problems: list[tuple[LedgerError, str]] = []
         for label, obj in items:
             try:
                 parsed.append(fact_parser.parse_fact(obj, ctx))
+                labels.append(label)
             except LedgerError as problem:
-                first = first or problem
-                problems.append(f"{label}: {problem}" if label else str(problem))
-        if problems and first is not None:
-            raise type(first)(*problems)
-        return parsed
+                problems.append((problem, f"{label}: {problem}" if label else str(problem)))
+        return parsed, labels, problems
 
-    async def append(self, items: Sequence[tuple[str, object]], *, by: str | None = None) -> AppendResult:
-        """Parse, validate and append labelled inputs, all or nothing."""
+    async def append(
+        self, items: Sequence[tuple[str, object]], *, by: str | None = None, problems: Sequence[str] = ()
+    ) -> AppendResult:
+        """Parse, validate and append labelled inputs, all or nothing.
+
+        Every problem is reported at once, in line order: `problems` found before parsing
+        (e.g. a line that is not JSON), the inputs that do not parse, and what the ledger's
+        rules say about the ones that do (a line that refers to a rejected line is named too).
+        """
         ctx = self.context(by)
-        parsed = self.parse(items, ctx)
-        return await self.append_parsed(parsed, [label for label, _ in items])
+        parsed, labels, found = self._parse_each(items, ctx)
+        if not found and not problems:
+            return await self.append_parsed(parsed, labels)
+        lines: list[tuple[LedgerError, str]] = [(InvalidFact(p), p) for p in problems] + found
+        if parsed:
+            await projector.catch_up_facts(self.db, self.ledger)
+            if rules.needs(parsed).members:
+                await projector.catch_up_members(self.db, self.ledger)
+            try:
+                rules.check(parsed, await self.state_for(rules.needs(parsed)), labels)
+            except LedgerError as problem:
+                lines += [(problem, line) for line in problem.problems]
+        lines.sort(key=lambda entry: _line_number(entry[1]))
+        raise type(lines[0][0])(*(line for _, line in lines))
 
     async def append_parsed(self, parsed: Sequence[Parsed], labels: Sequence[str]) -> AppendResult:
         """Validate parsed facts against the ledger and append them in one transaction."""
@@ -434,6 +460,15 @@ async def _settings(db: Db) -> dict[str, str]:
             return {}
     async with db.execute("SELECT key, value FROM exposure_settings") as c:
         return {str(k): str(v) for k, v in await c.fetchall()}
+
+
+_LINE = re.compile(r"^line (\d+)\b")
+
+
+def _line_number(problem: str) -> int:
+    """The N of a `line N: ...` problem (0 for a problem about the whole input)."""
+    found = _LINE.match(problem)
+    return int(found.group(1)) if found else 0
 
 
 def _json(value: object) -> str:

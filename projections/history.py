@@ -40,7 +40,7 @@ from domain.facts import (
     kind_of,
 )
 from domain.obligations import Rule, status
-from domain.times import from_micros, iso_utc
+from domain.times import from_micros, iso_utc, to_minute
 from projections import queries
 from projections.db import Db
 from projections.queries import Horizon, visible
@@ -315,6 +315,38 @@ async def timeline(db: Db, incident: str, h: Horizon) -> list[dict[str, Any]]:
     return entries
 
 
+async def notifications(db: Db, incident: str, h: Horizon) -> list[dict[str, Any]]:
+    """The notifications (authority and members) known by `h`, in knowledge order.
+
+    They change no count, so `timeline` has no entry for them; the human timeline shows
+    them as rows of their own (a history without them hides what was done and when).
+    """
+    rows = await relevant_facts(db, incident, h)
+    hidden = set(h.hidden)
+    found: list[dict[str, Any]] = []
+    whom: dict[str, Any]
+    for row in rows:
+        fact = row.fact
+        if isinstance(fact, AuthorityNotified):
+            whom = {"authority": fact.authority, "phase": fact.phase}
+        elif isinstance(fact, MembersNotified):
+            whom = {"channel": fact.channel, "every_member": fact.refs is None}
+        else:
+            continue
+        found.append(
+            {
+                "known_on": iso_utc(from_micros(row.known_us)),
+                "occurred_on": iso_utc(fact.occurred_on),
+                "id": fact.id,
+                "kind": row.kind,
+                "insurer": insurer_of(fact),
+                "retracted": row.position in hidden,
+                **whom,
+            }
+        )
+    return found
+
+
 # -- obligations ----------------------------------------------------------------------
 
 
@@ -503,7 +535,7 @@ async def veris_incident(
     items = await _visible_incident_facts(db, incident, h)
     opening = next((v.fact for v in items if isinstance(v.fact, AttackDiscovered)), None)
     if opening is None:
-        raise UnknownReference(f"incident {incident!r} is not known as of {iso_utc(h.as_known_on)}")
+        raise UnknownReference(f"incident {incident!r} was not known as of {to_minute(h.as_known_on, tz)} ({tz.key})")
     view = derive(incident, items)
     affected = []
     for insurer in view.affected_insurers():
@@ -523,6 +555,8 @@ async def veris_incident(
         operator=opening.operator,
         title=opening.title,
         note=opening.note,
+        action=opening.action or (),
+        vector=opening.vector or (),
         confidence=opening.confidence,
         attack_began=opening.occurred_on,
         discovered=opening.known_on,

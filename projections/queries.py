@@ -22,7 +22,7 @@ from typing import Any, Final
 from domain.categories import BUILT_IN_NAMES, implied
 from domain.derive import IncidentView, Visible, derive
 from domain.errors import UnknownReference
-from domain.facts import decode
+from domain.facts import Member, decode
 from domain.times import from_micros, iso_utc, to_micros
 from projections.db import Db
 from projections.scoping import scope_sql
@@ -117,6 +117,63 @@ async def require_incident(db: Db, incident: str) -> None:
     """`UnknownReference` unless the ledger has an attack-discovered for `incident`."""
     if incident not in await incidents(db):
         raise UnknownReference(f"unknown incident {incident!r}")
+
+
+async def require_insurer(db: Db, insurer: str) -> None:
+    """`UnknownReference` unless some fact of the ledger names `insurer` (SPEC §3)."""
+    marks = ", ".join(f"'{k}'" for k in NAMING_KINDS)
+    async with db.execute(
+        f"SELECT 1 FROM facts WHERE kind IN ({marks}) AND insurer = :insurer LIMIT 1", {"insurer": insurer}
+    ) as cursor:
+        if await cursor.fetchone() is None:
+            raise UnknownReference(f"unknown insurer {insurer!r}")
+
+
+async def insurers_ever(db: Db) -> list[str]:
+    """Every insurer a fact of the ledger names (SPEC §3), at any time."""
+    marks = ", ".join(f"'{k}'" for k in NAMING_KINDS)
+    async with db.execute(
+        f"SELECT DISTINCT insurer FROM facts WHERE kind IN ({marks}) AND insurer IS NOT NULL ORDER BY insurer"
+    ) as cursor:
+        return [str(r[0]) for r in await cursor.fetchall()]
+
+
+async def enrolled_by(db: Db, insurer: str, members: Sequence[Member]) -> list[tuple[str, datetime]]:
+    """The roster facts (id, known_on) that enrolled every one of `members` with exactly these
+    attributes, earliest first."""
+    rows = await db.execute_fetchall(
+        "SELECT v.pos, v.ref, v.role, v.contract, v.from_day, v.until_day, v.nir FROM member_versions v"
+        " WHERE v.insurer = :insurer AND v.ref IN (SELECT value FROM json_each(:refs))",
+        {"insurer": insurer, "refs": json.dumps([m.ref for m in members])},
+    )
+    wanted = {
+        (m.ref, m.role, m.contract, m.from_.isoformat() if m.from_ else None, m.until.isoformat() if m.until else None,
+         m.nir)
+        for m in members
+    }  # fmt: skip
+    matches = Counter(int(pos) for pos, *attributes in rows if tuple(attributes) in wanted)
+    whole = sorted(pos for pos, count in matches.items() if count == len(wanted))
+    found: list[tuple[str, datetime]] = []
+    for pos in whole:
+        for fact_id, known_us in await db.execute_fetchall(
+            "SELECT id, known_us FROM facts WHERE pos = :pos", {"pos": pos}
+        ):
+            found.append((str(fact_id), from_micros(int(known_us))))
+    return found
+
+
+async def known_at(db: Db, incident: str, h: Horizon) -> bool:
+    """Whether any fact about the incident is visible at `h` (else: "not known yet")."""
+    async with db.execute(
+        f"SELECT 1 FROM facts f WHERE incident = :incident AND {visible('f')} LIMIT 1",
+        {"incident": incident, **h.params()},
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+def not_known_yet(incident: str, h: Horizon, **keys: str) -> dict[str, Any]:
+    """The answer about an incident asked before any of its facts is known: `"known": false`."""
+    return {"incident": incident, **keys, **h.header(), "known": False}
 
 
 async def incident_view(db: Db, incident: str, h: Horizon) -> IncidentView:
@@ -403,6 +460,8 @@ async def member_counts(db: Db, view: IncidentView, h: Horizon, insurer: str | N
 async def summary(db: Db, incident: str, h: Horizon) -> dict[str, Any]:
     """SPEC §7 `summary`: insurers by status, member counts, incident-wide fields."""
     await require_incident(db, incident)
+    if not await known_at(db, incident, h):
+        return not_known_yet(incident, h)
     view = await incident_view(db, incident, h)
     groups: dict[str, list[str]] = {"affected": [], "ruled_out": [], "informed": [], "unknown": []}
     for insurer in await known_insurers(db, h):
@@ -421,6 +480,9 @@ async def summary(db: Db, incident: str, h: Horizon) -> dict[str, Any]:
 async def insurer(db: Db, incident: str, insurer_id: str, h: Horizon) -> dict[str, Any]:
     """One insurer in one incident: status, scope, fields, counts, notification dates."""
     await require_incident(db, incident)
+    if not await known_at(db, incident, h):
+        await require_insurer(db, insurer_id)
+        return not_known_yet(incident, h, insurer=insurer_id)
     if insurer_id not in await known_insurers(db, _all_time(h)):
         raise UnknownReference(f"unknown insurer {insurer_id!r}")
     view = await incident_view(db, incident, h)
@@ -515,6 +577,66 @@ async def member(
     }
 
 
+async def members_by_nir(db: Db, h: Horizon, pseudonyms: Sequence[str]) -> list[dict[str, Any]]:
+    """`member(nir_pseudonym=...)` for many NIRs at once, in order: one read for their
+    memberships, then one per incident for all of them (the batch lookup of `member --nir -`)."""
+    wanted = json.dumps(sorted(set(pseudonyms)))
+    pairs: dict[str, set[tuple[str, str]]] = {}
+    for nir, insurer_id, ref in await db.fetch_point(
+        "SELECT nir, insurer, ref FROM nir_members WHERE nir IN (SELECT value FROM json_each(:nirs))"
+        " UNION SELECT nir, insurer, ref FROM nir_recent WHERE nir IN (SELECT value FROM json_each(:nirs))",
+        {"nirs": wanted},
+    ):
+        pairs.setdefault(str(nir), set()).add((str(insurer_id), str(ref)))
+    found: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
+    everyone = {pair for held in pairs.values() for pair in held}
+    incidents = await _incidents_for_lookups(db, h) if everyone else []
+    if everyone:
+        # One read per (incident, insurer) with that insurer's refs and scope only: a scope
+        # list of every insurer would be joined to every row.
+        where = "v.insurer = :insurer AND v.ref IN (SELECT value FROM json_each(:refs))"
+        sql = (
+            "SELECT m.*, (SELECT id FROM facts WHERE pos = m.enrolled_pos),"
+            " (SELECT id FROM facts WHERE pos = m.finding_pos)"
+            f" FROM ({member_status_sql(where)}) m"
+        )
+        refs_of: dict[str, set[str]] = {}
+        for insurer_id, ref in everyone:
+            refs_of.setdefault(insurer_id, set()).add(ref)
+        for incident in incidents:
+            view = await _view_for_lookups(db, incident, h)
+            kept: dict[tuple[str, str], tuple[list[str], set[str]]] = {}
+            for insurer_id, refs in sorted(refs_of.items()):
+                params = {
+                    "incident": incident,
+                    "scopes": _scopes_json(view, insurer_id),
+                    "insurer": insurer_id,
+                    "refs": json.dumps(sorted(refs)),
+                    **h.params(),
+                }
+                for row in await db.fetch_point(sql, params):
+                    key, nir = (str(row[0]), str(row[1])), str(row[6])
+                    if key in pairs.get(nir, ()):
+                        found.setdefault(nir, {}).setdefault(key, []).append(_membership_answer(view, row, kept))
+    answers: list[dict[str, Any]] = []
+    header = h.header()
+    for pseudonym in pseudonyms:
+        if pseudonym in pairs and pseudonym not in found:
+            answers.append(await member(db, h, nir_pseudonym=pseudonym))  # e.g. enrolled, no incident yet
+            continue
+        memberships = found.get(pseudonym, {})
+        answers.append(
+            {
+                **header,
+                "memberships": [
+                    {"insurer": ins, "ref": r, "incidents": sorted(got, key=lambda a: str(a["incident"]))}
+                    for (ins, r), got in sorted(memberships.items())
+                ],
+            }
+        )
+    return answers
+
+
 _VIEWS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], IncidentView]] = weakref.WeakKeyDictionary()
 VIEWS_KEPT: Final = 16
 
@@ -561,11 +683,31 @@ async def _enrolled_keys(db: Db, where: str, filters: dict[str, Any], h: Horizon
     return [(str(a), str(b)) for a, b in rows]
 
 
-def _membership_answer(view: IncidentView, row: Sequence[Any]) -> dict[str, Any]:
+def _membership_answer(
+    view: IncidentView, row: Sequence[Any], kept: dict[tuple[str, str], tuple[list[str], set[str]]] | None = None
+) -> dict[str, Any]:
     """One membership in one incident from a member-status row (`matched` last) followed by the ids of the
-    facts at its `enrolled_pos` and `finding_pos`."""
+    facts at its `enrolled_pos` and `finding_pos`. `kept`: the per-(insurer, status) part, shared by a batch."""
     insurer_id, status = str(row[0]), str(row[9])
-    because = {str(row[11])} | ({str(row[12])} if row[12] is not None else set())
+    shared = kept.get((insurer_id, status)) if kept is not None else None
+    if shared is None:
+        shared = _status_part(view, insurer_id, status)
+        if kept is not None:
+            kept[(insurer_id, status)] = shared
+    fields, reasons = shared
+    because = reasons | {str(row[11])} | ({str(row[12])} if row[12] is not None else set())
+    return {
+        "incident": view.incident,
+        "status": status,
+        "fields": fields,
+        "implied": implied(fields),
+        "because": sorted(because),
+    }
+
+
+def _status_part(view: IncidentView, insurer_id: str, status: str) -> tuple[list[str], set[str]]:
+    """The fields and deciding facts every member of `insurer_id` with `status` shares."""
+    because: set[str] = set()
     fields: list[str] = []
     if status in AFFECTED:
         fields = view.exposed_fields(insurer_id)
@@ -580,27 +722,42 @@ def _membership_answer(view: IncidentView, row: Sequence[Any]) -> dict[str, Any]
         scope = view.scopes.get(insurer_id)
         if scope:
             because.add(scope.fact_id)
-    return {
-        "incident": view.incident,
-        "status": status,
-        "fields": fields,
-        "implied": implied(fields),
-        "because": sorted(because),
-    }
+    return fields, because
 
 
 EXPORT_COLUMNS: Final = (
-    "incident",
-    "insurer",
-    "ref",
-    "role",
-    "contract",
-    "from",
-    "until",
-    "status",
-    "fields",
-    "implied",
-)
+    "incident", "insurer", "ref", "role", "contract", "from", "until", "status", "fields", "implied", "notified_at"
+)  # fmt: skip
+
+
+async def notices_by_ref(db: Db, incident: str, h: Horizon, insurer: str) -> dict[str, int]:
+    """ref -> when (microseconds) the member was last told, by the insurer's visible notices.
+
+    A notice with refs tells those refs; one without tells every member affected as known
+    at that moment (its `occurred_on`, as recorded at the same Y): those are read at that
+    horizon, so an insurer with such a notice costs one more pass over its affected members.
+    """
+    told: dict[str, int] = {}
+    async with db.execute(
+        "SELECT ref, MAX(occurred_us) FROM member_notices n WHERE incident = :incident AND insurer = :insurer"
+        f" AND {visible('n')} GROUP BY ref",
+        {"incident": incident, "insurer": insurer, **h.params()},
+    ) as cursor:
+        async for ref, occurred in cursor:
+            told[str(ref)] = int(occurred)
+    view = await incident_view(db, incident, h)
+    blanket = sorted({at for who, at, _, refs in view.member_notices if who == insurer and refs is None})
+    for at in blanket:
+        then = await horizon(db, at, h.as_recorded_at)
+        at_us = to_micros(at)
+        chunks = affected_chunks(db, incident, then, insurer)
+        async with contextlib.aclosing(chunks):
+            async for _insurer, _fields, _implied, rows in chunks:
+                for row in rows:
+                    ref = str(row[0])
+                    if told.get(ref, -1) < at_us:
+                        told[ref] = at_us
+    return told
 
 
 EXPORT_CHUNK: Final = 10_000

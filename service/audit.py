@@ -16,16 +16,21 @@ from domain.merkle import Checkpoint, Head
 from ledger import audit, signing
 from ledger.audit import AuditFailure, Replayed, Verified
 from ledger.store import Store
+from projections import queries
 
 
 async def log_entries(
-    store: Store, kinds: Sequence[str], since: str | None, until: str | None
+    store: Store, kinds: Sequence[str], since: str | None, until: str | None, incident: str | None = None
 ) -> AsyncIterator[dict[str, Any]]:
     """Every fact in append order, of `kinds` (all if none), recorded from `since` (a date: its
-    start) to `until` (a date: its end), as the audit log shows it."""
+    start) to `until` (a date: its end), about `incident` (an unknown one is an error), as the
+    audit log shows it."""
     start = times.parse_instant(since, "--from", store.tz, date_means="start") if since else None
     end = times.parse_instant(until, "--to", store.tz, date_means="end") if until else None
-    async for entry in audit.log_entries(store, kinds, start, end):
+    if incident is not None:
+        await store.catch_up()
+        await queries.require_incident(store.db, incident)
+    async for entry in audit.log_entries(store, kinds, start, end, incident):
         yield entry
 
 

@@ -151,7 +151,7 @@ def test_report_shows_summary_obligations_and_every_source_escaped(story, tmp_pa
         assert source in page
     assert "roster of <code>mh</code> (1 fact)" in page
     assert "retracted by <code>health-wrong</code>" in page
-    assert "<span class='badge ok'>on-time</span>" in page
+    assert "<span class='badge ok'>on time</span>" in page
     assert "GDPR Art. 33(1)" in page
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from domain import veris
 from domain.categories import BUILT_IN_NAMES
+from domain.veris_vocabulary import VARIETIES, VECTORS
 from tests.support import INCIDENT, Cli, error_lines, fact, opening
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +36,8 @@ STORY = [
         known_on="2024-01-29T15:00:00+01:00",
         source="FSPF",
         confidence="high",
+        action=["hacking.Use of stolen creds", "social.Phishing"],
+        vector=["hacking.Web application"],
     ),
     fact(
         "insurer-confirmed-affected",
@@ -179,12 +182,12 @@ def test_the_export_dates_the_attack_in_the_ledgers_zone_and_measures_discovery(
     assert record["timeline"]["discovery"] == {"unit": "Days", "value": 7}
 
 
-def test_the_export_reads_phishing_and_stolen_credentials_from_the_title(story):
+def test_the_export_takes_the_action_and_vector_recorded_on_the_attack(story):
     record = export(story)
 
     assert record["action"] == {
         "hacking": {"variety": ["Use of stolen creds"], "vector": ["Web application"]},
-        "social": {"variety": ["Phishing"], "vector": ["Unknown"], "target": ["Partner"]},
+        "social": {"variety": ["Phishing"], "vector": ["Unknown"], "target": ["Unknown"]},
     }
     assert record["attribute"]["integrity"] == {"variety": ["Alter behavior"]}
     assert record["asset"]["assets"] == [{"variety": "S - Web application"}]
@@ -207,9 +210,56 @@ def test_an_incident_with_no_finding_yet_is_a_valid_unknown_disclosure(cli, writ
 
     assert record["attribute"]["confidentiality"]["data_disclosure"] == "Unknown"
     assert "secondary" not in record["victim"]
-    assert record["action"] == {"unknown": {"notes": "The ledger does not record how the attack was carried out."}}
+    assert record["action"] == {
+        "unknown": {"notes": "No action was recorded on the incident's attack-discovered fact."}
+    }
     assert validate(record) == []
     assert consistency(record) == []
+
+
+def test_words_of_the_title_are_never_read_as_an_action(cli, write_file):
+    attack = opening(title="Phished account, stolen password, web portal scraped")
+    assert cli("import", str(write_file("open.jsonl", jsonl(attack)))).exit_code == 0
+
+    record = export(cli)
+
+    assert list(record["action"]) == ["unknown"]
+    assert record["asset"]["assets"] == [{"variety": "Unknown"}]
+
+
+def test_an_action_outside_the_veris_enumerations_is_rejected(cli):
+    result = cli(
+        "record",
+        "attack-discovered",
+        "--incident",
+        INCIDENT,
+        "--operator",
+        "V",
+        "--occurred-on",
+        "2024-01-22",
+        "--action",
+        "hacking.Use of stolen creds,hacking.Hacked hard",
+        "--vector",
+        "web",
+    )
+
+    assert result.exit_code == 1
+    assert error_lines(result) == [
+        (
+            "Error: action: 'hacking.Hacked hard' is not a VERIS 1.4 action variety (CATEGORY.VALUE, e.g."
+            " hacking.Use of stolen creds; see docs/VERIS.md)"
+        )
+    ]
+
+
+def test_the_vocabulary_is_the_veris_schemas_own():
+    schema = json.loads(schema_file().read_text(encoding="utf-8"))
+    actions = schema["properties"]["action"]["properties"]
+
+    for category, values in VARIETIES.items():
+        assert list(values) == actions[category]["properties"]["variety"]["items"]["enum"]
+    for category, values in VECTORS.items():
+        assert list(values) == actions[category]["properties"]["vector"]["items"]["enum"]
 
 
 def test_the_export_refuses_a_country_that_is_not_a_code(story):
@@ -226,7 +276,7 @@ def test_the_export_of_an_incident_not_yet_known_is_rejected(story):
 
     assert result.exit_code == 1
     (line,) = error_lines(result)
-    assert "is not known as of" in line
+    assert "was not known as of" in line
 
 
 # -- the mapping (pure) ---------------------------------------------------------------

@@ -122,7 +122,7 @@ def test_a_null_value_counts_as_absent():
         ({"insurer": "   "}, "insurer: must not be empty"),
         ({"insurer": "mh\x00"}, "insurer: control characters are not allowed"),
         ({"insurer": "m" * 201}, "insurer: text longer than 200 characters"),
-        ({"insurer": "mh", "confidence": "sure"}, "confidence: invalid enum value 'sure'"),
+        ({"insurer": "mh", "confidence": "sure"}, "confidence: 'sure' is not one of low, medium, high"),
     ],
 )
 def test_wrong_values_are_rejected_with_the_key_named(keys, message):
@@ -171,7 +171,7 @@ def test_an_estimate_is_a_whole_number(estimate):
 
 
 def test_a_scope_role_must_be_holder_or_dependant():
-    with pytest.raises(InvalidFact, match="invalid enum value 'boss'"):
+    with pytest.raises(InvalidFact, match=r"roles\[0\]: 'boss' is not one of holder, dependant"):
         parse(fact("scope-defined", incident=INCIDENT, insurer="mh", roles=["boss"]))
 
 
@@ -216,10 +216,10 @@ def test_empty_member_values_are_absent():
     ("members", "message"),
     [
         ([{"ref": "a"}, {"ref": "b", "nir": NIR_ALICE[:13] + "00"}], r"members\[2\]: invalid NIR: wrong key"),
-        ([{"ref": "a", "role": "boss"}], r"members\[1\]: role must be 'holder' or 'dependant'"),
+        ([{"ref": "a", "role": "boss"}], r"members\[1\]: role: 'boss' is not one of holder, dependant"),
         ([{"ref": "a", "colour": "x"}], r"members\[1\]: unknown key 'colour'"),
         ([{"ref": "a", "from": "2024-02-01", "until": "2024-01-01"}], "until 2024-01-01 is before from 2024-02-01"),
-        ([{"ref": "a", "from": "01/02/2024"}], r"members\[1\]\.from: expected a date"),
+        ([{"ref": "a", "from": "01/02/2024"}], r"members\[1\]: from: expected a date"),
         ([{"ref": "a"}, {"ref": "a"}], "ref 'a' appears twice"),
         ([{"role": "holder"}], "missing member 'ref'"),
         ([], "members: expected a non-empty list"),
@@ -242,7 +242,7 @@ def test_the_roster_fast_path_applies_the_same_rules():
         roster_member("m2", "", "", "", "", NIR_CORSE[:14], pseudonymise, "line 3")
     with pytest.raises(InvalidFact, match="line 4: role"):
         roster_member("m3", "spouse", "", "", "", "", pseudonymise, "line 4")
-    with pytest.raises(InvalidTime, match=r"line 5\.until"):
+    with pytest.raises(InvalidTime, match=r"line 5: until:"):
         roster_member("m4", "", "", "", "2024-02-30", "", pseudonymise, "line 5")
     with pytest.raises(InvalidFact, match="line 6: missing member 'ref'"):
         roster_member("", "", "", "", "", "", pseudonymise, "line 6")

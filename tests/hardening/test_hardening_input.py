@@ -18,7 +18,7 @@ from click.testing import Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli.commands.facts import MAX_LINE
+from cli.record_cmds import MAX_LINE
 from domain.facts import KINDS
 from domain.parse import MAX_ID, MAX_LIST, MAX_TEXT, input_keys
 from ledger.roster import MAX_FIELD
@@ -379,10 +379,10 @@ def test_a_file_that_is_not_utf8_is_refused(opened_cli, tmp_path):
         (f"ref\n{'r' * (MAX_ID + 1)}\n", f"line 2: ref and contract must be at most {MAX_ID} characters"),
         ("ref,role\nm\x001,holder\n", "line 2: ref and contract must be at most"),
         ("ref,role\nm1,holder,extra\n", "line 2: expected 2 values, got 3"),
-        ("ref,role\nm1,admin\n", "line 2: role must be 'holder' or 'dependant', got 'admin'"),
-        ("ref,from\nm1,2024-02-30\n", "line 2.from: expected a date YYYY-MM-DD, got '2024-02-30'"),
+        ("ref,role\nm1,admin\n", "line 2: role: 'admin' is not one of holder, dependant"),
+        ("ref,from\nm1,2024-02-30\n", "line 2: from: expected a date YYYY-MM-DD, got '2024-02-30'"),
         ("ref,nir\nm1,'); DROP TABLE facts;--\n", "line 2: invalid NIR"),
-        ("name,email\nx,y\n", "the header must name columns among ref,role,contract,from,until,nir"),
+        ("name,email\nx,y\n", "the header has no ref column (roster columns: ref, role, contract, from, until, nir"),
         ("", "empty file"),
     ],
 )
@@ -444,7 +444,7 @@ def test_injection_strings_are_stored_as_plain_data(opened_cli, write_file, stor
 
 def test_an_error_quoting_user_text_stays_one_line_without_terminal_escapes(opened_cli, tmp_path):
     file = tmp_path / "inputs" / "roster.csv"
-    file.write_text('ref,"\x1b]0;pwned\x07\nrole\x0c"\nm1,x\n', encoding="utf-8")
+    file.write_text('id,"\x1b]0;pwned\x07\nrole\x0c"\nm1,x\n', encoding="utf-8")  # no ref column: an error
 
     result = opened_cli("members", "import", "--insurer", "mh", str(file))
 

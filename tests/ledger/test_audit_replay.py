@@ -79,7 +79,7 @@ def test_a_maintained_member_count_that_drifted_is_caught_by_the_first_count_it_
 
     assert_fails_at(
         ledger("audit", "replay"),
-        "replay differs: insurer mh in viamedis-2024-01 as known on 2023-12-31T23:00:00Z at members.memberships:"
+        "replay differs: insurer mh in viamedis-2024-01 as known on 2024-01-28T23:00:00Z at members.memberships:"
         " stored 4, replayed 3",
     )
 

@@ -182,7 +182,8 @@ def test_an_import_killed_in_each_phase_completes_exactly_once_when_run_again(tm
     assert projected_when_killed < last, context
     assert resumed.returncode == 0, resumed.stderr
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout) == {
+    counts = json.loads(again.stdout)
+    assert {k: counts[k] for k in ("insurer", "rows", "facts", "appended", "unchanged")} == {
         "insurer": "mh",
         "rows": ROWS,
         "facts": FACTS,

@@ -142,10 +142,14 @@ def store_exists(location: Location) -> bool:
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No store, key file or actor leaks in from the developer's shell."""
+    """No store, key file, actor or language leaks in from the developer's shell (tests that
+    want French say `--lang fr` or set LANG themselves)."""
     monkeypatch.delenv("EXPOSURE_STORE", raising=False)
     monkeypatch.delenv("EXPOSURE_KEY_FILE", raising=False)
     monkeypatch.setenv("EXPOSURE_ACTOR", "tester")
+    for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
 
 
 # -- NIRs -----------------------------------------------------------------------------

@@ -248,6 +248,9 @@ def _known_insurers(facts: list[Fact]) -> set[str]:
 
 
 def _summary(facts: list[Fact], incident: str) -> dict[str, Any]:
+    # Asked before any of its facts is known, an incident is "not known yet", not zeros.
+    if not any(fact.get("incident") == incident for fact in facts):
+        return {"incident": incident, "known": False}
     statuses = {insurer: _insurer_status(facts, incident, insurer) for insurer in _known_insurers(facts)}
 
     def insurers_with(status: str) -> list[str]:

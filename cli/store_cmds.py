@@ -5,18 +5,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+from pathlib import Path
 
 import click
 
-import service
 from cli.shell import emit_json, err, json_option, run, settings, with_store
-from service import Store
-
-
-def register(main: click.Group) -> None:
-    """Add the commands to the root group."""
-    main.add_command(store_group)
-    main.add_command(follow)
+from domain.errors import StoreError
+from service import session, writes
+from service.session import Store
 
 
 @click.group("store")
@@ -46,7 +42,7 @@ def store_copy(target: str, as_json: bool) -> None:
 
     @with_store
     async def go(store: Store) -> None:
-        info = await service.copy_store(store, target, settings().key_file)
+        info = await writes.copy_store(store, target, settings().key_file)
         key_file = info.pop("key_file")
         if as_json:
             emit_json(info)
@@ -77,7 +73,7 @@ def follow(interval: float, once: bool) -> None:
 
     @with_store
     async def go(store: Store) -> None:
-        position = await service.catch_up(store)
+        position = await session.catch_up(store)
         err.print(f"following {store.location.display} from position {position} (Ctrl-C to stop)")
         if once:
             return
@@ -85,10 +81,10 @@ def follow(interval: float, once: bool) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await service.follow(store, stop, interval, on_error=lambda text: err.print(f"Error: {text}"))
-        err.print(f"stopped at position {await service.catch_up(store)}")
+        await writes.follow(store, stop, interval, on_error=lambda text: err.print(f"Error: {text}"))
+        err.print(f"stopped at position {await session.catch_up(store)}")
 
     run(go())
 
 
-__all__ = ["register"]
+__all__ = ["Path", "StoreError"]

@@ -1,6 +1,6 @@
 """`exposure audit ...`: the log, verification against kept heads, replay, export, keys.
 
-`register` adds them to the `audit` group of `cli.main`. Exit 3 (and one `Error: ...` line)
+The `audit` group, named in `cli.main.COMMANDS`. Exit 3 (and one `Error: ...` line)
 when the ledger fails verification or replay; exit 1 for bad input.
 """
 
@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 from rich.table import Table
 
-from cli.shell import AuditFailed, emit_json, emit_json_line, json_option, out, run, with_store
+from cli import render
+from cli.i18n import _
+from cli.shell import AuditFailed, emit_json, emit_json_line, json_option, run, with_store
 from domain.errors import InvalidFact
 from domain.facts import KINDS
 from domain.merkle import Checkpoint, Head, ProofError, parse_checkpoint, parse_head
-from service import Store
 from service import audit as auditing
+from service.session import Store
 
 
 def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:
@@ -34,16 +37,22 @@ def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:
 )
 @click.option("--from", "since", metavar="X", help="Only facts recorded at or after X (a date means its start).")
 @click.option("--to", "until", metavar="Y", help="Only facts recorded at or before Y (a date means its end).")
+@click.option("--incident", metavar="ID", help="Only facts about this incident (and their retractions).")
 @json_option
-def audit_log(kinds: tuple[str, ...], since: str | None, until: str | None, as_json: bool) -> None:
+def audit_log(
+    kinds: tuple[str, ...], since: str | None, until: str | None, incident: str | None, as_json: bool
+) -> None:
     """Every fact in append order with its three times, author, source and hash.
 
     A fact recorded more than 7 days after its known_on is a late entry: marked
-    `late` (JSON: "late": true). --from/--to select by recorded_at.
+    `late` (JSON: "late": true). --from/--to select by recorded_at. Times are shown
+    in the ledger's time zone, to the minute (JSON: UTC); the hash is cut to 16
+    characters (the full value is in --json); ids are never cut.
 
     \b
     Examples:
       exposure audit log --kind fact-retracted
+      exposure audit log --incident viamedis-2024-01 --from 2024-02-01 --to 2024-02-07
       exposure audit log --from 2024-02-01 --to 2024-02-07 --json
     """
 
@@ -51,7 +60,7 @@ def audit_log(kinds: tuple[str, ...], since: str | None, until: str | None, as_j
     async def go(store: Store) -> None:
         rows: list[dict[str, Any]] = []
         try:
-            async for entry in auditing.log_entries(store, kinds, since, until):
+            async for entry in auditing.log_entries(store, kinds, since, until, incident):
                 if as_json:
                     emit_json_line(entry)
                 else:
@@ -59,29 +68,37 @@ def audit_log(kinds: tuple[str, ...], since: str | None, until: str | None, as_j
         except auditing.AuditFailure as problem:
             raise _audit_failed(problem) from None
         if not as_json:
-            _render_log(rows)
+            _render_log(rows, store.tz)
 
     run(go())
 
 
-def _render_log(rows: list[dict[str, Any]]) -> None:
-    table = Table(show_header=True)
-    for column in ("#", "recorded_at", "known_on", "", "occurred_on", "kind", "id", "by", "source", "hash"):
-        table.add_column(column, overflow="fold")
+def _render_log(rows: list[dict[str, Any]], tz: ZoneInfo) -> None:
+    table = Table(show_header=True, title=_("Every fact in append order ({zone})").format(zone=tz.key))
+    render.id_column(table, "#", [str(row["position"]) for row in rows], justify="right")
+    for column in (_("recorded at"), _("known on")):
+        render.id_column(table, column, ["2024-01-01 00:00"])
+    render.id_column(table, _("late entry"), [_("late")])
+    render.id_column(table, _("occurred on"), ["2024-01-01 00:00"])
+    render.id_column(table, _("kind"), [row["kind"] for row in rows])
+    render.id_column(table, _("id"), [row["id"] for row in rows])
+    table.add_column(_("by"), overflow="fold", max_width=20)
+    table.add_column(_("source"), overflow="fold", max_width=40)
+    render.id_column(table, _("hash (cut)"), ["0" * 16])
     for row in rows:
         table.add_row(
             str(row["position"]),
-            row["recorded_at"],
-            row["known_on"],
-            "[bold]late[/bold]" if row["late"] else "",
-            row["occurred_on"],
+            render.stamp(row["recorded_at"], tz),
+            render.stamp(row["known_on"], tz),
+            f"[bold]{_('late')}[/bold]" if row["late"] else "",
+            render.stamp(row["occurred_on"], tz),
             row["kind"],
             row["id"],
             row.get("by") or "",
             row.get("source") or "",
             row["hash"][:16],
         )
-    out.print(table)
+    render.print_table(table)
 
 
 # -- verify and head --------------------------------------------------------------------
@@ -296,7 +313,15 @@ def audit_export(file: str) -> None:
     run(go())
 
 
-def register(group: click.Group) -> None:
-    """Add the audit commands to `group` (the `audit` group of `cli.main`)."""
-    for command in (audit_log, audit_verify, audit_head, audit_keygen, audit_replay, audit_export):
-        group.add_command(command)
+@click.group()
+def audit() -> None:
+    """Inspect and verify the whole history.
+
+    \b
+    Example:
+      exposure audit log --json
+    """
+
+
+for _command in (audit_log, audit_verify, audit_head, audit_keygen, audit_replay, audit_export):
+    audit.add_command(_command)

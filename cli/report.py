@@ -1,4 +1,4 @@
-"""The page of `exposure report`: one self-contained HTML page about an incident.
+"""`exposure report`: one self-contained HTML page about an incident.
 
 The page loads nothing from the network: styles are inline, the chart is inline SVG.
 It shows, as known on X (and as recorded at Y):
@@ -6,24 +6,67 @@ It shows, as known on X (and as recorded at Y):
   bearing on the incident as a marker and retractions drawn in red;
 - the summary, the notification obligations, the knowledge timeline and the sources.
 
-`gather` arranges the service's answers; `page` is a pure function from them to HTML;
-its style sheet is package data (`report.css`).
+`gather` reads the answers; `page` is a pure function from those answers to HTML.
 """
 
 from __future__ import annotations
 
 import html
 import importlib.metadata
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from importlib import resources
+from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-import service
+import click
+
+from cli.i18n import N_, _, language, ngettext
+from cli.render import category_label, status_word
+from cli.shell import emit_json, horizon_at, horizon_options, rules_option, run, with_store
+from domain import obligations as rules
+from domain.errors import InvalidFact
 from domain.facts import AttackDiscovered, FactRetracted, insurer_of
-from domain.times import from_micros, iso_utc
+from domain.times import from_micros, iso_utc, to_minute
+from service import history as story
+from service.session import Horizon, Store
+
+MESSAGES: Final = (
+    N_("Exposure report"),
+    N_("Field categories"),
+    N_("Knowledge timeline"),
+    N_("No insurer has a notification duty yet."),
+    N_("Notification obligations"),
+    N_("Sources"),
+    N_("Summary"),
+    N_("What was known, and when"),
+    N_("authority notified"),
+    N_("aware at"),
+    N_("confidence"),
+    N_("count"),
+    N_("deadline"),
+    N_("fact"),
+    N_("facts"),
+    N_("fields exposed"),
+    N_("ids"),
+    N_("insurer"),
+    N_("kind"),
+    N_("known on"),
+    N_("members notified"),
+    N_("never notified"),
+    N_("none"),
+    N_("notified before change"),
+    N_("retracted"),
+    N_("roster of"),
+    N_("source"),
+    N_("status"),
+    N_("{article}: {hours} hours from awareness, computed in UTC."),
+)
+"""Messages written inside f-strings below, listed here for the catalog extractor (docs/I18N.md)."""
+
 
 # -- reading ----------------------------------------------------------------------------
 
@@ -45,8 +88,9 @@ class Marker:
     """The retraction hiding this fact at the horizon, if any."""
 
 
-def gather(found: service.ReportData, incident: str, tz: ZoneInfo) -> dict[str, Any]:
-    """Every answer the page shows, with the facts as chart markers."""
+async def gather(store: Store, incident: str, h: Horizon, rule: rules.Rule) -> dict[str, Any]:
+    """Every answer the page shows (`service.history.report`), with the facts as chart markers."""
+    found = await story.report(store, incident, h, rule)
     summary, view, entries, duties, rows = found.summary, found.view, found.timeline, found.obligations, found.facts
     hidden_by = {r.fact.fact: r.fact.id for r in rows if isinstance(r.fact, FactRetracted)}
     opening = next((r for r in rows if isinstance(r.fact, AttackDiscovered)), None)
@@ -70,7 +114,7 @@ def gather(found: service.ReportData, incident: str, tz: ZoneInfo) -> dict[str, 
         "operator": view.operator,
         "attack_began": view.attack_began,
         "opened_at": from_micros(opening.known_us) if opening else None,
-        "tz": tz,
+        "tz": store.tz,
         "summary": summary,
         "timeline": entries,
         "obligations": duties,
@@ -78,6 +122,62 @@ def gather(found: service.ReportData, incident: str, tz: ZoneInfo) -> dict[str, 
         "rosters": [m for m in markers if m.kind == "members-enrolled"],
         "generated_at": datetime.now(UTC),
     }
+
+
+# -- the command ------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--incident", required=True, help="Incident id.")
+@click.option("--html", "html_file", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
+@rules_option("Deadline rule for the obligations table.")
+@horizon_options
+def report(
+    incident: str, html_file: str, rule_id: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool
+) -> None:
+    """Write a self-contained HTML page: timeline chart, summary, obligations, sources.
+
+    \b
+    Example:
+      exposure report --incident viamedis-2024-01 --html viamedis.html --as-known-on 2024-02-16
+    """
+
+    @with_store
+    async def go(store: Store) -> None:
+
+        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
+        data = await gather(store, incident, h, rules.rule(rule_id))
+        if not data["summary"].get("known", True):
+            moment = to_minute(h.as_known_on, store.tz)
+            raise InvalidFact(f"{incident} was not known as of {moment} ({store.tz.key}): no report to write")
+        text = page(data)
+        target = Path(html_file)
+        _write_atomically(target, text)
+        if as_json:
+            emit_json({"incident": incident, "html": str(target), "bytes": len(text.encode()), **h.header()})
+        else:
+            click.echo(
+                _("Wrote {file} ({facts} facts, {changes} knowledge changes)").format(
+                    file=target, facts=len(data["markers"]), changes=len(data["timeline"])
+                )
+            )
+
+    run(go())
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    """Write the whole page or nothing (no half-written report on a failure)."""
+    folder = target.parent if str(target.parent) else Path()
+    if not folder.is_dir():
+        raise InvalidFact(f"--html: no such folder: {folder}")
+    handle, temporary = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as sink:
+            sink.write(text)
+        Path(temporary).replace(target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 # -- the page ---------------------------------------------------------------------------
@@ -91,6 +191,22 @@ KIND_GROUPS: Final[tuple[tuple[str, str, tuple[str, ...]], ...]] = (
     ("notifications", "#059669", ("authority-notified", "members-notified")),
     ("retractions", "#dc2626", ("fact-retracted",)),
 )
+
+
+def legend_word(name: str) -> str:
+    """A chart legend entry in the current language."""
+    words = {
+        "incident": _("incident"),
+        "insurers": _("insurers"),
+        "scope": _("scope"),
+        "fields": _("fields"),
+        "members": _("members"),
+        "notifications": _("notifications"),
+        "retractions": _("retractions"),
+    }
+    return words.get(name, name)
+
+
 OTHER_COLOUR: Final = "#6b7280"
 MEMBERS_COLOUR: Final = "#2563eb"
 FIELDS_COLOUR: Final = "#ea580c"
@@ -99,7 +215,7 @@ STATUS_CLASS: Final = {"on-time": "ok", "late": "bad", "pending": "warn", "overd
 
 def colour(kind: str) -> str:
     """The marker colour of a fact kind."""
-    for _, value, kinds in KIND_GROUPS:
+    for _name, value, kinds in KIND_GROUPS:
         if kind in kinds:
             return value
     return OTHER_COLOUR
@@ -121,8 +237,71 @@ def _n(value: int) -> str:
     return f"{value:,}".replace(",", "\u202f")
 
 
-STYLE: Final = (resources.files("cli.render") / "report.css").read_text(encoding="utf-8")
-"""The page's style sheet (package data), inlined into every page."""
+STYLE: Final = """
+:root { --ink: #111827; --muted: #6b7280; --line: #e5e7eb; --soft: #f8fafc; --accent: #2563eb; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f3f4f6; color: var(--ink);
+  font: 15px/1.5 "Inter", "Segoe UI", "Helvetica Neue", "Liberation Sans", "DejaVu Sans", Arial, sans-serif; }
+main { max-width: 1120px; margin: 0 auto; padding: 32px 28px 48px; }
+header { margin-bottom: 20px; }
+.eyebrow { text-transform: uppercase; letter-spacing: .08em; font-size: 12px; color: var(--accent);
+  font-weight: 600; margin: 0; }
+h1 { font-size: 28px; line-height: 1.25; margin: 4px 0 6px; }
+h2 { font-size: 18px; margin: 0 0 12px; }
+.meta { color: var(--muted); margin: 0; font-size: 14px; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 12px; padding: 20px 22px; margin: 16px 0; }
+.cards { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; background: none; border: 0; padding: 0; }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 12px; padding: 14px 16px; }
+.card .value { font-size: 26px; font-weight: 700; font-variant-numeric: tabular-nums; }
+.card .label { color: var(--muted); font-size: 13px; }
+figure { margin: 0; }
+figcaption { color: var(--muted); font-size: 13px; margin-top: 8px; }
+svg text { font-family: inherit; }
+table { width: 100%; border-collapse: collapse; font-size: 13.5px; }
+th { text-align: left; font-weight: 600; color: var(--muted); border-bottom: 1px solid var(--line); padding: 6px 8px; }
+td { border-bottom: 1px solid var(--line); padding: 6px 8px; vertical-align: top; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.when { white-space: nowrap; font-variant-numeric: tabular-nums; }
+tr:last-child td { border-bottom: 0; }
+code { font: 12.5px/1.4 "DejaVu Sans Mono", "Liberation Mono", monospace; background: var(--soft);
+  padding: 1px 4px; border-radius: 4px; }
+.chip { display: inline-block; padding: 1px 8px; margin: 2px 4px 2px 0; border-radius: 999px; font-size: 12.5px;
+  border: 1px solid; }
+.chip.exposed { color: #b91c1c; border-color: #fecaca; background: #fef2f2; }
+.chip.suspected { color: #92400e; border-color: #fde68a; background: #fffbeb; }
+.chip.ruled_out { color: #374151; border-color: #e5e7eb; background: #f9fafb; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 6px; font-size: 12.5px; font-weight: 600; }
+.badge.ok { background: #dcfce7; color: #166534; }
+.badge.warn { background: #fef3c7; color: #92400e; }
+.badge.bad { background: #fee2e2; color: #991b1b; }
+.struck { text-decoration: line-through; color: var(--muted); }
+.grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 20px; }
+.note { color: var(--muted); font-size: 13px; }
+footer { color: var(--muted); font-size: 12.5px; margin-top: 20px; }
+"""
+
+
+def CAPTION() -> str:  # noqa: N802 - a message, looked up when the page is written
+    return _(
+        "Members affected (blue, left axis) and field categories exposed (orange, right axis) as knowledge grew."
+        " Each dot below the chart is a fact, at the time it became known; red crosses are retractions, and the"
+        " facts they hid are drawn hollow. Hover a dot for its id."
+    )
+
+
+def TIMELINE_NOTE() -> str:  # noqa: N802 - a message, looked up when the page is written
+    return _(
+        "One row per knowledge time that changed an answer: members affected, fields exposed or an insurer's"
+        " status. Retracted facts are struck through."
+    )
+
+
+def FOOTER() -> str:  # noqa: N802 - a message with markup, looked up when the page is written
+    return _(
+        "Generated by exposure {version} on {moment} ({zone}) from the ledger's facts alone. Every number can be"
+        " reproduced with <code>exposure summary</code>, <code>timeline</code> and <code>obligations</code> at the"
+        " same horizon."
+    )
 
 
 def page(data: dict[str, Any]) -> str:
@@ -130,53 +309,51 @@ def page(data: dict[str, Any]) -> str:
     tz: ZoneInfo = data["tz"]
     summary = data["summary"]
     title = data["title"] or data["incident"]
-    horizon = f"as known on {_local(summary['as_known_on'], tz)}"
+    horizon = _("as known on {moment}").format(moment=_local(summary["as_known_on"], tz))
     if "as_recorded_at" in summary:
-        horizon += f", as recorded at {_local(summary['as_recorded_at'], tz)}"
+        horizon += ", " + _("as recorded at {moment}").format(moment=_local(summary["as_recorded_at"], tz))
     meta = " · ".join(
         part
         for part in (
             f"<code>{_e(data['incident'])}</code>",
-            f"operator {_e(data['operator'])}" if data["operator"] else "",
-            f"attack began {_local(data['attack_began'], tz, '%Y-%m-%d')}" if data["attack_began"] else "",
+            _e(_("operator {operator}").format(operator=data["operator"])) if data["operator"] else "",
+            _e(_("attack began {day}").format(day=_local(data["attack_began"], tz, "%Y-%m-%d")))
+            if data["attack_began"]
+            else "",
             _e(horizon),
-            f"times in {_e(tz.key)}",
+            _e(_("times in {zone}").format(zone=tz.key)),
         )
         if part
     )
     version = importlib.metadata.version("exposure-ledger")
     return f"""<!doctype html>
-<html lang="en">
+<html lang="{language()}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Exposure report: {_e(title)}</title>
+<title>{_e(_("Exposure report"))}: {_e(title)}</title>
 <style>{STYLE}</style>
 </head>
 <body>
 <main>
 <header>
-<p class="eyebrow">Exposure report</p>
+<p class="eyebrow">{_e(_("Exposure report"))}</p>
 <h1>{_e(title)}</h1>
 <p class="meta">{meta}</p>
 </header>
 {_cards(summary)}
 <section id="chart">
-<h2>What was known, and when</h2>
+<h2>{_e(_("What was known, and when"))}</h2>
 <figure>
 {chart(data)}
-<figcaption>Members affected (blue, left axis) and field categories exposed (orange, right axis) as knowledge
-grew. Each dot below the chart is a fact, at the time it became known; red crosses are retractions, and the
-facts they hid are drawn hollow. Hover a dot for its id.</figcaption>
+<figcaption>{_e(CAPTION())}</figcaption>
 </figure>
 </section>
 {_summary(summary)}
 {_obligations(data["obligations"], tz)}
 {_timeline_table(data["timeline"], tz)}
 {_sources(data["markers"], tz)}
-<footer>Generated by exposure {_e(version)} on {_local(data["generated_at"], tz)} ({_e(tz.key)}) from the ledger's facts
-alone. Every number can be reproduced with <code>exposure summary</code>, <code>timeline</code> and
-<code>obligations</code> at the same horizon.</footer>
+<footer>{FOOTER().format(version=_e(version), moment=_local(data["generated_at"], tz), zone=_e(tz.key))}</footer>
 </main>
 </body>
 </html>
@@ -186,10 +363,10 @@ alone. Every number can be reproduced with <code>exposure summary</code>, <code>
 def _cards(summary: dict[str, Any]) -> str:
     members, insurers, fields = summary["members"], summary["insurers"], summary["fields"]
     cards = (
-        (_n(members["affected"]), "members affected"),
-        (_n(members["people"]), "people (distinct NIRs)"),
-        (_n(len(insurers["affected"])), "insurers affected"),
-        (_n(len(fields["exposed"])), "field categories exposed"),
+        (_n(members["affected"]), _("members affected")),
+        (_n(members["people"]), _("people (distinct NIRs)")),
+        (_n(len(insurers["affected"])), _("insurers affected")),
+        (_n(len(fields["exposed"])), _("field categories exposed")),
     )
     body = "".join(
         f'<div class="card"><div class="value">{v}</div><div class="label">{_e(k)}</div></div>' for v, k in cards
@@ -199,27 +376,31 @@ def _cards(summary: dict[str, Any]) -> str:
 
 def _summary(summary: dict[str, Any]) -> str:
     insurer_rows = "".join(
-        f"<tr><td>{_e(status.replace('_', ' '))}</td><td class='num'>{len(ids)}</td>"
+        f"<tr><td>{_e(status_word(status))}</td><td class='num'>{len(ids)}</td>"
         f"<td>{', '.join(f'<code>{_e(i)}</code>' for i in ids) or '—'}</td></tr>"
         for status, ids in summary["insurers"].items()
     )
     member_rows = "".join(
-        f"<tr><td>{_e(key.replace('_', ' '))}</td><td class='num'>{_n(value)}</td></tr>"
+        f"<tr><td>{_e(status_word(key))}</td><td class='num'>{_n(value)}</td></tr>"
         for key, value in summary["members"].items()
     )
     chips = "".join(
-        f"<p><strong>{_e(status.replace('_', ' '))}</strong><br>"
-        + ("".join(f"<span class='chip {status}'>{_e(c)}</span>" for c in cats) or "<span class='note'>none</span>")
+        f"<p><strong>{_e(status_word(status))}</strong><br>"
+        + (
+            "".join(f"<span class='chip {status}' title='{_e(category_label(c))}'>{_e(c)}</span>" for c in cats)
+            or f"<span class='note'>{_e(_('none'))}</span>"
+        )
         + "</p>"
         for status, cats in summary["fields"].items()
     )
     return f"""<section id="summary">
-<h2>Summary</h2>
+<h2>{_e(_("Summary"))}</h2>
 <div class="grid2">
-<div><table><thead><tr><th>insurers</th><th class="num">count</th><th>ids</th></tr></thead>
-<tbody>{insurer_rows}</tbody></table></div>
-<div><table><thead><tr><th>members</th><th class="num">count</th></tr></thead><tbody>{member_rows}</tbody></table>
-<h2 style="margin-top:16px">Field categories</h2>{chips}</div>
+<div><table><thead><tr><th>{_e(_("insurers"))}</th><th class="num">{_e(_("count"))}</th><th>{_e(_("ids"))}</th></tr>
+</thead><tbody>{insurer_rows}</tbody></table></div>
+<div><table><thead><tr><th>{_e(_("members"))}</th><th class="num">{_e(_("count"))}</th></tr></thead>
+<tbody>{member_rows}</tbody></table>
+<h2 style="margin-top:16px">{_e(_("Field categories"))}</h2>{chips}</div>
 </div>
 </section>"""
 
@@ -232,24 +413,33 @@ def _obligations(duties: dict[str, Any], tz: ZoneInfo) -> str:
             f"<td class='when'>{_local(e['deadline'], tz)}</td>"
             f"<td class='when'>{_local(e['authority_notified_at'], tz)}</td>"
             f"<td class='when'>{_local(e['members_notified_at'], tz)}</td>"
-            f"<td><span class='badge {STATUS_CLASS[e['status']]}'>{_e(e['status'])}</span></td>"
+            f"<td><span class='badge {STATUS_CLASS[e['status']]}'>{_e(status_word(e['status']))}</span></td>"
             f"<td class='num'>{_n(e['members_never_notified'])}</td>"
             f"<td class='num'>{_n(e['members_notified_before_change'])}</td></tr>"
             for e in duties["insurers"]
         )
-        or "<tr><td colspan='8' class='note'>No insurer has a notification duty yet.</td></tr>"
+        or f"<tr><td colspan='8' class='note'>{_e(_('No insurer has a notification duty yet.'))}</td></tr>"
     )
     ruled_out = (
-        f"<p class='note'>Ruled out, nothing to notify: {', '.join(_e(i) for i in duties['ruled_out'])}.</p>"
+        "<p class='note'>"
+        + _e(_("Ruled out, nothing to notify: {insurers}").format(insurers=", ".join(duties["ruled_out"])))
+        + ".</p>"
         if duties["ruled_out"]
         else ""
     )
     return f"""<section id="obligations">
-<h2>Notification obligations</h2>
-<p class="note">{_e(rule["article"])}: {rule["hours"]} hours from awareness, computed in UTC.
+<h2>{_e(_("Notification obligations"))}</h2>
+<p class="note">{
+        _e(
+            _("{article}: {hours} hours from awareness, computed in UTC.").format(
+                article=rule["article"], hours=rule["hours"]
+            )
+        )
+    }
 {_e(rule["description"])}</p>
-<table><thead><tr><th>insurer</th><th>aware at</th><th>deadline</th><th>authority notified</th>
-<th>members notified</th><th>status</th><th class="num">never notified</th><th class="num">notified before a change</th>
+<table><thead><tr><th>{_e(_("insurer"))}</th><th>{_e(_("aware at"))}</th><th>{_e(_("deadline"))}</th>
+<th>{_e(_("authority notified"))}</th><th>{_e(_("members notified"))}</th><th>{_e(_("status"))}</th>
+<th class="num">{_e(_("never notified"))}</th><th class="num">{_e(_("notified before change"))}</th>
 </tr></thead><tbody>{rows}</tbody></table>{ruled_out}
 </section>"""
 
@@ -266,18 +456,18 @@ def _timeline_table(entries: list[dict[str, Any]], tz: ZoneInfo) -> str:
             f"<td>{_fact_ids(e['facts'])}</td><td>{retracted}</td></tr>"
         )
     return f"""<section id="timeline">
-<h2>Knowledge timeline</h2>
-<p class="note">One row per knowledge time that changed an answer: members affected, fields exposed or an insurer's
-status. Retracted facts are struck through.</p>
-<table><thead><tr><th>known on</th><th class="num">members affected</th><th>fields exposed</th>
-<th class="num">insurers affected</th><th>facts</th><th>retracted</th></tr></thead>
+<h2>{_e(_("Knowledge timeline"))}</h2>
+<p class="note">{_e(TIMELINE_NOTE())}</p>
+<table><thead><tr><th>{_e(_("known on"))}</th><th class="num">{_e(_("members affected"))}</th>
+<th>{_e(_("fields exposed"))}</th><th class="num">{_e(_("insurers affected"))}</th><th>{_e(_("facts"))}</th>
+<th>{_e(_("retracted"))}</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
 </section>"""
 
 
 def _fact_ids(ids: list[str], shown: int = 4) -> str:
     text = ", ".join(f"<code>{_e(i)}</code>" for i in ids[:shown])
-    return text + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
+    return text + (" " + _e(_("and {count} more").format(count=len(ids) - shown)) if len(ids) > shown else "")
 
 
 def _sources(markers: list[Marker], tz: ZoneInfo) -> str:
@@ -288,25 +478,27 @@ def _sources(markers: list[Marker], tz: ZoneInfo) -> str:
             rosters.setdefault((m.insurer, m.known, m.source), []).append(m)
             continue
         fact_id = f"<span class='struck'>{_e(m.id)}</span>" if m.retracted_by else f"<code>{_e(m.id)}</code>"
-        detail = f"retracts <code>{_e(m.retracts)}</code>" if m.retracts else ""
+        detail = _e(_("retracts")) + f" <code>{_e(m.retracts)}</code>" if m.retracts else ""
         if m.retracted_by:
-            detail = f"retracted by <code>{_e(m.retracted_by)}</code>"
+            detail = _e(_("retracted by")) + f" <code>{_e(m.retracted_by)}</code>"
         rows.append(
             f"<tr><td class='when'>{_local(m.known, tz)}</td><td><span style='color:{colour(m.kind)}'>●</span>"
             f" {_e(m.kind)}</td><td>{fact_id} {detail}</td><td>{_e(m.source) or '—'}</td>"
             f"<td>{_e(m.confidence) or '—'}</td></tr>"
         )
     for (insurer, known, source), batch in rosters.items():
+        facts = ngettext("{count} fact", "{count} facts", len(batch)).format(count=len(batch))
         rows.append(
             f"<tr><td class='when'>{_local(known, tz)}</td>"
             f"<td><span style='color:{colour('members-enrolled')}'>●</span>"
-            f" members-enrolled</td><td>roster of <code>{_e(insurer)}</code>"
-            f" ({len(batch)} fact{'s' if len(batch) > 1 else ''})"
+            f" members-enrolled</td><td>{_e(_('roster of'))} <code>{_e(insurer)}</code>"
+            f" ({_e(facts)})"
             f"</td><td>{_e(source) or '—'}</td><td>—</td></tr>"
         )
     return f"""<section id="sources">
-<h2>Sources</h2>
-<table><thead><tr><th>known on</th><th>kind</th><th>fact</th><th>source</th><th>confidence</th></tr></thead>
+<h2>{_e(_("Sources"))}</h2>
+<table><thead><tr><th>{_e(_("known on"))}</th><th>{_e(_("kind"))}</th><th>{_e(_("fact"))}</th>
+<th>{_e(_("source"))}</th><th>{_e(_("confidence"))}</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
 </section>"""
 
@@ -551,8 +743,8 @@ def _markers(markers: list[Marker], scale: _Scale) -> list[str]:
 def _legend() -> list[str]:
     out: list[str] = []
     x = float(LEFT)
-    for name, value, _ in KIND_GROUPS:
+    for name, value, _kinds in KIND_GROUPS:
         out.append(svg("circle", cx=x + 4, cy=TOP - 22, r=4, fill=value))
-        out.append(svg("text", _e(name), x=x + 12, y=TOP - 18, font_size=11.5, fill=LABEL))
+        out.append(svg("text", _e(legend_word(name)), x=x + 12, y=TOP - 18, font_size=11.5, fill=LABEL))
         x += 34 + 6 * len(name)
     return out

@@ -1,4 +1,4 @@
-"""`init`, `record` and `import`: creating a store and appending facts to it."""
+"""`exposure init`, `record` and `import`: create a store and append facts to it."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ from typing import Any, TextIO
 
 import click
 
-import service
+from cli.i18n import _, ngettext
 from cli.shell import emit_json, json_option, run, settings, with_store
 from domain.errors import InvalidFact
 from domain.facts import KINDS
 from domain.parse import input_keys
 from domain.times import iso_utc
-from service import Store
+from service import session, writes
+from service.session import Store
 
-LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles"})
+LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles", "action", "vector"})
 INT_KEYS = frozenset({"estimate"})
 BOOL_KEYS = frozenset({"special"})
 MAX_LINE = 64 * 1024 * 1024
@@ -41,14 +42,22 @@ def init(tz: str, encrypt: bool, as_json: bool) -> None:
 
     async def go() -> None:
         cfg = settings()
-        info = await service.init(cfg.location, cfg.key_file, timezone=tz, encrypt=encrypt)
+        info = await session.init(cfg.location, cfg.key_file, timezone=tz, encrypt=encrypt)
+        created = info["created"]
         if as_json:
             emit_json(info)
         else:
-            verb = "Created" if info["created"] else "Already initialised:"
-            click.echo(f"{verb} {info['store']} (time zone {info['timezone']}, key file {info['key_file']})")
+            text = (
+                _("Created {store} (time zone {zone}, key file {key_file})")
+                if created
+                else _("Already initialised: {store} (time zone {zone}, key file {key_file})")
+            )
+            click.echo(text.format(store=info["store"], zone=info["timezone"], key_file=info["key_file"]))
 
     run(go())
+
+
+# -- record and import ------------------------------------------------------------------
 
 
 def _flags_to_object(kind: str, args: list[str]) -> dict[str, Any]:
@@ -148,7 +157,7 @@ def record(kind: str, keys: tuple[str, ...], as_json: bool) -> None:
     @with_store
     async def go(store: Store) -> None:
         obj = _flags_to_object(kind, args)
-        result = await service.record(store, [("", obj)])
+        result = await writes.record(store, [("", obj)])
         fact = result.appended[0] if result.appended else None
         fact_id = fact.fact.id if fact else result.unchanged[0]
         if as_json:
@@ -166,7 +175,9 @@ def record(kind: str, keys: tuple[str, ...], as_json: bool) -> None:
     run(go())
 
 
-def _read_jsonl(handle: TextIO) -> list[tuple[str, object]]:
+def _read_jsonl(handle: TextIO) -> tuple[list[tuple[str, object]], list[str]]:
+    """The JSON objects of a JSON Lines file, labelled `line N`, and a problem line for each
+    line that is not JSON (reported with the other problems, in line order)."""
     items: list[tuple[str, object]] = []
     problems: list[str] = []
     for number, line in enumerate(handle, start=1):
@@ -183,9 +194,7 @@ def _read_jsonl(handle: TextIO) -> list[tuple[str, object]]:
             problems.append(f"line {number}: invalid JSON (a number with too many digits)")
         except RecursionError:
             problems.append(f"line {number}: JSON nested too deeply")
-    if problems:
-        raise InvalidFact(*problems)
-    return items
+    return items, problems
 
 
 @click.command("import")
@@ -205,24 +214,30 @@ def import_facts(file: str, as_json: bool) -> None:
     async def go(store: Store) -> None:
         try:
             if file == "-":
-                items = _read_jsonl(sys.stdin)
+                items, problems = _read_jsonl(sys.stdin)
             else:
                 with Path(file).open(encoding="utf-8") as handle:
-                    items = _read_jsonl(handle)
+                    items, problems = _read_jsonl(handle)
         except FileNotFoundError:
             raise InvalidFact(f"no such file: {file}") from None
         except UnicodeDecodeError as problem:
             raise InvalidFact(f"{file}: not UTF-8 text (byte {problem.start})") from None
         except OSError as problem:
             raise InvalidFact(f"{file}: {problem.strerror}") from None
-        result = await service.record(store, items)
+        if not items and not problems:
+            raise InvalidFact(f"{file}: no facts (an empty file)" if file != "-" else "no facts on standard input")
+        result = await writes.record(store, items, problems=problems)
         ids = [r.fact.id for r in result.appended]
         if as_json:
             emit_json({"appended": len(ids), "unchanged": len(result.unchanged), "ids": ids})
         else:
             click.echo(
-                f"Appended {len(ids)} fact{'s' if len(ids) != 1 else ''}"
-                + (f" ({len(result.unchanged)} already recorded)" if result.unchanged else "")
+                ngettext("Appended {count} fact", "Appended {count} facts", len(ids)).format(count=len(ids))
+                + (
+                    " " + _("({count} already recorded)").format(count=len(result.unchanged))
+                    if result.unchanged
+                    else ""
+                )
             )
 
     run(go())

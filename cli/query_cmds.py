@@ -1,0 +1,138 @@
+"""`exposure summary`, `insurer` and `member`: the answers as known on a date."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+import click
+
+from cli import render
+from cli.shell import emit_json, horizon_at, horizon_options, run, with_store
+from domain.errors import LedgerError
+from service import questions
+from service.session import Horizon, Store
+
+
+@click.command()
+@click.option("--incident", required=True, help="Incident id, e.g. viamedis-2024-01.")
+@horizon_options
+def summary(incident: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool) -> None:
+    """Insurers, member counts and field categories of an incident.
+
+    \b
+    Example:
+      exposure summary --incident viamedis-2024-01 --as-known-on 2024-02-07 --json
+    """
+
+    @with_store
+    async def go(store: Store) -> None:
+        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
+        data = await questions.summary(store, incident, h)
+        emit_json(data) if as_json else render.summary(data, store.tz)
+
+    run(go())
+
+
+@click.command()
+@click.option("--incident", required=True, help="Incident id.")
+@click.option("--insurer", "insurer_id", required=True, help="Insurer id.")
+@horizon_options
+def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool) -> None:
+    """One insurer: status, scope, fields, counts, notification dates.
+
+    \b
+    Example:
+      exposure insurer --incident almerys-2024-02 --insurer mutame-et-plus
+    """
+
+    @with_store
+    async def go(store: Store) -> None:
+        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
+        data = await questions.insurer(store, incident, insurer_id, h)
+        emit_json(data) if as_json else render.insurer(data, store.tz)
+
+    run(go())
+
+
+@click.command()
+@click.option("--insurer", "insurer_id", help="Insurer id (with --ref).")
+@click.option("--ref", help="The insurer's member number (with --insurer).")
+@click.option(
+    "--nir",
+    help="Social security number: every membership of that person. '-': read NIRs from standard input,"
+    " one per line, and answer one JSON object per line (NIRs stay out of shell history and process lists).",
+)
+@horizon_options
+def member(
+    insurer_id: str | None,
+    ref: str | None,
+    nir: str | None,
+    as_known_on: str | None,
+    as_recorded_at: str | None,
+    as_json: bool,
+) -> None:
+    """Every membership found, per incident: status, fields, implied fields and the facts behind.
+
+    \b
+    Examples:
+      exposure member --insurer malakoff-humanis --ref MH-000042
+      exposure member --nir "1 54 04 73 629 313 76" --json
+      exposure member --nir - < nirs.txt > answers.jsonl
+    """
+    if nir is None and (insurer_id is None or ref is None):
+        raise click.UsageError("give --insurer and --ref, or --nir")
+    if nir is not None and (insurer_id is not None or ref is not None):
+        raise click.UsageError("give either --nir or --insurer with --ref, not both")
+
+    @with_store
+    async def go(store: Store) -> None:
+        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
+        if nir == "-":
+            await _lookups(store, h, sys.stdin)
+            return
+        data = await questions.member(store, h, insurer_id=insurer_id, ref=ref, nir=nir)
+        emit_json(data) if as_json else render.member(data, store.tz)
+
+    run(go())
+
+
+LOOKUP_BATCH = 5_000
+"""NIRs answered per batch by `member --nir -` (one read per incident per batch)."""
+
+
+async def _lookups(store: Store, h: Horizon, lines: TextIO) -> None:
+    """`member --nir -`: one JSON object per input line, in order, with the line number; an
+    invalid NIR answers `{"line": N, "error": ...}` and the others are still answered."""
+    batch: list[tuple[int, str | None, str | None]] = []  # (line, pseudonym, error)
+
+    async def flush() -> None:
+        good = [p for _, p, _ in batch if p is not None]
+        answers = iter(await questions.members_by_nir(store, h, good)) if good else iter(())
+        sys.stdout.write(
+            "".join(
+                json.dumps(
+                    {"line": number, **(next(answers) if pseudonym is not None else {"error": problem})},
+                    ensure_ascii=False,
+                    separators=(",", ":"),
+                )
+                + "\n"
+                for number, pseudonym, problem in batch
+            )
+        )
+        batch.clear()
+
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            batch.append((number, questions.pseudonym(store, text), None))
+        except LedgerError as problem:
+            batch.append((number, None, str(problem)))
+        if len(batch) >= LOOKUP_BATCH:
+            await flush()
+    if batch:
+        await flush()
+    sys.stdout.flush()

@@ -1,1 +1,0 @@
-"""How answers look to people: rich tables and the roster progress bar."""

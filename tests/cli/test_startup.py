@@ -1,0 +1,105 @@
+"""Start-up: a command loads what it needs and nothing more (issue 14).
+
+Each check runs a fresh interpreter and reads `sys.modules` afterwards: the entry module
+and `exposure --version` load click and the command table only; a query loads the store
+and its renderer, never psycopg, the report or the history modules.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+
+from cli.lazy import load
+from cli.main import COMMANDS
+from tests.support import EXPOSURE
+
+NEVER_AT_START = (
+    "psycopg",
+    "psycopg_pool",
+    "eventsourcing",
+    "eventsourcing.postgres",
+    "aiosqlite",
+    "cryptography",
+    "rich",
+    "msgspec",
+    "asyncio",
+    "importlib.metadata",
+    "ledger.store",
+    "ledger.pg_recorder",
+    "projections.history",
+    "cli.report",
+)
+NEVER_FOR_A_QUERY = (
+    "psycopg",
+    "eventsourcing.postgres",
+    "ledger.pg_recorder",
+    "projections.history",
+    "cli.report",
+    "cli.history_cmds",
+    "cli.audit_cmds",
+    "service.history",
+    "service.audit",
+)
+
+
+def modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running `code`."""
+    probe = f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)), file=sys.__stderr__)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60)
+    return set(json.loads(done.stderr.strip().splitlines()[-1]))
+
+
+def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(n for n in names if n in modules or any(m.startswith(n + ".") for m in modules))
+
+
+def test_importing_the_entry_module_loads_no_store_psycopg_or_report():
+    modules = modules_after("import cli.main")
+
+    assert loaded(modules, NEVER_AT_START) == []
+
+
+def test_version_loads_no_more_than_the_entry_module():
+    modules = modules_after("from cli.main import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n    pass")
+
+    assert loaded(modules, NEVER_AT_START) == []
+
+
+def test_the_real_entry_point_prints_the_package_version():
+    done = subprocess.run([str(EXPOSURE), "--version"], capture_output=True, text=True, check=False, timeout=60)
+
+    assert done.returncode == 0
+    assert done.stdout.strip().endswith("version 0.1.0")
+
+
+def test_a_summary_loads_neither_psycopg_nor_the_report_nor_the_history(tmp_path):
+    store = tmp_path / "s.db"
+    subprocess.run([str(EXPOSURE), "--store", str(store), "init"], check=True, capture_output=True, timeout=60)
+    code = (
+        "from cli.main import main\n"
+        f"try:\n    main(['--store', {str(store)!r}, 'summary', '--incident', 'x', '--json'])\n"
+        "except SystemExit:\n    pass"
+    )
+
+    modules = modules_after(code)
+
+    assert "ledger.store" in modules  # the probe did run the query
+    assert loaded(modules, NEVER_FOR_A_QUERY) == []
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_name_in_the_command_table_loads_a_command_of_that_name(name):
+    command = load(COMMANDS[name])
+
+    assert isinstance(command, click.Command)
+    assert command.name == name
+
+
+def test_a_table_entry_that_names_no_command_is_refused():
+    with pytest.raises(TypeError, match="not a click command"):
+        load("cli.main:COMMANDS")
