@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TextIO
 
 import click
+import msgspec
 
 from cli import render
 from cli.shell import emit_json, horizon_at, horizon_options, run, with_store
@@ -105,22 +105,20 @@ LOOKUP_BATCH = 5_000
 async def _lookups(store: Store, h: Horizon, lines: TextIO) -> None:
     """`member --nir -`: one JSON object per input line, in order, with the line number; an
     invalid NIR answers `{"line": N, "error": ...}` and the others are still answered."""
+    encoder = msgspec.json.Encoder()
     batch: list[tuple[int, str | None, str | None]] = []  # (line, pseudonym, error)
 
     async def flush() -> None:
         good = [p for _, p, _ in batch if p is not None]
         answers = iter(await questions.members_by_nir(store, h, good)) if good else iter(())
-        sys.stdout.write(
-            "".join(
-                json.dumps(
-                    {"line": number, **(next(answers) if pseudonym is not None else {"error": problem})},
-                    ensure_ascii=False,
-                    separators=(",", ":"),
-                )
-                + "\n"
+        encoded = encoder.encode_lines(
+            [
+                {"line": number, **(next(answers) if pseudonym is not None else {"error": problem})}
                 for number, pseudonym, problem in batch
-            )
-        )
+            ]
+        )  # compact UTF-8 JSON, one object a line: what json.dumps(..., separators=(",", ":")) writes
+        sys.stdout.flush()
+        sys.stdout.buffer.write(encoded)
         batch.clear()
 
     for number, line in enumerate(lines, start=1):
@@ -135,4 +133,4 @@ async def _lookups(store: Store, h: Horizon, lines: TextIO) -> None:
             await flush()
     if batch:
         await flush()
-    sys.stdout.flush()
+    sys.stdout.buffer.flush()

@@ -17,6 +17,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from cli.i18n import _
 from cli.shell import err
 
 
@@ -53,6 +54,7 @@ class RosterProgress:
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         if phase not in self._tasks:
-            self._tasks[phase] = self._bar.add_task(phase, total=total or None)
+            words = {"check": _("check"), "append": _("append")}
+            self._tasks[phase] = self._bar.add_task(words.get(phase, phase), total=total or None)
         task = self._tasks[phase]
         self._bar.update(task, completed=done, total=total or None)

@@ -179,7 +179,7 @@ async def horizon_at(
     from service import When  # noqa: PLC0415 - start-up time: see cli/lazy.py
     from service.session import horizon  # noqa: PLC0415
 
-    h = await horizon(store, When(known, as_recorded_at), known_name=what)
+    h = await horizon(store, When(known, as_recorded_at), known_name=what)  # caught up, replica too
     if known and h.as_known_on > datetime.now(UTC):
         warn(_("{option} {value} is in the future: the answer is what is known now").format(option=what, value=known))
     return h

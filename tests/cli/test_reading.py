@@ -407,3 +407,13 @@ def test_the_html_report_is_written_in_the_chosen_language(ledger, lang, tmp_pat
     assert said(lang, "<h2>Summary</h2>", "<h2>Synthèse</h2>") in text
     assert said(lang, "Notification obligations", "Obligations de notification") in text
     assert said(lang, "title='Social security number (NIR)'", "title='NIR (numéro de sécurité sociale)'") in text
+
+
+def test_demo_members_are_n_in_all_spread_evenly_over_the_insurers():
+    from cli.demo import PROGRESS_ABOVE, shares  # noqa: PLC0415 - the demo's own arithmetic
+
+    split = shares(100_000, 24)
+
+    assert sum(split) == 100_000
+    assert max(split) - min(split) <= 1
+    assert PROGRESS_ABOVE < 100_000  # `demo --members 100000` shows its progress bar on a terminal
