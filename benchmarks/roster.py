@@ -321,7 +321,7 @@ def key_file(store_dir: Path) -> Path:
     return store_dir / "exposure.key"
 
 
-def child_import(store_dir: Path, ledger: str, files_json: str) -> dict[str, Any]:
+def child_import(store_dir: Path, ledger: str, files_json: str, *, encrypt: bool = False) -> dict[str, Any]:
     """Import every roster into a new store (run in a child process); timings and peak memory."""
     from ledger import roster  # noqa: PLC0415 - imported in the child only
     from ledger.store import Store  # noqa: PLC0415
@@ -330,7 +330,7 @@ def child_import(store_dir: Path, ledger: str, files_json: str) -> dict[str, Any
     phases = {"check": 0.0, "append": 0.0, "catch_up": 0.0}
 
     async def go() -> dict[str, Any]:
-        store, created = await Store.init(ledger, key_file(store_dir), timezone="Europe/Paris")
+        store, created = await Store.init(ledger, key_file(store_dir), timezone="Europe/Paris", encrypt=encrypt)
         if not created:
             await store.close()
             raise RuntimeError(f"{ledger} already holds a store: the benchmark needs an empty database")
@@ -371,7 +371,9 @@ def child_import(store_dir: Path, ledger: str, files_json: str) -> dict[str, Any
     return out
 
 
-def run_import(store_dir: Path, ledger: str, files: list[tuple[str, Path, int]]) -> dict[str, Any]:
+def run_import(
+    store_dir: Path, ledger: str, files: list[tuple[str, Path, int]], *, encrypt: bool = False
+) -> dict[str, Any]:
     """The import in a child process (so that its peak memory is its own; on PostgreSQL the
     server's memory is not counted)."""
     if store_dir.exists():
@@ -380,7 +382,15 @@ def run_import(store_dir: Path, ledger: str, files: list[tuple[str, Path, int]])
     listing = json.dumps([(insurer, str(path)) for insurer, path, _ in files])
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         child = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--child-import", str(store_dir), ledger, listing],
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child-import",
+                str(store_dir),
+                ledger,
+                listing,
+                *(["--encrypt"] if encrypt else []),
+            ],
             stdout=out,
             stderr=err,
         )
@@ -792,6 +802,110 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
     return r
 
 
+def encryption_benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
+    """The same population imported and queried on a store kept in clear and on an encrypted
+    one (`init --encrypt`: SQLCipher), one after the other in the same run."""
+    n = args.members
+    work = Path(args.store) if args.store else Path(tempfile.mkdtemp(prefix="exposure-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    r: dict[str, Any] = {"members": n, "command": " ".join(sys.argv), "cpus": os.cpu_count()}
+    files = generate(work / f"rosters-{n}", n)
+    say(f"generated {n:,} members in {len(files)} files")
+    for mode in ("plain", "encrypted"):
+        store_dir = work / f"store-{mode}"
+        ledger = str(store_dir / "exposure.db")
+        imported = run_import(store_dir, ledger, files, encrypt=mode == "encrypted")
+        _expect(imported["rows"] == n, f"imported {imported['rows']} rows, expected {n}")
+        m: dict[str, Any] = {"import_s": imported["seconds"], "import_rate": n / imported["seconds"]}
+        m["load_after_import"] = os.getloadavg()[1]  # the machine is shared: say how loaded it was
+        m["peak_memory_gib"] = imported["peak_pss_kib"] / 1024**2
+        say(f"{mode}: import {m['import_s']:.1f} s ({m['import_rate']:,.0f}/s)")
+        q: dict[str, Any] = {}
+        asyncio.run(
+            exposure_queries(
+                store_dir, ledger, files, args.lookups, work / f"export-{mode}.csv", rebuild=False, out=q, stage=say
+            )
+        )
+        m |= {
+            "lookup_ref_ms": q["lookup_ref_s"] * 1000,
+            "lookup_nir_ms": q["lookup_nir_s"] * 1000,
+            "summary_cold_ms": q["summary_cold_s"] * 1000,
+            "summary_warm_ms": q["summary_warm_s"] * 1000,
+            "export_rate": q["export_rows"] / q["export_s"],
+            "export_rows": q["export_rows"],
+            "store_bytes": q["store_bytes"],
+            "summary_members": q["summary_members"],
+            "load_after_queries": os.getloadavg()[1],
+        }
+        r[mode] = m
+    plain, sealed = r["plain"], r["encrypted"]
+    _expect(plain["summary_members"] == sealed["summary_members"], "the encrypted store counts differently")
+    _expect(plain["export_rows"] == sealed["export_rows"], "the encrypted store exports differently")
+    r["ratios"] = {
+        "import": sealed["import_rate"] / plain["import_rate"],
+        "lookup_ref": sealed["lookup_ref_ms"] / plain["lookup_ref_ms"],
+        "lookup_nir": sealed["lookup_nir_ms"] / plain["lookup_nir_ms"],
+        "summary_cold": sealed["summary_cold_ms"] / plain["summary_cold_ms"],
+        "summary_warm": sealed["summary_warm_ms"] / plain["summary_warm_ms"],
+        "export": sealed["export_rate"] / plain["export_rate"],
+        "store_bytes": sealed["store_bytes"] / plain["store_bytes"],
+    }
+    if not args.store and not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return r
+
+
+def encryption_table(r: dict[str, Any]) -> str:
+    """Plain against encrypted, with the ratio and its target."""
+    plain, sealed, ratio = r["plain"], r["encrypted"], r["ratios"]
+    rows = [
+        (
+            "import (members/s)",
+            f"{plain['import_rate']:,.0f}",
+            f"{sealed['import_rate']:,.0f}",
+            ratio["import"],
+            ">= 0.7x",
+        ),
+        (
+            "lookup by ref (ms)",
+            f"{plain['lookup_ref_ms']:.3f}",
+            f"{sealed['lookup_ref_ms']:.3f}",
+            ratio["lookup_ref"],
+            "<= 1.5x",
+        ),
+        (
+            "lookup by NIR (ms)",
+            f"{plain['lookup_nir_ms']:.3f}",
+            f"{sealed['lookup_nir_ms']:.3f}",
+            ratio["lookup_nir"],
+            "<= 1.5x",
+        ),
+        (
+            "summary cold (ms)",
+            f"{plain['summary_cold_ms']:.1f}",
+            f"{sealed['summary_cold_ms']:.1f}",
+            ratio["summary_cold"],
+            "",
+        ),
+        (
+            "summary warm (ms)",
+            f"{plain['summary_warm_ms']:.1f}",
+            f"{sealed['summary_warm_ms']:.1f}",
+            ratio["summary_warm"],
+            "",
+        ),
+        ("export (rows/s)", f"{plain['export_rate']:,.0f}", f"{sealed['export_rate']:,.0f}", ratio["export"], ""),
+        ("store (bytes)", f"{plain['store_bytes']:,}", f"{sealed['store_bytes']:,}", ratio["store_bytes"], ""),
+    ]
+    lines = [f"{r['members']:,} members: plain / encrypted (SQLCipher)"]
+    lines.append(
+        f"load average (5 min) after import: {plain['load_after_import']:.1f} / {sealed['load_after_import']:.1f},"
+        f" after queries: {plain['load_after_queries']:.1f} / {sealed['load_after_queries']:.1f}"
+    )
+    lines += [f"{name:<20} {a:>14} {b:>14} {x:6.2f}x  {target}" for name, a, b, x, target in rows]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--members", type=int, help="population size (default 1,000,000; 3,000 with --quick)")
@@ -807,11 +921,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary working folder")
     parser.add_argument("--import-only", action="store_true", help="stop after the raw load and the import")
     parser.add_argument(
+        "--encrypt",
+        action="store_true",
+        help="plain against encrypted (SQLCipher) stores in one run: import, lookups, summaries, export",
+    )
+    parser.add_argument(
         "--child-import", nargs=3, metavar=("STORE_DIR", "LEDGER", "FILES_JSON"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
     if args.child_import:
-        print(json.dumps(child_import(Path(args.child_import[0]), args.child_import[1], args.child_import[2])))
+        store_dir, ledger, listing = args.child_import
+        print(json.dumps(child_import(Path(store_dir), ledger, listing, encrypt=args.encrypt)))
         return 0
     if args.members is None:
         args.members = 3_000 if args.quick else 1_000_000
@@ -822,8 +942,12 @@ def main(argv: list[str] | None = None) -> int:
     def say(line: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
-    results = benchmark(args, say)
-    print(table(results))
+    if args.encrypt:
+        results = encryption_benchmark(args, say)
+        print(encryption_table(results))
+    else:
+        results = benchmark(args, say)
+        print(table(results))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -16,12 +16,15 @@ from rich.table import Table
 
 from cli import render
 from cli.i18n import _
-from cli.shell import AuditFailed, emit_json, emit_json_line, json_option, run, with_store
+from cli.shell import AuditFailed, emit_json, emit_json_line, json_option, run, with_store, with_stored_bytes
+from domain import times
 from domain.errors import InvalidFact
 from domain.facts import KINDS
 from domain.merkle import Checkpoint, Head, ProofError, parse_checkpoint, parse_head
-from service import audit as auditing
-from service.session import Store
+from ledger import audit as auditing
+from ledger import signing
+from ledger.store import Store
+from projections import queries
 
 
 def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:
@@ -58,9 +61,14 @@ def audit_log(
 
     @with_store
     async def go(store: Store) -> None:
+        start = times.parse_instant(since, "--from", store.tz, date_means="start") if since else None
+        end = times.parse_instant(until, "--to", store.tz, date_means="end") if until else None
+        if incident is not None:
+            await store.catch_up()
+            await queries.require_incident(store.db, incident)
         rows: list[dict[str, Any]] = []
         try:
-            async for entry in auditing.log_entries(store, kinds, since, until, incident):
+            async for entry in auditing.log_entries(store, kinds, start, end, incident):
                 if as_json:
                     emit_json_line(entry)
                 else:
@@ -168,11 +176,12 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
       exposure audit verify --expect head-2024-02-07.txt --trusted-key auditor.key.pub
     """
 
-    @with_store
+    @with_stored_bytes
     async def go(store: Store) -> None:
         expected = parse_expected(expect) if expect else None
+        trusted = signing.load_verifier(trusted_key) if trusted_key else None
         try:
-            result = await auditing.verify(store, expected, trusted_key)
+            result = await auditing.verify(store, expected, trusted)
         except auditing.AuditFailure as problem:
             raise _audit_failed(problem) from None
         if as_json:
@@ -191,6 +200,8 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
             )
             return
         click.echo(f"Verified {result.head.size} fact{'s' if result.head.size != 1 else ''} of {result.origin}")
+        if not store.can_decode:
+            click.echo("payloads encrypted and no key file: positions and hashes checked, not the facts' contents")
         click.echo(f"size {result.head.size}")
         click.echo(f"root {result.head.root}")
         if result.expected is not None:
@@ -221,12 +232,15 @@ def audit_head(key_file: str | None) -> None:
       exposure audit head --sign dpo.key > head-2024-02-07.txt
     """
 
-    @with_store
+    @with_stored_bytes
     async def go(store: Store) -> None:
+        signer = signing.load_signer(Path(key_file)) if key_file else None
         try:
-            current = await auditing.checkpoint(store, key_file)
+            current = await auditing.checkpoint(store)
         except auditing.AuditFailure as problem:
             raise _audit_failed(problem) from None
+        if signer is not None:
+            current = signer.sign(current)
         click.echo(current.text(), nl=False)
 
     run(go())
@@ -246,8 +260,8 @@ def audit_keygen(file: str, name: str) -> None:
     """
 
     async def go() -> None:
-        public, verifier_key = auditing.keygen(file, name)
-        click.echo(f"Created {file} (private, mode 0600) and {public}: {verifier_key}")
+        signer = signing.write_key_pair(Path(file), name)
+        click.echo(f"Created {file} (private, mode 0600) and {signing.public_path(Path(file))}: {signer.verifier_key}")
 
     run(go())
 

@@ -26,6 +26,7 @@ COMMANDS: Final = {
     "import": "cli.record_cmds:import_facts",
     "init": "cli.record_cmds:init",
     "insurer": "cli.query_cmds:insurer",
+    "key": "cli.store_cmds:key_group",
     "member": "cli.query_cmds:member",
     "members": "cli.members_cmds:members",
     "obligations": "cli.history_cmds:obligations",

@@ -10,9 +10,10 @@ import msgspec
 
 from cli import render
 from cli.shell import emit_json, horizon_at, horizon_options, run, with_store
+from domain import nir as nir_rules
 from domain.errors import LedgerError
-from service import questions
-from service.session import Horizon, Store
+from ledger.store import Store
+from projections import queries
 
 
 @click.command()
@@ -29,7 +30,7 @@ def summary(incident: str, as_known_on: str | None, as_recorded_at: str | None, 
     @with_store
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        data = await questions.summary(store, incident, h)
+        data = await queries.summary(store.db, incident, h)
         emit_json(data) if as_json else render.summary(data, store.tz)
 
     run(go())
@@ -50,7 +51,7 @@ def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded
     @with_store
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        data = await questions.insurer(store, incident, insurer_id, h)
+        data = await queries.insurer(store.db, incident, insurer_id, h)
         emit_json(data) if as_json else render.insurer(data, store.tz)
 
     run(go())
@@ -92,7 +93,13 @@ def member(
         if nir == "-":
             await _lookups(store, h, sys.stdin)
             return
-        data = await questions.member(store, h, insurer_id=insurer_id, ref=ref, nir=nir)
+        if insurer_id is not None:
+            await queries.require_insurer(store.db, insurer_id)  # a typo is an error, not "no membership"
+        pseudonym = None
+        if nir is not None:
+            key = store.keys_for("member --nir needs it (a NIR is looked up by its keyed pseudonym)").nir_key
+            pseudonym = nir_rules.pseudonymise(nir, key)
+        data = await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonym)
         emit_json(data) if as_json else render.member(data, store.tz)
 
     run(go())
@@ -102,15 +109,16 @@ LOOKUP_BATCH = 5_000
 """NIRs answered per batch by `member --nir -` (one read per incident per batch)."""
 
 
-async def _lookups(store: Store, h: Horizon, lines: TextIO) -> None:
+async def _lookups(store: Store, h: queries.Horizon, lines: TextIO) -> None:
     """`member --nir -`: one JSON object per input line, in order, with the line number; an
     invalid NIR answers `{"line": N, "error": ...}` and the others are still answered."""
+    key = store.keys.nir_key
     encoder = msgspec.json.Encoder()
     batch: list[tuple[int, str | None, str | None]] = []  # (line, pseudonym, error)
 
     async def flush() -> None:
         good = [p for _, p, _ in batch if p is not None]
-        answers = iter(await questions.members_by_nir(store, h, good)) if good else iter(())
+        answers = iter(await queries.members_by_nir(store.db, h, good)) if good else iter(())
         encoded = encoder.encode_lines(
             [
                 {"line": number, **(next(answers) if pseudonym is not None else {"error": problem})}
@@ -126,7 +134,7 @@ async def _lookups(store: Store, h: Horizon, lines: TextIO) -> None:
         if not text:
             continue
         try:
-            batch.append((number, questions.pseudonym(store, text), None))
+            batch.append((number, nir_rules.pseudonymise(text, key), None))
         except LedgerError as problem:
             batch.append((number, None, str(problem)))
         if len(batch) >= LOOKUP_BATCH:

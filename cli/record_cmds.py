@@ -29,7 +29,15 @@ MAX_LINE = 64 * 1024 * 1024
     "--timezone", "tz", default="UTC", show_default=True, help="The ledger's time zone (IANA name) for date-only times."
 )
 @click.option(
-    "--encrypt", is_flag=True, help="Also keep an encryption key and store every fact's payload encrypted (AES-GCM)."
+    "--encrypt",
+    is_flag=True,
+    help=(
+        "Encrypt the store. SQLite: the whole file is a SQLCipher 4 database (the fact log, every"
+        " projection and the WAL: AES-256 with an HMAC per page), keyed from the key file, which is"
+        " then needed by every command. Every fact's payload is also AES-GCM encrypted. PostgreSQL:"
+        " the payloads only (ids, refs and dates in the projections stay in clear: encryption at rest"
+        " is the server's). See docs/SECURITY.md."
+    ),
 )
 @json_option
 def init(tz: str, encrypt: bool, as_json: bool) -> None:

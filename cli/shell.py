@@ -20,13 +20,15 @@ import click
 
 from cli.i18n import _
 from domain import obligations as obligation_rules
+from domain import times
 from domain.errors import LedgerError
-from service import DEFAULT_STORE
+from ledger.backends import DEFAULT_STORE
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from service.session import Horizon, Store
+    from ledger.store import Store
+    from projections.queries import Horizon
 
     out: Console
     """Standard output for people (rich markup)."""
@@ -76,11 +78,21 @@ class Settings:
         self.read_location = read_store or os.environ.get("EXPOSURE_READ_STORE") or None
         self.max_lag = max_lag if max_lag is not None else _env_seconds("EXPOSURE_MAX_LAG")
 
-    async def open(self) -> Store:
-        """Open the store (exit 1 with a clear line when it cannot be)."""
-        from service.session import open_store  # noqa: PLC0415 - start-up time: see cli/lazy.py
+    async def open(self, *, stored_bytes_only: bool = False) -> Store:
+        """Open the store (exit 1 with a clear line when it cannot be); its warnings go to stderr."""
+        from ledger.store import Store  # noqa: PLC0415 - start-up time: see cli/lazy.py
 
-        return await open_store(self.location, self.key_file, read_location=self.read_location, max_lag=self.max_lag)
+        lag = {} if self.max_lag is None else {"max_lag": self.max_lag}  # None: the store's default
+        store = await Store.open(
+            self.location,
+            self.key_file,
+            stored_bytes_only=stored_bytes_only,
+            read_location=self.read_location,
+            **lag,
+        )
+        for warning in store.warnings:
+            click.echo(f"Warning: {warning}", err=True)
+        return store
 
 
 def _env_seconds(name: str) -> float | None:
@@ -130,10 +142,19 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def with_store(fn: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, Any, T]]:
     """Open the store, pass it as the first argument, close it afterwards."""
+    return _with_store(fn, stored_bytes_only=False)
 
+
+def with_stored_bytes(fn: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, Any, T]]:
+    """`with_store` for commands that check the stored bytes alone (`audit verify`, `audit head`):
+    a store whose payloads are encrypted opens without its key file."""
+    return _with_store(fn, stored_bytes_only=True)
+
+
+def _with_store(fn: Callable[..., Awaitable[T]], *, stored_bytes_only: bool) -> Callable[..., Coroutine[Any, Any, T]]:
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> T:
-        store = await settings().open()
+        store = await settings().open(stored_bytes_only=stored_bytes_only)
         try:
             return await fn(store, *args, **kwargs)
         finally:
@@ -176,13 +197,17 @@ async def horizon_at(
     A knowledge time in the future answers what is known now (no fact is ever known
     later than its recording): said in a warning, so that nobody reads it as a forecast.
     """
-    from service import When  # noqa: PLC0415 - start-up time: see cli/lazy.py
-    from service.session import horizon  # noqa: PLC0415
+    from projections import queries  # noqa: PLC0415 - start-up time: see cli/lazy.py
 
-    h = await horizon(store, When(known, as_recorded_at), known_name=what)  # caught up, replica too
-    if known and h.as_known_on > datetime.now(UTC):
+    await store.ready_for_reads()  # caught up; with a replica, the replica has replayed it too
+    now = datetime.now(UTC)
+    moment = times.parse_instant(known, what, store.tz, date_means="end") if known else now
+    if moment > now:
         warn(_("{option} {value} is in the future: the answer is what is known now").format(option=what, value=known))
-    return h
+    recorded = (
+        times.parse_instant(as_recorded_at, "--as-recorded-at", store.tz, date_means="end") if as_recorded_at else None
+    )
+    return await queries.horizon(store.db, moment, recorded)
 
 
 def emit_json(data: object) -> None:

@@ -11,8 +11,9 @@ import click
 
 from cli.shell import emit_json, err, json_option, run, settings, with_store
 from domain.errors import StoreError
-from service import session, writes
-from service.session import Store
+from ledger import copying
+from ledger.store import Store, default_key_file
+from projections import queries
 
 
 @click.group("store")
@@ -29,25 +30,88 @@ def store_group() -> None:
 @click.option(
     "--to", "target", required=True, metavar="STORE", help="The new store (a PostgreSQL URL or a SQLite path)."
 )
+@click.option(
+    "--encrypt",
+    "protection",
+    flag_value="encrypt",
+    help="Make the copy a SQLCipher file (every page encrypted) with a key file of its own.",
+)
+@click.option(
+    "--decrypt",
+    "protection",
+    flag_value="decrypt",
+    help="Make the copy a SQLite file in clear (payloads stay as stored) with a key file of its own.",
+)
+@click.option(
+    "--to-key-file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="The copy's own key file with --encrypt/--decrypt (default: the copy's path with .key).",
+)
 @json_option
-def store_copy(target: str, as_json: bool) -> None:
+def store_copy(target: str, protection: str | None, to_key_file: str | None, as_json: bool) -> None:
     """Copy every fact (ids, times, order, bytes) into a new store that shares this key file.
 
-    The copy gives the same answers and the same audit hashes.
+    The copy gives the same answers and the same audit hashes. With --encrypt or
+    --decrypt the copy is a SQLite file, encrypted as a whole or kept in clear, with a
+    key file of its own (the same NIR and payload keys: pseudonyms and payloads are
+    copied as stored).
 
     \b
-    Example:
+    Examples:
       exposure --store exposure.db store copy --to postgresql://ledger@db.example/exposure
+      exposure --store plain.db store copy --to sealed.db --encrypt
     """
 
     @with_store
     async def go(store: Store) -> None:
-        info = await writes.copy_store(store, target, settings().key_file)
-        key_file = info.pop("key_file")
+        key_file = settings().key_file or default_key_file(settings().location)
+        copy, count, copy_key = await copying.copy_store(
+            store,
+            target,
+            key_file,
+            protection=copying.protection(protection),
+            target_key_file=Path(to_key_file) if to_key_file else None,
+        )
+        try:
+            info = {"from": store.location.display, "to": copy.location.display, "facts": count}
+        finally:
+            await copy.close()
         if as_json:
-            emit_json(info)
+            emit_json(info | {"key_file": str(copy_key)})
         else:
-            click.echo(f"Copied {info['facts']} facts from {info['from']} to {info['to']} (key file {key_file})")
+            click.echo(f"Copied {count} facts from {info['from']} to {info['to']} (key file {copy_key})")
+
+    run(go())
+
+
+@click.group("key")
+def key_group() -> None:
+    """Manage the store's key file.
+
+    \b
+    Example:
+      exposure --store exposure.db key rotate
+    """
+
+
+@key_group.command("rotate")
+def key_rotate() -> None:
+    """Re-encrypt every page of a SQLCipher store under a new file key and rewrite the key file.
+
+    The NIR pseudonym key and the payload key stay: the stored pseudonyms cannot be
+    recomputed without the raw NIRs, which the ledger never keeps, and the audit
+    hashes cover the stored payload bytes. Run it when no other command uses the store.
+
+    \b
+    Example:
+      exposure --store exposure.db key rotate
+    """
+
+    async def go() -> None:
+        store = await settings().open()
+        await store.rotate_file_key()
+        click.echo(f"Re-keyed {store.location.display}; new key file {store.key_path} (NIR and payload keys kept)")
 
     run(go())
 
@@ -73,7 +137,7 @@ def follow(interval: float, once: bool) -> None:
 
     @with_store
     async def go(store: Store) -> None:
-        position = await session.catch_up(store)
+        position = await store.catch_up()
         err.print(f"following {store.location.display} from position {position} (Ctrl-C to stop)")
         if once:
             return
@@ -81,10 +145,49 @@ def follow(interval: float, once: bool) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await writes.follow(store, stop, interval, on_error=lambda text: err.print(f"Error: {text}"))
-        err.print(f"stopped at position {await session.catch_up(store)}")
+        if store.location.is_postgres:
+            await _follow_subscription(store, stop)
+        else:
+            while not stop.is_set():
+                await asyncio.sleep(interval)
+                await store.catch_up()
+        err.print(f"stopped at position {await queries_position(store)}")
 
     run(go())
 
 
-__all__ = ["Path", "StoreError"]
+async def _follow_subscription(store: Store, stop: threading.Event) -> None:
+    """Wake on each notification from eventsourcing's subscription and catch up."""
+    woken = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    last = store.ledger.recorder.max_notification_id() or 0
+
+    def listen() -> None:
+        try:
+            with store.ledger.recorder.subscribe(gt=last) as subscription:
+                for _ in subscription:
+                    loop.call_soon_threadsafe(woken.set)
+                    if stop.is_set():
+                        return
+        except Exception as problem:  # noqa: BLE001 - report and stop following, never swallow silently
+            loop.call_soon_threadsafe(woken.set)
+            err.print(f"Error: the subscription ended: {problem}")
+            stop.set()
+
+    threading.Thread(target=listen, daemon=True).start()
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(woken.wait(), timeout=1.0)
+        except TimeoutError:
+            continue
+        woken.clear()
+        await store.catch_up()
+
+
+async def queries_position(store: Store) -> int:
+    """The position the projections have reached."""
+    h = await store.horizon()
+    return h.position
+
+
+__all__ = ["Path", "StoreError", "queries"]

@@ -22,6 +22,8 @@ from domain.errors import StoreError
 
 DEFAULT_STORE: Final = "exposure.db"
 """The store when neither `--store` nor `$EXPOSURE_STORE` names one."""
+SQLCIPHER_KEY_ENV: Final = "SQLCIPHER_KEY"
+"""Read by `ledger.sqlcipher.SQLCipherFactory` (prefixed with the application's name)."""
 POSTGRES_EVENTS_TABLE: Final = "exposure_events"
 _APPEND_ONLY_FUNCTION: Final = """
 CREATE OR REPLACE FUNCTION exposure_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -82,8 +84,10 @@ def parse_location(text: str) -> Location:
     return Location(text, None, Path(text))
 
 
-def ledger_env(location: Location, cipher_key: str | None, lock_timeout_s: int, *, create: bool) -> dict[str, str]:
-    """The eventsourcing environment of the ledger Application.
+def ledger_env(
+    location: Location, cipher_key: str | None, lock_timeout_s: int, *, create: bool, file_key: bytes | None = None
+) -> dict[str, str]:
+    """The eventsourcing environment of the ledger Application (SQLCipher with a `file_key`).
 
     On PostgreSQL the events table is created by `init` only: concurrent
     `CREATE TABLE IF NOT EXISTS` from many openers conflicts in the catalog.
@@ -99,6 +103,11 @@ def ledger_env(location: Location, cipher_key: str | None, lock_timeout_s: int, 
             "EXPOSURE_SQLITE_DBNAME": str(location.path),
             "EXPOSURE_SQLITE_LOCK_TIMEOUT": str(lock_timeout_s),
         }
+        if file_key is not None:
+            env |= {
+                "EXPOSURE_PERSISTENCE_MODULE": "ledger.sqlcipher:SQLCipherFactory",
+                "EXPOSURE_" + SQLCIPHER_KEY_ENV: file_key.hex(),
+            }
         return env
     info = location.postgres
     return env | {

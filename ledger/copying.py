@@ -2,43 +2,68 @@
 
 The stored events are copied as they are (same positions, same topics, same
 bytes, hence the same ids, times and audit hashes), in batches, and the target's
-projections catch up from them. Both stores use the same key file: pseudonyms
-and, for encrypted stores, payloads stay valid.
+projections catch up from them. By default both stores use the same key file:
+pseudonyms and, for encrypted stores, payloads stay valid. `--encrypt` makes the
+copy a SQLCipher file and `--decrypt` a file in clear; either way the copy gets a
+key file of its own with the same NIR key (pseudonyms stay valid) and the same
+payload key (payloads are copied as stored, encrypted or not), plus a new file key
+for `--encrypt`.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from eventsourcing.persistence import StoredEvent
 
 from domain.errors import StoreError
+from ledger import backends
+from ledger import keys as key_files
 from ledger.application import LEDGER_ID
-from ledger.store import Store
+from ledger.store import Store, default_key_file
 
 PAGE = 1_000
+Protection = Literal["same", "encrypt", "decrypt"]
 
 
 async def copy_store(
-    source: Store, target_location: str, key_file: Path, progress: Callable[[int, int], None] | None = None
-) -> tuple[Store, int]:
-    """Create `target_location` with the source's settings and copy every fact into it."""
-    encrypted = source.keys.cipher_key is not None
-    target, created = await Store.init(
-        target_location, key_file, timezone=source.tz.key, encrypt=encrypted, shared_keys=source.keys
-    )
-    if not created or target.ledger.last_notification() > 0:
+    source: Store,
+    target_location: str,
+    key_file: Path,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    protection: Protection = "same",
+    target_key_file: Path | None = None,
+) -> tuple[Store, int, Path]:
+    """Create `target_location` with the source's settings and copy every fact into it.
+
+    Returns the copy, the number of facts and the copy's key file.
+    """
+    keys = source.keys_for("copying a store needs it (the copy is made with the same keys)")
+    target_keys, target_key_path = keys, key_file
+    if protection != "same":
+        target_keys, target_key_path = _own_keys(source, keys, target_location, protection, target_key_file)
+    try:
+        target, created = await Store.init(target_location, target_key_path, timezone=source.tz.key, keys=target_keys)
+    except BaseException:
+        if target_key_path != key_file:
+            target_key_path.unlink(missing_ok=True)
+        raise
+    if not created or (target.ledger.recorder.max_notification_id() or 0) > 0:
         await target.close()
         raise StoreError(f"{target.location.display} already holds a ledger: copy only into a new, empty store")
-    total = source.ledger.last_notification()
+    total = source.ledger.recorder.max_notification_id() or 0
     copied = 0
     start = 1
     while True:
-        notes = source.ledger.notifications(start=start, limit=PAGE)
+        notes = source.ledger.recorder.select_notifications(start=start, limit=PAGE)
         if not notes:
             break
-        target.ledger.insert_stored(
+        target.ledger.recorder.insert_events(
             [
                 StoredEvent(
                     originator_id=LEDGER_ID, originator_version=n.originator_version, topic=n.topic, state=n.state
@@ -51,4 +76,31 @@ async def copy_store(
         if progress is not None:
             progress(copied, total)
     await target.catch_up()
-    return target, copied
+    return target, copied, target_key_path
+
+
+def protection(flag: str | None) -> Protection:
+    """`--encrypt`, `--decrypt` or neither."""
+    return "encrypt" if flag == "encrypt" else "decrypt" if flag == "decrypt" else "same"
+
+
+def _own_keys(
+    source: Store, keys: key_files.Keys, target: str, protection: Protection, key_file: Path | None
+) -> tuple[key_files.Keys, Path]:
+    """The copy's own key file: the same NIR and payload keys, a new file key for `encrypt`."""
+    location = backends.parse_location(target)
+    if location.path is None:
+        raise StoreError(
+            "--encrypt and --decrypt make a SQLite copy; a PostgreSQL server encrypts at rest itself"
+            " (disk or tablespace encryption, see docs/SECURITY.md)"
+        )
+    if location.path.exists():
+        raise StoreError(f"{location.display} already exists: copy only into a new, empty store")
+    own = replace(
+        keys,
+        cipher_key=keys.cipher_key if source.encrypted else None,
+        file_key=secrets.token_bytes(32) if protection == "encrypt" else None,
+    )
+    path = key_file or default_key_file(target)
+    key_files.create(path, own)
+    return own, path

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol, TextIO
 
 import msgspec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain import times
 from domain.errors import InvalidFact, LedgerError
@@ -316,7 +317,7 @@ class Repeats:
 
 
 def _check_all(
-    file: str, key: bytes, batch_size: int, spool: Any, progress: Progress | None, shape: Layout, repeats: Repeats
+    file: str, key: bytes, batch_size: int, spool: _Spool, progress: Progress | None, shape: Layout, repeats: Repeats
 ) -> tuple[int, int]:
     """Pass 1: validate every row into the spool. Returns (rows, batches)."""
     problems: list[str] = []
@@ -366,24 +367,49 @@ def _in_order(pool: concurrent.futures.ProcessPoolExecutor, tasks: list[Any]) ->
         yield future.result()
 
 
+class _Spool:
+    """The checked batches between the two passes, in an unnamed temporary file; for an
+    encrypted store each batch is sealed (AES-256-GCM) under a key that lives only in
+    this process, so the spool holds no ref, contract or pseudonym in clear."""
+
+    def __init__(self, file: Any, *, sealed: bool) -> None:
+        self.file = file
+        self.cipher = AESGCM(AESGCM.generate_key(bit_length=256)) if sealed else None
+        self.written = 0
+
+    def put(self, data: bytes) -> None:
+        if self.cipher is not None:
+            data = self.cipher.encrypt(self.written.to_bytes(12, "big"), data, None)
+        self.written += 1
+        self.file.write(struct.pack(">I", len(data)) + data)
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.file.seek(0)
+        number = 0
+        while header := self.file.read(4):
+            (size,) = struct.unpack(">I", header)
+            data = self.file.read(size)
+            if self.cipher is not None:
+                data = self.cipher.decrypt(number.to_bytes(12, "big"), data, None)
+            number += 1
+            yield data
+
+
 def _spool(
-    batch: _Batch, spool: Any, problems: list[str], rows: int, batches: int, progress: Progress | None
+    batch: _Batch, spool: _Spool, problems: list[str], rows: int, batches: int, progress: Progress | None
 ) -> tuple[int, int]:
     problems.extend(batch.problems)
     count = batch.last_line - batch.first_line + 1
     if not batch.problems and not problems:
-        data = msgspec.msgpack.encode(batch)
-        spool.write(struct.pack(">I", len(data)) + data)
+        spool.put(msgspec.msgpack.encode(batch))
     if progress is not None:
         progress("check", rows + count, 0)
     return rows + count, batches + 1
 
 
-def _spooled(spool: Any) -> Iterator[_Batch]:
-    spool.seek(0)
-    while header := spool.read(4):
-        (size,) = struct.unpack(">I", header)
-        yield msgspec.msgpack.decode(spool.read(size), type=_Batch)
+def _spooled(spool: _Spool) -> Iterator[_Batch]:
+    for data in spool:
+        yield msgspec.msgpack.decode(data, type=_Batch)
 
 
 def batch_id(insurer: str, known_on: str | None, digest: str, given: Sequence[str | None] = ()) -> str:
@@ -448,8 +474,9 @@ async def import_roster(
         say("ignored_columns", columns=shape.ignored)
     given = (opts.source, opts.note, opts.by)
     repeats = Repeats()
-    with tempfile.TemporaryFile(prefix="exposure-roster-", dir=_spool_dir(store)) as spool:
-        total, batches = _check_all(file, store.keys.nir_key, batch_size, spool, progress, shape, repeats)
+    with tempfile.TemporaryFile(prefix="exposure-roster-", dir=_spool_dir(store)) as spool_file:
+        spool = _Spool(spool_file, sealed=store.encrypted or store.file_encrypted)
+        total, batches = _check_all(file, ctx.nir_key, batch_size, spool, progress, shape, repeats)
         repeated = repeats.count()
         if repeated:
             say("repeated_rows", count=repeated)
@@ -530,7 +557,7 @@ async def _announce(store: Store, insurer: str, expected: bool, say: Warn) -> No
 async def _already_imported(
     store: Store,
     insurer: str,
-    spool: Any,
+    spool: _Spool,
     ids: Callable[[str, str | None, str, Sequence[str | None]], str],
     known_on: str | None,
     given: Sequence[str | None],

@@ -10,11 +10,14 @@ retrying when another writer got there first.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import getpass
+import hmac
 import json
 import os
 import re
 import secrets
+import stat
 import time
 import uuid
 from collections.abc import Sequence
@@ -33,18 +36,22 @@ from domain.categories import BUILT_IN_NAMES
 from domain.errors import ConcurrentAppend, InvalidFact, LedgerError, StoreError
 from domain.facts import CategoryDefined, Fact
 from domain.parse import Context, Parsed
-from ledger import backends, guards, replicas
+from ledger import backends, guards, replicas, sqlcipher
 from ledger import keys as key_files
 from ledger.application import Ledger, Recorded
 from ledger.replicas import Replica
 from projections import projector, queries
-from projections.db import SQLITE, Db, PostgresDb, SqliteDb
+from projections.db import READ_TIMEOUT_S, SQLITE, Db, PostgresDb, SqliteDb
 from projections.schema import SETTINGS
 
 RETRIES: Final = 200
 BUSY_TIMEOUT_MS: Final = 60_000
 CACHE_KIB: Final = 256 * 1024
 """SQLite page cache of the read side: keeps roster indexes in memory while importing."""
+POINT_READ_CACHE_KIB: Final = 64 * 1024
+"""Page cache of the point-read connection to a SQLCipher file: a page found there is already
+decrypted and authenticated; one read from the OS costs an AES decryption and an HMAC."""
+WRITING: Final = "appending facts needs it (it pseudonymises NIRs and authenticates the store's security settings)"
 
 
 def default_key_file(location: str) -> Path:
@@ -88,16 +95,20 @@ class Store:
     def __init__(
         self,
         location: backends.Location,
-        keys: key_files.Keys,
+        keys: key_files.Keys | None,
         ledger: Ledger,
         db: Db,
         tz: ZoneInfo,
+        *,
+        key_path: Path,
+        settings: dict[str, str],
         replica: Replica | None = None,
     ) -> None:
         self.location = location
         self.path = location.path
         """The SQLite file (None for a PostgreSQL store)."""
-        self.keys = keys
+        self._keys = keys
+        self.key_path = key_path
         self.ledger = ledger
         self.write_db = db
         """The primary: appends, catch-ups and every other write."""
@@ -105,6 +116,41 @@ class Store:
         self.db: Db = replica.db if replica else db
         """The read side: a hot-standby replica when one is given (`--read-store`), else the primary."""
         self.tz = tz
+        self.settings = settings
+        self.warnings: list[str] = []
+        """What the user should hear about on opening (e.g. a store readable by others)."""
+
+    @property
+    def encrypted(self) -> bool:
+        """Every fact's payload is AES-GCM encrypted (`init --encrypt`)."""
+        return self.settings.get("encrypted") == "yes"
+
+    @property
+    def file_encrypted(self) -> bool:
+        """The whole SQLite file is a SQLCipher database (`init --encrypt` on SQLite)."""
+        return self.settings.get("file_encrypted") == "yes"
+
+    @property
+    def can_decode(self) -> bool:
+        """The facts can be read: kept in clear, or encrypted and opened with their key."""
+        return not self.encrypted or (self._keys is not None and self._keys.cipher_key is not None)
+
+    @property
+    def keys(self) -> key_files.Keys:
+        """The key file's keys (`keys_for` says why they are needed when they are missing)."""
+        return self.keys_for("this operation needs it")
+
+    def keys_for(self, purpose: str) -> key_files.Keys:
+        """The key file's keys; `StoreError` saying why they are needed when the store was
+        opened without its key file."""
+        if self._keys is None:
+            raise StoreError(f"key file {self.key_path} not found: {purpose}; give --key-file or set EXPOSURE_KEY_FILE")
+        return self._keys
+
+    async def scratch_db(self, path: Path) -> SqliteDb:
+        """A new SQLite file for a rebuild beside the store (`audit replay`): encrypted, with a
+        key of its own that dies with the process, when the store is."""
+        return await connect_sqlite(path, secrets.token_bytes(32) if self.file_encrypted else None)
 
     # -- opening -----------------------------------------------------------------
 
@@ -116,11 +162,12 @@ class Store:
         *,
         timezone: str = "UTC",
         encrypt: bool = False,
-        shared_keys: key_files.Keys | None = None,
+        keys: key_files.Keys | None = None,
     ) -> tuple[Store, bool]:
         """Create the store and its key file; opening an existing one is not an error.
 
-        With `shared_keys` (copying a store), the new store uses the existing key file.
+        With `keys` (copying a store), the key file is the caller's (already written or
+        shared) and the new store is protected as those keys say.
         """
         tz = times.zone(timezone)
         loc = backends.parse_location(location)
@@ -132,36 +179,40 @@ class Store:
                 await store.close()
                 raise StoreError(f"store {loc.display} already uses time zone {store.tz.key}, not {tz.key}")
             return store, False
-        if key_path.exists() and shared_keys is None:
+        if key_path.exists() and keys is None:
             raise StoreError(
                 f"key file {key_path} already exists but store {loc.display} does not;"
                 " move it away or name another --key-file"
             )
-        keys = shared_keys or key_files.create(key_path, encrypt=encrypt)
+        if keys is None:
+            keys = key_files.create(key_path, key_files.new_keys(encrypt=encrypt, whole_file=not loc.is_postgres))
+        file_key = keys.file_key if loc.path is not None else None
         settings = {
             "timezone": tz.key,
             "key_fingerprint": keys.fingerprint,
-            "encrypted": "yes" if encrypt else "no",
+            "encrypted": "yes" if keys.cipher_key else "no",
+            "file_encrypted": "yes" if file_key else "no",
             "created_at": times.iso_utc(datetime.now(UTC)),
             "store_id": str(uuid.uuid4()),
         }
+        settings["settings_mac"] = keys.settings_mac(settings)
         if loc.path is None:
             backends.postgres_create(loc, settings)
             db: Db = await _connect_postgres(loc)
         else:
-            loc.path.parent.mkdir(parents=True, exist_ok=True)
-            db = await _connect(loc.path)
+            key_files.create_private(loc.path, b"", f"store {loc.path} already exists")
+            db = await connect_sqlite(loc.path, file_key)
             await db.execute(SETTINGS)
             await db.executemany(
                 "INSERT OR REPLACE INTO exposure_settings (key, value) VALUES (?, ?)", list(settings.items())
             )
             await db.commit()
         await projector.create_tables(db)
-        ledger = _ledger(loc, keys, create=True)
+        ledger = _ledger(loc, keys, settings, create=True)
         await guards.protect(db)
         if loc.is_postgres:
             backends.postgres_append_only(loc)
-        return cls(loc, keys, ledger, db, tz), True
+        return cls(loc, keys, ledger, db, tz, key_path=key_path, settings=settings), True
 
     @classmethod
     async def open(
@@ -169,14 +220,23 @@ class Store:
         location: str,
         key_file: Path | None = None,
         *,
+        stored_bytes_only: bool = False,
         read_location: str | None = None,
         max_lag: float = replicas.DEFAULT_MAX_LAG,
     ) -> Store:
-        """Open an existing store with its key file; with `read_location`, answers are read
-        from that hot-standby replica of the PostgreSQL store (see `ledger.replicas`)."""
+        """Open an existing store, with its key file when there is one; with `read_location`,
+        answers are read from that hot-standby replica of the PostgreSQL store (see
+        `ledger.replicas`).
+
+        A store kept in clear opens without its key file (for every command that reads
+        or writes no NIR); an encrypted one needs it, except, with `stored_bytes_only`
+        (`audit verify`, `audit head`), a store whose payloads alone are encrypted.
+        A key file that is there is always checked: another store's is refused.
+        """
         loc = backends.parse_location(location)
         key_path = key_file or default_key_file(location)
-        settings: dict[str, str] = {}
+        keys = key_files.load(key_path) if key_path.exists() or key_path.is_symlink() else None
+        warnings: list[str] = []
         db: Db
         if loc.path is None:
             db = await _connect_postgres(loc)
@@ -184,41 +244,27 @@ class Store:
             if not settings:
                 await db.close()
                 raise StoreError(f"no exposure store in {loc.display} (run: exposure init)")
-            try:
-                keys = key_files.load(key_path)
-            except BaseException:
-                await db.close()
-                raise
         else:
-            if not loc.path.exists():
-                raise StoreError(f"no store at {loc.path} (run: exposure init)")
-            keys = key_files.load(key_path)
-            db = await _connect(loc.path)
+            db, warnings = await _open_file(loc.path, keys, key_path)
             try:
                 settings = await _settings(db)
-            except aiosqlite.DatabaseError:
+            except (aiosqlite.DatabaseError, sqlcipher.DatabaseError):
                 await db.close()
                 raise StoreError(f"{loc.path} is not an exposure store") from None
             if not settings:
                 await db.close()
                 raise StoreError(f"{loc.path} is not an exposure store (run: exposure init)")
-        if settings.get("key_fingerprint") != keys.fingerprint:
-            await db.close()
-            raise StoreError(f"key file {key_path} does not belong to store {loc.display}")
-        if settings.get("encrypted") == "yes" and not keys.cipher_key:
-            await db.close()
-            raise StoreError(f"store {loc.display} is encrypted but key file {key_path} has no encryption key")
-        if settings.get("encrypted") != "yes":
-            keys = key_files.Keys(nir_key=keys.nir_key)  # a cipher key never applies to a store kept in clear
-        await projector.create_tables(db)
-        tz = ZoneInfo(settings.get("timezone", "UTC"))
         try:
-            ledger = _checked_ledger(loc, keys, key_path)
+            _check_settings(loc, settings, keys, key_path, stored_bytes_only=stored_bytes_only)
+            await projector.create_tables(db)
+            ledger = _checked_ledger(loc, keys, settings, key_path)
+            await guards.protect(db)
         except BaseException:
             await db.close()
             raise
-        await guards.protect(db)
-        store = cls(loc, keys, ledger, db, tz)
+        tz = ZoneInfo(settings.get("timezone", "UTC"))
+        store = cls(loc, keys, ledger, db, tz, key_path=key_path, settings=settings)
+        store.warnings = warnings
         if read_location is not None:
             await store._read_from(read_location, settings.get("store_id", ""), max_lag)
         return store
@@ -230,6 +276,29 @@ class Store:
             await self.close()
             raise
         self.db = self.replica.db
+
+    async def rotate_file_key(self) -> None:
+        """Re-encrypt every page of a SQLCipher store under a new file key and replace the key
+        file (the NIR and payload keys stay: see `ledger.keys`). Closes the store.
+
+        The new key file is written aside first (`KEY.new`); if the re-key is interrupted
+        after the file changed, opening names that file.
+        """
+        keys = self.keys_for("key rotate needs it (it holds the key that opens the file)")
+        if self.path is None or not self.file_encrypted or keys.file_key is None:
+            await self.close()
+            raise StoreError(
+                f"store {self.location.display} is not a SQLCipher file: there is no file key to rotate"
+                " (store copy --encrypt makes one)"
+            )
+        new_key = secrets.token_bytes(32)
+        new = dataclasses.replace(keys, file_key=new_key)
+        await self.close()
+        aside = self.key_path.with_name(self.key_path.name + ".new")
+        aside.unlink(missing_ok=True)
+        key_files.create(aside, new)
+        sqlcipher.rekey(self.path, keys.file_key, new_key)
+        aside.replace(self.key_path)
 
     async def close(self) -> None:
         """Close the read side and the ledger."""
@@ -252,7 +321,7 @@ class Store:
             tz=self.tz,
             now=now or datetime.now(UTC),
             actor=by or actor(),
-            nir_key=self.keys.nir_key,
+            nir_key=self.keys_for(WRITING).nir_key,
             new_id=new_fact_id,
         )
 
@@ -305,6 +374,7 @@ class Store:
 
     async def append_parsed(self, parsed: Sequence[Parsed], labels: Sequence[str]) -> AppendResult:
         """Validate parsed facts against the ledger and append them in one transaction."""
+        self.keys_for(WRITING)
         needs = rules.needs(parsed)
         for attempt in range(RETRIES):
             position = await projector.catch_up_facts(self.write_db, self.ledger)
@@ -410,11 +480,79 @@ class Store:
         return self.ledger.read(after=after)
 
 
-def _checked_ledger(location: backends.Location, keys: key_files.Keys, key_path: Path) -> Ledger:
+def _check_settings(
+    loc: backends.Location,
+    settings: dict[str, str],
+    keys: key_files.Keys | None,
+    key_path: Path,
+    *,
+    stored_bytes_only: bool,
+) -> None:
+    """Refuse a key file of another store, security settings changed without the key file,
+    and an encrypted store opened without its key file."""
+    encrypted = settings.get("encrypted") == "yes"
+    if keys is None:
+        if encrypted and not stored_bytes_only:
+            raise StoreError(f"store {loc.display} is encrypted; give its key file ({key_path} not found)")
+        return
+    if settings.get("key_fingerprint") != keys.fingerprint:
+        raise StoreError(f"key file {key_path} does not belong to store {loc.display}")
+    if not hmac.compare_digest(settings.get("settings_mac", ""), keys.settings_mac(settings)):
+        shown = ", ".join(f"{k}={settings.get(k, '(none)')}" for k in key_files.SECURITY_SETTINGS[2:])
+        raise StoreError(
+            f"the security settings of store {loc.display} ({shown}) were changed without its key file;"
+            " refusing to use the store"
+        )
+    if encrypted and not keys.cipher_key:
+        raise StoreError(f"store {loc.display} is encrypted but key file {key_path} has no encryption key")
+
+
+async def _open_file(path: Path, keys: key_files.Keys | None, key_path: Path) -> tuple[SqliteDb, list[str]]:
+    """Connect to a SQLite store: a SQLCipher file with the key file's file key."""
+    if not path.exists():
+        raise StoreError(f"no store at {path} (run: exposure init)")
+    warnings = exposed_files(path)
+    file_key: bytes | None = None
+    if sqlcipher.is_encrypted_file(path):
+        if keys is None or keys.file_key is None:
+            why = f"{key_path} not found" if keys is None else f"key file {key_path} does not open it"
+            raise StoreError(f"store {path} is encrypted; give its key file ({why})")
+        file_key = keys.file_key
+    try:
+        return await connect_sqlite(path, file_key), warnings
+    except sqlcipher.WrongKey:
+        pass
+    aside = key_path.with_name(key_path.name + ".new")
+    hint = ""
+    if aside.exists():
+        hint = f"; a key rotation was interrupted: if {aside} opens it, run: mv {aside} {key_path}"
+    raise StoreError(f"store {path} is encrypted; give its key file (key file {key_path} does not open it{hint})")
+
+
+def exposed_files(path: Path) -> list[str]:
+    """Warnings for the store file and its WAL and shared memory when group or others may
+    read them (they hold the whole ledger)."""
+    warnings: list[str] = []
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))):
+        try:
+            mode = file.stat().st_mode
+        except OSError:
+            continue
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            warnings.append(
+                f"{file} is accessible by group or others (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {file}"
+            )
+    return warnings
+
+
+def _checked_ledger(
+    location: backends.Location, keys: key_files.Keys | None, settings: dict[str, str], key_path: Path
+) -> Ledger:
     """The ledger, once its encryption key is known to open the facts already stored: with a
     wrong one, appended facts could be read by no one holding the right key."""
-    ledger = _ledger(location, keys)
-    first = ledger.notifications(start=1, limit=1) if keys.cipher_key else []
+    ledger = _ledger(location, keys, settings)
+    cipher = keys is not None and keys.cipher_key and settings.get("encrypted") == "yes"
+    first = ledger.recorder.select_notifications(start=1, limit=1) if cipher else []
     try:
         if first:
             ledger.decode(first[0].state)
@@ -426,18 +564,41 @@ def _checked_ledger(location: backends.Location, keys: key_files.Keys, key_path:
     return ledger
 
 
-def _ledger(location: backends.Location, keys: key_files.Keys, *, create: bool = False) -> Ledger:
-    return Ledger(env=backends.ledger_env(location, keys.cipher_key, BUSY_TIMEOUT_MS // 1000, create=create))
+def _ledger(
+    location: backends.Location, keys: key_files.Keys | None, settings: dict[str, str], *, create: bool = False
+) -> Ledger:
+    """The eventsourcing application: payloads decrypted when the store is encrypted and its key
+    is known, the file opened through SQLCipher when it is one."""
+    cipher_key = keys.cipher_key if keys is not None and settings.get("encrypted") == "yes" else None
+    file_key = keys.file_key if keys is not None and settings.get("file_encrypted") == "yes" else None
+    env = backends.ledger_env(location, cipher_key, BUSY_TIMEOUT_MS // 1000, create=create, file_key=file_key)
+    return Ledger(env=env)
 
 
-async def _connect(path: Path) -> SqliteDb:
-    db = await aiosqlite.connect(str(path), isolation_level=None)
+async def connect_sqlite(path: Path, file_key: bytes | None) -> SqliteDb:
+    """The read side's connection to a SQLite file (a SQLCipher one with `file_key`)."""
+    reader = None
+    if file_key is None:
+        db = await aiosqlite.connect(str(path), isolation_level=None)
+    else:
+        key = file_key
+        sqlcipher.connect(str(path), key).close()  # a wrong key fails here, not in aiosqlite's thread
+
+        def connector() -> Any:
+            return sqlcipher.connect(str(path), key, isolation_level=None)
+
+        def reader(uri: str) -> Any:
+            conn = sqlcipher.connect(uri, key, uri=True, timeout=READ_TIMEOUT_S, check_same_thread=False)
+            conn.execute(f"PRAGMA cache_size = -{POINT_READ_CACHE_KIB}")
+            return conn
+
+        db = await aiosqlite.Connection(connector, 64)
     await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     await db.execute("PRAGMA journal_mode = WAL")
     await db.execute("PRAGMA synchronous = NORMAL")
     await db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     await db.execute("PRAGMA temp_store = MEMORY")
-    return SqliteDb(db, str(path))
+    return SqliteDb(db, str(path), reader)
 
 
 async def _connect_postgres(location: backends.Location) -> PostgresDb:

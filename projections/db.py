@@ -32,7 +32,7 @@ import functools
 import hashlib
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Generator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Protocol, cast
 
@@ -132,10 +132,14 @@ class SqliteDb(Db):
 
     dialect = SQLITE
 
-    def __init__(self, conn: aiosqlite.Connection, path: str | None = None) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, path: str | None = None, reader: Callable[[str], Any] | None = None
+    ) -> None:
         self.conn = conn
         self.path = path
-        self._reader: sqlite3.Connection | None = None
+        self.open_reader = reader or _plain_reader
+        """Opens the point-read connection from a read-only URI (a SQLCipher file needs its key)."""
+        self._reader: Any = None
 
     def execute(self, sql: str, params: Params = ()) -> Result:
         return cast(Result, self.conn.execute(sql, params))
@@ -147,10 +151,8 @@ class SqliteDb(Db):
         if self.path is None:
             return await self.execute_fetchall(sql, params)
         if self._reader is None:
-            self._reader = sqlite3.connect(
-                f"file:{self.path}?mode=ro", uri=True, timeout=READ_TIMEOUT_S, check_same_thread=False
-            )
-        return self._reader.execute(sql, params).fetchall()
+            self._reader = self.open_reader(f"file:{self.path}?mode=ro")
+        return cast(Iterable[Any], self._reader.execute(sql, params).fetchall())
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         await self.conn.executemany(sql, rows)
@@ -181,6 +183,10 @@ class SqliteDb(Db):
     async def names(self) -> set[str]:
         async with self.conn.execute("SELECT name FROM sqlite_master") as cursor:
             return {str(r[0]) for r in await cursor.fetchall()}
+
+
+def _plain_reader(uri: str) -> sqlite3.Connection:
+    return sqlite3.connect(uri, uri=True, timeout=READ_TIMEOUT_S, check_same_thread=False)
 
 
 # -- PostgreSQL ------------------------------------------------------------------------

@@ -15,8 +15,9 @@ async def open_store(
 ) -> Store:
     """The store at `location` with its key file, answering from the replica `read_location` if
     given and waiting at most `max_lag` seconds for it (None: the store's default). The caller closes it."""
-    lag = {} if max_lag is None else {"max_lag": max_lag}
-    return await Store.open(location, key_file, read_location=read_location, **lag)
+    if max_lag is None:  # the store's default
+        return await Store.open(location, key_file, read_location=read_location)
+    return await Store.open(location, key_file, read_location=read_location, max_lag=max_lag)
 
 
 async def init(location: str, key_file: Path | None, *, timezone: str, encrypt: bool) -> dict[str, Any]:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-from ledger import copying, roster
-from ledger.store import AppendResult, Store, default_key_file
+from ledger import roster
+from ledger.store import AppendResult, Store
 
 ROSTER_BATCH = roster.BATCH
 """Members per `members-enrolled` fact unless told otherwise."""
@@ -41,47 +38,3 @@ async def import_roster(
     return await roster.import_roster(
         store, insurer, file, known_on=known_on, batch_size=batch_size, progress=progress, options=options, warn=warn
     )
-
-
-async def copy_store(store: Store, target: str, key_file: Path | None) -> dict[str, Any]:
-    """Every fact of `store`, in order, into a new store at `target` sharing its key file."""
-    key = key_file or default_key_file(store.location.text)
-    copy, count = await copying.copy_store(store, target, key)
-    try:
-        return {"from": store.location.display, "to": copy.location.display, "facts": count, "key_file": str(key)}
-    finally:
-        await copy.close()
-
-
-async def follow(store: Store, stop: threading.Event, interval: float, on_error: Callable[[str], None]) -> None:
-    """Keep the projections current until `stop` is set: woken by each new fact on PostgreSQL
-    (eventsourcing's subscription, LISTEN/NOTIFY), polling every `interval` seconds on SQLite."""
-    if not store.location.is_postgres:
-        while not stop.is_set():
-            await asyncio.sleep(interval)
-            await store.catch_up()
-        return
-    woken = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    last = store.ledger.last_notification()
-
-    def listen() -> None:
-        try:
-            with store.ledger.subscribe(after=last) as subscription:
-                for _ in subscription:
-                    loop.call_soon_threadsafe(woken.set)
-                    if stop.is_set():
-                        return
-        except Exception as problem:  # noqa: BLE001 - reported, and following stops: never swallowed
-            loop.call_soon_threadsafe(woken.set)
-            on_error(f"the subscription ended: {problem}")
-            stop.set()
-
-    threading.Thread(target=listen, daemon=True).start()
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(woken.wait(), timeout=1.0)
-        except TimeoutError:
-            continue
-        woken.clear()
-        await store.catch_up()

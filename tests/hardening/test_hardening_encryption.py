@@ -1,10 +1,11 @@
-"""`init --encrypt`: every fact's payload is stored AES-GCM encrypted, a missing or wrong key
-file is one clear `Error:` line (never garbage, a traceback or a hang), and an encrypted store
-answers exactly like a store kept in clear.
+"""`init --encrypt`: every fact's payload is stored AES-GCM encrypted (inside a SQLCipher file
+on SQLite: see test_encryption_at_rest.py), a missing or wrong key file is one clear `Error:`
+line (never garbage, a traceback or a hang), and an encrypted store answers exactly like a
+store kept in clear.
 
-What an encrypted store still shows (by design, documented in docs/SECURITY.md): the
-projection tables (ids, refs, pseudonyms, dates in clear), and in the event table each
-fact's kind (`topic`), position and size.
+What the event table of an encrypted store shows to whoever holds the file key, or a
+copy of the log alone (by design, documented in docs/SECURITY.md): each fact's kind
+(`topic`), position and size.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 from cli import demo
 from ledger.store import Store
 from projections import queries
-from tests.support import EXPOSURE, PARIS, Cli, error_lines, ledger_size, opened, valid_nir
+from tests.support import EXPOSURE, PARIS, Cli, error_lines, ledger_size, opened, read_file, valid_nir
 
 SECRETS = {
     "incident": "incident-okapi-2024",
@@ -106,26 +107,23 @@ def make_store(folder: Path, *, encrypt: bool) -> Path:
 
 
 def payloads(path: Path) -> list[bytes]:
-    """The `stored_events.state` values, exactly as stored."""
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        rows = [bytes(state) for (state,) in db.execute("SELECT state FROM stored_events ORDER BY rowid")]
-    db.close()
-    return rows
+    """The `stored_events.state` values, exactly as stored (read with the file key)."""
+    with read_file(path) as db:
+        return [bytes(state) for (state,) in db.execute("SELECT state FROM stored_events ORDER BY rowid")]
 
 
 def event_table_alone(path: Path, folder: Path) -> bytes:
-    """The raw bytes of a copy of the store holding only its event table (what a copy of the
-    log alone, e.g. a PostgreSQL dump of the events, reveals)."""
+    """The raw bytes of a plain SQLite file holding only the store's event table, rows as
+    stored (what a copy of the log alone, e.g. a PostgreSQL dump of the events, reveals)."""
     folder.mkdir()
     copy = folder / "events-only.db"
-    with sqlite3.connect(path) as source, sqlite3.connect(copy) as target:
-        source.backup(target)
-    source.close()
+    with read_file(path) as source:
+        rows = source.execute("SELECT * FROM stored_events ORDER BY rowid").fetchall()
     with sqlite3.connect(copy, isolation_level=None) as db:
-        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for name in tables:
-            if name != "stored_events":
-                db.execute(f'DROP TABLE "{name}"')
+        db.execute(
+            "CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB)"
+        )
+        db.executemany("INSERT INTO stored_events VALUES (?, ?, ?, ?)", [tuple(row) for row in rows])
         db.execute("PRAGMA journal_mode = DELETE")
         db.execute("VACUUM")
     db.close()
@@ -163,13 +161,15 @@ def test_the_event_table_of_an_encrypted_store_alone_reveals_none_of_them(stores
     assert b"exposure:members-enrolled" in encrypted  # the kind of each fact is its topic, in clear
 
 
-def test_the_projections_of_an_encrypted_store_hold_ids_in_clear_by_design(stores):
-    with sqlite3.connect(f"file:{stores['encrypted']}?mode=ro", uri=True) as db:
+def test_the_projections_hold_ids_readable_only_with_the_file_key(stores):
+    with pytest.raises(sqlite3.DatabaseError, match="file is not a database"):
+        sqlite3.connect(f"file:{stores['encrypted']}?mode=ro", uri=True).execute("SELECT * FROM facts").fetchall()
+
+    with read_file(stores["encrypted"]) as db:
         insurers = {row[0] for row in db.execute("SELECT insurer FROM facts WHERE insurer IS NOT NULL")}
         refs = {row[0] for row in db.execute("SELECT ref FROM member_versions")}
         nirs = {row[0] for row in db.execute("SELECT nir FROM member_versions")}
         bodies = b"".join(bytes(row[0]) for row in db.execute("SELECT body FROM facts"))
-    db.close()
 
     assert insurers == {SECRETS["insurer"]}
     assert refs == {SECRETS["ref"]}
@@ -179,14 +179,15 @@ def test_the_projections_of_an_encrypted_store_hold_ids_in_clear_by_design(store
     assert SECRETS["operator"].encode() in bodies
 
 
-def test_the_key_file_of_an_encrypted_store_is_owner_only_and_holds_both_keys(stores):
+def test_the_key_file_of_an_encrypted_store_is_owner_only_and_holds_its_three_keys(stores):
     key_file = stores["encrypted"].with_suffix(".key")
 
     keys = json.loads(key_file.read_text(encoding="utf-8"))
 
     assert key_file.stat().st_mode & 0o777 == 0o600
-    assert set(keys) == {"version", "nir_key", "cipher_key"}
+    assert set(keys) == {"version", "nir_key", "cipher_key", "file_key"}
     assert len(base64.b64decode(keys["cipher_key"])) == 32
+    assert len(bytes.fromhex(keys["file_key"])) == 32
 
 
 # -- wrong and missing keys ------------------------------------------------------------------
@@ -213,8 +214,8 @@ def encrypted_copy(stores, tmp_path) -> Path:
 @pytest.mark.parametrize(
     ("variant", "message"),
     [
-        ("missing", "key file {key} not found (give --key-file or set EXPOSURE_KEY_FILE)"),
-        ("another store's", "key file {key} does not belong to store {store}"),
+        ("missing", "store {store} is encrypted; give its key file ({key} not found)"),
+        ("another store's", "store {store} is encrypted; give its key file (key file {key} does not open it)"),
         ("another encryption key", "key file {key} cannot decrypt store {store} (wrong encryption key)"),
         ("no encryption key", "store {store} is encrypted but key file {key} has no encryption key"),
         ("malformed encryption key", "key file {key} holds a malformed encryption key"),

@@ -26,14 +26,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import json
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlcipher3
 from click.testing import CliRunner, Result
 
 from cli.main import main
@@ -254,10 +256,26 @@ def ledger_size(path: Location) -> int:
         with psycopg.connect(str(path)) as conn:
             row = conn.execute("SELECT COUNT(*) FROM exposure_events").fetchone()
         return int(row[0]) if row else 0
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+    with read_file(Path(path)) as db:
         (count,) = db.execute("SELECT COUNT(*) FROM stored_events").fetchone()
-    db.close()
     return int(count)
+
+
+@contextmanager
+def read_file(path: Path, key_file: Path | None = None) -> Iterator[Any]:
+    """A read-only connection to a store's SQLite file: through sqlcipher3 with the file key of
+    its key file (default: beside it) when it is a SQLCipher file."""
+    uri = f"file:{path}?mode=ro"
+    if path.read_bytes()[:16] == b"SQLite format 3\x00":
+        db: Any = sqlite3.connect(uri, uri=True)
+    else:
+        keys = json.loads((key_file or path.with_suffix(".key")).read_text(encoding="utf-8"))
+        db = sqlcipher3.connect(uri, uri=True)
+        db.execute(f"PRAGMA key = \"x'{keys['file_key']}'\"")
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 # -- the command line -----------------------------------------------------------------
