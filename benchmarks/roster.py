@@ -21,7 +21,9 @@ then measures in the same run:
   extrapolated;
 - lookups (by insurer+ref and by NIR, through `queries.member`) against an indexed
   lookup on the raw table; summary cold and warm; export against a raw SELECT written
-  as CSV; `Store.rebuild` against the import; store bytes per member.
+  as CSV; `Store.rebuild` against the import; store bytes per member;
+- whole processes (`benchmarks/commands.py`, SQLite stores): `exposure --version`, `summary`,
+  `member --insurer --ref`, `obligations`, `diff` and `timeline`, next to `python -c pass`.
 
 Prints a table with each ratio next to its target; `--json-out FILE` writes the figures.
 """
@@ -89,7 +91,22 @@ TARGETS: Final = {
     "summary_cold_ms": ("<=", 100.0),
     "export_vs_raw": (">=", 0.5),
     "rebuild_vs_import": (">=", 0.5),
+    "version_process_ms": ("<=", 150.0),
+    "summary_process_ms": ("<=", 250.0),
+    "member_process_ms": ("<=", 250.0),
 }
+PROCESS_ROWS: Final = (  # benchmarks/commands.py figure, label, target name
+    ("python", "python -c pass (baseline)", None),
+    ("version", "exposure --version, whole process", "version_process_ms"),
+    ("summary_warm", "summary (warm), whole process", "summary_process_ms"),
+    ("member", "member --insurer --ref, whole process", "member_process_ms"),
+    ("obligations_first", "obligations, first run", None),
+    ("obligations", "obligations, again", None),
+    ("diff_first", "diff (counts), first run", None),
+    ("diff", "diff (counts), again", None),
+    ("timeline_first", "timeline, first run", None),
+    ("timeline", "timeline, again", None),
+)
 
 
 # -- synthetic population --------------------------------------------------------------
@@ -694,6 +711,17 @@ def table(r: dict[str, Any]) -> str:
                 f"store {r['store_bytes'] / GIB:.2f} GiB; raw table {r['raw_bytes_per_member']:,.0f} B/member",
             )
         )
+    for key, label, target in PROCESS_ROWS:
+        if key in r.get("processes", {}):
+            figure = r["processes"][key]
+            note = f"CPU {figure['cpu_ms']:,.0f} ms; python -c pass {r['processes']['python']['wall_ms']:,.0f} ms"
+            rows.append(
+                (
+                    label,
+                    f"{figure['wall_ms']:,.0f} ms",
+                    note + (" " + verdict(target, figure["wall_ms"]) if target else ""),
+                )
+            )
     width = max(len(a) for a, _, _ in rows)
     vwidth = max(len(b) for _, b, _ in rows)
     return "\n".join(f"{a:<{width}}  {b:>{vwidth}}  {c}" for a, b, c in rows)
@@ -796,6 +824,11 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
     asyncio.run(
         exposure_queries(store_dir, ledger, files, args.lookups, export_sink, rebuild=rebuild, out=q, stage=stage)
     )
+    if not is_postgres(ledger):
+        from benchmarks import commands  # noqa: PLC0415 - a script folder, importable once ROOT is on the path
+
+        r["processes"] = commands.measure(work, runs=1 if args.quick else args.runs, quick=args.quick)
+        say_and_keep(f"whole processes: {commands.table(r['processes'])}")
     r["total_s"] = time.perf_counter() - started
     if not args.store and not args.keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -918,6 +951,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive-sample", type=int, default=20_000, help="members saved one event each")
     parser.add_argument("--lookups", type=int, default=200, help="lookups per kind (median reported)")
     parser.add_argument("--no-rebuild", action="store_true", help="skip the projection rebuild")
+    parser.add_argument("--runs", type=int, default=5, help="processes per command (median reported)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary working folder")
     parser.add_argument("--import-only", action="store_true", help="stop after the raw load and the import")
     parser.add_argument(

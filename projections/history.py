@@ -144,8 +144,13 @@ async def diff(db: Db, incident: str, before: Horizon, after: Horizon) -> dict[s
     old, new = await _side(db, incident, before), await _side(db, incident, after)
     members = dict.fromkeys(MEMBER_CHANGES, 0)
     for insurer in await _insurers_to_compare(db, old, new):
-        changes, params = _changes_sql(old, new, insurer)
         fields_differ = old.view.exposed_fields(insurer) != new.view.exposed_fields(insurer)
+        counted = await _changes_from_counts(db, old, new, insurer, fields_differ)
+        if counted is not None:
+            for key, value in counted.items():
+                members[key] += value
+            continue
+        changes, params = _changes_sql(old, new, insurer)
         sql = (
             "SELECT COALESCE(SUM(CASE WHEN was = 0 AND now = 1 THEN 1 ELSE 0 END), 0),"
             " COALESCE(SUM(CASE WHEN was = 1 AND now = 0 THEN 1 ELSE 0 END), 0),"
@@ -173,6 +178,41 @@ async def diff(db: Db, incident: str, before: Horizon, after: Horizon) -> dict[s
         },
         "members": members,
     }
+
+
+async def _nobody_affected(db: Db, side: _Side, insurer: str) -> bool:
+    """True when no member of `insurer` can be affected at `side`: the insurer is not
+    affected there and no member-level finding about it is visible."""
+    if side.view.insurer_status(insurer) == "affected":
+        return False
+    async with db.execute(
+        "SELECT 1 FROM facts f WHERE insurer = :insurer AND incident = :incident"
+        f" AND kind IN ('members-confirmed-affected', 'members-ruled-out') AND {visible('f')} LIMIT 1",
+        {"insurer": insurer, "incident": side.view.incident, **side.h.params()},
+    ) as cursor:
+        return await cursor.fetchone() is None
+
+
+async def _affected_count(db: Db, side: _Side, insurer: str) -> int:
+    """The insurer's affected memberships at `side`, from the maintained counts."""
+    return (await queries.member_counts(db, side.view, side.h, insurer, people=False))["affected"]
+
+
+async def _changes_from_counts(
+    db: Db, old: _Side, new: _Side, insurer: str, fields_differ: bool
+) -> dict[str, int] | None:
+    """The insurer's member changes from the maintained counts when one side decides every
+    member's answer: nobody affected there (every member affected on the other side changed),
+    or the same deciding facts on both sides (only the fields can have changed). None when
+    the members must be compared one by one."""
+    if await _nobody_affected(db, old, insurer):
+        return {"newly_affected": await _affected_count(db, new, insurer), "no_longer_affected": 0, "fields_changed": 0}
+    if await _nobody_affected(db, new, insurer):
+        return {"newly_affected": 0, "no_longer_affected": await _affected_count(db, old, insurer), "fields_changed": 0}
+    if await queries._state_key(db, old.view, insurer, old.h) == await queries._state_key(db, new.view, insurer, new.h):
+        changed = await _affected_count(db, new, insurer) if fields_differ else 0
+        return {"newly_affected": 0, "no_longer_affected": 0, "fields_changed": changed}
+    return None
 
 
 def _change_name(was: bool, now: bool) -> str:
@@ -271,7 +311,7 @@ async def answer_at(db: Db, incident: str, h: Horizon) -> Answer:
     view = await queries.incident_view(db, incident, h)
     if view.opened_by is None:
         return CLOSED
-    counts = await queries.member_counts(db, view, h)
+    counts = await queries.member_counts(db, view, h, people=False)  # a timeline shows memberships
     informed = tuple(sorted(i for i in view.informed if i not in view.insurers))
     return Answer(
         True,
@@ -384,17 +424,29 @@ async def _count(db: Db, sql: str, params: dict[str, Any]) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
+NOTIFIED_REFS: Final = (
+    "v.insurer = :insurer AND v.ref IN"
+    " (SELECT ref FROM member_notices WHERE incident = :incident AND insurer = :insurer)"
+)
+"""The member rows of refs named by a notice (the only members a notice with refs can have told)."""
+
+
 async def _notice_counts(
-    db: Db, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice]
+    db: Db, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice], *, where: str | None = None
 ) -> tuple[int, int]:
     """(members never notified, members notified before their answer changed) for one insurer.
 
     A notice with refs covers those refs; one without covers every member affected as
     known when it was given (its `occurred_on`). A member's latest covering notice is
-    compared with the answer now.
+    compared with the answer now. `where` narrows the members compared (the counts are
+    then about those members only).
     """
+    if where is None:
+        shortcut = await _notice_counts_from_counts(db, incident, insurer, now, notices)
+        if shortcut is not None:
+            return shortcut
     base = {"incident": incident, "insurer": insurer}
-    current, params = _statuses(now.h, now.view, "now", insurer)
+    current, params = _statuses(now.h, now.view, "now", insurer, where or "v.insurer = :insurer")
     told_sql = (
         f"SELECT n.ref FROM member_notices n WHERE n.incident = :incident AND n.insurer = :insurer AND {visible('n')}"
     )
@@ -451,6 +503,39 @@ async def _notice_counts(
     """
     changed = await _count(db, sql, {**base, **params, "stale": json.dumps(stale)})
     return never, changed
+
+
+async def _notice_counts_from_counts(
+    db: Db, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice]
+) -> tuple[int, int] | None:
+    """`_notice_counts` from the maintained counts, without reading the insurer's members,
+    when the notices decide it: none given (every affected member was never told); only
+    notices naming refs (the members never named were never told: only the named ones are
+    compared); or only notices to every affected member given when the insurer's members
+    had the answers they have now (all of them told; changed only if the fields told have
+    changed since). None when members must be compared one by one."""
+    if not notices:
+        return await _affected_count(db, now, insurer), 0
+    if not any(n.blanket for n in notices):  # only named refs were told: compare those members alone
+        never_among_named, changed = await _notice_counts(db, incident, insurer, now, notices, where=NOTIFIED_REFS)
+        named, params = _statuses(now.h, now.view, "now", insurer, NOTIFIED_REFS)
+        affected_named = await _count(
+            db,
+            f"SELECT COUNT(*) FROM ({named}) AS c WHERE status IN {AFFECTED_SQL}",
+            {"incident": incident, "insurer": insurer, **params},
+        )
+        never = await _affected_count(db, now, insurer) - affected_named + never_among_named
+        return never, changed
+    if not all(n.blanket for n in notices):
+        return None
+    key = await queries._state_key(db, now.view, insurer, now.h)
+    for notice in notices:
+        then = await _side(db, incident, await queries.horizon(db, notice.occurred_on, now.h.as_recorded_at))
+        if await queries._state_key(db, then.view, insurer, then.h) != key:
+            return None
+    fields_then = then.view.exposed_fields(insurer)  # the last notice: every member's latest
+    stale = fields_then != now.view.exposed_fields(insurer)
+    return 0, await _affected_count(db, now, insurer) if stale else 0
 
 
 async def obligations(db: Db, incident: str, h: Horizon, rule: Rule) -> dict[str, Any]:

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 import msgspec
-from eventsourcing.persistence import Notification
 
 from domain import facts as fact_codec
 from domain import scope
@@ -49,6 +48,9 @@ from domain.times import to_micros
 from projections.db import Db
 from projections.schema import DDL, PROJECTION_TABLES, SCHEMA_VERSION
 from projections.scoping import scope_sql
+
+if TYPE_CHECKING:  # a type only: a query on current projections never loads eventsourcing
+    from eventsourcing.persistence import Notification
 
 FACTS: Final = "facts"
 MEMBERS: Final = "members"
@@ -332,6 +334,13 @@ async def tally_scope(db: Db, pos: int, fact: ScopeDefined) -> None:
         " ON CONFLICT (insurer, scope, pos) DO UPDATE SET members = member_tallies.members + excluded.members",
         {"scope": fact.id, "insurer": fact.insurer, **params},
     )
+    async with db.execute(  # the NIR groups holding this insurer's members gain the scope in their shape
+        "SELECT DISTINCT v.nir FROM shared_members s JOIN member_versions v ON v.insurer = s.insurer AND v.ref = s.ref"
+        " WHERE s.insurer = ? AND v.nir IS NOT NULL",
+        (fact.insurer,),
+    ) as cursor:
+        nirs = [str(r[0]) for r in await cursor.fetchall()]
+    await _regroup(db, nirs)
 
 
 async def project_members(db: Db, pos: int, fact: Roster | MembersEnrolled) -> int:
@@ -356,23 +365,25 @@ async def project_members(db: Db, pos: int, fact: Roster | MembersEnrolled) -> i
         overlaps = await cursor.fetchone() is not None
     matchers = await _matchers(db, insurer)
     again: set[str] = set()
+    regroup: set[str] = set()
     if overlaps:
-        again = await _mark_multi(db, pos, fact, matchers)
+        again, regroup = await _mark_multi(db, pos, fact, matchers)
     single = [m for m in members if m.ref not in again] if again else members
     tallies = [(insurer, "", pos, known_us, len(single))]
     tests = [(s.id, s.predicate()) for s in matchers]
     tallies += [(insurer, scope_id, pos, known_us, sum(1 for m in single if test(m))) for scope_id, test in tests]
     await _tally(db, tallies)
-    await _project_nirs(db, insurer, pos, members)
+    regroup.update(await _project_nirs(db, insurer, pos, members))
+    await _regroup(db, regroup)
     return len(members)
 
 
-async def _project_nirs(db: Db, insurer: str, pos: int, members: Sequence[_Row]) -> None:
+async def _project_nirs(db: Db, insurer: str, pos: int, members: Sequence[_Row]) -> list[str]:
     """Index the roster's NIR pseudonyms (in `nir_recent`) and list in `shared_members` every
-    member row whose NIR occurs in more than one row."""
+    member row whose NIR occurs in more than one row. Returns those NIRs."""
     rows = [(m.nir, insurer, m.ref, pos) for m in members if m.nir]
     if not rows:
-        return
+        return []
     await db.insert_rows("nir_recent", ("nir", "insurer", "ref", "pos"), rows)
     await db.execute(
         "INSERT INTO nir_levels (name, rows) VALUES ('recent', ?)"
@@ -393,24 +404,90 @@ async def _project_nirs(db: Db, insurer: str, pos: int, members: Sequence[_Row])
                 f" FROM json_each(:nirs) j JOIN {table} t ON t.nir = j.value",
                 {"nirs": json.dumps(shared)},
             )
+    return shared
 
 
-async def _mark_multi(db: Db, pos: int, fact: Roster, matchers: Sequence[_Matcher]) -> set[str]:
+REGROUP_CHUNK: Final = 10_000
+
+
+async def _regroup(db: Db, nirs: Iterable[str]) -> None:
+    """Give each NIR group in `nirs` its current shape (`nir_groups`) and move its count
+    in `people_tallies` from the old shape to the new (see projections/schema.py).
+
+    A shape lists, for each member row holding the NIR, its insurer and the tallied scopes
+    it matches; a group holding a member enrolled more than once has the shape ''.
+    """
+    wanted = sorted(set(nirs))
+    matchers: dict[str, list[_Matcher]] = {}
+    moved: Counter[str] = Counter()
+    for start in range(0, len(wanted), REGROUP_CHUNK):
+        chunk = {"nirs": json.dumps(wanted[start : start + REGROUP_CHUNK])}
+        groups: dict[str, list[tuple[Any, ...]]] = {}
+        for table in ("nir_recent", "nir_members"):
+            async with db.execute(
+                "SELECT t.nir, t.insurer, v.multi, v.role, v.contract, v.from_day, v.until_day"
+                f" FROM json_each(:nirs) j JOIN {table} t ON t.nir = j.value"
+                " JOIN member_versions v ON v.insurer = t.insurer AND v.ref = t.ref AND v.pos = t.pos",
+                chunk,
+            ) as cursor:
+                for nir, *row in await cursor.fetchall():
+                    groups.setdefault(str(nir), []).append(tuple(row))
+        async with db.execute(
+            "SELECT nir, shape FROM nir_groups WHERE nir IN (SELECT value FROM json_each(:nirs))", chunk
+        ) as cursor:
+            before = {str(nir): str(shape) for nir, shape in await cursor.fetchall()}
+        after: dict[str, str] = {}
+        for nir, rows in groups.items():
+            if len(rows) < 2:
+                continue
+            for insurer in {str(r[0]) for r in rows} - matchers.keys():
+                matchers[insurer] = await _matchers(db, insurer)
+            after[nir] = _shape(rows, matchers)
+        changed = [(nir, shape) for nir, shape in after.items() if before.get(nir) != shape]
+        for nir, shape in changed:
+            if before.get(nir):
+                moved[before[nir]] -= 1
+            if shape:
+                moved[shape] += 1
+        await db.executemany(
+            "INSERT INTO nir_groups (nir, shape) VALUES (?, ?) ON CONFLICT (nir) DO UPDATE SET shape = excluded.shape",
+            changed,
+        )
+    await db.executemany(
+        "INSERT INTO people_tallies (shape, groups) VALUES (?, ?)"
+        " ON CONFLICT (shape) DO UPDATE SET groups = people_tallies.groups + excluded.groups",
+        [(shape, n) for shape, n in sorted(moved.items()) if n],
+    )
+
+
+def _shape(rows: Sequence[tuple[Any, ...]], matchers: dict[str, list[_Matcher]]) -> str:
+    """The shape of a NIR group from its rows (insurer, multi, role, contract, from, until)."""
+    if any(multi for _, multi, *_ in rows):
+        return ""
+    members = sorted(
+        [insurer, [s.id for s in matchers[insurer] if s.predicate()(_Row("", role, contract, start, end))]]
+        for insurer, _, role, contract, start, end in rows
+    )
+    return json.dumps(members, separators=(",", ":"))
+
+
+async def _mark_multi(db: Db, pos: int, fact: Roster, matchers: Sequence[_Matcher]) -> tuple[set[str], set[str]]:
     """Mark refs enrolled more than once (only they need the later-version subquery) and
-    take their earlier single-version rows out of their rosters' tallies. Returns those refs."""
+    take their earlier single-version rows out of their rosters' tallies. Returns those refs
+    and the NIRs of their earlier rows (those NIR groups change shape)."""
     params = {"insurer": fact.insurer, "refs": json.dumps([m.ref for m in fact.members]), "pos": pos}
     async with db.execute(
-        "SELECT v.ref, v.pos, v.known_us, v.multi, v.role, v.contract, v.from_day, v.until_day"
+        "SELECT v.ref, v.pos, v.known_us, v.multi, v.role, v.contract, v.from_day, v.until_day, v.nir"
         " FROM json_each(:refs) j JOIN member_versions v ON v.insurer = :insurer AND v.ref = j.value"
         " WHERE v.pos < :pos",
         params,
     ) as cursor:
         earlier = await cursor.fetchall()
     if not earlier:
-        return set()
+        return set(), set()
     taken: Counter[tuple[str, int, int]] = Counter()
     tests = [(s.id, s.predicate()) for s in matchers]
-    for ref, row_pos, row_known, multi, role, contract, start, end in earlier:
+    for ref, row_pos, row_known, multi, role, contract, start, end, _ in earlier:
         if multi:
             continue
         taken["", row_pos, row_known] += 1
@@ -429,7 +506,7 @@ async def _mark_multi(db: Db, pos: int, fact: Roster, matchers: Sequence[_Matche
         " WHERE v.insurer = :insurer AND v.ref = j.value AND v.pos < :pos))",
         params,
     )
-    return {str(r[0]) for r in earlier}
+    return {str(r[0]) for r in earlier}, {str(r[8]) for r in earlier if r[8] is not None}
 
 
 async def process_event(db: Db, pos: int, fact: Fact) -> None:

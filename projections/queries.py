@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+import msgspec
+
 from domain.categories import BUILT_IN_NAMES, implied
 from domain.derive import IncidentView, Visible, derive
 from domain.errors import UnknownReference
@@ -334,25 +336,17 @@ async def _cached(db: Db, key: str) -> dict[str, int] | None:
 
 
 async def _keep(db: Db, key: str, counts: dict[str, int]) -> None:
+    await _keep_many(db, {key: counts})
+
+
+async def _keep_many(db: Db, counts: dict[str, dict[str, int]]) -> None:
     if db.read_only:  # a replica cannot keep it: the primary's catch-up and its readers do
         return
-    await db.execute(
+    await db.executemany(
         "INSERT INTO count_cache (key, counts) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET counts = excluded.counts",
-        (key, json.dumps(counts)),
+        [(key, json.dumps(value)) for key, value in counts.items()],
     )
     await db.commit()
-
-
-async def _insurer_counts(db: Db, view: IncidentView, insurer: str, h: Horizon, key: str) -> dict[str, int]:
-    counts = await _cached(db, key)
-    if counts is not None:
-        return counts
-    counts = await _maintained_counts(db, view, insurer, h)
-    if counts is None:  # a scope not tallied yet: count the rows
-        counts = await _status_counts(db, view, insurer, h, "v.insurer = :insurer")
-        del counts["found_matched"]
-    await _keep(db, key, counts)
-    return counts
 
 
 async def _status_counts(db: Db, view: IncidentView, insurer: str, h: Horizon, where: str) -> dict[str, int]:
@@ -374,85 +368,206 @@ async def _status_counts(db: Db, view: IncidentView, insurer: str, h: Horizon, w
 
 
 async def _maintained_counts(db: Db, view: IncidentView, insurer: str, h: Horizon) -> dict[str, int] | None:
+    """`_maintained_counts_of` for one insurer (None when its scope has no tallies yet)."""
+    return (await _maintained_counts_of(db, view, [insurer], h)).get(insurer)
+
+
+async def _maintained_counts_of(
+    db: Db, view: IncidentView, insurers: Sequence[str], h: Horizon
+) -> dict[str, dict[str, int]]:
     """Counts from the maintained tallies (see projections/schema.py), reading only the
-    members with several versions and those with a finding: never the whole roster.
-    None when the insurer's scope has no tallies yet."""
-    scope = view.scopes.get(insurer)
-    scope_id = scope.fact_id if scope is not None else ""
-    if scope is not None:
-        async with db.execute("SELECT 1 FROM tallied_scopes WHERE scope = ?", (scope_id,)) as cursor:
-            if await cursor.fetchone() is None:
-                return None
+    members with several versions and those with a finding: never the whole roster. One
+    statement of each kind for all `insurers`; an insurer whose scope has no tallies yet is
+    left out of the answer."""
+    scope_of = {name: (view.scopes[name].fact_id if name in view.scopes else "") for name in insurers}
     async with db.execute(
-        "SELECT COALESCE(SUM(CASE WHEN scope = '' THEN members END), 0),"
-        " COALESCE(SUM(CASE WHEN scope = :scope THEN members END), 0)"
-        f" FROM member_tallies t WHERE insurer = :insurer AND scope IN ('', :scope) AND {visible('t')}",
-        {"insurer": insurer, "scope": scope_id, **h.params()},
+        "SELECT scope FROM tallied_scopes WHERE scope IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted({s for s in scope_of.values() if s})),),
     ) as cursor:
-        row = await cursor.fetchone()
-    single, matching = (int(row[0]), int(row[1])) if row else (0, 0)
-    multi = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM multi_members WHERE insurer = :insurer)"
-    several = await _status_counts(db, view, insurer, h, multi)
-    found = await _status_counts(
-        db,
-        view,
-        insurer,
-        h,
-        "v.insurer = :insurer AND v.multi = 0 AND v.ref IN"
-        " (SELECT ref FROM member_findings WHERE incident = :incident AND insurer = :insurer)",
-    )
-    affected = view.insurer_status(insurer) == "affected"
-    presumed = (matching - found["found_matched"]) if affected else 0
-    return {
-        "memberships": single + several["memberships"],
-        "confirmed": found["confirmed"] + several["confirmed"],
-        "presumed": presumed + several["presumed"],
-        "ruled_out": found["ruled_out"] + several["ruled_out"],
-    }
+        tallied = {str(r[0]) for r in await cursor.fetchall()} | {""}
+    names = [name for name in insurers if scope_of[name] in tallied]
+    if not names:
+        return {}
+    sums: dict[tuple[str, str], int] = {}
+    async with db.execute(
+        "SELECT insurer, scope, COALESCE(SUM(members), 0) FROM member_tallies t"
+        f" WHERE insurer IN (SELECT value FROM json_each(:insurers)) AND {visible('t')} GROUP BY insurer, scope",
+        {"insurers": json.dumps(names), **h.params()},
+    ) as cursor:
+        for name, scope, members in await cursor.fetchall():
+            sums[str(name), str(scope)] = int(members)
+    # Only insurers with re-enrolled members, or members with findings, have rows to read.
+    empty = dict.fromkeys(("memberships", "confirmed", "presumed", "ruled_out", "found_matched"), 0)
+    several = dict.fromkeys(names, empty)
+    found = dict.fromkeys(names, empty)
+    chosen = {"insurers": json.dumps(names), "incident": view.incident}
+    async with db.execute(
+        "SELECT DISTINCT insurer FROM multi_members WHERE insurer IN (SELECT value FROM json_each(:insurers))", chosen
+    ) as cursor:
+        with_several = sorted(str(r[0]) for r in await cursor.fetchall())
+    async with db.execute(
+        "SELECT DISTINCT insurer FROM member_findings WHERE incident = :incident"
+        " AND insurer IN (SELECT value FROM json_each(:insurers))",
+        chosen,
+    ) as cursor:
+        with_findings = sorted(str(r[0]) for r in await cursor.fetchall())
+    for name in with_several:
+        where = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM multi_members WHERE insurer = :insurer)"
+        several[name] = await _status_counts(db, view, name, h, where)
+    for name in with_findings:
+        where = (
+            "v.insurer = :insurer AND v.multi = 0 AND v.ref IN"
+            " (SELECT ref FROM member_findings WHERE incident = :incident AND insurer = :insurer)"
+        )
+        found[name] = await _status_counts(db, view, name, h, where)
+    counts = {}
+    for name in names:
+        many, told = several[name], found[name]
+        matching = sums.get((name, scope_of[name]), 0)
+        presumed = (matching - told["found_matched"]) if view.insurer_status(name) == "affected" else 0
+        counts[name] = {
+            "memberships": sums.get((name, ""), 0) + many["memberships"],
+            "confirmed": told["confirmed"] + many["confirmed"],
+            "presumed": presumed + many["presumed"],
+            "ruled_out": told["ruled_out"] + many["ruled_out"],
+        }
+    return counts
 
 
 async def _duplicates(db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str) -> int:
     """Affected memberships that are not a new person: for each NIR affected k >= 1 times, k - 1.
 
-    Only the member rows listed in `shared_members` (their NIR is in more than one row) can repeat; they
-    are read insurer by insurer (each query with that insurer's scope only) and counted here.
+    From the maintained people tallies when they describe the horizon, else counted over the
+    member rows whose NIR is in more than one row (`shared_members`); kept in `count_cache`.
     """
     cached = await _cached(db, key)
     if cached is not None:
         return cached["duplicates"]
-    shared = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM shared_members WHERE insurer = :insurer)"
-    sql = (
-        "SELECT nir FROM (" + member_status_sql(shared) + ") AS m"
-        " WHERE status IN ('confirmed', 'presumed') AND nir IS NOT NULL"
-    )
-    affected: Counter[str] = Counter()
-    for insurer in insurers:
-        params = {"incident": view.incident, "scopes": _scopes_json(view, insurer), "insurer": insurer, **h.params()}
-        async with db.execute(sql, params) as cursor:
-            affected.update(str(r[0]) for r in await cursor.fetchall())
-    duplicates = sum(n - 1 for n in affected.values())
+    duplicates = await _maintained_repeats(db, view, h, insurers)
+    if duplicates is None:
+        shared = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM shared_members WHERE insurer = :insurer)"
+        duplicates = _repeats(await _affected_nirs(db, view, h, {name: (shared, {}) for name in insurers}))
     await _keep(db, key, {"duplicates": duplicates})
     return duplicates
 
 
-async def member_counts(db: Db, view: IncidentView, h: Horizon, insurer: str | None = None) -> dict[str, int]:
+def _repeats(nirs: Sequence[str]) -> int:
+    """For each NIR that occurs k >= 1 times, k - 1."""
+    return sum(n - 1 for n in Counter(nirs).values())
+
+
+async def _affected_nirs(
+    db: Db, view: IncidentView, h: Horizon, wheres: dict[str, tuple[str, dict[str, Any]]]
+) -> list[str]:
+    """The NIRs of the affected memberships that each insurer's `where` (with its extra
+    parameters) selects: one query per insurer, each with that insurer's scope only."""
+    sql = "SELECT nir FROM ({}) AS m WHERE status IN ('confirmed', 'presumed') AND nir IS NOT NULL"
+    found: list[str] = []
+    for insurer, (where, extra) in wheres.items():
+        params = {"incident": view.incident, "scopes": _scopes_json(view, insurer), "insurer": insurer, **h.params()}
+        async with db.execute(sql.format(member_status_sql(where)), {**params, **extra}) as cursor:
+            found.extend(str(r[0]) for r in await cursor.fetchall())
+    return found
+
+
+async def _maintained_repeats(db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str]) -> int | None:
+    """The repeats of `_duplicates` from `people_tallies` (see projections/schema.py): a sum
+    over group shapes, then the groups that hold a member enrolled twice or a member with a
+    finding in the incident, counted from their rows. None when the tallies do not describe
+    the horizon: a roster not visible there, or a scope not tallied yet."""
+    async with db.execute(
+        f"SELECT 1 FROM facts f WHERE kind = 'members-enrolled' AND NOT ({visible('f')}) LIMIT 1", h.params()
+    ) as cursor:
+        if await cursor.fetchone() is not None:
+            return None
+    async with db.execute("SELECT position FROM projection_state WHERE name = 'members'") as cursor:
+        row = await cursor.fetchone()
+    if row is not None and int(row[0]) > h.position:
+        return None
+    current: dict[str, str | None] = {}
+    """Affected insurers among `insurers` -> the id of their scope (None: every member)."""
+    for name in insurers:
+        if view.insurer_status(name) == "affected":
+            scope = view.scopes.get(name)
+            current[name] = scope.fact_id if scope is not None else None
+    scopes = sorted({s for s in current.values() if s is not None})
+    if scopes:
+        async with db.execute(
+            "SELECT COUNT(*) FROM tallied_scopes WHERE scope IN (SELECT value FROM json_each(?))",
+            (json.dumps(scopes),),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None or int(row[0]) != len(scopes):
+            return None
+
+    def repeats(shape: str) -> int:
+        affected = 0
+        for name, matched in _decode_shape(shape):
+            if name in current and (current[name] is None or current[name] in matched):
+                affected += 1
+        return affected - 1 if affected > 1 else 0
+
+    async with db.execute("SELECT shape, groups FROM people_tallies WHERE groups > 0") as cursor:
+        total = sum(repeats(str(shape)) * int(groups) for shape, groups in await cursor.fetchall())
+    async with db.execute(
+        "SELECT nir, shape FROM nir_groups WHERE shape = '' UNION SELECT g.nir, g.shape FROM member_findings f"
+        " JOIN member_versions v ON v.insurer = f.insurer AND v.ref = f.ref JOIN nir_groups g ON g.nir = v.nir"
+        " WHERE f.incident = :incident",
+        {"incident": view.incident},
+    ) as cursor:
+        exact = {str(nir): str(shape) for nir, shape in await cursor.fetchall()}
+    if not exact:
+        return total
+    # Those groups are counted from their rows instead (their shape does not say it all).
+    total -= sum(repeats(shape) for shape in exact.values() if shape)
+    refs: dict[str, set[str]] = {}
+    for table in ("nir_recent", "nir_members"):
+        async with db.execute(
+            f"SELECT t.insurer, t.ref FROM json_each(:nirs) j JOIN {table} t ON t.nir = j.value",
+            {"nirs": json.dumps(sorted(exact))},
+        ) as cursor:
+            for name, ref in await cursor.fetchall():
+                refs.setdefault(str(name), set()).add(str(ref))
+    named = "v.insurer = :insurer AND v.ref IN (SELECT value FROM json_each(:refs))"
+    wheres = {name: (named, {"refs": json.dumps(sorted(refs[name]))}) for name in insurers if name in refs}
+    return total + _repeats(await _affected_nirs(db, view, h, wheres))
+
+
+_decode_shape = msgspec.json.Decoder(list[tuple[str, list[str]]]).decode
+"""A NIR group's shape (projections/schema.py): [insurer, [scopes matched]] per member row."""
+
+
+async def member_counts(
+    db: Db, view: IncidentView, h: Horizon, insurer: str | None = None, *, people: bool = True
+) -> dict[str, int]:
     """Counts of SPEC §5: memberships, confirmed, presumed, ruled_out, affected, people.
 
     Counted per insurer once per knowledge state (`count_cache`); people = affected
-    memberships minus repeated NIRs, looked at only where a NIR occurs twice.
+    memberships minus repeated NIRs (see `_duplicates`). Without `people`, the answer has
+    no `people` key and costs no more than the membership counts.
     """
     insurers = [insurer] if insurer is not None else await roster_insurers(db, h)
     totals = {"memberships": 0, "confirmed": 0, "presumed": 0, "ruled_out": 0}
     by_insurer = await _state_keys(db, view, insurers, h)
     keys = [by_insurer[name] for name in insurers]
     cached = await _cached_many(db, keys)
+    missing = [name for name in insurers if by_insurer[name] not in cached]
+    if missing:
+        fresh = await _maintained_counts_of(db, view, missing, h)
+        for name in missing:
+            if name not in fresh:  # a scope not tallied yet: count the rows
+                counts = await _status_counts(db, view, name, h, "v.insurer = :insurer")
+                del counts["found_matched"]
+                fresh[name] = counts
+            cached[by_insurer[name]] = fresh[name]
+        await _keep_many(db, {by_insurer[name]: fresh[name] for name in missing})
     for name in insurers:
-        key = by_insurer[name]
-        counts = cached.get(key) or await _insurer_counts(db, view, name, h, key)
-        for k, v in counts.items():
+        for k, v in cached[by_insurer[name]].items():
             totals[k] += v
-    people_key = hashlib.sha256(json.dumps(["people", insurer, keys]).encode()).hexdigest()
     affected = totals["confirmed"] + totals["presumed"]
+    if not people:
+        return {**totals, "affected": affected}
+    people_key = hashlib.sha256(json.dumps(["people", insurer, keys]).encode()).hexdigest()
     duplicates = await _duplicates(db, view, h, insurers, people_key) if affected else 0
     return {**totals, "affected": affected, "people": affected - duplicates}
 

@@ -29,13 +29,22 @@ id, listed in `tallied_scopes` once its tallies exist). A tally row carries its 
 `known_us` and `pos`, so the counts at any horizon are a sum over visible tally rows; a
 member that gets a second version is taken out of its roster's tallies (it is counted
 through the few `multi` rows instead, listed in `multi_members`).
+
+`people_tallies` keeps the people count maintained the same way. Only NIRs held by more
+than one member row can make two memberships one person; each such NIR group is listed in
+`nir_groups` with its `shape`: for each of its rows, the insurer and the tallied scopes
+the row matches (JSON, sorted). `people_tallies` counts the groups of each shape. Once
+every roster is visible, a group's affected memberships follow from its shape and the
+incident's view alone (insurer affected, its current scope), so the repeats are a sum
+over shapes: nothing is read from the member rows but the groups with a finding in the
+incident and those that hold a member enrolled more than once (`shape` = '').
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 """Stored in `projection_state`; projections of another version are rebuilt from the facts."""
 
 SETTINGS: Final = """
@@ -61,6 +70,8 @@ PROJECTION_TABLES: Final = (
     "member_tallies",
     "tallied_scopes",
     "multi_members",
+    "nir_groups",
+    "people_tallies",
 )
 
 _NIR_TABLE: Final = """
@@ -167,6 +178,18 @@ DDL: Final = (
         insurer TEXT NOT NULL,
         pos INTEGER NOT NULL,
         matcher BLOB NOT NULL
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS nir_groups (
+        nir TEXT PRIMARY KEY,
+        shape TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS people_tallies (
+        shape TEXT PRIMARY KEY,
+        groups INTEGER NOT NULL
     ) WITHOUT ROWID
     """,
     """

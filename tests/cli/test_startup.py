@@ -37,6 +37,7 @@ NEVER_AT_START = (
 NEVER_FOR_A_QUERY = (
     "psycopg",
     "eventsourcing.postgres",
+    "cryptography",
     "ledger.pg_recorder",
     "projections.history",
     "cli.report",
@@ -80,6 +81,21 @@ def test_the_real_entry_point_prints_the_package_version():
 def test_a_summary_loads_neither_psycopg_nor_the_report_nor_the_history(tmp_path):
     store = tmp_path / "s.db"
     subprocess.run([str(EXPOSURE), "--store", str(store), "init"], check=True, capture_output=True, timeout=60)
+    facts = '{"kind": "attack-discovered", "incident": "x", "operator": "O", "occurred_on": "2024-01-02"}\n'
+    subprocess.run(
+        [str(EXPOSURE), "--store", str(store), "import", "-"],
+        input=facts,
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    subprocess.run(
+        [str(EXPOSURE), "--store", str(store), "summary", "--incident", "x"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # the projections are current from now on
     code = (
         "from cli.main import main\n"
         f"try:\n    main(['--store', {str(store)!r}, 'summary', '--incident', 'x', '--json'])\n"

@@ -46,7 +46,16 @@ def test_the_quick_roster_benchmark_measures_every_figure(tmp_path):
         assert figures[rate] > 0, rate
     assert 0 < figures["peak_memory_gib"] < 1
     assert figures["bytes_per_member"] > 0
-    for line in ("exposure members import", "lookup by NIR", "summary, warm", "members export", "projection rebuild"):
+    for command in ("python", "version", "summary_warm", "member"):  # whole processes
+        assert figures["processes"][command]["wall_ms"] > 0, command
+    for line in (
+        "exposure members import",
+        "lookup by NIR",
+        "summary, warm",
+        "members export",
+        "projection rebuild",
+        "exposure --version, whole process",
+    ):
         assert line in done.stdout, line
 
 
