@@ -22,8 +22,8 @@ from cli.demo_roster import SHARED_EVERY, roster_rows, shared_nir, write_roster_
 from cli.i18n import _
 from cli.shell import emit_json, err, json_option, out, run
 from domain.facts import KINDS
-from service import When, questions, session, writes
-from service.session import Store
+from usecases import When, questions, session, writes
+from usecases.session import Store
 
 DATES: Final = ("2024-01-29", "2024-02-01", "2024-02-05", "2024-02-07", "2024-02-08", "2024-02-16")
 ROSTER_KNOWN_ON: Final = "2024-01-01"

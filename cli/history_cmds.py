@@ -21,8 +21,8 @@ from cli.shell import emit_json, horizon_at, horizon_options, json_option, out, 
 from domain import obligations as rules
 from domain import times, veris
 from domain.errors import InvalidFact
-from service import history as story
-from service.session import Store
+from usecases import history as story
+from usecases.session import Store
 
 P = ParamSpec("P")
 T = TypeVar("T")

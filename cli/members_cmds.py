@@ -11,8 +11,8 @@ from cli import render
 from cli.i18n import _, ngettext
 from cli.roster import RosterProgress
 from cli.shell import emit_json, horizon_at, json_option, run, warn, with_store
-from service import questions, writes
-from service.session import Store
+from usecases import questions, writes
+from usecases.session import Store
 
 
 @click.group()

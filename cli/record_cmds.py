@@ -15,8 +15,8 @@ from domain.errors import InvalidFact
 from domain.facts import KINDS
 from domain.parse import input_keys
 from domain.times import iso_utc
-from service import session, writes
-from service.session import Store
+from usecases import session, writes
+from usecases.session import Store
 
 LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles", "action", "vector"})
 INT_KEYS = frozenset({"estimate"})

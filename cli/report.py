@@ -31,8 +31,8 @@ from domain import obligations as rules
 from domain.errors import InvalidFact
 from domain.facts import AttackDiscovered, FactRetracted, insurer_of
 from domain.times import from_micros, iso_utc, to_minute
-from service import history as story
-from service.session import Horizon, Store
+from usecases import history as story
+from usecases.session import Horizon, Store
 
 MESSAGES: Final = (
     N_("Exposure report"),
@@ -89,7 +89,7 @@ class Marker:
 
 
 async def gather(store: Store, incident: str, h: Horizon, rule: rules.Rule) -> dict[str, Any]:
-    """Every answer the page shows (`service.history.report`), with the facts as chart markers."""
+    """Every answer the page shows (`usecases.history.report`), with the facts as chart markers."""
     found = await story.report(store, incident, h, rule)
     summary, view, entries, duties, rows = found.summary, found.view, found.timeline, found.obligations, found.facts
     hidden_by = {r.fact.fact: r.fact.id for r in rows if isinstance(r.fact, FactRetracted)}

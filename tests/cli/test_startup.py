@@ -43,8 +43,8 @@ NEVER_FOR_A_QUERY = (
     "cli.report",
     "cli.history_cmds",
     "cli.audit_cmds",
-    "service.history",
-    "service.audit",
+    "usecases.history",
+    "usecases.audit",
 )
 
 

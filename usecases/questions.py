@@ -1,6 +1,6 @@
 """The questions about one horizon: summary, insurer, member (one or many NIRs), members export.
 
-Each takes the `Horizon` that `service.session.horizon` resolved (after catching up).
+Each takes the `Horizon` that `usecases.session.horizon` resolved (after catching up).
 """
 
 from __future__ import annotations

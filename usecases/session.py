@@ -7,7 +7,7 @@ from typing import Any
 
 from ledger.store import Store, default_key_file
 from projections.queries import Horizon
-from service import When
+from usecases import When
 
 
 async def open_store(
