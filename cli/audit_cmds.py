@@ -7,6 +7,7 @@ when the ledger fails verification or replay; exit 1 for bad input.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,20 +17,27 @@ from rich.table import Table
 
 from cli import render
 from cli.i18n import _
-from cli.shell import AuditFailed, emit_json, emit_json_line, json_option, run, with_store, with_stored_bytes
+from cli.roster import RosterProgress
+from cli.shell import (
+    MOMENT,
+    emit_json,
+    emit_json_line,
+    force_option,
+    json_option,
+    output_to,
+    run,
+    with_store,
+    with_stored_bytes,
+)
 from domain import times
-from domain.errors import InvalidFact
+from domain.errors import AuditFailure, InvalidFact, LedgerError
 from domain.facts import KINDS
 from domain.merkle import Checkpoint, Head, ProofError, parse_checkpoint, parse_head
 from ledger import audit as auditing
 from ledger import signing
 from ledger.store import Store
 from projections import queries
-
-
-def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:
-    return AuditFailed(str(problem))
-
+from service import access_log, storage
 
 # -- log --------------------------------------------------------------------------------
 
@@ -38,8 +46,12 @@ def _audit_failed(problem: auditing.AuditFailure) -> AuditFailed:
 @click.option(
     "--kind", "kinds", multiple=True, type=click.Choice(sorted(KINDS)), help="Only facts of this kind (repeatable)."
 )
-@click.option("--from", "since", metavar="X", help="Only facts recorded at or after X (a date means its start).")
-@click.option("--to", "until", metavar="Y", help="Only facts recorded at or before Y (a date means its end).")
+@click.option(
+    "--from", "since", metavar="X", type=MOMENT, help="Only facts recorded at or after X (a date means its start)."
+)
+@click.option(
+    "--to", "until", metavar="Y", type=MOMENT, help="Only facts recorded at or before Y (a date means its end)."
+)
 @click.option("--incident", metavar="ID", help="Only facts about this incident (and their retractions).")
 @json_option
 def audit_log(
@@ -67,14 +79,11 @@ def audit_log(
             await store.catch_up()
             await queries.require_incident(store.db, incident)
         rows: list[dict[str, Any]] = []
-        try:
-            async for entry in auditing.log_entries(store, kinds, start, end, incident):
-                if as_json:
-                    emit_json_line(entry)
-                else:
-                    rows.append(entry)
-        except auditing.AuditFailure as problem:
-            raise _audit_failed(problem) from None
+        async for entry in auditing.log_entries(store, kinds, start, end, incident):
+            if as_json:
+                emit_json_line(entry)
+            else:
+                rows.append(entry)
         if not as_json:
             _render_log(rows, store.tz)
 
@@ -160,34 +169,51 @@ def _head_from_json(text: str) -> Head:
     metavar="PUBKEY",
     help="Public key file or text (from `audit keygen`): the --expect checkpoint must be signed by it.",
 )
+@click.option(
+    "--projections",
+    is_flag=True,
+    help="Also rebuild every projection from the facts and compare each table's digest (names the first"
+    " differing table and row).",
+)
 @json_option
-def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> None:
+def audit_verify(expect: str | None, trusted_key: str | None, projections: bool, as_json: bool) -> None:
     """Recompute every leaf hash and the Merkle tree; name the first bad position (exit 3).
 
     Checks that positions are 1..N with no gap, every fact decodes, ids are unique,
-    recorded_at strictly increases, and facts verified before are unchanged. With
-    --expect, also proves that the log extends that head (nothing rewritten or
-    removed since): the one check a forger who recomputed every hash cannot pass.
+    recorded_at strictly increases, facts verified before are unchanged and the
+    append-only triggers are in place. With --expect, also proves that the log extends
+    that head (nothing rewritten or removed since): the one check a forger who
+    recomputed every hash cannot pass. A signed head's signature is checked only
+    against --trusted-key. With --projections, also checks that every stored projection
+    (caches included) is what the facts give.
 
     \b
     Examples:
       exposure audit verify
       exposure audit head > head-2024-02-07.txt   # keep it somewhere else
       exposure audit verify --expect head-2024-02-07.txt --trusted-key auditor.key.pub
+      exposure audit verify --projections
     """
+    expected = _expected_option(expect)
+    trusted = _trusted_option(trusted_key, expected)
 
     @with_stored_bytes
     async def go(store: Store) -> None:
-        expected = parse_expected(expect) if expect else None
-        trusted = signing.load_verifier(trusted_key) if trusted_key else None
-        try:
-            result = await auditing.verify(store, expected, trusted)
-        except auditing.AuditFailure as problem:
-            raise _audit_failed(problem) from None
+        result = await auditing.verify(store, expected, trusted)
+        accesses = await verify_access_log(store)
+        tables = await auditing.verify_projections(store) if projections else None
+        unchecked = _unchecked_signatures(expected, trusted)
+        if unchecked and not as_json:
+            click.echo(
+                f"Warning: the checkpoint's signature by {unchecked} was NOT checked: give --trusted-key"
+                " with the signer's public key (.pub) to check it",
+                err=True,
+            )
         if as_json:
             emit_json(
                 {
                     "ok": True,
+                    "access_log": None if accesses is None else {"rows": accesses[0], "head": accesses[1]},
                     "origin": result.origin,
                     "size": result.head.size,
                     "root": result.head.root,
@@ -196,6 +222,10 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
                     if result.expected
                     else None,
                     "signed_by": result.signed_by,
+                    "unchecked_signatures": [s.display for s in expected.signatures]
+                    if isinstance(expected, Checkpoint) and trusted is None
+                    else [],
+                    "projections": None if tables is None else [t.__dict__ for t in tables],
                 }
             )
             return
@@ -207,9 +237,62 @@ def audit_verify(expect: str | None, trusted_key: str | None, as_json: bool) -> 
         if result.expected is not None:
             click.echo(f"extends the expected head {result.expected} (consistency proof checked)")
         if result.signed_by is not None:
-            click.echo(f"checkpoint signed by {result.signed_by}")
+            click.echo(f"checkpoint signed by {result.signed_by} (signature checked)")
+        if tables is not None:
+            rows = sum(t.rows for t in tables)
+            click.echo(f"projections: {len(tables)} tables ({rows:,} rows) identical to a rebuild from the facts")
+        if accesses is not None:
+            click.echo(f"access log: {accesses[0]} rows, chain verified (head {accesses[1][:16]})")
 
     run(go())
+
+
+def _expected_option(expect: str | None) -> Head | Checkpoint | None:
+    """`--expect`, parsed before the store is opened (exit 1 on an unreadable head)."""
+    if expect is None:
+        return None
+    try:
+        return parse_expected(expect)
+    except LedgerError as problem:
+        click.echo(f"Error: {problem}", err=True)
+        raise SystemExit(1) from None
+
+
+def _trusted_option(trusted_key: str | None, expected: Head | Checkpoint | None) -> signing.Verifier | None:
+    """`--trusted-key`: a usage mistake (exit 2) unless it can check a signed checkpoint."""
+    if trusted_key is None:
+        return None
+    if expected is None:
+        raise click.UsageError("--trusted-key checks the signature of a checkpoint: give --expect CHECKPOINT too")
+    if not isinstance(expected, Checkpoint):
+        raise click.UsageError(
+            "--trusted-key checks the signature of a checkpoint, but --expect is a bare SIZE:ROOT head:"
+            " give the checkpoint printed by `audit head --sign`"
+        )
+    try:
+        return signing.load_verifier(trusted_key)
+    except LedgerError as problem:
+        raise click.BadParameter(str(problem), param_hint="--trusted-key") from None
+
+
+def _unchecked_signatures(expected: Head | Checkpoint | None, trusted: signing.Verifier | None) -> str:
+    """The signers of a checkpoint whose signatures nobody checked (no --trusted-key)."""
+    if trusted is not None or not isinstance(expected, Checkpoint):
+        return ""
+    return ", ".join(s.display for s in expected.signatures)
+
+
+async def verify_access_log(store: Store) -> tuple[int, str] | None:
+    """The lookup service's access log chain (rows, last hash), if the store has one; exit 3 when broken."""
+    db = await storage.existing(store.location.text)
+    if db is None:
+        return None
+    try:
+        return await access_log.verify(db)
+    except access_log.ChainBroken as problem:
+        raise AuditFailure(str(problem)) from None
+    finally:
+        await db.close()
 
 
 @click.command("head")
@@ -235,10 +318,7 @@ def audit_head(key_file: str | None) -> None:
     @with_stored_bytes
     async def go(store: Store) -> None:
         signer = signing.load_signer(Path(key_file)) if key_file else None
-        try:
-            current = await auditing.checkpoint(store)
-        except auditing.AuditFailure as problem:
-            raise _audit_failed(problem) from None
+        current = await auditing.checkpoint(store)
         if signer is not None:
             current = signer.sign(current)
         click.echo(current.text(), nl=False)
@@ -270,57 +350,88 @@ def audit_keygen(file: str, name: str) -> None:
 
 
 @click.command("replay")
+@click.option(
+    "--answers",
+    is_flag=True,
+    help="Also compare every answer one by one at every knowledge time and every append (slow).",
+)
 @json_option
-def audit_replay(as_json: bool) -> None:
-    """Rebuild every projection from the facts alone and compare the answers (exit 3 on a difference).
+def audit_replay(answers: bool, as_json: bool) -> None:
+    """Rebuild every projection from the facts alone and compare, table by table (exit 3 on a difference).
 
-    Compared at every knowledge time in the log and at every append (as recorded
-    then): each incident's summary, each insurer's answer, each enrolled member's
-    status, fields and deciding facts.
+    Every projection table, caches included, is read in one canonical order on both
+    sides and compared row by row (with a SHA-256 digest of each table); the first
+    difference names its table, its key and its column. Equal tables give equal answers
+    at every knowledge time (docs/AUDIT.md). --answers also compares each incident's
+    summary, each insurer's answer and each member's status at every knowledge time and
+    every append, as the answers were compared before.
 
     \b
-    Example:
+    Examples:
       exposure audit replay
+      exposure audit replay --answers
     """
 
     @with_store
     async def go(store: Store) -> None:
-        try:
-            result = await auditing.replay(store)
-        except auditing.AuditFailure as problem:
-            raise _audit_failed(problem) from None
+        with RosterProgress() as progress:
+            result = await auditing.replay(store, answers=answers, progress=progress)
         if as_json:
-            emit_json({"ok": True, **result.__dict__})
+            emit_json(
+                {
+                    "ok": True,
+                    "facts": result.facts,
+                    "tables": [t.__dict__ for t in result.tables],
+                    "answers": None if result.answers is None else result.answers.__dict__,
+                }
+            )
             return
+        rows = sum(t.rows for t in result.tables)
         click.echo(
-            f"Replayed {result.facts} facts into a fresh read side: {result.answers:,} answers identical"
-            f" at {result.knowledge_times} knowledge times and {result.recording_times} recording times"
-            f" ({result.incidents} incidents, {result.insurers} insurers, {result.members:,} members)"
+            f"Replayed {result.facts} facts into a fresh read side: {len(result.tables)} projection tables"
+            f" ({rows:,} rows) identical"
         )
+        if result.answers is not None:
+            a = result.answers
+            click.echo(
+                f"{a.answers:,} answers identical at {a.knowledge_times} knowledge times and {a.recording_times}"
+                f" recording times ({a.incidents} incidents, {a.insurers} insurers, {a.members:,} members)"
+            )
 
     run(go())
 
 
 @click.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-def audit_export(file: str) -> None:
+@click.option(
+    "--decrypt",
+    is_flag=True,
+    help="On an encrypted store, also write each fact in clear (needs the key file; an auditor without"
+    " the key cannot check the clear data against the ciphertext).",
+)
+@force_option
+def audit_export(file: str, decrypt: bool, force: bool) -> None:
     """Write the verified log as CloudEvents 1.0 JSON lines, the head last (- for stdout).
 
     Each line carries the exact stored bytes (base64) and leaf hash, so that an
     auditor recomputes every leaf and the root without this program
-    (docs/AUDIT.md).
+    (docs/AUDIT.md). Every field of a line is bound to its leaf hash. An encrypted
+    store's facts stay encrypted in the export unless --decrypt. An existing FILE is
+    replaced only with --force; never the store or a key file.
 
     \b
-    Example:
+    Examples:
       exposure audit export ledger.jsonl
+      exposure audit export ledger-clear.jsonl --decrypt    # encrypted store: facts in clear
     """
 
     @with_store
     async def go(store: Store) -> None:
-        try:
-            head = await auditing.export(store, file)
-        except auditing.AuditFailure as problem:
-            raise _audit_failed(problem) from None
+        if file == "-":
+            head = await auditing.export(store, sys.stdout, decrypt=decrypt)
+        else:
+            with output_to(file, "audit export", force=force, make_folder=True) as handle:
+                head = await auditing.export(store, handle, decrypt=decrypt)
         if file != "-":
             click.echo(f"Exported {head.size} facts to {file}; head {head}", err=False)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import tempfile
 from collections.abc import Callable, Iterator
 from importlib import resources
@@ -20,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli import render
 from cli.demo_roster import SHARED_EVERY, roster_rows, shared_nir, write_roster_csv
 from cli.i18n import _
-from cli.shell import emit_json, err, json_option, out, run
+from cli.shell import emit_json, err, json_option, out, run, settings
 from domain.facts import KINDS
 from usecases import When, questions, session, writes
 from usecases.session import Store
@@ -140,14 +141,27 @@ def _findings(insurers: list[str], per_insurer: int) -> list[dict[str, Any]]:
     return facts
 
 
-async def run_demo(directory: str | None, members: int, as_json: bool) -> None:
-    """Build the demo store and print the summaries as known on each date."""
-    folder = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="exposure-demo-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    location = str(folder / "demo.db")
-    if Path(location).exists():
-        raise click.UsageError(f"{location} already exists: give an empty --dir")
-    store = await session.create(location, timezone="Europe/Paris")
+async def run_demo(
+    directory: str | None,
+    members: int,
+    as_json: bool,
+    *,
+    store_location: str | None = None,
+    key_file: Path | None = None,
+) -> None:
+    """Build the demo store (`store_location`, else `demo.db` in `directory` or a new
+    temporary folder) and print the summaries as known on each date."""
+    if store_location is not None:
+        location = store_location
+        if session.exists(location):
+            raise click.UsageError(f"{location} already exists: name a new --store for the demo")
+    else:
+        folder = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="exposure-demo-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        location = str(folder / "demo.db")
+        if Path(location).exists():
+            raise click.UsageError(f"{location} already exists: give an empty --dir")
+    store = await session.create(location, key_file, timezone="Europe/Paris")
     try:
         # The synthetic roster CSVs hold raw NIRs: written apart from the store folder, then deleted.
         with tempfile.TemporaryDirectory(prefix="exposure-demo-rosters-") as rosters, _bar(members) as progress:
@@ -178,12 +192,15 @@ async def run_demo(directory: str | None, members: int, as_json: bool) -> None:
             out.print()
         render.evolution_legend()
         out.print()
+        command = f"exposure --store {shlex.quote(location)}" + (
+            f" --key-file {shlex.quote(str(key_file))}" if key_file else ""
+        )
         out.print(_("Explore it:"))
-        out.print(f"  exposure --store {location} summary --incident viamedis-2024-01 --as-known-on 2024-02-07")
-        out.print(f"  exposure --store {location} insurer --incident almerys-2024-02 --insurer mutame-et-plus")
+        out.print(f"  {command} summary --incident viamedis-2024-01 --as-known-on 2024-02-07")
+        out.print(f"  {command} insurer --incident almerys-2024-02 --insurer mutame-et-plus")
         if nir is not None:
-            out.print(f'  exposure --store {location} member --nir "{spaced(nir)}"   # ' + _("a synthetic person"))
-        out.print(f"  exposure --store {location} audit log")
+            out.print(f'  {command} member --nir "{spaced(nir)}"   # ' + _("a synthetic person"))
+        out.print(f"  {command} audit log")
     finally:
         await store.close()
 
@@ -237,8 +254,15 @@ def _bar(members: int) -> Iterator[Callable[[int], None]]:
 def demo(directory: str | None, members: int, as_json: bool) -> None:
     """Load the Viamedis/Almerys story with synthetic members and print its answers at several dates.
 
+    The demo store is `demo.db` in --dir; without --dir, the store named by --store (or
+    $EXPOSURE_STORE), which must not exist yet; without either, a new temporary folder.
+
     \b
-    Example:
+    Examples:
       exposure demo --members 1000
+      exposure --store demo.db demo
     """
-    run(run_demo(directory, members, as_json))
+    cfg = settings()
+    named = None if directory else cfg.named
+    key_file = cfg.key_file if named else None
+    run(run_demo(directory, members, as_json, store_location=named, key_file=key_file))

@@ -9,23 +9,32 @@ import csv
 import json
 import re
 import sys
-from collections.abc import AsyncGenerator, Callable
-from typing import Any, Final, ParamSpec, TypeVar
+from collections.abc import AsyncGenerator
+from typing import Any, Final
 
 import click
 from rich.table import Table
 
 from cli import render
 from cli.i18n import _
-from cli.shell import emit_json, horizon_at, horizon_options, json_option, out, rules_option, run, with_store
+from cli.shell import (
+    MOMENT,
+    emit_json,
+    horizon_at,
+    horizon_options,
+    json_option,
+    knowledge_options,
+    out,
+    rules_option,
+    run,
+    with_store,
+)
 from domain import obligations as rules
 from domain import times, veris
+from domain.csv_cells import cell
 from domain.errors import InvalidFact
 from usecases import history as story
 from usecases.session import Store
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 CHANGE_COLUMNS: Final = (
     "incident",
@@ -39,20 +48,6 @@ CHANGE_COLUMNS: Final = (
 )
 
 
-def knowledge_options(fn: Callable[P, T]) -> Callable[P, T]:
-    """`--as-known-on X` and `--as-recorded-at Y` (for commands whose output is always one format)."""
-    fn = click.option(
-        "--as-recorded-at",
-        metavar="Y",
-        help="Answer with only the facts recorded at or before Y (what the ledger could say then).",
-    )(fn)
-    return click.option(
-        "--as-known-on",
-        metavar="X",
-        help="Knowledge date: a date (end of that day in the ledger's zone) or a datetime with offset. Default: now.",
-    )(fn)
-
-
 _local = render.stamp
 _list = render.listed
 
@@ -63,12 +58,17 @@ _list = render.listed
 @click.command()
 @click.option("--incident", required=True, help="Incident id.")
 @click.option(
-    "--from", "from_", required=True, metavar="X", help="Earlier knowledge date (a date: the end of that day)."
+    "--from",
+    "from_",
+    required=True,
+    metavar="X",
+    type=MOMENT,
+    help="Earlier knowledge date (a date: the end of that day).",
 )
-@click.option("--to", metavar="Y", help="Later knowledge date (default: now).")
+@click.option("--to", metavar="Y", type=MOMENT, help="Later knowledge date (default: now).")
 @click.option("--members", "list_members", is_flag=True, help="List the members whose answer changed instead.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="With --members: csv (default) or jsonl.")
-@click.option("--as-recorded-at", metavar="Y", help="Only facts recorded at or before Y, at both ends.")
+@click.option("--as-recorded-at", metavar="Y", type=MOMENT, help="Only facts recorded at or before Y, at both ends.")
 @json_option
 def diff(
     incident: str,
@@ -118,14 +118,17 @@ async def _write_changes(rows: AsyncGenerator[dict[str, Any], None], fmt: str) -
                 continue
             writer.writerow(
                 [
-                    row["incident"],
-                    row["insurer"],
-                    row["ref"],
-                    row["change"],
-                    row["before"]["status"] or "",
-                    ";".join(row["before"]["fields"]),
-                    row["after"]["status"] or "",
-                    ";".join(row["after"]["fields"]),
+                    cell(text)  # text a spreadsheet would run as a formula gets a leading '
+                    for text in (
+                        row["incident"],
+                        row["insurer"],
+                        row["ref"],
+                        row["change"],
+                        row["before"]["status"] or "",
+                        ";".join(row["before"]["fields"]),
+                        row["after"]["status"] or "",
+                        ";".join(row["after"]["fields"]),
+                    )
                 ]
             )
     sys.stdout.flush()

@@ -10,7 +10,7 @@ import click
 from cli import render
 from cli.i18n import _, ngettext
 from cli.roster import RosterProgress
-from cli.shell import emit_json, horizon_at, json_option, run, warn, with_store
+from cli.shell import MOMENT, emit_json, horizon_at, json_option, knowledge_options, run, warn, with_store
 from usecases import questions, writes
 from usecases.session import Store
 
@@ -75,7 +75,7 @@ def _roster_warning(kind: str, values: dict[str, Any], store: Store) -> str:
 @members.command("import")
 @click.option("--insurer", "insurer_id", required=True, help="Insurer id the roster belongs to.")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--known-on", metavar="X", help="When the roster was known (default: now).")
+@click.option("--known-on", metavar="X", type=MOMENT, help="When the roster was known (default: now).")
 @click.option(
     "--map",
     "renames",
@@ -155,8 +155,7 @@ def members_import(
 @click.option("--incident", required=True, help="Incident id.")
 @click.option("--insurer", "insurer_id", help="Only this insurer's members.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
-@click.option("--as-known-on", metavar="X", help="Knowledge date (default: now).")
-@click.option("--as-recorded-at", metavar="Y", help="Only facts recorded at or before Y.")
+@knowledge_options
 def members_export(
     incident: str, insurer_id: str | None, fmt: str, as_known_on: str | None, as_recorded_at: str | None
 ) -> None:

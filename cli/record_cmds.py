@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
 
+from cli import inputs
 from cli.i18n import _, ngettext
 from cli.shell import emit_json, json_option, run, settings, with_store
 from domain.errors import InvalidFact
@@ -21,12 +21,11 @@ from usecases.session import Store
 LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles", "action", "vector"})
 INT_KEYS = frozenset({"estimate"})
 BOOL_KEYS = frozenset({"special"})
-MAX_LINE = 64 * 1024 * 1024
 
 
 @click.command()
 @click.option(
-    "--timezone", "tz", default="UTC", show_default=True, help="The ledger's time zone (IANA name) for date-only times."
+    "--timezone", "tz", metavar="TZ", help="The ledger's time zone (IANA name) for date-only times (default UTC)."
 )
 @click.option(
     "--encrypt",
@@ -40,8 +39,11 @@ MAX_LINE = 64 * 1024 * 1024
     ),
 )
 @json_option
-def init(tz: str, encrypt: bool, as_json: bool) -> None:
+def init(tz: str | None, encrypt: bool, as_json: bool) -> None:
     """Create the store and its key file (idempotent).
+
+    On an existing store, the same options again say "Already initialised"; another
+    --timezone, or --encrypt on a store kept in clear, is refused (exit 1) and changes nothing.
 
     \b
     Example:
@@ -117,7 +119,9 @@ def _flags(keys: list[str]) -> str:
 def _member_flag(value: str) -> object:
     if value.lstrip().startswith("{"):
         try:
-            return json.loads(value)
+            return inputs.loads(value)
+        except inputs.DuplicateKey as problem:
+            raise InvalidFact(f"--members: duplicate key {problem.args[0]!r}") from None
         except (ValueError, RecursionError):  # JSONDecodeError, too many digits, too deep
             raise InvalidFact(f"--members: invalid JSON object {value[:80]!r}") from None
     return {"ref": value}
@@ -183,28 +187,6 @@ def record(kind: str, keys: tuple[str, ...], as_json: bool) -> None:
     run(go())
 
 
-def _read_jsonl(handle: TextIO) -> tuple[list[tuple[str, object]], list[str]]:
-    """The JSON objects of a JSON Lines file, labelled `line N`, and a problem line for each
-    line that is not JSON (reported with the other problems, in line order)."""
-    items: list[tuple[str, object]] = []
-    problems: list[str] = []
-    for number, line in enumerate(handle, start=1):
-        if len(line) > MAX_LINE:
-            problems.append(f"line {number}: longer than {MAX_LINE // (1024 * 1024)} MiB")
-            continue
-        if not line.strip():
-            continue
-        try:
-            items.append((f"line {number}", json.loads(line)))
-        except json.JSONDecodeError as problem:
-            problems.append(f"line {number}: invalid JSON ({problem.msg} at column {problem.colno})")
-        except ValueError:  # json's int() refuses numbers of more than 4,300 digits
-            problems.append(f"line {number}: invalid JSON (a number with too many digits)")
-        except RecursionError:
-            problems.append(f"line {number}: JSON nested too deeply")
-    return items, problems
-
-
 @click.command("import")
 @click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
 @json_option
@@ -222,14 +204,12 @@ def import_facts(file: str, as_json: bool) -> None:
     async def go(store: Store) -> None:
         try:
             if file == "-":
-                items, problems = _read_jsonl(sys.stdin)
+                items, problems = inputs.read_jsonl(sys.stdin.buffer, file)
             else:
-                with Path(file).open(encoding="utf-8") as handle:
-                    items, problems = _read_jsonl(handle)
+                with Path(file).open("rb") as handle:
+                    items, problems = inputs.read_jsonl(handle, file)
         except FileNotFoundError:
             raise InvalidFact(f"no such file: {file}") from None
-        except UnicodeDecodeError as problem:
-            raise InvalidFact(f"{file}: not UTF-8 text (byte {problem.start})") from None
         except OSError as problem:
             raise InvalidFact(f"{file}: {problem.strerror}") from None
         if not items and not problems:

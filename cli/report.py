@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import html
 import importlib.metadata
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +24,7 @@ import click
 
 from cli.i18n import N_, _, language, ngettext
 from cli.render import category_label, status_word
-from cli.shell import emit_json, horizon_at, horizon_options, rules_option, run, with_store
+from cli.shell import emit_json, force_option, horizon_at, horizon_options, output_to, rules_option, run, with_store
 from domain import obligations as rules
 from domain.errors import InvalidFact
 from domain.facts import AttackDiscovered, FactRetracted, insurer_of
@@ -130,12 +128,21 @@ async def gather(store: Store, incident: str, h: Horizon, rule: rules.Rule) -> d
 @click.command()
 @click.option("--incident", required=True, help="Incident id.")
 @click.option("--html", "html_file", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
+@force_option
 @rules_option("Deadline rule for the obligations table.")
 @horizon_options
 def report(
-    incident: str, html_file: str, rule_id: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool
+    incident: str,
+    html_file: str,
+    force: bool,
+    rule_id: str,
+    as_known_on: str | None,
+    as_recorded_at: str | None,
+    as_json: bool,
 ) -> None:
     """Write a self-contained HTML page: timeline chart, summary, obligations, sources.
+
+    An existing FILE is replaced only with --force (never the store or a key file).
 
     \b
     Example:
@@ -144,15 +151,15 @@ def report(
 
     @with_store
     async def go(store: Store) -> None:
-
-        h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        data = await gather(store, incident, h, rules.rule(rule_id))
-        if not data["summary"].get("known", True):
-            moment = to_minute(h.as_known_on, store.tz)
-            raise InvalidFact(f"{incident} was not known as of {moment} ({store.tz.key}): no report to write")
-        text = page(data)
         target = Path(html_file)
-        _write_atomically(target, text)
+        with output_to(html_file, "--html", force=force) as sink:  # written whole or not at all
+            h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
+            data = await gather(store, incident, h, rules.rule(rule_id))
+            if not data["summary"].get("known", True):
+                moment = to_minute(h.as_known_on, store.tz)
+                raise InvalidFact(f"{incident} was not known as of {moment} ({store.tz.key}): no report to write")
+            text = page(data)
+            sink.write(text)
         if as_json:
             emit_json({"incident": incident, "html": str(target), "bytes": len(text.encode()), **h.header()})
         else:
@@ -163,21 +170,6 @@ def report(
             )
 
     run(go())
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    """Write the whole page or nothing (no half-written report on a failure)."""
-    folder = target.parent if str(target.parent) else Path()
-    if not folder.is_dir():
-        raise InvalidFact(f"--html: no such folder: {folder}")
-    handle, temporary = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as sink:
-            sink.write(text)
-        Path(temporary).replace(target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 # -- the page ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The progress bar of `members import` (the work is in `ledger.roster`)."""
+"""The progress bars of `members import` (the work is in `ledger.roster`) and `store rebuild`."""
 
 from __future__ import annotations
 
@@ -22,22 +22,26 @@ from cli.shell import err
 
 
 class _Rate(ProgressColumn):
-    """Rows per second."""
+    """Units (rows, facts) per second."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} rows/s" if speed else "- rows/s", style="cyan")
+        return Text(f"{speed:,.0f} {self.unit}/s" if speed else f"- {self.unit}/s", style="cyan")
 
 
 class RosterProgress:
     """Two bars on stderr: checking every row, then appending batches (rows, rate, ETA)."""
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "rows") -> None:
         self._bar = Progress(
             TextColumn("[bold]{task.description:<7}"),
             BarColumn(),
             MofNCompleteColumn(),
-            _Rate(),
+            _Rate(unit),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=err,

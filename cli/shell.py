@@ -7,6 +7,7 @@ verification failed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -14,14 +15,16 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TextIO, TypeVar
 
 import click
 
+from cli import outputs
 from cli.i18n import _
+from domain import nir as nir_rules
 from domain import obligations as obligation_rules
 from domain import times
-from domain.errors import LedgerError
+from domain.errors import AuditFailure, LedgerError
 from ledger.backends import DEFAULT_STORE
 
 if TYPE_CHECKING:
@@ -58,10 +61,6 @@ def __getattr__(name: str) -> Console:
     return console
 
 
-class AuditFailed(Exception):
-    """Audit verification failed: exit code 3."""
-
-
 class Settings:
     """Global options: where the store and its key file are."""
 
@@ -72,7 +71,9 @@ class Settings:
         read_store: str | None = None,
         max_lag: float | None = None,
     ) -> None:
-        self.location = store or os.environ.get("EXPOSURE_STORE") or DEFAULT_STORE
+        self.named = store or os.environ.get("EXPOSURE_STORE") or None
+        """The store the user named (`--store` or `$EXPOSURE_STORE`), None for the default."""
+        self.location = self.named or DEFAULT_STORE
         key = key_file or os.environ.get("EXPOSURE_KEY_FILE")
         self.key_file = Path(key) if key else None
         self.read_location = read_store or os.environ.get("EXPOSURE_READ_STORE") or None
@@ -94,6 +95,14 @@ class Settings:
             click.echo(f"Warning: {warning}", err=True)
         return store
 
+    def protected_files(self) -> list[tuple[Path, str]]:
+        """What no output file may replace: the store, its companions and its key file."""
+        from ledger.backends import parse_location  # noqa: PLC0415 - start-up time: see cli/lazy.py
+        from ledger.store import default_key_file  # noqa: PLC0415
+
+        store = parse_location(self.location).path
+        return outputs.store_files(store, self.key_file or default_key_file(self.location))
+
 
 def _env_seconds(name: str) -> float | None:
     text = os.environ.get(name)
@@ -103,6 +112,22 @@ def _env_seconds(name: str) -> float | None:
         return float(text)
     except ValueError:
         raise click.UsageError(f"${name} must be a number of seconds, not {text!r}") from None
+
+
+def output_to(
+    target: str, what: str, *, force: bool, make_folder: bool = False
+) -> contextlib.AbstractContextManager[TextIO]:
+    """`outputs.output_file` for a FILE argument of the running command, the store's files protected."""
+    return outputs.output_file(
+        Path(target), force=force, protected=settings().protected_files(), what=what, make_folder=make_folder
+    )
+
+
+def force_option(fn: Callable[P, T]) -> Callable[P, T]:
+    """`--force`: replace an existing output file (never the store or a key file)."""
+    return click.option(
+        "--force", is_flag=True, help="Replace FILE if it exists (never the store, its companions or a key file)."
+    )(fn)
 
 
 def settings() -> Settings:
@@ -118,7 +143,8 @@ def fail(*lines: str, code: int = EXIT_REJECTED) -> None:
     """Print `Error: ...` lines on stderr and exit with `code`: one line per problem, with any
     line break, control or terminal escape character of quoted user text shown escaped."""
     for line in lines:
-        click.echo("Error: " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in line), err=True)
+        shown = nir_rules.mask_nirs(line)  # whatever the user put where: a NIR in a ref, a role, a date
+        click.echo("Error: " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown), err=True)
     sys.exit(code)
 
 
@@ -130,7 +156,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except LedgerError as problem:
         fail(*problem.problems)
-    except AuditFailed as problem:
+    except AuditFailure as problem:  # the ledger failed verification: exit 3
         fail(str(problem), code=EXIT_AUDIT_FAILED)
     except UnicodeEncodeError:  # undecodable bytes in an argument reach SQLite as lone surrogates
         fail("an argument is not valid UTF-8 text")
@@ -156,6 +182,7 @@ def _with_store(fn: Callable[..., Awaitable[T]], *, stored_bytes_only: bool) -> 
     async def wrapper(*args: Any, **kwargs: Any) -> T:
         store = await settings().open(stored_bytes_only=stored_bytes_only)
         try:
+            await _warn_if_failed(store)
             return await fn(store, *args, **kwargs)
         finally:
             await store.close()
@@ -163,24 +190,66 @@ def _with_store(fn: Callable[..., Awaitable[T]], *, stored_bytes_only: bool) -> 
     return wrapper
 
 
+async def _warn_if_failed(store: Store) -> None:
+    """After a failed verification, every command but the audit's own warns on stderr until one passes."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.parent is not None and ctx.parent.info_name == "audit":
+        return
+    from ledger import outcome  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
+    failure = await outcome.last_failure(store)
+    if failure is None:
+        return
+    again = "exposure audit verify" + (" --projections" if failure["scope"] == outcome.PROJECTIONS_CHECKED else "")
+    when = failure["at"]
+    with contextlib.suppress(ValueError):  # an unreadable time is shown as kept
+        when = f"{times.to_minute(datetime.fromisoformat(when), store.tz)} {store.tz.key}"
+    warn(
+        f"this store failed its last verification ({when}): {failure['problem']}."
+        f" Answers may be wrong until `{again}` passes."
+    )
+
+
 def json_option(fn: Callable[P, T]) -> Callable[P, T]:
     """`--json`: machine output on stdout, nothing else there."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON (only JSON) on standard output.")(fn)
 
 
-def horizon_options(fn: Callable[P, T]) -> Callable[P, T]:
-    """`--as-known-on X`, `--as-recorded-at Y` and `--json`, shared by every query."""
+class Moment(click.ParamType[str]):
+    """A date or a datetime with offset, read later in the ledger's zone. Never empty: an
+    empty value is a usage error (exit 2), not a silent "now"."""
+
+    name = "moment"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if not text.strip():
+            self.fail("must not be empty (leave the option out for now)", param, ctx)
+        return text
+
+
+MOMENT: Final = Moment()
+
+
+def knowledge_options(fn: Callable[P, T]) -> Callable[P, T]:
+    """`--as-known-on X` and `--as-recorded-at Y`, shared by every query."""
     fn = click.option(
         "--as-recorded-at",
         metavar="Y",
+        type=MOMENT,
         help="Answer with only the facts recorded at or before Y (what the ledger could say then).",
     )(fn)
-    fn = click.option(
+    return click.option(
         "--as-known-on",
         metavar="X",
+        type=MOMENT,
         help="Knowledge date: a date (end of that day in the ledger's zone) or a datetime with offset. Default: now.",
     )(fn)
-    return json_option(fn)
+
+
+def horizon_options(fn: Callable[P, T]) -> Callable[P, T]:
+    """`--as-known-on X`, `--as-recorded-at Y` and `--json`, shared by every query."""
+    return json_option(knowledge_options(fn))
 
 
 def warn(line: str) -> None:

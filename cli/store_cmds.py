@@ -1,14 +1,17 @@
-"""`exposure store copy` and `exposure follow`: moving up to PostgreSQL, and live projections."""
+"""`exposure store copy`, `store rebuild` and `follow`: moving up to PostgreSQL, projections
+rebuilt from the facts, and live projections."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import threading
+import time
 from pathlib import Path
 
 import click
 
+from cli.roster import RosterProgress
 from cli.shell import emit_json, err, json_option, run, settings, with_store
 from domain.errors import StoreError
 from ledger import copying
@@ -48,14 +51,21 @@ def store_group() -> None:
     type=click.Path(dir_okay=False),
     help="The copy's own key file with --encrypt/--decrypt (default: the copy's path with .key).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Copy even a store that fails `audit verify` (the copy then fails it the same way).",
+)
 @json_option
-def store_copy(target: str, protection: str | None, to_key_file: str | None, as_json: bool) -> None:
+def store_copy(target: str, protection: str | None, to_key_file: str | None, force: bool, as_json: bool) -> None:
     """Copy every fact (ids, times, order, bytes) into a new store that shares this key file.
 
     The copy gives the same answers and the same audit hashes. With --encrypt or
     --decrypt the copy is a SQLite file, encrypted as a whole or kept in clear, with a
     key file of its own (the same NIR and payload keys: pseudonyms and payloads are
-    copied as stored).
+    copied as stored). The store is verified first: one that fails verification is not
+    copied (exit 3) unless --force, and the leaves its verifications remembered are
+    copied too, so a copy never verifies cleaner than its source.
 
     \b
     Examples:
@@ -72,6 +82,7 @@ def store_copy(target: str, protection: str | None, to_key_file: str | None, as_
             key_file,
             protection=copying.protection(protection),
             target_key_file=Path(to_key_file) if to_key_file else None,
+            force=force,
         )
         try:
             info = {"from": store.location.display, "to": copy.location.display, "facts": count}
@@ -112,6 +123,33 @@ def key_rotate() -> None:
         store = await settings().open()
         await store.rotate_file_key()
         click.echo(f"Re-keyed {store.location.display}; new key file {store.key_path} (NIR and payload keys kept)")
+
+    run(go())
+
+
+@store_group.command("rebuild")
+@json_option
+def store_rebuild(as_json: bool) -> None:
+    """Drop every projection and project every fact again (progress bar on stderr).
+
+    The facts are not touched: this is the way back when a projection is damaged (an
+    edited row or position; the error then says to run this) or was edited by hand.
+
+    \b
+    Example:
+      exposure store rebuild
+    """
+
+    @with_store
+    async def go(store: Store) -> None:
+        started = time.monotonic()
+        with RosterProgress(unit="facts") as progress:
+            position = await store.rebuild(progress)
+        seconds = round(time.monotonic() - started, 3)
+        if as_json:
+            emit_json({"store": store.location.display, "position": position, "seconds": seconds})
+        else:
+            click.echo(f"Rebuilt the projections of {store.location.display} from {position} facts in {seconds:.1f} s")
 
     run(go())
 

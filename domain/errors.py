@@ -45,6 +45,17 @@ class StoreError(LedgerError):
     """The store or its key file is missing, unreadable or unsafe."""
 
 
+class AuditFailure(Exception):
+    """The ledger failed verification or replay (exit 3); `position` is the first bad one, if known.
+
+    Not a `LedgerError`: nothing the user typed was wrong, the store itself is.
+    """
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        super().__init__(message)
+        self.position = position
+
+
 class ConcurrentAppend(Exception):
     """Another writer appended first; the caller re-reads the ledger and retries.
 

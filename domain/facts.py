@@ -16,7 +16,7 @@ Members' social security numbers appear only as keyed pseudonyms (`nir`).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 
@@ -24,6 +24,9 @@ Confidence = Literal["low", "medium", "high"]
 Role = Literal["holder", "dependant"]
 Phase = Literal["initial", "complementary"]
 Risk = Literal["normal", "high"]
+MeasureKind = Literal["containment", "mitigation", "communication", "other"]
+Country = Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]
+"""ISO 3166-1 alpha-2, e.g. FR."""
 
 
 class Member(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -188,6 +191,27 @@ class CategoryDefined(Fact, tag="category-defined", frozen=True):
     special: bool = False
 
 
+class MeasureTaken(Fact, tag="measure-taken", frozen=True):
+    """A measure taken or proposed to contain the breach or mitigate its effects (GDPR Art. 33(3)(d)).
+
+    SPEC §3 names its type `kind`, which is every fact's tag: it is stored as `measure_kind`.
+    """
+
+    incident: str
+    measure: str
+    insurer: str | None = None
+    measure_kind: MeasureKind | None = None
+
+
+class InsurerDescribed(Fact, tag="insurer-described", frozen=True):
+    """The controller's contact point for notifications (GDPR Art. 33(3)(b)); the latest wins."""
+
+    insurer: str
+    name: str | None = None
+    dpo_contact: str | None = None
+    country: Country | None = None
+
+
 AnyFact = (
     AttackDiscovered
     | InsurerInformed
@@ -204,6 +228,8 @@ AnyFact = (
     | MembersNotified
     | FactRetracted
     | CategoryDefined
+    | MeasureTaken
+    | InsurerDescribed
 )
 
 KINDS: Final[dict[str, type[Fact]]] = {
@@ -224,6 +250,8 @@ KINDS: Final[dict[str, type[Fact]]] = {
         MembersNotified,
         FactRetracted,
         CategoryDefined,
+        MeasureTaken,
+        InsurerDescribed,
     )
 }
 

@@ -253,9 +253,21 @@ class Head:
 def parse_head(text: str) -> Head:
     """A head written `SIZE:ROOT` (or `SIZE ROOT`), ROOT in hex or base64."""
     parts = text.strip().replace(":", " ").split()
-    if len(parts) != 2 or not parts[0].isdigit():
+    if len(parts) != 2 or not _is_decimal(parts[0]):
         raise ProofError(f"a head is SIZE:ROOT (e.g. 42:3f0a...), not {text.strip()[:80]!r}")
-    return Head(int(parts[0]), _root_hex(parts[1]))
+    return _checked_head(int(parts[0]), _root_hex(parts[1]))
+
+
+def _is_decimal(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` also accepts other scripts' digits and superscripts."""
+    return text.isascii() and text.isdigit()
+
+
+def _checked_head(size: int, root_hex: str) -> Head:
+    """A parsed head; the empty tree has one root only (MTH of no leaves)."""
+    if size == 0 and root_hex != EMPTY_ROOT.hex():
+        raise ProofError(f"the head of an empty log has root {EMPTY_ROOT.hex()}, not {root_hex}")
+    return Head(size, root_hex)
 
 
 def _root_hex(text: str) -> str:
@@ -280,6 +292,12 @@ class NoteSignature:
     name: str
     key_id: bytes
     signature: bytes
+
+    @property
+    def display(self) -> str:
+        """`name+keyidhex`: a key's name with its fingerprint, as Go's note tools print it
+        (two keys may share a name, never a fingerprint)."""
+        return key_display(self.name, self.key_id)
 
     def line(self) -> str:
         """`— name base64(key id || signature)` with its newline."""
@@ -333,7 +351,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
         raise ProofError("a checkpoint has an origin line, a size line and a root line")
     origin, size_text, root_text, *extensions = lines
     check_origin(origin)
-    if not size_text.isdigit() or (size_text.startswith("0") and size_text != "0"):
+    if not _is_decimal(size_text) or (size_text.startswith("0") and size_text != "0"):
         raise ProofError(f"checkpoint size {size_text!r} is not a decimal number")
     try:
         raw_root = base64.b64decode(root_text, validate=True)
@@ -344,7 +362,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
     if any(not line for line in extensions):
         raise ProofError("a checkpoint has no empty line before its signatures' blank line")
     signatures = _parse_signatures(rest) if blank else ()
-    return Checkpoint(origin, Head(int(size_text), raw_root.hex()), tuple(extensions), signatures)
+    return Checkpoint(origin, _checked_head(int(size_text), raw_root.hex()), tuple(extensions), signatures)
 
 
 def _parse_signatures(text: str) -> tuple[NoteSignature, ...]:
@@ -375,6 +393,11 @@ def _parse_signatures(text: str) -> tuple[NoteSignature, ...]:
 def key_id(name: str, public_key: bytes, key_type: int = ED25519) -> bytes:
     """The 4-byte key id: the first bytes of SHA-256(name || 0x0A || type || public key)."""
     return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([key_type]) + public_key).digest()[:4]
+
+
+def key_display(name: str, identifier: bytes) -> str:
+    """A key as people should read it: `name+keyidhex` (the name alone is not unique)."""
+    return f"{name}+{identifier.hex()}"
 
 
 def check_key_name(name: str) -> str:

@@ -22,6 +22,11 @@ PSEUDONYM_BYTES = 16
 _CORSICA = {"2A": "19", "2B": "18"}
 _SEPARATORS = str.maketrans("", "", " .-")
 _SHAPE = re.compile(r"[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{8}")
+_NIR_LIKE = re.compile(
+    r"(?<![0-9A-Za-z])[0-9](?:[ .-]?[0-9]){4}[ .-]?(?:[0-9][ .-]?[0-9]|2[ .-]?[ABab])(?:[ .-]?[0-9]){8}(?![0-9A-Za-z])"
+)
+LENGTH = 15
+"""Characters of a NIR without separators (13 and a 2-digit key)."""
 
 
 def normalise(text: str) -> str:
@@ -39,6 +44,21 @@ def normalise(text: str) -> str:
     if compact[13:] != check_key(compact[:13]):
         raise InvalidNIR(f"invalid NIR: wrong key ({_mask(compact)})")
     return compact
+
+
+def is_nir(text: str) -> bool:
+    """Whether `text` is a valid NIR (spaces, dots and dashes aside)."""
+    try:
+        normalise(text)
+    except InvalidNIR:
+        return False
+    return True
+
+
+def mask_nirs(text: str) -> str:
+    """`text` with every NIR-shaped run (15 digits, 2A/2B, spaces, dots or dashes between
+    them; valid key or not) masked: for error messages, which quote what the user gave."""
+    return _NIR_LIKE.sub(lambda found: _mask(found.group(0).translate(_SEPARATORS)), text)
 
 
 def check_key(first_13: str) -> str:

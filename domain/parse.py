@@ -35,6 +35,11 @@ DEFAULTED: Final = frozenset({"id", "known_on", "occurred_on", "by"})
 _VERIS: Final = {key: frozenset(veris_vocabulary.allowed(key)) for key in ("action", "vector")}
 _MEMBER_KEYS: Final = ("ref", "role", "contract", "from", "until", "nir")
 _ID_FIELDS: Final = frozenset({"id", "incident", "insurer", "operator", "authority", "fact", "category", "ref"})
+_EXACT_IDS: Final = frozenset({"incident", "insurer"})
+"""Ids refused (not stripped) when they carry surrounding spaces: " mh" would be another insurer."""
+_INVISIBLE: Final = frozenset({"Cf", "Zl", "Zp", "Co", "Cn", "Cs"})
+_FILLERS: Final = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
+"""Letters and marks that print as blank space (Hangul fillers, the braille blank, ...)."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -117,6 +122,8 @@ def parse_fact(obj: object, ctx: Context) -> Parsed:
         isinstance(data["estimate"], bool) or not isinstance(data["estimate"], int) or data["estimate"] < 0
     ):
         raise InvalidFact(f"estimate: expected a whole number >= 0, got {data['estimate']!r}")
+    if "measure" in data and (not isinstance(data["measure"], str) or not data["measure"].strip()):
+        raise InvalidFact("measure: expected a non-empty text describing the measure")
     fact = _convert(data, KINDS[kind])
     _check_periods(fact)
     return Parsed(fact=fact, given=given)
@@ -132,10 +139,9 @@ def _resolve_common(data: dict[str, Any], ctx: Context, kind: str) -> None:
             f"known_on {times.to_minute(known, ctx.tz)} is in the future:"
             f" now is {times.to_minute(ctx.now, ctx.tz)} ({ctx.tz.key})"
         )
-    if "occurred_on" in data:
-        occurred = times.parse_instant(data["occurred_on"], "occurred_on", ctx.tz)
-    else:
-        occurred = times.start_of_day(known.astimezone(ctx.tz).date(), ctx.tz)
+    # Absent, `occurred_on` is the `known_on` instant itself (a date-only `known_on` is
+    # already the start of its day): never a time the user did not enter.
+    occurred = times.parse_instant(data["occurred_on"], "occurred_on", ctx.tz) if "occurred_on" in data else known
     if known < occurred:
         raise InvalidTime(
             f"known_on {times.to_minute(known, ctx.tz)} is before occurred_on"
@@ -239,15 +245,41 @@ def _clean(key: str, value: Any) -> Any:
             raise InvalidFact(f"{key}: not valid Unicode text (a lone surrogate, e.g. from undecodable bytes)")
         value = unicodedata.normalize("NFC", value)
         if key in _ID_FIELDS:
-            value = value.strip()
-            if not value:
+            if not value.strip():
                 raise InvalidFact(f"{key}: must not be empty")
+            _check_identifier(key, value)
+            value = value.strip()
         return value
     if isinstance(value, list | tuple):
         if len(value) > MAX_LIST:
             raise InvalidFact(f"{key}: at most {MAX_LIST} entries, got {len(value)}")
         return [_clean(key[:-1] if key in ("refs",) else key, v) if isinstance(v, str) else v for v in value]
     return value
+
+
+def invisible(text: str) -> str | None:
+    """The first character of `text` that shows as nothing or as a plain space without being
+    one (zero-width space, joiners, BOM, bidi controls, no-break and other Unicode spaces,
+    fillers), or None. ASCII text has none (its control characters are checked apart)."""
+    if text.isascii():
+        return None
+    for char in text:
+        if char in _FILLERS or unicodedata.category(char) in _INVISIBLE or (char.isspace() and char != " "):
+            return char
+    return None
+
+
+def _check_identifier(key: str, value: str) -> None:
+    """Ids that look alike must be alike: no invisible character anywhere, no surrounding
+    space on the ids that name an incident or an insurer, and no NIR as a member ref."""
+    char = invisible(value)
+    if char is not None:
+        raise InvalidFact(f"{key}: invisible character U+{ord(char):04X} is not allowed")
+    if key in _EXACT_IDS and value != value.strip():
+        raise InvalidFact(f"{key}: surrounding spaces are not allowed in {value!r}")
+    if key == "ref" and nir_rules.is_nir(value):
+        masked = nir_rules.mask_nirs(value)
+        raise InvalidFact(f"{key}: {masked!r} is a NIR: a NIR goes in the member's nir, never in a ref")
 
 
 def _list_of_text(key: str, value: object) -> list[str]:
@@ -324,6 +356,12 @@ def roster_member(
         or (contract and (len(contract) > MAX_ID or _REF_BAD.search(contract)))
     ):
         raise InvalidFact(f"{where}: ref and contract must be at most {MAX_ID} characters without control characters")
+    if not (ref.isascii() and contract.isascii()) or (len(ref) >= nir_rules.LENGTH and ref[0].isdigit()):
+        for key, value in (("ref", ref), ("contract", contract)):
+            try:
+                _check_identifier(key, value)
+            except InvalidFact as problem:
+                raise InvalidFact(f"{where}: {problem}") from None
     if role and role not in ("holder", "dependant"):
         raise InvalidFact(f"{where}: role: {role!r} is not one of holder, dependant")
     from_day = _day(start) if start else None

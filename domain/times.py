@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from domain.errors import InvalidTime
+from domain.errors import InvalidTime, StoreError
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -112,9 +113,20 @@ def to_minute(moment: datetime, tz: ZoneInfo) -> str:
     return f"{moment.astimezone(tz):%Y-%m-%d %H:%M}"
 
 
+CLOCK_SKEW: Final = timedelta(days=1)
+"""A stored `recorded_at` further ahead of this machine's clock than this was not written by
+the ledger: `audit verify` fails on it and no fact is appended after it."""
+
+
 def next_recorded_at(now: datetime, previous: datetime | None) -> datetime:
     """The ledger clock: `now` in UTC, but strictly after the previous append."""
     current = now.astimezone(UTC)
     if previous is not None and current <= previous:
-        return previous.astimezone(UTC) + ONE_MICROSECOND
+        try:
+            return previous.astimezone(UTC) + ONE_MICROSECOND
+        except OverflowError:
+            raise StoreError(
+                f"the last fact was recorded at {iso_utc(previous)}, after which no time exists:"
+                " the store was edited outside the ledger (run: exposure audit verify)"
+            ) from None
     return current

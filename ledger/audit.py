@@ -21,33 +21,36 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import contextlib
 import itertools
 import json
-import os
-import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import msgspec
 
 from domain import merkle
 from domain.audit import leaf_hash
-from domain.errors import LedgerError
+from domain.errors import AuditFailure, LedgerError
 from domain.facts import TOPIC_PREFIX, Fact, FactRetracted, incident_of, kind_of, to_builtins
 from domain.merkle import Checkpoint, Head, ProofError
-from domain.times import from_micros, iso_utc
+from domain.times import CLOCK_SKEW, from_micros, iso_utc
+from ledger import guards, stored_events
+from ledger import replay as replaying
 from ledger.application import LEDGER_ID
-from ledger.signing import Verifier
+from ledger.outcome import FACTS_CHECKED, PROJECTIONS_CHECKED, record_outcome
 from ledger.store import Store
 from projections import projector, queries
 from projections.db import Db
+
+if TYPE_CHECKING:  # signing loads cryptography: only `audit verify --trusted-key` needs it
+    from ledger.signing import Verifier
 
 LATE_AFTER: Final = timedelta(days=7)
 """A fact recorded more than this after its `known_on` is a late entry."""
@@ -55,14 +58,6 @@ SEQUENCE_DIGITS: Final = 20
 """CloudEvents `sequence` is a lexicographically ordered string: positions are zero-padded."""
 FACT_TYPE: Final = "org.exposure.fact.{kind}.v1"
 HEAD_TYPE: Final = "org.exposure.head.v1"
-
-
-class AuditFailure(Exception):
-    """The ledger failed verification or replay; `position` is the first bad one, if known."""
-
-    def __init__(self, message: str, position: int | None = None) -> None:
-        super().__init__(message)
-        self.position = position
 
 
 # -- naming the ledger ------------------------------------------------------------------
@@ -107,33 +102,23 @@ class _Leaves:
 
 
 async def _rows(store: Store) -> AsyncIterator[tuple[int, str, int, str, bytes]]:
-    """(notification id, originator id, version, topic, state) of every stored event, in append order.
+    """(row id, originator id, version, topic, state) of every stored event, in row order.
 
-    Read straight from the events table through eventsourcing's recorder (on SQLite:
-    `SELECT rowid, * FROM stored_events ... ORDER BY rowid`), not through the
-    aggregate's version-ordered read: a row deleted, inserted or moved shows.
+    Read straight from the events table (`stored_events.rows`): every row whatever its
+    row id, every value type-checked, never through the aggregate's version-ordered read,
+    so that a row deleted, inserted, moved or retyped shows.
     """
-    start = 1
-    while True:
-        notes = store.ledger.notifications(start=start, limit=256)
-        if not notes:
-            return
-        for note in notes:
-            yield (
-                int(note.id),
-                str(note.originator_id),
-                int(note.originator_version),
-                str(note.topic),
-                bytes(note.state),
-            )
-        start = int(notes[-1].id) + 1
+    async for row in stored_events.rows(store.write_db):
+        yield row.row, str(LEDGER_ID), row.version, row.topic, row.state
 
 
 def _decode(store: Store, position: int, topic: str, state: bytes) -> Fact:
     try:
         fact = store.ledger.decode(state)
-    except (msgspec.DecodeError, ValueError, TypeError) as problem:
-        raise AuditFailure(f"position {position}: the stored fact does not decode ({problem})", position) from None
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError) as problem:
+        raise AuditFailure(
+            f"position {position}: the stored fact does not decode ({_short(problem)})", position
+        ) from None
     except Exception as problem:  # noqa: BLE001 - a cipher's own error (e.g. a bad tag) is a bad fact, never a crash
         raise AuditFailure(
             f"position {position}: the stored fact does not decrypt ({type(problem).__name__})", position
@@ -141,8 +126,15 @@ def _decode(store: Store, position: int, topic: str, state: bytes) -> Fact:
     if not isinstance(fact, Fact):  # pragma: no cover - the decoder only returns facts
         raise AuditFailure(f"position {position}: not a fact", position)
     if topic != TOPIC_PREFIX + kind_of(fact):
-        raise AuditFailure(f"position {position}: stored topic {topic!r} but the fact is a {kind_of(fact)!r}", position)
+        raise AuditFailure(
+            f"position {position}: stored topic {topic[:80]!r} but the fact is a {kind_of(fact)!r}", position
+        )
     return fact
+
+
+def _short(problem: BaseException) -> str:
+    text = str(problem).strip().splitlines()
+    return (text[0] if text else type(problem).__name__)[:200]
 
 
 async def _check_log(store: Store, remembered: Sequence[bytes] = ()) -> _Leaves:
@@ -153,20 +145,16 @@ async def _check_log(store: Store, remembered: Sequence[bytes] = ()) -> _Leaves:
     """
     found = _Leaves()
     seen: dict[str, int] = {}
-    ledger_hex = LEDGER_ID.hex
-    async for rowid, originator, version, topic, state in _rows(store):
-        position = len(found.hashes) + 1
-        if originator.replace("-", "") != ledger_hex:
+    latest = datetime.now(UTC) + CLOCK_SKEW
+    async for row in stored_events.rows(store.write_db):
+        position = row.position
+        if row.version != position:
             raise AuditFailure(
-                f"position {position}: stored row {rowid} belongs to sequence {originator}, not the ledger's", position
-            )
-        if version != position:
-            raise AuditFailure(
-                f"position {position}: the row appended there holds position {version}"
-                " (a fact was deleted, inserted or moved)",
+                f"position {position}: the row appended there holds position {row.version}"
+                f" (stored row {row.row}: a fact was deleted, inserted or moved)",
                 position,
             )
-        leaf = bytes.fromhex(leaf_hash(position, topic, state))
+        leaf = bytes.fromhex(leaf_hash(position, row.topic, row.state))
         if position <= len(remembered) and remembered[position - 1] != leaf:
             raise AuditFailure(
                 f"position {position}: the stored fact changed since it was verified"
@@ -176,17 +164,24 @@ async def _check_log(store: Store, remembered: Sequence[bytes] = ()) -> _Leaves:
         if not store.can_decode:  # payloads encrypted, no key file: the positions and hashes alone
             found.hashes.append(leaf)
             continue
-        fact = _decode(store, position, topic, state)
+        fact = _decode(store, position, row.topic, row.state)
         if fact.recorded_at is None:
             raise AuditFailure(f"position {position}: the fact has no recorded_at", position)
         if fact.id in seen:
             raise AuditFailure(
-                f"position {position}: fact id {fact.id!r} was already recorded at position {seen[fact.id]}", position
+                f"position {position}: fact id {fact.id[:80]!r} was already recorded at position {seen[fact.id]}",
+                position,
             )
         if found.last_recorded is not None and fact.recorded_at <= found.last_recorded:
             raise AuditFailure(
                 f"position {position}: recorded_at {iso_utc(fact.recorded_at)} is not after the previous fact's"
                 f" {iso_utc(found.last_recorded)} (facts were reordered or back-dated)",
+                position,
+            )
+        if fact.recorded_at > latest:
+            raise AuditFailure(
+                f"position {position}: recorded_at {iso_utc(fact.recorded_at)} lies in the future"
+                " (no fact can have been recorded then)",
                 position,
             )
         seen[fact.id] = position
@@ -203,14 +198,21 @@ async def _check_log(store: Store, remembered: Sequence[bytes] = ()) -> _Leaves:
 
 
 async def _remembered(db: Db, ledger: str) -> list[bytes]:
-    async with db.execute(
-        "SELECT position, leaf FROM audit_leaves WHERE ledger = ? ORDER BY position", (ledger,)
-    ) as cursor:
-        rows = await cursor.fetchall()
+    """The leaves earlier verifications saw, in position order (checked like the facts: never a crash)."""
+    try:
+        async with db.execute(
+            "SELECT position, leaf FROM audit_leaves WHERE ledger = ? ORDER BY position", (ledger,)
+        ) as cursor:
+            rows = await cursor.fetchall()
+    except Exception as problem:  # noqa: BLE001 - a missing or damaged table is a finding, never a crash
+        raise AuditFailure(f"the remembered leaves cannot be read ({_short(problem)})") from None
     leaves: list[bytes] = []
     for position, leaf in rows:
-        if int(position) != len(leaves) + 1:
-            raise AuditFailure(f"position {len(leaves) + 1}: the remembered leaves have a gap", len(leaves) + 1)
+        expected = len(leaves) + 1
+        if not isinstance(position, int) or position != expected:
+            raise AuditFailure(f"position {expected}: the remembered leaves have a gap", expected)
+        if not isinstance(leaf, bytes | memoryview) or len(bytes(leaf)) != 32:
+            raise AuditFailure(f"position {expected}: the remembered leaf is not a 32-byte hash", expected)
         leaves.append(bytes(leaf))
     return leaves
 
@@ -256,8 +258,19 @@ async def verify(store: Store, expect: Head | Checkpoint | None = None, trusted:
     With a checkpoint, its origin must be this ledger's; with `trusted`, it must
     also carry a valid signature by that key. Each successful verification
     remembers the leaves it saw, so a later edit of a stored fact is named by
-    position even without a kept head.
+    position even without a kept head. The outcome is kept in the settings
+    (`last_verification`): after a failure, every query warns until a verification passes.
     """
+    try:
+        verified = await _verify(store, expect, trusted)
+    except AuditFailure as problem:
+        await record_outcome(store, FACTS_CHECKED, problem)
+        raise
+    await record_outcome(store, FACTS_CHECKED, None)
+    return verified
+
+
+async def _verify(store: Store, expect: Head | Checkpoint | None, trusted: Verifier | None) -> Verified:
     name = await origin(store)
     signed_by: str | None = None
     if isinstance(expect, Checkpoint):
@@ -268,14 +281,15 @@ async def verify(store: Store, expect: Head | Checkpoint | None = None, trusted:
                 trusted.check(expect)
             except ProofError as problem:
                 raise AuditFailure(str(problem)) from None
-            signed_by = trusted.name
+            signed_by = trusted.display
     elif trusted is not None:
-        raise AuditFailure("a trusted key checks a signed checkpoint: give --expect with a checkpoint")
+        raise ValueError("a trusted key checks a signed checkpoint: give --expect with a checkpoint")
     remembered = await _remembered(store.write_db, name)
     leaves = (await _check_log(store, remembered)).hashes
     expected = expect.head if isinstance(expect, Checkpoint) else expect
     if expected is not None:
         check_extends(leaves, expected)
+    await guards.check(store.write_db)
     await _remember(store.write_db, name, leaves, len(remembered))
     return Verified(Head.of(leaves), name, len(remembered), expected, signed_by)
 
@@ -294,6 +308,14 @@ class Replayed:
     """What a successful replay compared."""
 
     facts: int
+    tables: list[replaying.TableDigest]
+    answers: Answers | None = None
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What the one-by-one comparison of answers (`replay --answers`) compared."""
+
     knowledge_times: int
     recording_times: int
     incidents: int
@@ -302,8 +324,50 @@ class Replayed:
     answers: int
 
 
-async def replay(store: Store) -> Replayed:
-    """Rebuild every projection from the facts in a fresh SQLite file and compare answers.
+async def replay(store: Store, *, answers: bool = False, progress: replaying.Progress | None = None) -> Replayed:
+    """Rebuild every projection from the facts in a fresh SQLite file and compare it, table by table.
+
+    The facts are verified first (a replay of facts that do not verify proves nothing).
+    Every projection table, caches included, is compared in canonical order (`ledger.replay`);
+    the first differing row is named. With `answers`, the answers of both sides are also
+    compared one by one at every knowledge time and every append (slow: see `_compare`).
+    The outcome is kept like a verification's (`last_verification`).
+    """
+    try:
+        result = await _replay(store, answers=answers, progress=progress)
+    except AuditFailure as problem:
+        await record_outcome(store, PROJECTIONS_CHECKED, problem)
+        raise
+    await record_outcome(store, PROJECTIONS_CHECKED, None)
+    return result
+
+
+async def verify_projections(store: Store, progress: replaying.Progress | None = None) -> list[replaying.TableDigest]:
+    """`verify --projections`: the table digests of `replay`, without the answers (the facts verified before)."""
+    return (await replay(store, progress=progress)).tables
+
+
+async def _replay(store: Store, *, answers: bool, progress: replaying.Progress | None) -> Replayed:
+    verified = await verify(store)
+    await store.catch_up()
+    with tempfile.TemporaryDirectory(prefix="exposure-replay-") as folder:
+        scratch = await store.scratch_db(Path(folder) / "replay.db")
+        fresh = await replaying.fresh_projections(scratch, store.ledger, progress)
+        try:
+            stored_at = await projector.position(store.db)
+            fresh_at = await projector.position(fresh)
+            if stored_at[1] != verified.head.size or fresh_at[1] != verified.head.size:
+                raise AuditFailure("the ledger grew during the replay; run the replay again")
+            compared = await _compare(store.db, fresh) if answers else None  # first: it names the answer
+            await replaying.fill_caches(store.db, fresh)
+            tables = await replaying.compare(store.db, fresh, progress)
+        finally:
+            await fresh.close()
+    return Replayed(verified.head.size, tables, compared)
+
+
+async def _compare(stored: Db, fresh: Db) -> Answers:
+    """Compare the answers of both sides at every knowledge time and every append (`replay --answers`).
 
     Horizons: "as known on X" at every distinct `known_on` in the log (as recorded
     now), and "as known on Y, as recorded at Y" at every append's `recorded_at`
@@ -312,21 +376,6 @@ async def replay(store: Store) -> Replayed:
     deciding facts of every enrolled member in every incident. Deterministic: every
     horizon is an explicit instant, never the wall clock.
     """
-    await verify(store)  # a replay of facts that do not verify would prove nothing
-    await store.catch_up()
-    with tempfile.TemporaryDirectory(prefix="exposure-replay-") as folder:
-        fresh = await store.scratch_db(Path(folder) / "replay.db")
-        try:
-            await fresh.execute("PRAGMA journal_mode = OFF")
-            await fresh.execute("PRAGMA synchronous = OFF")
-            await projector.create_tables(fresh)
-            await projector.catch_up(fresh, store.ledger)
-            return await _compare(store.db, fresh)
-        finally:
-            await fresh.close()
-
-
-async def _compare(stored: Db, fresh: Db) -> Replayed:
     async with fresh.execute("SELECT known_us, recorded_us FROM facts ORDER BY pos") as cursor:
         times = [(int(k), int(r)) for k, r in await cursor.fetchall()]
     known = sorted({k for k, _ in times})
@@ -346,30 +395,25 @@ async def _compare(stored: Db, fresh: Db) -> Replayed:
         label = f"as known on {iso_utc(as_known_on)}" + (
             f", as recorded at {iso_utc(as_recorded_at)}" if as_recorded_at else ""
         )
-        h_stored, h_fresh = await asyncio.gather(
-            queries.horizon(stored, as_known_on, as_recorded_at), queries.horizon(fresh, as_known_on, as_recorded_at)
-        )
+        h_stored = await queries.horizon(stored, as_known_on, as_recorded_at)
+        h_fresh = await queries.horizon(fresh, as_known_on, as_recorded_at)
         _same(f"the facts visible {label}", (h_stored.position, h_stored.hidden), (h_fresh.position, h_fresh.hidden))
         for incident in incidents:
             _same(
                 f"summary of {incident} {label}",
-                *await asyncio.gather(
-                    _answer(queries.summary(stored, incident, h_stored)),
-                    _answer(queries.summary(fresh, incident, h_fresh)),
-                ),
+                await _answer(queries.summary(stored, incident, h_stored)),
+                await _answer(queries.summary(fresh, incident, h_fresh)),
             )
             answers += 1
             for insurer in insurers:
                 _same(
                     f"insurer {insurer} in {incident} {label}",
-                    *await asyncio.gather(
-                        _answer(queries.insurer(stored, incident, insurer, h_stored)),
-                        _answer(queries.insurer(fresh, incident, insurer, h_fresh)),
-                    ),
+                    await _answer(queries.insurer(stored, incident, insurer, h_stored)),
+                    await _answer(queries.insurer(fresh, incident, insurer, h_fresh)),
                 )
                 answers += 1
             answers += await _same_members(stored, fresh, incident, h_stored, h_fresh, label)
-    return Replayed(len(times), len(known), len(recorded), len(incidents), len(insurers), members, answers)
+    return Answers(len(known), len(recorded), len(incidents), len(insurers), members, answers)
 
 
 async def _answer(pending: Any) -> Any:
@@ -395,7 +439,7 @@ MEMBER_COLUMNS: Final = (
 )
 
 
-async def _member_pages(db: Db, incident: str, h: queries.Horizon) -> AsyncIterator[list[tuple[Any, ...]]]:
+async def _member_pages(db: Db, incident: str, h: queries.Horizon) -> AsyncGenerator[list[tuple[Any, ...]]]:
     """Every enrolled member's answer in `incident` at `h` (see MEMBER_COLUMNS), in pages, by insurer and ref."""
     view = await queries.incident_view(db, incident, h)
     params = {"incident": incident, "scopes": queries._scopes_json(view), **h.params()}
@@ -426,24 +470,28 @@ async def _same_members(
     h_fresh: queries.Horizon,
     label: str,
 ) -> int:
-    """Compare every member's answer, page by page; the number compared."""
-    mine = _member_pages(stored, incident, h_stored)
-    theirs = _member_pages(fresh, incident, h_fresh)
-    a: list[tuple[Any, ...]] = []
-    b: list[tuple[Any, ...]] = []
-    count = 0
-    while True:
-        if not a and not b:
-            a, b = await asyncio.gather(anext(mine, []), anext(theirs, []))
-        a = a or await anext(mine, [])
-        b = b or await anext(theirs, [])
-        if not a and not b:
-            return count
-        n = min(len(a), len(b))
-        if a[:n] != b[:n] or n == 0:
-            _first_member_difference(a, b, incident, label)
-        count += n
-        a, b = a[n:], b[n:]
+    """Compare every member's answer, page by page; the number compared.
+
+    Both readers are closed whatever happens (`aclosing`): a difference raised while they
+    hold an open cursor must not leave a generator for the event loop to finalise noisily.
+    """
+    async with (
+        contextlib.aclosing(_member_pages(stored, incident, h_stored)) as mine,
+        contextlib.aclosing(_member_pages(fresh, incident, h_fresh)) as theirs,
+    ):
+        a: list[tuple[Any, ...]] = []
+        b: list[tuple[Any, ...]] = []
+        count = 0
+        while True:
+            a = a or await anext(mine, [])
+            b = b or await anext(theirs, [])
+            if not a and not b:
+                return count
+            n = min(len(a), len(b))
+            if a[:n] != b[:n] or n == 0:
+                _first_member_difference(a, b, incident, label)
+            count += n
+            a, b = a[n:], b[n:]
 
 
 def _first_member_difference(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]], incident: str, label: str) -> None:
@@ -496,27 +544,38 @@ def _first_difference(a: Any, b: Any, path: str = "") -> tuple[str, Any, Any] | 
 # -- export -----------------------------------------------------------------------------
 
 
-def fact_event(src: str, position: int, topic: str, state: bytes, fact: Fact, *, encrypted: bool) -> dict[str, Any]:
-    """One fact as a CloudEvents 1.0 structured-mode event (a JSON object)."""
-    if fact.recorded_at is None:  # pragma: no cover - verified before export
-        raise AuditFailure(f"position {position}: the fact has no recorded_at", position)
-    event: dict[str, Any] = {
-        "specversion": "1.0",
-        "id": fact.id,
-        "source": src,
-        "type": FACT_TYPE.format(kind=kind_of(fact)),
-        "time": iso_utc(fact.occurred_on),
-        "datacontenttype": "application/json",
-        "recordedat": iso_utc(fact.recorded_at),
-        "knownon": iso_utc(fact.known_on),
-        "sequence": str(position).zfill(SEQUENCE_DIGITS),
-        "storedtopic": topic,
-        "leafhash": leaf_hash(position, topic, state),
-        "storedbytes": base64.b64encode(state).decode("ascii"),
-    }
+def fact_event(
+    src: str, position: int, topic: str, state: bytes, fact: Fact | None, *, encrypted: bool
+) -> dict[str, Any]:
+    """One fact as a CloudEvents 1.0 structured-mode event (a JSON object).
+
+    Every attribute is bound to the leaf hash: `sequence`, `storedtopic` and `storedbytes`
+    are what it hashes, `type` is the topic's kind; on a plain store `data` is exactly the
+    JSON of the stored bytes and `id`, `time`, `recordedat`, `knownon` are its fields. On an
+    encrypted store the fact is inside the ciphertext: without `fact` (no `--decrypt`) the
+    line carries no clear `data` and no fact times, and its `id` is the leaf hash; with it,
+    the decrypted fields are there, marked `encrypted` (a verifier without the key cannot
+    check them against the ciphertext, and says so).
+    """
+    leaf = leaf_hash(position, topic, state)
+    kind = topic.removeprefix(TOPIC_PREFIX)
+    event: dict[str, Any] = {"specversion": "1.0", "id": leaf if fact is None else fact.id, "source": src}
+    event["type"] = FACT_TYPE.format(kind=kind)
+    if fact is not None:
+        if fact.recorded_at is None:  # pragma: no cover - verified before export
+            raise AuditFailure(f"position {position}: the fact has no recorded_at", position)
+        event["time"] = iso_utc(fact.occurred_on)
+        event["datacontenttype"] = "application/json"
+        event["recordedat"] = iso_utc(fact.recorded_at)
+        event["knownon"] = iso_utc(fact.known_on)
+    event["sequence"] = str(position).zfill(SEQUENCE_DIGITS)
+    event["storedtopic"] = topic
+    event["leafhash"] = leaf
+    event["storedbytes"] = base64.b64encode(state).decode("ascii")
     if encrypted:
         event["encrypted"] = True
-    event["data"] = to_builtins(fact)
+    if fact is not None:
+        event["data"] = to_builtins(fact) if encrypted else json.loads(state)
     return event
 
 
@@ -540,39 +599,31 @@ def head_event(src: str, name: str, head: Head, last_recorded: datetime | None) 
     return event
 
 
-async def export(store: Store, path: str) -> Head:
-    """Write the verified log to `path` (or `-` for stdout) as CloudEvents JSON lines; return its head.
+async def export(store: Store, out: TextIO, *, decrypt: bool = False) -> Head:
+    """Verify the log, then write it to `out` as CloudEvents JSON lines; return its head.
 
-    The file appears complete or not at all (written aside, then renamed).
+    On an encrypted store the facts stay encrypted unless `decrypt` (see `fact_event`).
+    The CLI writes a FILE through `cli.outputs`: the file appears complete or not at all.
     """
     verified = await verify(store)
     src = await source(store)
     encrypted = store.encrypted
-    if path == "-":
-        return await _write_export(store, sys.stdout, src, verified, encrypted=encrypted)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-            head = await _write_export(store, handle, src, verified, encrypted=encrypted)
-        Path(temporary).replace(target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return head
+    clear = decrypt or not encrypted
+    return await _write_export(store, out, src, verified, encrypted=encrypted, clear=clear)
 
 
-async def _write_export(store: Store, out: TextIO, src: str, verified: Verified, *, encrypted: bool) -> Head:
+async def _write_export(
+    store: Store, out: TextIO, src: str, verified: Verified, *, encrypted: bool, clear: bool
+) -> Head:
     leaves: list[bytes] = []
     last: datetime | None = None
     async for _rowid, _originator, position, topic, state in _rows(store):
         if position > verified.head.size:
             break  # appended after the verification: the next export will carry it
-        fact = _decode(store, position, topic, state)
+        fact = _decode(store, position, topic, state) if clear else None
         event = fact_event(src, position, topic, state, fact, encrypted=encrypted)
         leaves.append(bytes.fromhex(event["leafhash"]))
-        last = fact.recorded_at
+        last = fact.recorded_at if fact is not None else None
         out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
     head = Head.of(leaves)
     if head != verified.head:

@@ -8,6 +8,11 @@ copy a SQLCipher file and `--decrypt` a file in clear; either way the copy gets 
 key file of its own with the same NIR key (pseudonyms stay valid) and the same
 payload key (payloads are copied as stored, encrypted or not), plus a new file key
 for `--encrypt`.
+
+A copy must not launder tampering: the source is verified first (a store that fails
+`audit verify` is refused, exit 3, unless forced), and the leaves earlier verifications
+remembered (`audit_leaves`) are copied too, so that a forced copy of a tampered store
+fails verification exactly as its source does.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from typing import Literal
 
 from eventsourcing.persistence import StoredEvent
 
-from domain.errors import StoreError
-from ledger import backends
+from domain.errors import AuditFailure, StoreError
+from ledger import audit, backends
 from ledger import keys as key_files
 from ledger.application import LEDGER_ID
 from ledger.store import Store, default_key_file
@@ -38,11 +43,18 @@ async def copy_store(
     *,
     protection: Protection = "same",
     target_key_file: Path | None = None,
+    force: bool = False,
 ) -> tuple[Store, int, Path]:
     """Create `target_location` with the source's settings and copy every fact into it.
 
-    Returns the copy, the number of facts and the copy's key file.
+    Returns the copy, the number of facts and the copy's key file. `AuditFailure` when
+    the source fails verification, unless `force`.
     """
+    try:
+        await audit.verify(source)
+    except AuditFailure:
+        if not force:
+            raise
     keys = source.keys_for("copying a store needs it (the copy is made with the same keys)")
     target_keys, target_key_path = keys, key_file
     if protection != "same":
@@ -75,6 +87,7 @@ async def copy_store(
         start = notes[-1].id + 1
         if progress is not None:
             progress(copied, total)
+    await _copy_leaves(source, target)
     await target.catch_up()
     return target, copied, target_key_path
 
@@ -104,3 +117,20 @@ def _own_keys(
     path = key_file or default_key_file(target)
     key_files.create(path, own)
     return own, path
+
+
+async def _copy_leaves(source: Store, target: Store) -> None:
+    """The leaves the source's verifications remembered, for the same ledger origin."""
+    async with source.write_db.execute(
+        "SELECT ledger, position, leaf FROM audit_leaves ORDER BY ledger, position"
+    ) as c:
+        leaves = [(str(ledger), int(position), bytes(leaf)) for ledger, position, leaf in await c.fetchall()]
+    if not leaves:
+        return
+    await target.write_db.begin("audit_leaves")
+    try:
+        await target.write_db.executemany("INSERT INTO audit_leaves (ledger, position, leaf) VALUES (?, ?, ?)", leaves)
+        await target.write_db.commit()
+    except BaseException:
+        await target.write_db.rollback()
+        raise

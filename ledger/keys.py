@@ -111,6 +111,8 @@ def require_private(path: Path, label: str, missing: str) -> None:
         mode = path.stat().st_mode
     except FileNotFoundError:
         raise StoreError(f"{label} {path} not found ({missing})") from None
+    if not stat.S_ISREG(mode):  # a FIFO would block the read forever; a folder or device is no key
+        raise StoreError(f"{label} {path} is not a regular file")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise StoreError(
             f"{label} {path} is accessible by group or others (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"

@@ -19,15 +19,19 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import csv
+import ctypes
 import hashlib
 import io
 import json
 import multiprocessing
 import os
 import re
+import signal
 import stat
 import struct
 import tempfile
+import threading
+import time
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +42,7 @@ import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain import times
+from domain.csv_cells import cell
 from domain.errors import InvalidFact, LedgerError
 from domain.facts import Member
 from domain.nir import pseudonymiser
@@ -54,6 +59,9 @@ WORKERS: Final = 2
 TASK_BATCHES: Final = 8
 """Batches per worker task: a task is a byte range of the file that its worker reads itself."""
 SCAN_BLOCK: Final = 256 * 1024
+PR_SET_PDEATHSIG: Final = 1
+"""prctl(2) option: the signal a process gets when its parent dies (Linux)."""
+WATCH_SECONDS: Final = 0.5
 APPEND_MEMBERS: Final = 40_000
 """Batches are appended a few at a time, up to this many members per transaction (one fact each)."""
 
@@ -331,7 +339,14 @@ def _check_all(
         with contextlib.ExitStack() as stack:
             if parallel:
                 fork = multiprocessing.get_context("fork")  # workers share the main process's str hashes
-                pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(max_workers=WORKERS, mp_context=fork))
+                pool = stack.enter_context(
+                    concurrent.futures.ProcessPoolExecutor(
+                        max_workers=WORKERS,
+                        mp_context=fork,
+                        initializer=die_with_parent,
+                        initargs=(os.getpid(),),
+                    )
+                )
                 results = _in_order(pool, tasks)
             else:
                 results = map(check_range, tasks)
@@ -354,6 +369,24 @@ def _check_all(
     if rows_seen == 0:
         raise InvalidFact(f"{file}: no members (only a header)")
     return rows_seen, batches
+
+
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the import that started it dies, even by
+    `kill -9` (nothing then tells the pool to stop), so that no orphan keeps reading the
+    roster and holding the spool. Linux kills it at once (`prctl(PR_SET_PDEATHSIG)`); a
+    watchdog thread noticing the new parent ends it within a second anywhere else."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the watchdog alone
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the line above took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(WATCH_SECONDS)
+    os._exit(1)
 
 
 def _in_order(pool: concurrent.futures.ProcessPoolExecutor, tasks: list[Any]) -> Iterator[bytes]:
@@ -605,9 +638,15 @@ async def export(store: Store, incident: str, h: queries.Horizon, insurer: str |
         async for ins, fields, implied, rows in chunks:
             told = told_by.get(ins, {})
             count += len(rows)
-            if writer is not None:  # csv writes None as an empty cell
-                exposed, revealed = ";".join(fields), ";".join(implied)
-                writer.writerows([(incident, ins, *row, exposed, revealed, told.get(row[0])) for row in rows])
+            if writer is not None:  # csv writes None as an empty cell; text a spreadsheet would run gets a '
+                fixed = (cell(incident), cell(ins))
+                exposed, revealed = cell(";".join(fields)), cell(";".join(implied))
+                writer.writerows(
+                    [
+                        (*fixed, cell(ref), role, cell(contract), start, end, status, exposed, revealed, told.get(ref))
+                        for ref, role, contract, start, end, status in rows
+                    ]
+                )
                 continue
             sink.write(
                 "".join(

@@ -10,6 +10,7 @@ file system.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from domain.merkle import (
     NoteSignature,
     ProofError,
     check_key_name,
+    key_display,
     key_id,
     parse_signer_key,
     parse_verifier_key,
@@ -49,6 +51,11 @@ class Signer:
         """The public verifier key text."""
         return verifier_key(self.name, self.public_key)
 
+    @property
+    def display(self) -> str:
+        """`name+keyidhex`: the name with the key's fingerprint."""
+        return key_display(self.name, key_id(self.name, self.public_key))
+
     def sign(self, checkpoint: Checkpoint) -> Checkpoint:
         """The checkpoint with this key's signature over its body added."""
         signature = self.private_key.sign(checkpoint.body.encode("utf-8"))
@@ -65,12 +72,17 @@ class Verifier:
     key_id: bytes
     public_key: bytes
 
+    @property
+    def display(self) -> str:
+        """`name+keyidhex`: the name with the key's fingerprint."""
+        return key_display(self.name, self.key_id)
+
     def check(self, checkpoint: Checkpoint) -> None:
         """`ProofError` unless the checkpoint carries a valid signature by this key."""
         candidates = [s for s in checkpoint.signatures if s.name == self.name and s.key_id == self.key_id]
         if not candidates:
-            names = ", ".join(sorted({s.name for s in checkpoint.signatures})) or "nobody"
-            raise ProofError(f"the checkpoint is not signed by key {self.name!r} (signed by: {names})")
+            names = ", ".join(sorted({s.display for s in checkpoint.signatures})) or "nobody"
+            raise ProofError(f"the checkpoint is not signed by key {self.display!r} (signed by: {names})")
         public = Ed25519PublicKey.from_public_bytes(self.public_key)
         for candidate in candidates:
             try:
@@ -78,7 +90,7 @@ class Verifier:
             except InvalidSignature:
                 continue
             return
-        raise ProofError(f"the signature of key {self.name!r} does not match the checkpoint's text")
+        raise ProofError(f"the signature of key {self.display!r} does not match the checkpoint's text")
 
 
 def signer_from_text(text: str) -> Signer:
@@ -119,11 +131,18 @@ def write_key_pair(path: Path, name: str) -> Signer:
     except ProofError as problem:
         raise InvalidFact(str(problem)) from None
     pub = public_path(path)
-    if pub.exists():
-        raise StoreError(f"{pub} already exists; move it away or choose another file")
+    taken = f"{pub} already exists; move it away or choose another file"
+    if pub.exists() or pub.is_symlink():  # a dangling symlink too: it would be written through
+        raise StoreError(taken)
     exists = f"{path} already exists; move it away or choose another file"
     create_private(path, (private_text(signer) + "\n").encode("ascii"), exists)
-    pub.write_text(signer.verifier_key + "\n", encoding="ascii")
+    try:  # O_EXCL: never through a symlink, never over a file that appeared meanwhile
+        descriptor = os.open(pub, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        path.unlink()
+        raise StoreError(taken) from None
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(signer.verifier_key + "\n")
     return signer
 
 

@@ -20,7 +20,7 @@ import secrets
 import stat
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +45,9 @@ from projections.db import READ_TIMEOUT_S, SQLITE, Db, PostgresDb, SqliteDb
 from projections.schema import SETTINGS
 
 RETRIES: Final = 200
+STALLED_CONFLICTS: Final = 3
+"""Conflicts in a row at the same position with nothing new in the log: not another writer
+(whose fact the log would show) but a row outside the sequence, e.g. inserted at row id 0."""
 BUSY_TIMEOUT_MS: Final = 60_000
 CACHE_KIB: Final = 256 * 1024
 """SQLite page cache of the read side: keeps roster indexes in memory while importing."""
@@ -59,6 +62,12 @@ def default_key_file(location: str) -> Path:
     if location.startswith(("postgresql://", "postgres://")):
         return Path("exposure.key")
     return Path(location.removeprefix("sqlite:///")).with_suffix(".key")
+
+
+def exists(location: str) -> bool:
+    """Whether a store (or, for SQLite, any file) is already at `location`."""
+    loc = backends.parse_location(location)
+    return bool(backends.postgres_settings(loc)) if loc.path is None else loc.path.exists()
 
 
 def actor() -> str:
@@ -160,24 +169,30 @@ class Store:
         location: str,
         key_file: Path | None = None,
         *,
-        timezone: str = "UTC",
-        encrypt: bool = False,
+        timezone: str | None = None,
+        encrypt: bool | None = None,
         keys: key_files.Keys | None = None,
     ) -> tuple[Store, bool]:
         """Create the store and its key file; opening an existing one is not an error.
 
-        With `keys` (copying a store), the key file is the caller's (already written or
-        shared) and the new store is protected as those keys say.
+        `timezone` (default UTC) and `encrypt` (default no) are the settings asked for:
+        an existing store with other settings is refused with both named, and left as it
+        is; None means "whatever the store has". With `keys` (copying a store), the key
+        file is the caller's (already written or shared) and the new store is protected
+        as those keys say.
         """
-        tz = times.zone(timezone)
+        tz = times.zone(timezone or "UTC")
         loc = backends.parse_location(location)
         key_path = key_file or default_key_file(location)
-        existing = backends.postgres_settings(loc) if loc.path is None else (loc.path.exists() or None)
-        if existing:
+        if exists(location):
             store = await cls.open(location, key_path)
-            if store.tz.key != tz.key and timezone != "UTC":
+            stored, asked = _settings_differ(store, None if timezone is None else tz, encrypt)
+            if stored:
                 await store.close()
-                raise StoreError(f"store {loc.display} already uses time zone {store.tz.key}, not {tz.key}")
+                raise StoreError(
+                    f"store {loc.display} already exists with {' and '.join(stored)};"
+                    f" init asked for {' and '.join(asked)}: nothing changed"
+                )
             return store, False
         if key_path.exists() and keys is None:
             raise StoreError(
@@ -185,7 +200,7 @@ class Store:
                 " move it away or name another --key-file"
             )
         if keys is None:
-            keys = key_files.create(key_path, key_files.new_keys(encrypt=encrypt, whole_file=not loc.is_postgres))
+            keys = key_files.create(key_path, key_files.new_keys(encrypt=bool(encrypt), whole_file=not loc.is_postgres))
         file_key = keys.file_key if loc.path is not None else None
         settings = {
             "timezone": tz.key,
@@ -257,8 +272,7 @@ class Store:
         try:
             _check_settings(loc, settings, keys, key_path, stored_bytes_only=stored_bytes_only)
             await projector.create_tables(db)
-            ledger = _checked_ledger(loc, keys, settings, key_path)
-            await guards.protect(db)
+            ledger = _checked_ledger(loc, keys, settings, key_path)  # no guards.protect: see its docstring
         except BaseException:
             await db.close()
             raise
@@ -376,6 +390,7 @@ class Store:
         """Validate parsed facts against the ledger and append them in one transaction."""
         self.keys_for(WRITING)
         needs = rules.needs(parsed)
+        stalled = 0
         for attempt in range(RETRIES):
             position = await projector.catch_up_facts(self.write_db, self.ledger)
             if needs.members:
@@ -386,11 +401,22 @@ class Store:
             unchanged = [p.fact.id for p in parsed if p.fact.id not in accepted_ids]
             if not accepted:
                 return AppendResult(unchanged=unchanged)
-            try:
-                appended = self.ledger.append(
-                    accepted, after=position, now=datetime.now(UTC), previous=await self._recorded_at(position)
+            now = datetime.now(UTC)
+            previous = await self._recorded_at(position)
+            if previous is not None and previous > now + times.CLOCK_SKEW:
+                raise StoreError(
+                    f"the fact at position {position} claims to be recorded at {times.iso_utc(previous)}, in the"
+                    " future: the store was edited outside the ledger (run: exposure audit verify)"
                 )
+            try:
+                appended = self.ledger.append(accepted, after=position, now=now, previous=previous)
             except ConcurrentAppend:
+                stalled = stalled + 1 if await projector.catch_up_facts(self.write_db, self.ledger) == position else 0
+                if stalled >= STALLED_CONFLICTS:
+                    raise StoreError(
+                        f"position {position + 1} is taken by a row the ledger's log does not show: the event table"
+                        " was edited outside the ledger (run: exposure audit verify)"
+                    ) from None
                 await asyncio.sleep(min(0.001 * (attempt + 1), 0.05) * (1 + secrets.randbelow(100) / 100))
                 continue
             await projector.catch_up_facts(self.write_db, self.ledger)
@@ -445,11 +471,18 @@ class Store:
         """Bring the projections up to the ledger's head; return the position."""
         return await projector.catch_up(self.write_db, self.ledger, progress)
 
-    async def rebuild(self, progress: projector.Progress | None = None) -> int:
-        """Drop the projections and project every fact again."""
+    async def rebuild(self, progress: Callable[[str, int, int], None] | None = None) -> int:
+        """Drop the projections and project every fact again; `progress(phase, done, total)`
+        hears of each pass (`facts`, then `members`), in notifications."""
+
+        def phase(name: str) -> projector.Progress | None:
+            return None if progress is None else lambda done, total: progress(name, done, total)
+
         await projector.drop_tables(self.write_db)
         await projector.create_tables(self.write_db)
-        return await self.catch_up(progress)
+        position = await projector.catch_up_facts(self.write_db, self.ledger, phase("facts"))
+        await projector.catch_up_members(self.write_db, self.ledger, phase("members"))
+        return position
 
     async def ready_for_reads(self) -> int:
         """The one rule before any answer: the projections are caught up with the ledger's
@@ -478,6 +511,20 @@ class Store:
     def facts(self, after: int = 0) -> Any:
         """Every recorded fact in append order (an iterator of `Recorded`)."""
         return self.ledger.read(after=after)
+
+
+def _settings_differ(store: Store, tz: ZoneInfo | None, encrypt: bool | None) -> tuple[list[str], list[str]]:
+    """The settings of `store` that differ from those asked for, and the ones asked for."""
+    stored: list[str] = []
+    asked: list[str] = []
+    if tz is not None and tz.key != store.tz.key:
+        stored.append(f"time zone {store.tz.key}")
+        asked.append(f"time zone {tz.key}")
+    encrypted = store.encrypted
+    if encrypt is not None and encrypt != encrypted:
+        stored.append("encryption" if encrypted else "no encryption")
+        asked.append("--encrypt" if encrypt else "no encryption")
+    return stored, asked
 
 
 def _check_settings(
@@ -511,6 +558,7 @@ async def _open_file(path: Path, keys: key_files.Keys | None, key_path: Path) ->
     """Connect to a SQLite store: a SQLCipher file with the key file's file key."""
     if not path.exists():
         raise StoreError(f"no store at {path} (run: exposure init)")
+    _require_database_file(path)
     warnings = exposed_files(path)
     file_key: bytes | None = None
     if sqlcipher.is_encrypted_file(path):
@@ -575,6 +623,16 @@ def _ledger(
     return Ledger(env=env)
 
 
+def _require_database_file(path: Path) -> None:
+    """Refuse, before anything reads it, a store path that cannot be a store: a folder, a
+    FIFO (reading it would wait forever), a device, an empty file."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise StoreError(f"{path} is not a regular file: not an exposure store")
+    if info.st_size == 0:
+        raise StoreError(f"{path} is empty: not an exposure store")
+
+
 async def connect_sqlite(path: Path, file_key: bytes | None) -> SqliteDb:
     """The read side's connection to a SQLite file (a SQLCipher one with `file_key`)."""
     reader = None
@@ -593,11 +651,15 @@ async def connect_sqlite(path: Path, file_key: bytes | None) -> SqliteDb:
             return conn
 
         db = await aiosqlite.Connection(connector, 64)
-    await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    await db.execute("PRAGMA journal_mode = WAL")
-    await db.execute("PRAGMA synchronous = NORMAL")
-    await db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    await db.execute("PRAGMA temp_store = MEMORY")
+    try:
+        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = NORMAL")
+        await db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        await db.execute("PRAGMA temp_store = MEMORY")
+    except (aiosqlite.DatabaseError, sqlcipher.DatabaseError):  # closed, or its thread keeps the process alive
+        await db.close()
+        raise StoreError(f"{path} is not a SQLite file: not an exposure store") from None
     return SqliteDb(db, str(path), reader)
 
 

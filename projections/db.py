@@ -140,6 +140,8 @@ class SqliteDb(Db):
         self.open_reader = reader or _plain_reader
         """Opens the point-read connection from a read-only URI (a SQLCipher file needs its key)."""
         self._reader: Any = None
+        self.reader_pragmas: tuple[str, ...] = ()
+        """Run on the point-read connection when it opens (e.g. its cache size)."""
 
     def execute(self, sql: str, params: Params = ()) -> Result:
         return cast(Result, self.conn.execute(sql, params))
@@ -152,6 +154,8 @@ class SqliteDb(Db):
             return await self.execute_fetchall(sql, params)
         if self._reader is None:
             self._reader = self.open_reader(f"file:{self.path}?mode=ro")
+            for pragma in self.reader_pragmas:
+                self._reader.execute(pragma)
         return cast(Iterable[Any], self._reader.execute(sql, params).fetchall())
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:

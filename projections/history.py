@@ -15,9 +15,11 @@ ruled-out) is a refinement, not a change: nobody has to be told anything new.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -25,6 +27,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from domain import veris
+from domain.categories import implied
 from domain.derive import IncidentView, Visible, derive
 from domain.errors import UnknownReference
 from domain.facts import (
@@ -42,7 +45,7 @@ from domain.facts import (
 from domain.obligations import Rule, status
 from domain.times import from_micros, iso_utc, to_minute
 from projections import queries
-from projections.db import Db
+from projections.db import SQLITE, Db
 from projections.queries import Horizon, visible
 
 AFFECTED_SQL: Final = "('confirmed', 'presumed')"
@@ -99,9 +102,11 @@ def _ruled_out(view: IncidentView) -> set[str]:
     return {i for i, r in view.insurers.items() if r.status == "ruled-out"}
 
 
-async def _insurers_to_compare(db: Db, old: _Side, new: _Side) -> list[str]:
+async def _insurers_to_compare(db: Db, old: _Side, new: _Side, only: str | None = None) -> list[str]:
     """Insurers with a roster whose member answers may differ between the two sides."""
     insurers = sorted(set(await queries.roster_insurers(db, old.h)) | set(await queries.roster_insurers(db, new.h)))
+    if only is not None:
+        insurers = [i for i in insurers if i == only]
     changed = []
     for insurer in insurers:
         # `_state_key` names every fact that decides the insurer's member answers: equal keys, equal answers.
@@ -138,12 +143,12 @@ def _changes_sql(old: _Side, new: _Side, insurer: str) -> tuple[str, dict[str, A
     return sql, {**before_params, **after_params}
 
 
-async def diff(db: Db, incident: str, before: Horizon, after: Horizon) -> dict[str, Any]:
+async def diff(db: Db, incident: str, before: Horizon, after: Horizon, only: str | None = None) -> dict[str, Any]:
     """SPEC §7 `diff`: insurers, incident-wide fields and member counts that changed from `before` to `after`."""
     await queries.require_incident(db, incident)
     old, new = await _side(db, incident, before), await _side(db, incident, after)
     members = dict.fromkeys(MEMBER_CHANGES, 0)
-    for insurer in await _insurers_to_compare(db, old, new):
+    for insurer in await _insurers_to_compare(db, old, new, only):
         fields_differ = old.view.exposed_fields(insurer) != new.view.exposed_fields(insurer)
         counted = await _changes_from_counts(db, old, new, insurer, fields_differ)
         if counted is not None:
@@ -431,6 +436,32 @@ NOTIFIED_REFS: Final = (
 """The member rows of refs named by a notice (the only members a notice with refs can have told)."""
 
 
+def _told(number: int, notice: _Notice, then: _Side, insurer: str) -> tuple[str, str, dict[str, Any]]:
+    """The members notice `number` told, as `SELECT ref, j, aff` (aff: told they were affected),
+    the member statuses as they were then, and the parameters both need."""
+    tag = f"n{number}"
+    if notice.blanket:
+        members, bound = _statuses(then.h, then.view, tag, insurer)
+        return (
+            f"SELECT ref, {number} AS j, 1 AS aff FROM ({members}) AS m WHERE status IN {AFFECTED_SQL}",
+            members,
+            bound,
+        )
+    named = (
+        "v.insurer = :insurer AND v.ref IN (SELECT ref FROM member_notices WHERE incident = :incident"
+        f" AND insurer = :insurer AND pos = :pos_{tag})"
+    )
+    members, bound = _statuses(then.h, then.view, tag, insurer, named)
+    bound[f"pos_{tag}"] = notice.position
+    told = (  # a named ref not enrolled then was told it was not affected
+        f"SELECT ref, {number} AS j, MAX(aff) AS aff FROM ("
+        f" SELECT ref, 0 AS aff FROM member_notices WHERE incident = :incident AND insurer = :insurer"
+        f" AND pos = :pos_{tag} UNION ALL SELECT ref, {_affected('status')} AS aff FROM ({members}) AS m"
+        ") AS u GROUP BY ref"
+    )
+    return told, members, bound
+
+
 async def _notice_counts(
     db: Db, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice], *, where: str | None = None
 ) -> tuple[int, int]:
@@ -457,27 +488,13 @@ async def _notice_counts(
     stale: list[int] = []
     now_fields = now.view.exposed_fields(insurer)
     for number, notice in enumerate(notices):
-        tag = f"n{number}"
         then = await _side(db, incident, await queries.horizon(db, notice.occurred_on, now.h.as_recorded_at))
         if then.view.exposed_fields(insurer) != now_fields:
             stale.append(number)
+        covers, members, bound = _told(number, notice, then, insurer)
         if notice.blanket:
-            members, bound = _statuses(then.h, then.view, tag, insurer)
             parts.append(f"SELECT ref FROM ({members}) AS m WHERE status IN {AFFECTED_SQL}")
-            covered.append(f"SELECT ref, {number} AS j, 1 AS aff FROM ({members}) AS m WHERE status IN {AFFECTED_SQL}")
-        else:
-            named = (
-                "v.insurer = :insurer AND v.ref IN (SELECT ref FROM member_notices WHERE incident = :incident"
-                f" AND insurer = :insurer AND pos = :pos_{tag})"
-            )
-            members, bound = _statuses(then.h, then.view, tag, insurer, named)
-            covered.append(  # a named ref not enrolled then was told it was not affected
-                f"SELECT ref, {number} AS j, MAX(aff) AS aff FROM ("
-                f" SELECT ref, 0 AS aff FROM member_notices WHERE incident = :incident AND insurer = :insurer"
-                f" AND pos = :pos_{tag} UNION ALL SELECT ref, {_affected('status')} AS aff FROM ({members}) AS m"
-                ") AS u GROUP BY ref"
-            )
-            bound[f"pos_{tag}"] = notice.position
+        covered.append(covers)
         params |= bound
     never = await _count(db, f"SELECT COUNT(*) FROM ({' EXCEPT '.join(parts)}) AS e", {**base, **params})
     if not covered:
@@ -536,6 +553,160 @@ async def _notice_counts_from_counts(
     fields_then = then.view.exposed_fields(insurer)  # the last notice: every member's latest
     stale = fields_then != now.view.exposed_fields(insurer)
     return 0, await _affected_count(db, now, insurer) if stale else 0
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeQuery:
+    """Every member of one insurer that is affected now or was told before: one SQL statement.
+
+    Columns: `ref`, `role`, `contract`, `status` (now; NULL for a member told before but no
+    longer enrolled), `j` (index in `notices` of the member's latest covering notice, or NULL),
+    `affected` (1 when affected now) and `notice`: `initial` when affected now and never
+    covered by a notice; `complementary` when covered and the answer it was given has changed
+    since (affected then and not now or the reverse, or its exposed fields changed); else `none`.
+    """
+
+    sql: str
+    params: dict[str, Any]
+    notices: tuple[_Notice, ...]
+    merged: bool = False
+    """True when the answers at the notices and now are merged by ref (a sort); else one pass."""
+
+
+async def notice_query(db: Db, incident: str, insurer: str, now: _Side, notices: Sequence[_Notice]) -> NoticeQuery:
+    """The `NoticeQuery` of `insurer` at `now`.
+
+    A notice with refs covers those refs; one without covers every member affected as known
+    when it was given (its `occurred_on`). A member's latest covering notice is compared with
+    the answer now. Unions grouped by ref, never joins of subqueries: SQLite would compare every pair.
+    """
+    current = f"SELECT ref, role, contract, status FROM ({queries.member_status_sql('v.insurer = :insurer')}) AS s"
+    current, params = _bound(current, now.h, now.view, "now", insurer)
+    params |= {"incident": incident, "insurer": insurer}
+    now_fields = now.view.exposed_fields(insurer)
+    sides = [
+        await _side(db, incident, await queries.horizon(db, notice.occurred_on, now.h.as_recorded_at))
+        for notice in notices
+    ]
+    stale = [number for number, then in enumerate(sides) if then.view.exposed_fields(insurer) != now_fields]
+    if notices and all(n.blanket for n in notices):
+        now_key = await queries._state_key(db, now.view, insurer, now.h)
+        if all([await queries._state_key(db, then.view, insurer, then.h) == now_key for then in sides]):
+            # The facts that decide who is affected are the same at every notice and now
+            # (`_state_key`, as `diff` uses it): whoever is affected now was affected, and
+            # told, at the last notice; whoever is not was never told. One pass, as export.
+            last = len(notices) - 1
+            told = "'complementary'" if last in stale else "'none'"
+            sql = (
+                f"SELECT ref, role, contract, status, CASE WHEN {_affected('status')} = 1 THEN {last} END AS j,"
+                f" {_affected('status')} AS affected,"
+                f" CASE WHEN {_affected('status')} = 1 THEN {told} ELSE 'none' END AS notice FROM ({current}) AS c"
+            )
+            return NoticeQuery(sql, params, tuple(notices))
+    covered: list[str] = []
+    for number, (notice, then) in enumerate(zip(notices, sides, strict=True)):
+        covers, _, bound = _told(number, notice, then, insurer)
+        covered.append(covers)
+        params |= bound
+    if not covered:
+        sql = (
+            f"SELECT ref, role, contract, status, NULL AS j, {_affected('status')} AS affected,"
+            f" CASE WHEN {_affected('status')} = 1 THEN 'initial' ELSE 'none' END AS notice FROM ({current}) AS c"
+        )
+        return NoticeQuery(sql, params, tuple(notices))
+    # `latest`: each ref's last covering notice j with its `aff` (0 or 1), as one MAX(2j + aff).
+    sql = f"""
+    WITH told AS ({" UNION ALL ".join(covered)}),
+    latest AS (
+        SELECT ref, code / 2 AS j, code % 2 AS aff
+        FROM (SELECT ref, MAX(j * 2 + aff) AS code FROM told GROUP BY ref) AS l
+    ),
+    paired AS (
+        SELECT ref, MAX(role) AS role, MAX(contract) AS contract, MAX(st) AS status, MAX(j) AS j,
+               MAX(aff) AS aff, MAX(told) AS told FROM (
+            SELECT ref, NULL AS role, NULL AS contract, NULL AS st, j, aff, 1 AS told FROM latest
+            UNION ALL
+            SELECT ref, role, contract, status, NULL, NULL, 0 FROM ({current}) AS c
+        ) AS u GROUP BY ref
+    )
+    SELECT ref, role, contract, status, j, {_affected("status")} AS affected,
+           CASE WHEN told = 0 THEN (CASE WHEN {_affected("status")} = 1 THEN 'initial' ELSE 'none' END)
+                WHEN aff != {_affected("status")} OR (aff = 1 AND {_affected("status")} = 1
+                     AND j IN (SELECT CAST(value AS INTEGER) FROM json_each(:stale))) THEN 'complementary'
+                ELSE 'none' END AS notice
+    FROM paired
+    """
+    return NoticeQuery(sql, {**params, "stale": json.dumps(stale)}, tuple(notices), merged=True)
+
+
+@contextlib.asynccontextmanager
+async def _sorting_on_disk(db: Db, query: NoticeQuery) -> AsyncIterator[None]:
+    """SQLite sorts in its temp store, which the store keeps in memory: a merged `NoticeQuery`
+    over millions of members sorts in temporary files instead, so memory stays bounded."""
+    spill = query.merged and db.dialect == SQLITE
+    if spill:
+        await db.execute("PRAGMA temp_store = FILE")
+    try:
+        yield
+    finally:
+        if spill:
+            await db.execute("PRAGMA temp_store = MEMORY")
+
+
+NOTICE_COLUMNS: Final = ("ref", "role", "contract", "status", "fields", "implied", "notified_at", "notice")
+"""The mail-merge columns of `notify members`; `fields` and `implied` are `;`-separated."""
+
+
+async def member_notice_chunks(
+    db: Db, incident: str, insurer: str, h: Horizon, *, since_last: bool = False
+) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    """The mail-merge rows of `insurer` (`NOTICE_COLUMNS`, by ref), `queries.EXPORT_CHUNK` at a time:
+    every member affected at `h` and every member told before who is no longer affected, with
+    the notice each needs (see `NoticeQuery`); `since_last`: only those whose notice is not `none`.
+
+    The rows are finished in SQL (fields, notified_at) so that writing them costs what
+    `members export` costs; the next chunk is read while the caller writes this one.
+    """
+    await queries.require_incident(db, incident)
+    items = await _visible_incident_facts(db, incident, h)
+    view = derive(incident, items)
+    own = [v for v in items if insurer_of(v.fact) == insurer]
+    query = await notice_query(db, incident, insurer, _Side(h, view), _notices(own))
+    fields = view.exposed_fields(insurer)
+    wanted = "notice != 'none'" if since_last else "(affected = 1 OR notice = 'complementary')"
+    times = {f"told_{j}": iso_utc(n.occurred_on) for j, n in enumerate(query.notices)}
+    told_at = "CASE j " + "".join(f"WHEN {j} THEN :told_{j} " for j in range(len(times))) + "END" if times else "NULL"
+    sql = (
+        "SELECT ref, role, contract, COALESCE(status, 'not-affected'),"
+        " CASE WHEN affected = 1 THEN :fields_text ELSE '' END,"
+        " CASE WHEN affected = 1 THEN :implied_text ELSE '' END,"
+        f" {told_at}, notice"
+        f" FROM ({query.sql}) AS r WHERE {wanted} ORDER BY ref"
+    )
+    params = {
+        **query.params,
+        "fields_text": ";".join(fields),
+        "implied_text": ";".join(implied(fields)),
+        **times,
+    }
+    async with _sorting_on_disk(db, query), db.stream(sql, params) as cursor:  # PostgreSQL: server-side cursor
+        ahead = asyncio.ensure_future(cursor.fetchmany(queries.EXPORT_CHUNK))
+        try:
+            while rows := await ahead:
+                ahead = asyncio.ensure_future(cursor.fetchmany(queries.EXPORT_CHUNK))
+                yield [tuple(row) for row in rows]
+        finally:
+            if not ahead.done():
+                with contextlib.suppress(Exception):
+                    await ahead
+
+
+def notice_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    """One mail-merge row as JSON (lists for `fields` and `implied`)."""
+    found = dict(zip(NOTICE_COLUMNS, row, strict=True))
+    for key in ("fields", "implied"):
+        found[key] = found[key].split(";") if found[key] else []
+    return found
 
 
 async def obligations(db: Db, incident: str, h: Horizon, rule: Rule) -> dict[str, Any]:

@@ -21,6 +21,8 @@ eventsourcing's SQLite recorder cannot `subscribe()`, so projectors poll
 from __future__ import annotations
 
 import json
+import sqlite3
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -30,6 +32,7 @@ import msgspec
 
 from domain import facts as fact_codec
 from domain import scope
+from domain.errors import StoreError
 from domain.facts import (
     TOPIC_PREFIX,
     AnyFact,
@@ -123,10 +126,55 @@ async def catch_up(db: Db, ledger: Ledger, progress: Progress | None = None) -> 
     return current
 
 
-async def catch_up_facts(db: Db, ledger: Ledger) -> int:
+REBUILD_HINT: Final = "rebuild them from the facts with: exposure store rebuild"
+
+
+class ProjectionDamaged(StoreError):
+    """A projection's position or rows disagree with the facts: only a rebuild helps."""
+
+
+async def check_positions(db: Db, ledger: Ledger) -> None:
+    """Refuse positions no catch-up comes back from: past the last fact (new facts would never
+    be projected), or a `facts` position that is not the version of the fact it names (facts
+    would be projected twice, or skipped)."""
+    positions = {name: await position(db, name) for name in (FACTS, MEMBERS)}
+    head = ledger.last_notification()  # read after the positions: a concurrent append only raises it
+    for name, (notification_id, pos) in positions.items():
+        if not (0 <= notification_id <= head and 0 <= pos <= head):
+            raise ProjectionDamaged(
+                f"the {name} projection is at position {pos} (notification {notification_id})"
+                f" but the ledger holds {head} facts: {REBUILD_HINT}"
+            )
+    notification_id, pos = positions[FACTS]
+    if notification_id:
+        notes = ledger.notifications(start=notification_id, limit=1)
+        if not notes or notes[0].id != notification_id or notes[0].originator_version != pos:
+            raise ProjectionDamaged(
+                f"the facts projection is at position {pos} but notification {notification_id}"
+                f" holds another fact: {REBUILD_HINT}"
+            )
+
+
+def _damaged(problem: BaseException, name: str, where: int) -> ProjectionDamaged | None:
+    """A projection row that already exists (or breaks a constraint) where a fact goes."""
+    errors = sys.modules.get("psycopg.errors")
+    if isinstance(problem, sqlite3.IntegrityError) or (
+        errors is not None and isinstance(problem, errors.IntegrityError)
+    ):
+        return ProjectionDamaged(
+            f"the {name} projection disagrees with the facts after position {where}"
+            f" ({str(problem).splitlines()[0]}): {REBUILD_HINT}"
+        )
+    return None
+
+
+async def catch_up_facts(db: Db, ledger: Ledger, progress: Progress | None = None) -> int:
     """Project every fact appended since the `facts` position; return the new position."""
+    await check_positions(db, ledger)
+    head = ledger.last_notification() if progress is not None else 0
     while True:
         await db.begin(FACTS)
+        current = 0
         try:
             notification_id, current = await position(db, FACTS)
             notes = ledger.notifications(start=notification_id + 1, limit=PAGE)
@@ -142,9 +190,14 @@ async def catch_up_facts(db: Db, ledger: Ledger) -> int:
                 notification_id, current = note.id, note.originator_version
             await _save_position(db, FACTS, notification_id, current)
             await db.commit()
-        except BaseException:
+        except BaseException as problem:
             await db.rollback()
+            damaged = _damaged(problem, FACTS, current)
+            if damaged is not None:
+                raise damaged from None
             raise
+        if progress is not None:
+            progress(notification_id, max(head, notification_id))
 
 
 async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = None) -> int:
@@ -185,8 +238,11 @@ async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = N
             await _merge_nirs_when_due(db)
             await _save_position(db, MEMBERS, notification_id, current)
             await db.commit()
-        except BaseException:
+        except BaseException as problem:
             await db.rollback()
+            damaged = _damaged(problem, MEMBERS, notification_id)
+            if damaged is not None:
+                raise damaged from None
             raise
         if progress is not None:
             progress(notification_id, head)

@@ -96,12 +96,21 @@ async def horizon(db: Db, as_known_on: datetime, as_recorded_at: datetime | None
         lagging = await cursor.fetchone()
     if lagging is not None and lagging[0] is not None:
         position = int(lagging[0])
+    return Horizon(as_known_on, as_recorded_at, known_us, position, await _hidden(db, known_us, position))
+
+
+async def horizon_at(db: Db, known_us: int, position: int) -> Horizon:
+    """The horizon "as known on `known_us`, with the facts up to `position`" (resolved already)."""
+    return Horizon(from_micros(known_us), None, known_us, position, await _hidden(db, known_us, position))
+
+
+async def _hidden(db: Db, known_us: int, position: int) -> tuple[int, ...]:
+    """The positions retracted at that horizon."""
     async with db.execute(
         "SELECT DISTINCT target_pos FROM retractions WHERE known_us <= ? AND pos <= ? ORDER BY target_pos",
         (known_us, position),
     ) as cursor:
-        hidden = tuple(int(r[0]) for r in await cursor.fetchall())
-    return Horizon(as_known_on, as_recorded_at, known_us, position, hidden)
+        return tuple(int(r[0]) for r in await cursor.fetchall())
 
 
 async def incidents(db: Db, h: Horizon | None = None) -> list[str]:
@@ -335,16 +344,23 @@ async def _cached(db: Db, key: str) -> dict[str, int] | None:
     return None if row is None else {k: int(v) for k, v in json.loads(row[0]).items()}
 
 
-async def _keep(db: Db, key: str, counts: dict[str, int]) -> None:
-    await _keep_many(db, {key: counts})
+def cache_origin(incident: str, insurer: str | None, h: Horizon, *, people: bool) -> str:
+    """Where a `count_cache` row comes from: the `member_counts` call that computed it
+    (`audit replay` makes the same call on the rebuilt projections and compares)."""
+    return json.dumps([incident, insurer, h.known_us, h.position, people])
 
 
-async def _keep_many(db: Db, counts: dict[str, dict[str, int]]) -> None:
+async def _keep(db: Db, key: str, counts: dict[str, int], origin: str) -> None:
+    await _keep_many(db, {key: counts}, origin)
+
+
+async def _keep_many(db: Db, counts: dict[str, dict[str, int]], origin: str) -> None:
     if db.read_only:  # a replica cannot keep it: the primary's catch-up and its readers do
         return
     await db.executemany(
-        "INSERT INTO count_cache (key, counts) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET counts = excluded.counts",
-        [(key, json.dumps(value)) for key, value in counts.items()],
+        "INSERT INTO count_cache (key, counts, origin) VALUES (?, ?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET counts = excluded.counts",
+        [(key, json.dumps(value), origin) for key, value in counts.items()],
     )
     await db.commit()
 
@@ -434,7 +450,7 @@ async def _maintained_counts_of(
     return counts
 
 
-async def _duplicates(db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str) -> int:
+async def _duplicates(db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str], key: str, origin: str) -> int:
     """Affected memberships that are not a new person: for each NIR affected k >= 1 times, k - 1.
 
     From the maintained people tallies when they describe the horizon, else counted over the
@@ -447,7 +463,7 @@ async def _duplicates(db: Db, view: IncidentView, h: Horizon, insurers: Sequence
     if duplicates is None:
         shared = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM shared_members WHERE insurer = :insurer)"
         duplicates = _repeats(await _affected_nirs(db, view, h, {name: (shared, {}) for name in insurers}))
-    await _keep(db, key, {"duplicates": duplicates})
+    await _keep(db, key, {"duplicates": duplicates}, origin)
     return duplicates
 
 
@@ -560,7 +576,11 @@ async def member_counts(
                 del counts["found_matched"]
                 fresh[name] = counts
             cached[by_insurer[name]] = fresh[name]
-        await _keep_many(db, {by_insurer[name]: fresh[name] for name in missing})
+        await _keep_many(
+            db,
+            {by_insurer[name]: fresh[name] for name in missing},
+            cache_origin(view.incident, insurer, h, people=False),
+        )
     for name in insurers:
         for k, v in cached[by_insurer[name]].items():
             totals[k] += v
@@ -568,7 +588,8 @@ async def member_counts(
     if not people:
         return {**totals, "affected": affected}
     people_key = hashlib.sha256(json.dumps(["people", insurer, keys]).encode()).hexdigest()
-    duplicates = await _duplicates(db, view, h, insurers, people_key) if affected else 0
+    origin = cache_origin(view.incident, insurer, h, people=True)
+    duplicates = await _duplicates(db, view, h, insurers, people_key, origin) if affected else 0
     return {**totals, "affected": affected, "people": affected - duplicates}
 
 

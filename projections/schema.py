@@ -16,7 +16,9 @@ table larger than the cache at 20 million members. `nir_levels` keeps both row c
 "people" is memberships minus duplicates, computed over those rows only.
 `count_cache` keeps member counts per (incident, insurer, knowledge state): the
 state is the set of visible facts that decide the insurer's answers, so a count
-is computed once per state and never goes stale.
+is computed once per state and never goes stale. Its `origin` names the call that computed
+it (incident, insurer, horizon): `audit replay` makes the same call on projections rebuilt
+from the facts and compares, so a cached count is checked like every other row.
 
 `multi` marks a member (or a member finding) with more than one version: only
 those need the "is there a later visible version?" subquery.
@@ -44,7 +46,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 """Stored in `projection_state`; projections of another version are rebuilt from the facts."""
 
 SETTINGS: Final = """
@@ -103,7 +105,8 @@ DDL: Final = (
     """
     CREATE TABLE IF NOT EXISTS count_cache (
         key TEXT PRIMARY KEY,
-        counts TEXT NOT NULL
+        counts TEXT NOT NULL,
+        origin TEXT NOT NULL
     ) WITHOUT ROWID
     """,
     """

@@ -54,7 +54,7 @@ def test_the_wheel_holds_the_projects_packages_and_nothing_else(wheel):
     packages = {name.split(".")[0] for name in PROJECT["tool"]["setuptools"]["packages"]}
     tops = {name.split("/")[0] for name in wheel.namelist() if ".dist-info/" not in name}
 
-    assert packages == {"domain", "ledger", "projections", "usecases", "cli"}
+    assert packages == {"domain", "ledger", "projections", "usecases", "cli", "service"}
     assert tops == packages
 
 

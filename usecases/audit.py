@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from domain import times
+from domain.errors import AuditFailure
 from domain.merkle import Checkpoint, Head
 from ledger import audit, signing
-from ledger.audit import AuditFailure, Replayed, Verified
+from ledger.audit import Replayed, Verified
+from ledger.replay import Progress, TableDigest
 from ledger.store import Store
 from projections import queries
 
@@ -53,14 +55,21 @@ def keygen(file: str, name: str) -> tuple[Path, str]:
     return signing.public_path(Path(file)), signer.verifier_key
 
 
-async def replay(store: Store) -> Replayed:
-    """Rebuild every projection from the facts alone and compare the answers."""
-    return await audit.replay(store)
+async def verify_projections(store: Store, progress: Progress | None = None) -> list[TableDigest]:
+    """Rebuild every projection from the facts alone and compare it, table by table."""
+    return await audit.verify_projections(store, progress)
 
 
-async def export(store: Store, file: str) -> Head:
-    """The verified log as CloudEvents JSON lines in `file` (- for stdout); its head."""
-    return await audit.export(store, file)
+async def replay(store: Store, *, answers: bool = False, progress: Progress | None = None) -> Replayed:
+    """Rebuild every projection from the facts alone and compare the tables (and, with
+    `answers`, every answer at every knowledge time)."""
+    return await audit.replay(store, answers=answers, progress=progress)
+
+
+async def export(store: Store, out: TextIO, *, decrypt: bool = False) -> Head:
+    """The verified log as CloudEvents JSON lines written to `out`; its head (facts of an
+    encrypted store stay encrypted unless `decrypt`)."""
+    return await audit.export(store, out, decrypt=decrypt)
 
 
 __all__ = ["AuditFailure", "Replayed", "Verified"]

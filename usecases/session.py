@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ledger import store as stores
 from ledger.store import Store, default_key_file
 from projections.queries import Horizon
 from usecases import When
@@ -20,22 +21,29 @@ async def open_store(
     return await Store.open(location, key_file, read_location=read_location, max_lag=max_lag)
 
 
-async def init(location: str, key_file: Path | None, *, timezone: str, encrypt: bool) -> dict[str, Any]:
-    """Create the store and its key file (idempotent): where they are, and whether they are new."""
-    store, created = await Store.init(location, key_file, timezone=timezone, encrypt=encrypt)
+async def init(location: str, key_file: Path | None, *, timezone: str | None, encrypt: bool) -> dict[str, Any]:
+    """Create the store and its key file (idempotent; on an existing store, another `timezone`
+    or `encrypt` on a store kept in clear is refused): where they are, and whether they are new."""
+    store, created = await Store.init(location, key_file, timezone=timezone, encrypt=encrypt or None)
     try:
         return {
             "store": store.location.display,
             "key_file": str(key_file or default_key_file(location)),
             "timezone": store.tz.key,
+            "encrypted": store.encrypted,
             "created": created,
         }
     finally:
         await store.close()
 
 
+def exists(location: str) -> bool:
+    """Whether a store (or, for SQLite, any file) is already at `location`."""
+    return stores.exists(location)
+
+
 async def create(location: str, key_file: Path | None = None, *, timezone: str = "UTC") -> Store:
-    """A new store, opened (the caller closes it)."""
+    """A new store, or the one at `location`, opened (the caller closes it)."""
     store, _ = await Store.init(location, key_file, timezone=timezone)
     return store
 

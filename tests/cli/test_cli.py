@@ -154,7 +154,7 @@ def test_init_is_idempotent(new_cli):
 
 
 def test_init_refuses_another_time_zone_for_an_existing_store(cli):
-    assert_one_error(cli("init", "--timezone", "Asia/Tokyo"), "already uses time zone Europe/Paris")
+    assert_one_error(cli("init", "--timezone", "Asia/Tokyo"), "already exists with time zone Europe/Paris")
 
 
 def test_init_refuses_an_unknown_time_zone(new_cli):

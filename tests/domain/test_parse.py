@@ -49,6 +49,8 @@ def test_every_kind_of_spec_section_3_is_known():
         "members-notified",
         "fact-retracted",
         "category-defined",
+        "measure-taken",
+        "insurer-described",
     }
 
 
@@ -65,6 +67,8 @@ def test_every_kind_of_spec_section_3_is_known():
         ("members-notified", {"incident", "insurer"}),
         ("fact-retracted", {"fact"}),
         ("category-defined", {"category", "label"}),
+        ("measure-taken", {"incident", "measure"}),
+        ("insurer-described", {"insurer"}),
     ],
 )
 def test_required_keys_are_those_of_the_spec(kind, required):
@@ -130,10 +134,50 @@ def test_wrong_values_are_rejected_with_the_key_named(keys, message):
         parse(fact("insurer-informed", incident=INCIDENT, **keys))
 
 
-def test_identifiers_are_stripped():
-    parsed = parse(fact("insurer-informed", incident=f" {INCIDENT} ", insurer=" mh "))
+def test_other_identifiers_are_stripped():
+    parsed = parse(fact("members-ruled-out", id=" finding-1 ", incident=INCIDENT, insurer="mh", refs=[" m1 "]))
 
-    assert (parsed.incident, parsed.insurer) == (INCIDENT, "mh")
+    assert (parsed.id, parsed.refs) == ("finding-1", ("m1",))
+
+
+@pytest.mark.parametrize("key", ["incident", "insurer"])
+@pytest.mark.parametrize("value", [" mh", "mh ", "\tmh"], ids=["leading", "trailing", "tab"])
+def test_an_incident_or_insurer_id_with_surrounding_spaces_is_rejected(key, value):
+    keys = {"incident": INCIDENT, "insurer": "mh", key: value}
+
+    with pytest.raises(InvalidFact, match=f"{key}: surrounding spaces are not allowed"):
+        parse(fact("insurer-informed", **keys))
+
+
+@pytest.mark.parametrize(
+    "char", ["\u200b", "\u200d", "\ufeff", "\u2060", "\u00a0", "\u202e", "\u3164", "\u00ad", "\u2028"]
+)
+@pytest.mark.parametrize("key", ["incident", "insurer", "ref"])
+def test_an_id_with_an_invisible_character_is_rejected(key, char):
+    keys = {"incident": INCIDENT, "insurer": "mh", "refs": ["m1"]}
+    if key == "ref":
+        keys["refs"] = [f"m{char}1"]
+    else:
+        keys[key] = f"{keys[key]}{char}x"
+
+    with pytest.raises(InvalidFact, match=f"{key}: invisible character U\\+{ord(char):04X} is not allowed"):
+        parse(fact("members-ruled-out", **keys))
+
+
+@pytest.mark.parametrize("shown", [NIR_ALICE, spaced(NIR_ALICE), NIR_CORSE])
+def test_a_nir_as_a_ref_is_refused_and_masked(shown):
+    with pytest.raises(InvalidFact) as refused:
+        parse(enrolled({"ref": shown, "role": "holder"}))
+
+    message = str(refused.value)
+    assert "is a NIR" in message
+    assert NIR_ALICE not in message.replace(" ", "")
+    assert NIR_CORSE not in message
+
+
+def test_a_nir_as_a_roster_ref_is_refused():
+    with pytest.raises(InvalidFact, match=r"line 2: ref: .* is a NIR"):
+        roster_member(NIR_ALICE, "", "", "", "", "", lambda n: n, "line 2")
 
 
 def test_a_missing_id_is_generated_and_by_defaults_to_the_actor():

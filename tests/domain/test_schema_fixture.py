@@ -1,8 +1,9 @@
 """Stored facts are forever: facts encoded by released schemas still decode.
 
 `fixtures/facts-v1.jsonl` holds one fact of every kind exactly as
-`domain.facts.encode` wrote them for schema v1 (with `recorded_at`, as stored).
-Never edit a fixture line: add a `facts-v2.jsonl` when the schema evolves.
+`domain.facts.encode` wrote them for schema v1 (with `recorded_at`, as stored);
+`facts-v2.jsonl` one fact of each kind schema v2 added (`measure-taken`,
+`insurer-described`). Never edit a fixture line: add a `facts-v3.jsonl` when the schema evolves.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from domain.facts import KINDS, Member, decode, encode, kind_of
 
 FIXTURES = Path(__file__).with_name("fixtures")
 V1 = FIXTURES / "facts-v1.jsonl"
+V2 = FIXTURES / "facts-v2.jsonl"
 PARIS_WINTER = timezone(timedelta(hours=1))
 
 KEY_FIELDS = {
@@ -42,6 +44,11 @@ def fixture_lines(path: Path) -> list[bytes]:
 
 
 V1_LINES = fixture_lines(V1)
+V2_LINES = fixture_lines(V2)
+V2_KEY_FIELDS = {
+    "measure-taken": ("measure_kind", "containment"),
+    "insurer-described": ("dpo_contact", "DPO, dpo@malakoff-humanis.example"),
+}
 
 
 def test_the_v1_fixture_holds_one_fact_of_every_v1_kind():
@@ -95,6 +102,21 @@ def test_v1_members_keep_their_period_and_pseudonym():
         nir="29239331c364b68211928687bfe9e456",
     )
     assert second == Member(ref="MH-000002")
+
+
+@pytest.mark.parametrize("line", V2_LINES, ids=[line.split(b'"')[3].decode() for line in V2_LINES])
+def test_a_v2_fact_still_decodes_and_encodes_back_to_the_same_bytes(line):
+    fact = decode(line)
+
+    field, expected = V2_KEY_FIELDS[kind_of(fact)]
+    assert getattr(fact, field) == expected
+    assert fact.recorded_at is not None
+    assert encode(fact) == line
+
+
+def test_the_v2_fixture_holds_exactly_the_kinds_v2_added():
+    assert sorted(kind_of(decode(line)) for line in V2_LINES) == sorted(V2_KEY_FIELDS)
+    assert not set(V2_KEY_FIELDS) & set(KEY_FIELDS)
 
 
 @pytest.mark.parametrize("line", V1_LINES, ids=[line.split(b'"')[3].decode() for line in V1_LINES])

@@ -151,20 +151,25 @@ def test_known_on_the_same_day_as_a_date_only_occurred_on_is_accepted():
     assert parsed.fact.occurred_on == utc(2024, 1, 31, 23, 0)
 
 
-def test_occurred_on_defaults_to_the_known_on_date_in_the_ledger_zone():
-    # 00:30 in Paris on 1 February is still 31 January in UTC.
+def test_occurred_on_defaults_to_the_known_on_instant_itself():
     parsed = parse_fact(
         fact("insurer-informed", incident=INCIDENT, insurer="mh", known_on="2024-02-01T00:30:00+01:00"), context()
     )
 
-    assert parsed.fact.occurred_on == times.start_of_day(date(2024, 2, 1), TZ)
+    assert parsed.fact.occurred_on == parsed.fact.known_on == utc(2024, 1, 31, 23, 30)
+
+
+def test_a_date_only_known_on_gives_an_occurred_on_at_the_start_of_that_day_in_the_ledger_zone():
+    parsed = parse_fact(fact("insurer-informed", incident=INCIDENT, insurer="mh", known_on="2024-02-01"), context())
+
+    assert parsed.fact.occurred_on == parsed.fact.known_on == times.start_of_day(date(2024, 2, 1), TZ)
 
 
 def test_known_on_defaults_to_now():
     parsed = parse_fact(fact("insurer-informed", incident=INCIDENT, insurer="mh"), context())
 
     assert parsed.fact.known_on == NOW
-    assert parsed.fact.occurred_on == times.start_of_day(date(2024, 3, 1), TZ)
+    assert parsed.fact.occurred_on == NOW
 
 
 def test_a_datetime_known_on_without_offset_is_rejected_in_a_fact():

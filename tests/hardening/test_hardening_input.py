@@ -18,9 +18,9 @@ from click.testing import Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli.record_cmds import MAX_LINE
+from cli.inputs import MAX_LINE
 from domain.facts import KINDS
-from domain.parse import MAX_ID, MAX_LIST, MAX_TEXT, input_keys
+from domain.parse import MAX_ID, MAX_LIST, MAX_TEXT, input_keys, invisible
 from ledger.roster import MAX_FIELD
 from tests.support import INCIDENT, Cli, error_lines, ledger_size, opening
 
@@ -125,6 +125,8 @@ VALID: dict[str, dict[str, Any]] = {
     "members-notified": {"incident": INCIDENT, "insurer": "mh", "channel": "mail"},
     "category-defined": {"category": "fuzz-category", "label": "Fuzz", "risk": "high", "special": True},
     "authority-notified": {"incident": INCIDENT, "authority": "CNIL", "phase": "initial"},
+    "measure-taken": {"incident": INCIDENT, "insurer": "mh", "measure": "Portal offline", "measure_kind": "other"},
+    "insurer-described": {"insurer": "mh", "dpo_contact": "dpo@mh.example", "country": "FR"},
 }
 """One valid fact per kind (on the `opened_cli` store); the fuzzers break one or two of its values."""
 
@@ -425,8 +427,11 @@ def test_record_refuses_undecodable_bytes_and_out_of_range_times(opened_cli):
 
 
 def test_injection_strings_are_stored_as_plain_data(opened_cli, write_file, store_path):
+    # An id with a bidi override is refused (ids that look alike must be alike:
+    # test_hardening_input_attacks.py); in a note it is plain data like the others.
+    ids = {text: text if invisible(text) is None else f"insurer-{n}" for n, text in enumerate(INJECTIONS)}
     facts = [
-        {"kind": "insurer-informed", "incident": INCIDENT, "insurer": text, "known_on": "2024-02-01", "note": text}
+        {"kind": "insurer-informed", "incident": INCIDENT, "insurer": ids[text], "known_on": "2024-02-01", "note": text}
         for text in INJECTIONS
     ]
 
@@ -434,7 +439,7 @@ def test_injection_strings_are_stored_as_plain_data(opened_cli, write_file, stor
     summary = json.loads(opened_cli("summary", "--incident", INCIDENT, "--json").stdout)
 
     assert imported.exit_code == 0, imported.output
-    assert sorted(summary["insurers"]["informed"]) == sorted(["mh", *(t.strip() for t in INJECTIONS)])
+    assert sorted(summary["insurers"]["informed"]) == sorted(["mh", *(t.strip() for t in ids.values())])
     with sqlite3.connect(f"file:{store_path}?mode=ro", uri=True) as db:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     db.close()

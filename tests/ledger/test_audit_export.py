@@ -211,15 +211,124 @@ def test_the_independent_verifier_rejects_an_export_that_does_not_extend_a_kept_
 # -- encrypted stores -------------------------------------------------------------------
 
 
-def test_an_encrypted_ledger_exports_its_ciphertext_and_still_verifies(new_cli, write_file, tmp_path):
+@pytest.fixture
+def encrypted(new_cli, write_file):
+    """The CLI on an encrypted store (`init --encrypt`) holding the audit story."""
     assert new_cli("init", "--encrypt").exit_code == 0
-    build(new_cli, write_file)
+    return build(new_cli, write_file)
+
+
+def test_an_encrypted_ledger_exports_its_ciphertext_and_nothing_in_clear(encrypted, tmp_path):
     target = tmp_path / "encrypted.jsonl"
 
-    assert new_cli("audit", "export", str(target)).exit_code == 0
+    assert encrypted("audit", "export", str(target)).exit_code == 0
 
     lines = events(target)
+    text = target.read_text(encoding="utf-8")
     assert all(line.get("encrypted") is True for line in lines[:-1])
+    assert all("data" not in line and "knownon" not in line for line in lines[:-1])
+    assert lines[1]["id"] == lines[1]["leafhash"]
+    assert "Viamedis" not in text
+    assert "informed-mh" not in text
     assert b"Viamedis" not in base64.b64decode(lines[1]["storedbytes"])
+    verified = independent(target)
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.startswith(f"OK: {SIZE} facts")
+
+
+def test_decrypt_exports_an_encrypted_ledger_in_clear_and_the_verifier_says_what_it_could_not_check(
+    encrypted, tmp_path
+):
+    target = tmp_path / "clear.jsonl"
+
+    assert encrypted("audit", "export", str(target), "--decrypt").exit_code == 0
+
+    lines = events(target)
     assert lines[1]["data"]["operator"] == "Viamedis"
-    assert independent(target).returncode == 0
+    assert lines[1]["encrypted"] is True
+    verified = independent(target)
+    assert verified.returncode == 0, verified.stderr
+    assert f"({SIZE} encrypted facts carry decrypted data that cannot be checked without the key)" in verified.stdout
+
+
+# -- issue 10 §5: every field an auditor reads is bound to the leaf hash -----------------------
+
+
+def _rewrite_data_under_an_encrypted_flag(lines: list[dict[str, Any]]) -> None:
+    """The attack: a plain line claims to be encrypted, so that its data is no longer compared."""
+    line = lines[2]
+    line["encrypted"] = True
+    line["data"].update(kind="insurer-ruled-out", insurer="mgen", known_on="2023-01-01T00:00:00Z")
+    line["knownon"] = "2023-01-01T00:00:00Z"
+
+
+def _number_read_as_boolean(lines: list[dict[str, Any]]) -> None:
+    """Bytes that say `"estimate":1`, data that says `"estimate":true`: equal to a careless comparison."""
+    _reforge(lines, 3, b'"insurer":"mh"', b'"insurer":"mh","estimate":1')
+    lines[3]["data"]["estimate"] = True
+
+
+BINDING_ATTACKS = {
+    "an encrypted flag added to rewrite a plain line's data": (
+        _rewrite_data_under_an_encrypted_flag,
+        "line 3: the line says encrypted, but the stored bytes are the fact in clear",
+    ),
+    "an unbound attribute added": (
+        lambda ls: ls[2].update(verified="by the DPO"),
+        "line 3: attribute 'verified' is not bound to the leaf hash",
+    ),
+    "a number turned into a boolean (equal for Python's ==)": (
+        _number_read_as_boolean,
+        "line 4: data differs from the stored bytes",
+    ),
+    "the head given an unbound key": (
+        lambda ls: ls[-1]["data"].update(note="all good"),
+        f"line {SIZE + 1}: the head's data key 'note' is not bound to the head",
+    ),
+    "the head's origin swapped for another ledger's": (
+        lambda ls: ls[-1]["data"].update(origin="exposure.ledger/00000000-0000-0000-0000-000000000000"),
+        f"line {SIZE + 1}: the head's source is not its origin's",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", BINDING_ATTACKS)
+def test_the_independent_verifier_refuses_fields_not_bound_to_the_leaf(exported, tmp_path, name):
+    change, message = BINDING_ATTACKS[name]
+    lines = events(exported)
+    change(lines)
+
+    result = independent(write_events(tmp_path / "tampered.jsonl", lines), "--expect", kept_head(exported))
+
+    assert result.returncode == 3, result.stdout
+    assert message in result.stderr
+
+
+def kept_head(exported: Path) -> str:
+    head = events(exported)[-1]["data"]
+    return f"{head['size']}:{head['root']}"
+
+
+def test_a_line_with_two_data_keys_is_refused(exported, tmp_path):
+    lines = exported.read_text(encoding="utf-8").splitlines()
+    second = json.dumps(json.loads(lines[2])["data"], separators=(",", ":")).replace('"mh"', '"mgen"')
+    lines[2] = lines[2][:-1] + ',"data":' + second + "}"  # a JSON reader that keeps the last key reads "mgen"
+    tampered = tmp_path / "duplicate.jsonl"
+    tampered.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    result = independent(tampered)
+
+    assert result.returncode == 3
+    assert "line 3: key 'data' appears twice in one object" in result.stderr
+
+
+def test_an_encrypted_line_with_a_clear_time_and_no_data_is_refused(encrypted, tmp_path):
+    target = tmp_path / "encrypted.jsonl"
+    assert encrypted("audit", "export", str(target)).exit_code == 0
+    lines = events(target)
+    lines[2]["knownon"] = "2024-01-01T00:00:00Z"  # a time no one can check against the ciphertext
+
+    result = independent(write_events(tmp_path / "tampered.jsonl", lines))
+
+    assert result.returncode == 3
+    assert "line 3: knownon is given in clear for an encrypted fact without its data" in result.stderr

@@ -282,7 +282,8 @@ def test_a_tampered_ledger_exits_3_from_the_real_entry_point(ledger):
     assert result.returncode == 3
     assert result.stdout == ""
     assert result.stderr == (
-        "Error: position 2: the row appended there holds position 3 (a fact was deleted, inserted or moved)\n"
+        "Error: position 2: the row appended there holds position 3"
+        " (stored row 3: a fact was deleted, inserted or moved)\n"
     )
 
 
@@ -308,7 +309,7 @@ def test_a_checkpoint_signed_by_another_key_is_rejected(ledger, tmp_path):
     head = tmp_path / "head.txt"
     head.write_text(ledger("audit", "head", "--sign", str(theirs)).stdout, encoding="utf-8")
 
-    assert_fails_at(verify(ledger, "--expect", str(head), "--trusted-key", f"{ours}.pub"), "not signed by key 'dpo'")
+    assert_fails_at(verify(ledger, "--expect", str(head), "--trusted-key", f"{ours}.pub"), "not signed by key 'dpo+")
 
 
 def test_a_signed_checkpoint_edited_after_signing_is_rejected(ledger, tmp_path):

@@ -12,11 +12,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
 from tests.support import EXPOSURE
 from tests.support.postgres_server import Cluster, running_cluster
+from tests.support.service import serving
 
 pytestmark = pytest.mark.slow
 
@@ -214,3 +216,46 @@ def test_a_read_store_needs_a_postgresql_store(tmp_path: Path, cluster: Cluster)
 
     assert done.returncode == 1
     assert done.stderr == "Error: --read-store needs a PostgreSQL store (--store postgresql://...)\n"
+
+
+def _status_of_mh2(client: httpx.Client) -> str:
+    response = client.post("/v1/lookups", json={"lookups": [{"ref": "MH-2"}], "as_known_on": "2024-03-01"})
+    assert response.status_code == 200, response.text
+    (membership,) = response.json()["results"][0]["memberships"]
+    statuses = {i["incident"]: i["status"] for i in membership["incidents"]}
+    return str(statuses[INCIDENT])
+
+
+def test_the_lookup_service_reads_from_the_replica_and_says_when_it_falls_behind(
+    ledger: tuple[str, str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    primary, standby, folder = ledger
+    _load_story(folder, primary)
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("EXPOSURE_READ_STORE", standby)
+    monkeypatch.setenv("EXPOSURE_MAX_LAG", "1")
+    with serving(primary, logs=folder) as server:
+        token = server.token("malakoff-humanis")
+        with server.client(token) as client:
+            before = _status_of_mh2(client)
+            _pause(standby)
+            exposure(
+                folder, primary, "record", "members-ruled-out", "--incident", INCIDENT,
+                "--insurer", "malakoff-humanis", "--refs", "MH-2", "--known-on", "2024-02-20",
+            )  # fmt: skip
+            time.sleep(3)
+            behind = client.get("/v1/health").json()
+            while_paused = _status_of_mh2(client)
+            _resume(standby)
+            deadline = time.monotonic() + 20
+            after = _status_of_mh2(client)
+            while after != "ruled-out" and time.monotonic() < deadline:
+                time.sleep(0.2)
+                after = _status_of_mh2(client)
+            caught_up = client.get("/v1/health").json()
+
+    assert before == "presumed"
+    assert while_paused == "presumed"  # the replica had not replayed the fact: the service says so
+    assert behind["status"] == "failing"
+    assert after == "ruled-out"
+    assert caught_up["status"] == "ok"

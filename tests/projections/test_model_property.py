@@ -5,8 +5,9 @@ and "as recorded at Y" points.
 
 Histories have 1-2 incidents, 2-3 insurers, a few members with and without NIR pseudonyms
 (some people at two insurers), re-enrolments, scopes, insurer rulings, incident-wide and
-insurer-scoped field facts, member findings, retractions, ties on `known_on` and facts
-back-dated in later batches.
+insurer-scoped field facts, member findings, measures and insurer descriptions (compared with
+what `exposure notify` drafts from), retractions, ties on `known_on` and facts back-dated in
+later batches.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from hypothesis import strategies as st
 from domain.facts import to_builtins
 from domain.times import iso_utc
 from ledger.store import Store
+from projections import notify as notices
 from projections import queries
 from tests.support import PARIS, labelled, valid_nir
 from tests.support.reference_model import ReferenceModel
@@ -116,7 +118,7 @@ def next_fact(draw: st.DrawFn, history: History) -> dict[str, Any]:
         "field-suspected",
     ]
     if named:
-        kinds += ["scope-defined", "field-ruled-in"]
+        kinds += ["scope-defined", "field-ruled-in", "insurer-described", "measure-taken"]
     if with_refs:
         kinds += ["members-confirmed-affected", "members-ruled-out", "members-enrolled"]
     if history.retractable:
@@ -164,6 +166,14 @@ def next_fact(draw: st.DrawFn, history: History) -> dict[str, Any]:
         case "fact-retracted":
             item["fact"] = draw(st.sampled_from(history.retractable))
             return item  # a retraction cannot be retracted
+        case "measure-taken":
+            item.update(incident=incident, measure=f"measure {item['id']}")
+            if draw(st.booleans()):
+                item["insurer"] = draw(st.sampled_from(named))
+        case "insurer-described":
+            item["insurer"] = draw(st.sampled_from(named))
+            if draw(st.booleans()):
+                item["dpo_contact"] = f"dpo-{item['id']}@example.org"
         case _:  # field facts: incident-wide, or for a named insurer
             item.update(
                 incident=incident,
@@ -316,6 +326,12 @@ async def compare(template: Path, folder: Path, batches: list[list[dict[str, Any
                     )
                     got = answer.get((insurer, ref, incident), ("not-affected", []))
                     assert got == expected, f"member {insurer}/{ref} in {incident} {where}"
+            for incident in visible:
+                for insurer in sorted({f["insurer"] for f in facts if f["kind"] == "insurer-described"}):
+                    drafted = await notices.known(store.db, incident, insurer, h)
+                    assert sorted(m.id for m in drafted.measures) == model.measures(incident, insurer, x, y), where
+                    contact = drafted.contact.dpo_contact if drafted.contact else None
+                    assert contact == model.contact(insurer, x, y), f"contact of {insurer} {where}"
     finally:
         await store.close()
 

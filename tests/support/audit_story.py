@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from ledger.guards import GUARDS
 from tests.support import INCIDENT, Cli, Location, fact, is_postgres, opening
 from tests.support.independent_verifier import leaf_hash, mth
 
@@ -89,7 +90,8 @@ def independent_root(path: Location) -> str:
 
 
 def tamper(path: Location, *statements: tuple[str, tuple[Any, ...]]) -> None:
-    """Drop the append-only triggers, run `statements`, commit: what a forger with the file can do."""
+    """Drop the append-only triggers, run `statements`, put the triggers back, commit: what a forger
+    with the file can do (a forger who left the triggers dropped is caught by that alone)."""
     if is_postgres(path):
         with psycopg.connect(str(path)) as conn, conn.transaction():
             for table, trigger in PG_TRIGGERS:
@@ -101,15 +103,12 @@ def tamper(path: Location, *statements: tuple[str, tuple[Any, ...]]) -> None:
         return
     db = sqlite3.connect(path)
     try:
-        for trigger in (
-            "exposure_facts_no_update",
-            "exposure_facts_no_delete",
-            "audit_leaves_no_update",
-            "audit_leaves_no_delete",
-        ):
+        for trigger in GUARDS:
             db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         for sql, params in statements:
             db.execute(sql, params)
+        for _table, statement in GUARDS.values():
+            db.execute(statement)
         db.commit()
     finally:
         db.close()

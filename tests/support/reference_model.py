@@ -131,6 +131,25 @@ class ReferenceModel:
         """SPEC §7 `summary` JSON shape without `as_known_on`."""
         return _summary(self.visible(x, y), incident)
 
+    # -- what the notifications are written from (docs/NOTIFY.md) ----------------------
+
+    def measures(self, incident: str, insurer: str, x: datetime, y: datetime | None = None) -> list[str]:
+        """Sorted ids of the visible `measure-taken` facts of the incident that are
+        incident-wide or the insurer's own."""
+        return sorted(
+            fact["id"]
+            for fact in self.visible(x, y)
+            if fact["kind"] == "measure-taken"
+            and fact["incident"] == incident
+            and fact.get("insurer") in (None, insurer)
+        )
+
+    def contact(self, insurer: str, x: datetime, y: datetime | None = None) -> str | None:
+        """`dpo_contact` of the winning visible `insurer-described` fact (later known_on, then
+        later append), None when there is none or it has no contact."""
+        described = latest(self.visible(x, y), lambda f: f["kind"] == "insurer-described" and f["insurer"] == insurer)
+        return described.get("dpo_contact") if described else None
+
 
 # -- the rules, over the visible facts -------------------------------------------------
 

@@ -1,0 +1,359 @@
+"""Lookup service benchmark: the real `exposure serve` on a large store, loaded over loopback.
+
+    python benchmarks/service.py --members 1000000 --work /var/tmp/exposure-service-bench
+    python benchmarks/service.py --quick        # 20,000 members, short phases (a smoke run)
+
+Builds (or reuses) a store of `--members` synthetic members with `benchmarks/roster.py`'s
+population (84 insurers, about half the rows with a NIR) and one incident that affects
+every insurer, creates two tokens (one scoped to the largest insurer, one for batches),
+starts `exposure serve` with one worker on 127.0.0.1 and drives it from this process with
+an asyncio httpx client (keep-alive connections, one per simulated client). Every phase is
+bounded in requests and in seconds, and talks to the loopback address only.
+
+Measured in the same run:
+
+- baseline: `GET /v1/health` (no token, no query, no log) at 16 clients: what the client and
+  the HTTP stack cost on this machine, the ceiling of any endpoint;
+- single lookups by NIR (hits in the scoped insurer's roster): requests/s, p50 and p99
+  latency at 1, 16 and 64 concurrent clients;
+- batches of 1,000 NIRs at 4 clients: NIRs/s and the latency of a batch;
+- `--client raw` replaces httpx with a minimal HTTP/1.1 client (`RawConnection`) that costs the
+  load generator far less CPU, for a second run on the same store;
+- the server's CPU time per request in each phase (from /proc): whether the server was the limit;
+- single lookups at 16 clients and batches again on a server started with `--reads thread`
+  (each lookup query through aiosqlite's thread instead of in the event loop).
+
+`--json-out FILE` writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import roster as bench  # noqa: E402
+
+HOST: Final = "127.0.0.1"
+EXPOSURE: Final = Path(sys.executable).with_name("exposure")
+TARGETS: Final = {"single_16_rps": 1500.0, "single_16_p99_ms": 50.0, "batch_nirs_per_s": 50_000.0}
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback address."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare(work: Path, members: int) -> tuple[Path, Path, list[tuple[str, Path, int]]]:
+    """The store (imported once, then reused) and the roster files."""
+    files = bench.generate(work / f"rosters-{members}", members)
+    store_dir = work / f"store-{members}"
+    ledger = store_dir / "exposure.db"
+    done = store_dir / "ready"
+    if not done.exists():
+        print(f"importing {members:,} members (once; reused by later runs)...", flush=True)
+        started = time.perf_counter()
+        bench.run_import(store_dir, str(ledger), files)
+        asyncio.run(_incident(ledger, store_dir, [insurer for insurer, _, _ in files]))
+        done.write_text(f"{time.perf_counter() - started:.1f}\n")
+    return ledger, bench.key_file(store_dir), files
+
+
+async def _incident(ledger: Path, store_dir: Path, insurers: list[str]) -> None:
+    from ledger.store import Store  # noqa: PLC0415 - only when building the store
+
+    store = await Store.open(str(ledger), bench.key_file(store_dir))
+    try:
+        await bench._record_incident(store, insurers)
+    finally:
+        await store.close()
+
+
+def nirs_of(path: Path, count: int) -> list[str]:
+    """Up to `count` NIRs of one roster file, shuffled."""
+    found: list[str] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for row in reader:
+            if row[5]:
+                found.append(row[5])
+    random.Random(5).shuffle(found)
+    return found[:count]
+
+
+def cli(ledger: Path, key: Path, *args: str) -> str:
+    """Run `exposure` on the benchmark store; its standard output."""
+    done = subprocess.run(
+        [str(EXPOSURE), "--store", str(ledger), "--key-file", str(key), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RawConnection:
+    """A minimal HTTP/1.1 keep-alive client on one loopback connection: the request's bytes out,
+    the status line, headers and `Content-Length` bytes back. It costs the load generator a
+    fraction of httpx's CPU, which matters when client and server share two cores."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> RawConnection:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        return cls(reader, writer)
+
+    async def request(self, method: str, path: str, body: bytes | None, headers: dict[str, str] | None) -> int:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", f"Content-Length: {len(body or b'')}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def load(
+    base: str,
+    clients: int,
+    seconds: float,
+    max_requests: int,
+    request: Any,
+    client_kind: str = "httpx",
+) -> dict[str, Any]:
+    """`clients` concurrent keep-alive clients sending `request(client, n)` until either bound."""
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    port = int(base.rsplit(":", 1)[1])
+
+    async def one(send: Any, number: int) -> None:
+        nonlocal errors, sent
+        n = 0
+        while time.perf_counter() < deadline and sent < max_requests:
+            sent += 1
+            method, path, body, headers = request(number, n)
+            n += 1
+            started = time.perf_counter()
+            status = await send(method, path, body, headers)
+            latencies.append(time.perf_counter() - started)
+            if status != 200:
+                errors += 1
+
+    started = time.perf_counter()
+    if client_kind == "raw":
+        connections = [await RawConnection.open(port) for _ in range(clients)]
+        started = time.perf_counter()
+        await asyncio.gather(*(one(c.request, i) for i, c in enumerate(connections)))
+        elapsed = time.perf_counter() - started
+        for c in connections:
+            c.close()
+    else:
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+            async def send(method: str, path: str, body: bytes | None, headers: dict[str, str] | None) -> int:
+                return (await client.request(method, path, content=body, headers=headers)).status_code
+
+            await client.get("/v1/health")
+            started = time.perf_counter()
+            await asyncio.gather(*(one(send, i) for i in range(clients)))
+            elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "clients": clients,
+        "client": client_kind,
+        "requests": len(latencies),
+        "errors": errors,
+        "seconds": elapsed,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+    }
+
+
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    ledger, key, files = prepare(work, args.members)
+    insurer, path, size = max(files, key=lambda f: f[2])
+    nirs = nirs_of(path, 20_000)
+    scoped = json.loads(
+        cli(
+            ledger,
+            key,
+            "service",
+            "token",
+            "create",
+            "--insurer",
+            insurer,
+            "--name",
+            "bench",
+            "--rate",
+            "1000000/s",
+            "--json",
+        )
+    )["token"]
+    results: dict[str, Any] = {
+        "members": args.members,
+        "insurer": insurer,
+        "insurer_members": size,
+        "workers": args.workers,
+        "phases": {},
+    }
+    auth = {"authorization": f"Bearer {scoped}", "content-type": "application/json"}
+    health = ("GET", "/v1/health", None, None)
+
+    def single(client: int, n: int) -> tuple[str, str, bytes, dict[str, str]]:
+        nir = nirs[(client * 7919 + n) % len(nirs)]
+        return "POST", "/v1/lookups", json.dumps({"lookups": [{"nir": nir}]}).encode(), auth
+
+    def batch(client: int, n: int) -> tuple[str, str, bytes, dict[str, str]]:
+        start = ((client * 13 + n) * 1000) % max(1, len(nirs) - 1000)
+        items = [{"nir": nir} for nir in nirs[start : start + 1000]]
+        return "POST", "/v1/lookups", json.dumps({"lookups": items}).encode(), auth
+
+    batches = max(20, args.requests // 200)
+    runs: list[tuple[str, list[tuple[str, int, Any, int]]]] = [
+        (
+            "inline",
+            [("baseline_health_16", 16, lambda _c, _n: health, args.requests)]
+            + [(f"single_{c}", c, single, args.requests) for c in (1, 16, 64)]
+            + [("batch_1000_x4", 4, batch, batches)],
+        ),
+        ("thread", [("thread_single_16", 16, single, args.requests), ("thread_batch_1000_x4", 4, batch, batches)]),
+    ]
+    for reads, phases in runs:
+        port = free_port()
+        base = f"http://{HOST}:{port}"
+        server = subprocess.Popen(
+            [
+                str(EXPOSURE),
+                "--store",
+                str(ledger),
+                "--key-file",
+                str(key),
+                "serve",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--nir-limit",
+                "1000000",
+                "--reads",
+                reads,
+            ],
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _wait(base, server)
+            for name, clients, make, bound in phases:
+                before = cpu_seconds(server.pid)
+                figures = asyncio.run(load(base, clients, args.seconds, bound, make, args.client))
+                figures["server_cpu_s"] = cpu_seconds(server.pid) - before
+                figures["server_cpu_ms_per_request"] = figures["server_cpu_s"] * 1000 / max(1, figures["requests"])
+                figures["load_average_1min"] = os.getloadavg()[0]
+                if "batch" in name:
+                    figures["nirs_per_s"] = figures["rps"] * 1000
+                results["phases"][name] = figures
+                print(f"{name:22} {_line(figures)}", flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return results
+
+
+def _wait(base: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server stopped: {server.stderr.read().decode() if server.stderr else ''}")
+        try:
+            if httpx.get(base + "/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError("the server did not start within 120 s")
+
+
+def _line(f: dict[str, Any]) -> str:
+    return (
+        f"{f['requests']:>7} req in {f['seconds']:5.1f} s  {f['rps']:8.0f} req/s  p50 {f['p50_ms']:6.2f} ms"
+        f"  p99 {f['p99_ms']:7.2f} ms  errors {f['errors']}  server CPU {f['server_cpu_ms_per_request']:.2f} ms/req"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    work = "/var/tmp/exposure-service-bench"  # noqa: S108 - a benchmark's work folder, kept between runs
+    parser.add_argument("--work", default=work, help="folder for rosters and the store")
+    parser.add_argument("--seconds", type=float, default=10.0, help="at most this long per phase")
+    parser.add_argument("--requests", type=int, default=30_000, help="at most this many requests per phase")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--client", choices=("httpx", "raw"), default="httpx", help="load generator: httpx, or raw HTTP/1.1 bytes"
+    )
+    parser.add_argument("--quick", action="store_true", help="20,000 members, 2 s phases")
+    parser.add_argument("--json-out", help="write the figures to this file")
+    parser.add_argument("--prepare-only", action="store_true", help="build the store, measure nothing")
+    args = parser.parse_args(argv)
+    if args.quick:  # smaller defaults; options given explicitly still win
+        for name, value in (("members", 20_000), ("seconds", 2.0), ("requests", 2_000)):
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, value)
+    if args.prepare_only:
+        prepare(Path(args.work), args.members)
+        return 0
+    results = benchmark(args)
+    s16 = results["phases"]["single_16"]
+    nirs = results["phases"]["batch_1000_x4"]["nirs_per_s"]
+    print(
+        f"single lookups, 16 clients: {s16['rps']:.0f} req/s (target >= 1,500), p99 {s16['p99_ms']:.1f} ms"
+        f" (target <= 50); batches: {nirs:,.0f} NIRs/s (target >= 50,000)"
+    )
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,417 @@
+"""Words for the notifications: the draft to the authority as Markdown or HTML, the letter to
+members as text or HTML, in French or English (`cli/notify_texts.py`).
+
+A draft is a `Doc`: sections of `Statement`s, each with the ids of the facts behind it,
+numbered in order of first citation and listed in an appendix. Text from the facts is
+escaped in HTML; gaps (`[À COMPLÉTER : …]`) are highlighted.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from cli.notify_texts import CATEGORY_LABELS, LETTER, T
+from domain import times
+
+# -- words ------------------------------------------------------------------------------
+
+
+@dataclass
+class Words:
+    """Texts, labels and local times in one language."""
+
+    lang: str
+    tz: ZoneInfo
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, key: str, **values: Any) -> str:
+        return T[self.lang][key].format(**values)
+
+    def gap(self, what: str) -> str:
+        """A marked gap: what a person must fill in."""
+        return self("gap", what=self(f"gap.{what}"))
+
+    def when(self, iso: str | None) -> str:
+        """A UTC ISO time as local `YYYY-MM-DD HH:MM` (fr: `DD/MM/YYYY HH:MM`)."""
+        if iso is None:
+            return "—"
+        moment = times.parse_instant(iso, "time", self.tz).astimezone(self.tz)
+        return moment.strftime("%d/%m/%Y %H:%M" if self.lang == "fr" else "%Y-%m-%d %H:%M")
+
+    def label(self, category: str) -> str:
+        """A category in clear words."""
+        return CATEGORY_LABELS[self.lang].get(category) or self.labels.get(category) or category
+
+    def listing(self, categories: Iterable[str]) -> str:
+        """Categories in clear words, comma-separated (or "none")."""
+        names = [self.label(c) for c in categories]
+        return ", ".join(names) if names else self("none")
+
+    def number(self, value: int) -> str:
+        """A whole number with a thousands separator (a narrow space in French)."""
+        text = f"{value:,}"
+        return text.replace(",", "\u202f") if self.lang == "fr" else text
+
+    def measure_kind(self, kind: str | None) -> str:
+        """` (containment)`, or nothing."""
+        return f" ({self(f'kind.{kind}')})" if kind else ""
+
+
+# -- the document model: sections of statements, each with the facts behind it ---------------
+
+
+@dataclass
+class Statement:
+    """One sentence of a draft and the ids of the facts behind it."""
+
+    text: str
+    because: list[str]
+
+
+@dataclass
+class Doc:
+    """A draft ready to render: title, introduction, sections and the facts cited."""
+
+    lang: str
+    title: str
+    intro: list[str]
+    sections: list[tuple[str, list[Statement]]]
+    facts: dict[str, dict[str, Any]]
+    appendix_title: str
+    appendix_head: str
+
+    def numbers(self) -> dict[str, int]:
+        """Each cited fact's number, in order of first citation."""
+        found: dict[str, int] = {}
+        for _, statements in self.sections:
+            for statement in statements:
+                for fact_id in statement.because:
+                    found.setdefault(fact_id, len(found) + 1)
+        return found
+
+
+def authority_doc(draft: dict[str, Any], words: Words, facts: dict[str, dict[str, Any]]) -> Doc:
+    """The draft's statements in `words`' language."""
+    w = words
+    name = draft["name"] or draft["insurer"]
+    intro = [w("intro", as_known_on=w.when(draft["as_known_on"]), tz=w.tz.key)]
+    previous = draft["previous"]
+    if previous is not None:
+        reference = previous["reference"] or w.gap("previous_reference")
+        intro.append(
+            w(
+                "intro.previous",
+                notified_at=w.when(previous["notified_at"]),
+                reference=reference,
+                known_on=w.when(previous["known_on"]),
+            )
+        )
+    if draft["phase"] == "complementary":
+        sections = [(w("s.changes"), _changes(draft, w))]
+    else:
+        sections = _initial_sections(draft, w, name)
+    title = w(f"title.{draft['phase']}", name=name)
+    return Doc(w.lang, title, intro, sections, facts, w("s.appendix"), w("appendix.head"))
+
+
+def _initial_sections(draft: dict[str, Any], w: Words, name: str) -> list[tuple[str, list[Statement]]]:
+    nature, timing, subjects, cats = draft["nature"], draft["timing"], draft["data_subjects"], draft["categories"]
+    title = f" — {nature['title']}" if nature["title"] else ""
+    nature_part = [
+        Statement(w("nature.operator", operator=nature["operator"], title=title), nature["because"]),
+        Statement(
+            w("nature.times", attack_began=w.when(nature["attack_began"]), discovered=w.when(nature["discovered"])),
+            nature["because"],
+        ),
+    ]
+    if timing["aware_at"] is not None:
+        nature_part.append(
+            Statement(w("nature.aware", name=name, aware_at=w.when(timing["aware_at"])), timing["aware_because"])
+        )
+        nature_part.append(Statement(w("deadline", deadline=w.when(timing["deadline"])), timing["aware_because"]))
+        reason = timing["delay_reason"] or w.gap("delay_reason")
+        nature_part.append(
+            Statement(
+                w(
+                    f"status.{timing['status']}",
+                    notified_at=w.when(timing["notified_at"]),
+                    deadline=w.when(timing["deadline"]),
+                    reason=reason,
+                ),
+                timing["because"],
+            )
+        )
+    subject_part = []
+    if subjects["memberships"]:
+        numbers = {k: w.number(v) for k, v in subjects.items() if isinstance(v, int)}
+        subject_part.append(Statement(w("subjects", **numbers), subjects["because"]))
+    else:
+        subject_part.append(Statement(w.gap("data_subjects"), subjects["because"]))
+    if subjects["estimate"] is not None:
+        estimate = w.number(subjects["estimate"])
+        subject_part.append(Statement(w("subjects.estimate", estimate=estimate), subjects["because"][:1]))
+    return [
+        (w("s.nature"), nature_part),
+        (w("s.subjects"), subject_part),
+        (w("s.categories"), _categories(cats, w, draft)),
+        (w("s.consequences"), [_consequence(c, w) for c in draft["consequences"]]),
+        (w("s.measures"), _measures(draft["measures"], w) or [Statement(w.gap("measures"), [])]),
+        (w("s.contact"), _contact(draft, w)),
+    ]
+
+
+def _ids_for(draft: dict[str, Any], categories: list[str]) -> list[str]:
+    """The ids of the facts behind these categories' statuses."""
+    by_category = draft["categories"]["rulings"]
+    return sorted({by_category[c] for c in categories if c in by_category})
+
+
+def _categories(cats: dict[str, Any], w: Words, draft: dict[str, Any]) -> list[Statement]:
+    found = [Statement(w("categories.exposed", list=w.listing(cats["exposed"])), _ids_for(draft, cats["exposed"]))]
+    if cats["implied"]:
+        found.append(Statement(w("categories.implied"), _ids_for(draft, ["nir"])))
+    if cats["suspected"]:
+        found.append(
+            Statement(w("categories.suspected", list=w.listing(cats["suspected"])), _ids_for(draft, cats["suspected"]))
+        )
+    if cats["ruled_out"]:
+        found.append(
+            Statement(w("categories.ruled_out", list=w.listing(cats["ruled_out"])), _ids_for(draft, cats["ruled_out"]))
+        )
+    return found
+
+
+def _consequence(item: dict[str, Any], w: Words) -> Statement:
+    text = item["text_fr"] if w.lang == "fr" else item["text"]
+    if item["status"] == "suspected":
+        text = w("consequence.suspected", text=text)
+    return Statement(text, item["because"])
+
+
+def _measures(measures: list[dict[str, Any]], w: Words, key: str = "measure") -> list[Statement]:
+    return [
+        Statement(
+            w(key, occurred_on=w.when(m["occurred_on"]), text=m["text"].rstrip("."), kind=w.measure_kind(m["kind"])),
+            [m["id"]],
+        )
+        for m in measures
+    ]
+
+
+def _contact(draft: dict[str, Any], w: Words) -> list[Statement]:
+    if draft["contact"] is None:
+        return [Statement(w.gap("contact"), draft["contact_because"])]
+    return [Statement(w("contact", contact=draft["contact"]), draft["contact_because"])]
+
+
+def _changes(draft: dict[str, Any], w: Words) -> list[Statement]:
+    changes = draft["changes"] or {}
+    found = []
+    for moved in changes.get("categories", []):
+        found.append(
+            Statement(
+                w(
+                    "change.category",
+                    label=w.label(moved["category"]).capitalize(),
+                    before=w(f"status-word.{moved['before']}"),
+                    after=w(f"status-word.{moved['after']}"),
+                ),
+                moved["because"],
+            )
+        )
+    subjects = changes.get("data_subjects")
+    if subjects:
+        before, after = subjects["before"], subjects["after"]
+        found.append(
+            Statement(
+                w(
+                    "change.subjects",
+                    before=w.number(before["people"]),
+                    after=w.number(after["people"]),
+                    mbefore=w.number(before["memberships"]),
+                    mafter=w.number(after["memberships"]),
+                ),
+                draft["data_subjects"]["because"],
+            )
+        )
+    members = changes.get("members", {})
+    if any(members.values()):
+        found.append(
+            Statement(
+                w("change.members", **{k: w.number(v) for k, v in members.items()}), draft["data_subjects"]["because"]
+            )
+        )
+    new_consequences = set(changes.get("consequences", []))
+    for item in draft["consequences"]:
+        if item["id"] in new_consequences:
+            text = item["text_fr"] if w.lang == "fr" else item["text"]
+            key = "change.consequence.suspected" if item["status"] == "suspected" else "change.consequence"
+            found.append(Statement(w(key, text=text), item["because"]))
+    new_measures = set(changes.get("measures", []))
+    found += _measures([m for m in draft["measures"] if m["id"] in new_measures], w, "change.measure")
+    if changes.get("contact"):
+        found.append(Statement(w("change.contact", contact=changes["contact"]), draft["contact_because"]))
+    return found or [Statement(w("change.none"), [])]
+
+
+# -- Markdown and HTML ------------------------------------------------------------------
+
+GAP: Final = re.compile(r"\[(?:À COMPLÉTER :|TO FILL IN:) [^\]]*\]")
+"""A gap as `T[lang]["gap"]` writes it."""
+
+
+def markdown(doc: Doc) -> str:
+    """The draft as Markdown, statements numbered to the appendix."""
+    numbers = doc.numbers()
+    lines = [f"# {doc.title}", "", *(f"_{line}_" for line in doc.intro), ""]
+    for title, statements in doc.sections:
+        lines += [f"## {title}", ""]
+        for statement in statements:
+            refs = "".join(f"[^{numbers[i]}]" for i in statement.because)
+            text = " ".join(statement.text.split())  # one line per statement, whatever the facts hold
+            lines.append(f"- {text}{' ' + refs if refs else ''}")
+        lines.append("")
+    lines += [f"## {doc.appendix_title}", "", doc.appendix_head, "|---|---|---|---|---|"]
+    for fact_id, number in numbers.items():
+        info = doc.facts.get(fact_id, {})
+        source = str(info.get("source") or "—").replace("|", "\\|")
+        lines.append(f"| {number} | `{fact_id}` | {info.get('kind', '')} | {info.get('known_on', '')} | {source} |")
+    lines.append("")
+    lines += [f"[^{n}]: `{i}`" for i, n in numbers.items()]
+    return "\n".join(lines) + "\n"
+
+
+STYLE: Final = """
+body { font-family: "DejaVu Sans", Arial, sans-serif; max-width: 52em; margin: 2em auto; color: #1a1a1a;
+       line-height: 1.45; padding: 0 1em; }
+h1 { font-size: 1.45em; border-bottom: 2px solid #1f3a68; padding-bottom: .3em; color: #1f3a68; }
+h2 { font-size: 1.1em; color: #1f3a68; margin-top: 1.6em; }
+.intro { color: #444; font-style: italic; }
+mark.gap { background: #ffe08a; padding: 0 .2em; font-weight: bold; }
+sup a { text-decoration: none; color: #1f3a68; }
+table { border-collapse: collapse; font-size: .85em; width: 100%; }
+th, td { border: 1px solid #bbb; padding: .25em .4em; text-align: left; vertical-align: top; }
+code { font-size: .9em; }
+"""
+
+
+def _html_text(text: str) -> str:
+    """Escaped text with its gaps marked."""
+    escaped = html.escape(text)
+    return GAP.sub(lambda m: f'<mark class="gap">{m.group(0)}</mark>', escaped)
+
+
+def html_page(doc: Doc) -> str:
+    """The draft as one self-contained HTML page."""
+    numbers = doc.numbers()
+    parts = [
+        f'<!DOCTYPE html>\n<html lang="{doc.lang}"><head><meta charset="utf-8">',
+        f"<title>{html.escape(doc.title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{html.escape(doc.title)}</h1>",
+        *(f'<p class="intro">{_html_text(line)}</p>' for line in doc.intro),
+    ]
+    for title, statements in doc.sections:
+        parts.append(f"<h2>{html.escape(title)}</h2><ul>")
+        for statement in statements:
+            refs = ",".join(f'<a href="#fact-{numbers[i]}">{numbers[i]}</a>' for i in statement.because)
+            parts.append(f"<li>{_html_text(statement.text)}{f' <sup>{refs}</sup>' if refs else ''}</li>")
+        parts.append("</ul>")
+    head = [cell.strip() for cell in doc.appendix_head.strip("|").split("|")]
+    parts.append(f"<h2>{html.escape(doc.appendix_title)}</h2><table><tr>")
+    parts += [f"<th>{html.escape(cell)}</th>" for cell in head]
+    parts.append("</tr>")
+    for fact_id, number in numbers.items():
+        info = doc.facts.get(fact_id, {})
+        cells = [
+            str(number),
+            f"<code>{html.escape(fact_id)}</code>",
+            html.escape(str(info.get("kind", ""))),
+            html.escape(str(info.get("known_on", ""))),
+            html.escape(str(info.get("source") or "—")),
+        ]
+        parts.append(f'<tr id="fact-{number}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    parts.append("</table></body></html>\n")
+    return "\n".join(parts)
+
+
+# -- notify letter ----------------------------------------------------------------------
+
+
+def letter_parts(draft: dict[str, Any], words: Words) -> tuple[str, list[tuple[str | None, list[str]]]]:
+    """The Art. 34(2) letter as (title, [(heading or None, paragraphs or bullet items)])."""
+    w, say = words, LETTER[words.lang]
+    nature, cats = draft["nature"], draft["categories"]
+    name = draft["name"] or draft["insurer"]
+    contact = draft["contact"] or w.gap("contact")
+    blocks: list[tuple[str | None, list[str]]] = [
+        (None, [say["subject"], say["salutation"], say["member"].format()]),
+        (
+            None,
+            [
+                say["what"].format(
+                    operator=nature["operator"],
+                    name=name,
+                    attack_began=w.when(nature["attack_began"])[:10],
+                    discovered=w.when(nature["discovered"])[:10],
+                ),
+                say["data"].format(fields=w.listing(cats["exposed"])),
+                *([say["implied"]] if cats["implied"] else []),
+                *([say["not"].format(list=w.listing(cats["ruled_out"]))] if cats["ruled_out"] else []),
+            ],
+        ),
+        (say["consequences"], [_consequence(c, w).text for c in draft["consequences"] if c["status"] == "exposed"]),
+        (say["measures"], [s.text for s in _measures(draft["measures"], w)] or [w.gap("measures")]),
+        (say["advice"], [say[f"advice.{n}"] for n in range(1, 5)]),
+        (None, [say["contact"].format(contact=contact), say["cnil"], say["closing"], name]),
+    ]
+    return say["title"], blocks
+
+
+def letter_text(title: str, blocks: list[tuple[str | None, list[str]]]) -> str:
+    """The letter as plain text (headed lists as `- ` items)."""
+    lines = [title.upper(), ""]
+    for heading, items in blocks:
+        if heading:
+            lines.append(heading)
+            lines += [f"- {item}" for item in items]
+        else:
+            for item in items:
+                lines += [item, ""]
+            continue
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+LETTER_STYLE: Final = """
+body { font-family: "DejaVu Serif", Georgia, serif; max-width: 40em; margin: 3em auto; line-height: 1.5;
+       color: #111; padding: 0 1em; }
+h1 { font-size: 1.2em; color: #1f3a68; }
+h2 { font-size: 1em; margin-bottom: .2em; }
+.placeholder { background: #e3ecfa; font-family: monospace; }
+mark.gap { background: #ffe08a; font-weight: bold; }
+"""
+
+
+def letter_html(lang: str, title: str, blocks: list[tuple[str | None, list[str]]]) -> str:
+    """The letter as one self-contained HTML page (placeholders kept as `{{column}}`)."""
+
+    def text(item: str) -> str:
+        marked = _html_text(item)
+        return re.sub(r"\{\{(\w+)\}\}", r'<span class="placeholder">{{\1}}</span>', marked)
+
+    parts = [
+        f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
+        f"<style>{LETTER_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+    ]
+    for heading, items in blocks:
+        if heading:
+            parts.append(f"<h2>{html.escape(heading)}</h2><ul>{''.join(f'<li>{text(i)}</li>' for i in items)}</ul>")
+        else:
+            parts += [f"<p>{text(item)}</p>" for item in items]
+    parts.append("</body></html>\n")
+    return "\n".join(parts)

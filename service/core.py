@@ -1,0 +1,507 @@
+"""The lookup service's use cases, independent of the HTTP framework.
+
+`Service` holds what one service process needs: the store (its write connection is used
+only to catch the projections up, never to write facts), a pool of read connections
+(SQLite: read-only aiosqlite connections to the WAL file, one query at a time each;
+PostgreSQL: psycopg's async pool), the service database (tokens, access log), the rate
+limits, and the horizon "now" with every incident's view, refreshed when the ledger grows.
+
+Every route calls one method: `lookups`, `summary`, `health`. A refusal is a `Refused`
+with its HTTP status, message and, for 429, the seconds to wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+import aiosqlite
+import msgspec
+
+from domain import nir as nir_rules
+from domain import times
+from domain.errors import InvalidNIR, LedgerError, UnknownReference
+from domain.times import iso_utc
+from ledger import replicas
+from ledger.store import CACHE_KIB, Store
+from projections import lookups as member_lookups
+from projections import queries
+from projections.db import Db, PostgresDb, SqliteDb
+from projections.lookups import Lookup, Membership, Moment
+from projections.queries import Horizon
+from service import access_log, storage, tokens
+from service.access_log import ALL_INSURERS, Access
+from service.limits import Bucket, NirWindow, retry_after
+from service.tokens import Token
+
+MAX_LOOKUPS: Final = member_lookups.MAX_BATCH
+MMAP_BYTES: Final = 1 << 30
+"""Read connections map up to 1 GiB of the store: index pages come from the OS page cache without a copy."""
+KEPT_HORIZONS: Final = 32
+
+
+# -- the wire types (msgspec: Litestar decodes, validates and documents them) ----------------
+
+
+class LookupItem(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """One lookup: `{"nir": ...}` or `{"ref": ...}` (with `insurer` for an all-insurer token).
+    A key may be absent, never null."""
+
+    nir: str | msgspec.UnsetType = msgspec.UNSET
+    ref: str | msgspec.UnsetType = msgspec.UNSET
+    insurer: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class LookupRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`POST /v1/lookups`: up to 1,000 lookups, answered in order."""
+
+    lookups: Annotated[list[LookupItem], msgspec.Meta(max_length=MAX_LOOKUPS)]
+    as_known_on: str | None = None
+
+
+class LookupResult(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """The memberships one lookup found (none: an empty list), or its error."""
+
+    memberships: list[Membership] | None = None
+    error: str | None = None
+
+
+class LookupResponse(msgspec.Struct, kw_only=True):
+    """The answers, in request order."""
+
+    as_known_on: str
+    results: list[LookupResult]
+
+
+class InsurerGroups(msgspec.Struct, kw_only=True):
+    """Insurers by status (a scoped token sees its own insurer only)."""
+
+    affected: list[str]
+    ruled_out: list[str]
+    informed: list[str]
+    unknown: list[str]
+
+
+class MemberCounts(msgspec.Struct, kw_only=True):
+    """SPEC §5 counts (of the token's insurer only, for a scoped token)."""
+
+    confirmed: int
+    presumed: int
+    ruled_out: int
+    affected: int
+    people: int
+
+
+class FieldGroups(msgspec.Struct, kw_only=True):
+    """Field categories by status."""
+
+    exposed: list[str]
+    ruled_out: list[str]
+    suspected: list[str]
+
+
+class SummaryResponse(msgspec.Struct, kw_only=True):
+    """`GET /v1/incidents/{id}/summary`: SPEC §7 `summary`, restricted to the token's insurer."""
+
+    incident: str
+    as_known_on: str
+    insurers: InsurerGroups
+    members: MemberCounts
+    fields: FieldGroups
+
+
+class Health(msgspec.Struct, kw_only=True):
+    """`GET /v1/health`: the position answered from and how many facts it lags behind."""
+
+    status: str
+    position: int
+    lag: int
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """Every refusal: 400, 401, 404, 429."""
+
+    error: str
+
+
+class Refused(Exception):
+    """A request the service refuses: HTTP `status`, a message, and for 429 the wait."""
+
+    def __init__(self, status: int, message: str, wait: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = {"Retry-After": str(retry_after(wait))} if wait is not None else {}
+        if status == 401:
+            self.headers["WWW-Authenticate"] = 'Bearer realm="exposure"'
+
+
+class Config(msgspec.Struct, kw_only=True, frozen=True):
+    """How `exposure serve` configures each service process (passed to workers as JSON)."""
+
+    location: str
+    key_file: str | None = None
+    readers: int = 4
+    interval: float = 0.25
+    nir_limit: int = 10
+    nir_window: float = 60.0
+    read_location: str | None = None
+    """A hot-standby replica of the PostgreSQL store (`--read-store`): lookups are read there."""
+    max_lag: float | None = None
+    inline_reads: bool = True
+    """SQLite: run each request's lookup query in the event loop's thread on the read connection's
+    synchronous twin (one indexed query: cheaper than the hop to aiosqlite's thread and back)."""
+
+
+# -- read connections ----------------------------------------------------------------------
+
+
+class ReadPool:
+    """Read connections handed out one request at a time."""
+
+    def __init__(self, acquire: Callable[[], contextlib.AbstractAsyncContextManager[Db]], close: Any) -> None:
+        self.connection = acquire
+        self.close = close
+
+    @classmethod
+    async def sqlite(cls, path: Path, size: int, open_reader: Callable[[str], Any]) -> ReadPool:
+        """`size` read-only aiosqlite connections to the store's WAL file, opened like the store's
+        own point-read connection (`open_reader`: plain SQLite, or SQLCipher with the file's key)."""
+        idle: asyncio.Queue[SqliteDb] = asyncio.Queue()
+        opened: list[SqliteDb] = []
+        uri = f"file:{path}?mode=ro"
+        for _ in range(size):
+            conn = await aiosqlite.Connection(lambda: open_reader(uri), 64)
+            await conn.execute("PRAGMA busy_timeout = 60000")
+            await conn.execute(f"PRAGMA cache_size = -{CACHE_KIB // max(1, size)}")
+            await conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+            await conn.execute("PRAGMA query_only = 1")
+            db = SqliteDb(conn, str(path), open_reader)
+            db.reader_pragmas = (
+                f"PRAGMA cache_size = -{CACHE_KIB // max(1, size)}",
+                f"PRAGMA mmap_size = {MMAP_BYTES}",
+            )
+            opened.append(db)
+            idle.put_nowait(db)
+
+        @contextlib.asynccontextmanager
+        async def acquire() -> AsyncIterator[Db]:
+            db = await idle.get()
+            try:
+                yield db
+            finally:
+                idle.put_nowait(db)
+
+        async def close() -> None:
+            for db in opened:
+                await db.close()
+
+        return cls(acquire, close)
+
+    @classmethod
+    async def postgres(cls, url: str, size: int) -> ReadPool:
+        """psycopg's async pool of `size` connections."""
+        from psycopg_pool import AsyncConnectionPool  # noqa: PLC0415 - only PostgreSQL stores need it
+
+        pool: Any = AsyncConnectionPool(
+            url, min_size=1, max_size=size, kwargs={"autocommit": True}, open=False, timeout=30
+        )
+        await pool.open(wait=True)
+
+        @contextlib.asynccontextmanager
+        async def acquire() -> AsyncIterator[Db]:
+            async with pool.connection() as conn:
+                yield PostgresDb(conn)
+
+        return cls(acquire, pool.close)
+
+
+# -- the service -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Now:
+    horizon: Horizon
+    moments: dict[str, Moment]
+
+
+class Service:
+    """One service process (see the module's docstring)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store: Store | None = None
+        self.pool: ReadPool | None = None
+        self.service_db: Db | None = None
+        self.store_lock = asyncio.Lock()
+        """The store's own connection: catch-ups and summaries (which keep counts) take turns."""
+        self.service_lock = asyncio.Lock()
+        self.writer: access_log.Writer | None = None
+        self.appender: access_log.SqliteAppender | None = None
+        self.tokens: dict[str, Token] = {}
+        self.buckets: dict[str, Bucket] = {}
+        self.nirs = NirWindow(config.nir_limit, config.nir_window)
+        self.now: _Now | None = None
+        self.kept: dict[tuple[int, int], _Now] = {}
+        self.head = 0
+        self.failures: dict[str, str] = {}
+        """The last failure of each background task still failing (a task's success clears its own only)."""
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open everything, catch up once, start the background tasks."""
+        key_file = Path(self.config.key_file) if self.config.key_file else None
+        self.store = store = await Store.open(
+            self.config.location,
+            key_file,
+            read_location=self.config.read_location,
+            max_lag=replicas.DEFAULT_MAX_LAG if self.config.max_lag is None else self.config.max_lag,
+        )
+        if store.path is not None:
+            if not isinstance(store.db, SqliteDb):  # pragma: no cover - a file store's read side is SQLite
+                raise TypeError("a SQLite store without a SQLite read side")
+            self.pool = await ReadPool.sqlite(store.path, self.config.readers, store.db.open_reader)
+        else:
+            self.pool = await ReadPool.postgres(self.config.read_location or store.location.text, self.config.readers)
+        self.service_db = await storage.connect(self.config.location)
+        if store.path is not None:
+            self.appender = access_log.SqliteAppender(storage.service_path(store.path))
+            self.writer = access_log.Writer(self.appender, self.service_lock)
+        else:
+            db = self.service_db
+            self.writer = access_log.Writer(lambda rows: access_log.append_async(db, rows), self.service_lock)
+        self.writer.start()
+        await self._refresh_tokens()
+        await self._catch_up()
+        self._tasks = [
+            asyncio.create_task(self._every(self.config.interval, self._catch_up)),
+            asyncio.create_task(self._every(0.5, self._refresh_tokens)),
+        ]
+
+    async def stop(self) -> None:
+        """Stop the background tasks, write what is pending, close."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.writer is not None:
+            await self.writer.stop()
+        if self.appender is not None:
+            self.appender.close()
+        if self.pool is not None:
+            await self.pool.close()
+        if self.service_db is not None:
+            await self.service_db.close()
+        if self.store is not None:
+            await self.store.close()
+
+    async def _every(self, seconds: float, step: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await step()
+                self.failures.pop(step.__name__, None)
+            except Exception as problem:  # noqa: BLE001 - reported on stderr and by /v1/health; the service goes on
+                failure = self.failures[step.__name__] = f"{type(problem).__name__}: {problem}"
+                print(f"exposure serve: {failure}", file=sys.stderr)  # noqa: T201
+
+    async def _catch_up(self) -> None:
+        """Follow the ledger: project new facts, then refresh the horizon "now"."""
+        store = self._store()
+        head = int(store.ledger.recorder.max_notification_id() or 0)
+        if self.now is not None and head == self.head:
+            return
+        async with self.store_lock:
+            await store.ready_for_reads()  # with a replica: until it has replayed what the primary projected
+            h = await queries.horizon(store.db, datetime.now(UTC), None)
+            now = _Now(h, await member_lookups.moments(store.db, h))
+        self.now, self.head = now, head
+        self.kept.clear()
+
+    async def _refresh_tokens(self) -> None:
+        db = self._service_db()
+        async with self.service_lock:
+            found = await tokens.every(db)
+        self.tokens = {t.hash: t for t in found if t.revoked_at is None}
+
+    def _store(self) -> Store:
+        if self.store is None:  # pragma: no cover - routes run after start()
+            raise RuntimeError("the service is not started")
+        return self.store
+
+    def _pool(self) -> ReadPool:
+        if self.pool is None:  # pragma: no cover - routes run after start()
+            raise RuntimeError("the service is not started")
+        return self.pool
+
+    def _service_db(self) -> Db:
+        if self.service_db is None:  # pragma: no cover - routes run after start()
+            raise RuntimeError("the service is not started")
+        return self.service_db
+
+    # -- authentication and limits -----------------------------------------------------------
+
+    def authenticate(self, header: str | None) -> Token:
+        """The token of an `Authorization: Bearer ...` header; 401 otherwise (revoked included)."""
+        scheme, _, secret = (header or "").partition(" ")
+        token = self.tokens.get(tokens.digest(secret.strip())) if scheme.lower() == "bearer" else None
+        if token is None:
+            raise Refused(401, "a valid bearer token is required")
+        return token
+
+    def _admit(self, token: Token, cost: int, pseudonyms: list[str]) -> None:
+        """Both limits allow the request, or 429 (nothing consumed)."""
+        bucket = self.buckets.get(token.fingerprint)
+        if bucket is None:
+            bucket = self.buckets[token.fingerprint] = Bucket(token.rate.per_second, token.rate.burst)
+        if cost > bucket.size:
+            raise Refused(400, f"{cost} lookups exceed this token's limit of {int(bucket.size)} per request")
+        now = time.monotonic()
+        wait = max(bucket.wait(cost, now), self.nirs.wait(pseudonyms, now))
+        if wait > 0:
+            raise Refused(429, "rate limit exceeded", wait)
+        bucket.take(cost, now)
+        self.nirs.take(pseudonyms, now)
+
+    # -- horizons -----------------------------------------------------------------------------
+
+    async def _at(self, db: Db, as_known_on: str | None) -> tuple[_Now, datetime]:
+        """The horizon and incident views to answer from, and the `as_known_on` to echo."""
+        now = self.now
+        if now is None:  # pragma: no cover - start() computed it
+            raise RuntimeError("the service is not started")
+        if as_known_on is None:
+            return now, datetime.now(UTC)
+        try:
+            moment = times.parse_instant(as_known_on, "as_known_on", self._store().tz, date_means="end")
+        except LedgerError as problem:
+            raise Refused(400, str(problem)) from None
+        key = (times.to_micros(moment), now.horizon.position)
+        found = self.kept.get(key)
+        if found is None:
+            h = await queries.horizon(db, moment, None)
+            found = _Now(h, await member_lookups.moments(db, h))
+            if len(self.kept) >= KEPT_HORIZONS:
+                self.kept.pop(next(iter(self.kept)))
+            self.kept[key] = found
+        return found, moment
+
+    # -- use cases ----------------------------------------------------------------------------
+
+    async def lookups(self, token: Token, request: LookupRequest) -> LookupResponse:
+        """Answer a batch of lookups (see docs/SERVICE.md)."""
+        key = self._store().keys.nir_key
+        parsed = [_lookup(number, item, token, key) for number, item in enumerate(request.lookups)]
+        self._admit(token, len(parsed), [x.nir for x in parsed if x is not None and x.nir is not None])
+        at_us = times.to_micros(datetime.now(UTC))
+        scope = token.insurer or ALL_INSURERS
+        async with self._pool().connection() as db:
+            now, moment = await self._at(db, request.as_known_on)
+            valid = [x for x in parsed if x is not None]
+            rows = await member_lookups.rows(
+                db, valid, token.insurer, sorted(now.moments), now.horizon, inline=self.config.inline_reads
+            )
+        answers = member_lookups.answer(parsed, token.insurer, rows, now.moments, now.horizon)
+        results: list[LookupResult] = []
+        accesses: list[Access] = []
+        for lookup, found in zip(parsed, answers, strict=True):
+            if lookup is None or found is None:
+                results.append(LookupResult(error="invalid NIR"))
+                accesses.append(Access(at_us, token.fingerprint, scope, "invalid-nir", "", found=False))
+                continue
+            results.append(LookupResult(memberships=found))
+            if lookup.nir is not None:
+                accesses.append(Access(at_us, token.fingerprint, scope, "nir", lookup.nir, bool(found)))
+            else:
+                subject = f"{lookup.insurer or token.insurer}/{lookup.ref}"
+                accesses.append(Access(at_us, token.fingerprint, scope, "ref", subject, bool(found)))
+        await self._log(accesses)
+        return LookupResponse(as_known_on=iso_utc(moment), results=results)
+
+    async def summary(self, token: Token, incident: str, as_known_on: str | None) -> SummaryResponse:
+        """The incident's summary, restricted to the token's insurer."""
+        store = self._store()
+        at_us = times.to_micros(datetime.now(UTC))
+        scope = token.insurer or ALL_INSURERS
+        async with self.store_lock:
+            try:
+                moment = (
+                    times.parse_instant(as_known_on, "as_known_on", store.tz, date_means="end")
+                    if as_known_on is not None
+                    else datetime.now(UTC)
+                )
+            except LedgerError as problem:
+                raise Refused(400, str(problem)) from None
+            h = await queries.horizon(store.db, moment, None)
+            try:
+                if token.insurer is None:
+                    data = await queries.summary(store.db, incident, h)
+                else:
+                    data = await _insurer_summary(store.db, incident, token.insurer, h)
+            except UnknownReference:
+                await self._log([Access(at_us, token.fingerprint, scope, "summary", incident, found=False)])
+                raise Refused(404, f"unknown incident {incident!r}") from None
+        await self._log([Access(at_us, token.fingerprint, scope, "summary", incident, found=True)])
+        return msgspec.convert(data, SummaryResponse)
+
+    def health(self) -> Health:
+        """Where the answers stand."""
+        position = self.now.horizon.position if self.now is not None else 0
+        status = "failing" if self.failures else "ok"
+        return Health(status=status, position=position, lag=max(0, self.head - position))
+
+    async def _log(self, accesses: list[Access]) -> None:
+        if self.writer is None:  # pragma: no cover - routes run after start()
+            raise RuntimeError("the service is not started")
+        try:
+            await self.writer.write(accesses)
+        except Exception as problem:  # noqa: BLE001 - no answer leaves without its log entry
+            raise Refused(503, f"the access log could not be written ({type(problem).__name__})") from None
+
+
+def _lookup(number: int, item: LookupItem, token: Token, key: bytes) -> Lookup | None:
+    """One item as a `Lookup`; None for an invalid NIR; 400 for an item that is neither."""
+    nir, ref, insurer = (None if v is msgspec.UNSET else v for v in (item.nir, item.ref, item.insurer))
+    if (nir is None) == (ref is None):
+        raise Refused(400, f"lookups[{number}]: give exactly one of nir or ref")
+    if nir is not None:
+        if insurer is not None:
+            raise Refused(400, f"lookups[{number}]: insurer goes with ref, not with nir")
+        try:
+            return Lookup(nir=nir_rules.pseudonymise(nir, key))
+        except InvalidNIR:
+            return None
+    if token.insurer is None and insurer is None:
+        raise Refused(400, f"lookups[{number}]: an all-insurer token names the insurer of each ref")
+    return Lookup(ref=ref, insurer=insurer or token.insurer)
+
+
+async def _insurer_summary(db: Db, incident: str, insurer: str, h: Horizon) -> dict[str, Any]:
+    """SPEC §7 `summary` as one insurer's token may see it: its own status, counts and fields."""
+    await queries.require_incident(db, incident)
+    view = await queries.incident_view(db, incident, h)
+    groups: dict[str, list[str]] = {"affected": [], "ruled_out": [], "informed": [], "unknown": []}
+    groups[view.insurer_status(insurer).replace("-", "_")].append(insurer)
+    counts = await queries.member_counts(db, view, h, insurer)
+    counts.pop("memberships")
+    statuses = {c: view.field_status(insurer, c) for c in sorted(view.categories)}
+    return {
+        "incident": incident,
+        **h.header(),
+        "insurers": groups,
+        "members": counts,
+        "fields": {
+            "exposed": [c for c, s in statuses.items() if s == "exposed"],
+            "ruled_out": [c for c, s in statuses.items() if s == "ruled-out"],
+            "suspected": [c for c, s in statuses.items() if s == "suspected"],
+        },
+    }
