@@ -13,7 +13,8 @@ from cli.shell import emit_json, horizon_at, horizon_options, run, with_store
 from domain import nir as nir_rules
 from domain.errors import LedgerError
 from ledger.store import Store
-from projections import batch, queries
+from projections import queries
+from usecases import questions
 
 
 @click.command()
@@ -114,13 +115,13 @@ async def _lookups(store: Store, h: queries.Horizon, lines: TextIO) -> None:
     invalid NIR answers `{"line": N, "error": ...}` and the others are still answered."""
     key = store.keys.nir_key
     encoder = msgspec.json.Encoder()
-    pieces = batch.Pieces(encoder=encoder)
+    pieces = questions.Pieces(encoder=encoder)
     pending: list[tuple[int, str | None, str | None]] = []  # (line, pseudonym, error)
     out = sys.stdout.buffer
 
     async def flush() -> None:
         good = [p for _, p, _ in pending if p is not None]
-        answers = iter(await batch.members_by_nir(store.db, h, good, pieces) if good else ())
+        answers = iter(await questions.members_by_nir(store, h, good, pieces) if good else ())
         chunk = bytearray()
         for number, pseudonym, problem in pending:
             # compact UTF-8 JSON, one object a line, "line" first: what json.dumps(..., separators=(",", ":")) writes
