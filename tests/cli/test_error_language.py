@@ -26,7 +26,7 @@ from cli.i18n import LOCALES
 from tests.support import EXPOSURE
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = [ROOT / name for name in ("domain", "ledger", "projections", "cli", "service")]
+PACKAGES = [ROOT / name for name in ("domain", "ledger", "projections", "usecases", "cli", "service")]
 FRENCH = LOCALES / "fr" / "LC_MESSAGES"
 
 
