@@ -47,7 +47,8 @@ class Root(LazyGroup):
     errors of every command in it (docs/I18N.md)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        choose(chosen_in(args))  # before click's own parse errors ("No such option", "No such command")
+        own = next((i for i, arg in enumerate(args) if arg in self.lazy), len(args))  # the root's options only
+        choose(chosen_in(args[:own]))  # before click's own parse errors ("No such option", "No such command")
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> object:

@@ -33,10 +33,12 @@ from projections.db import Db
 from projections.queries import (
     Horizon,
     _incidents_for_lookups,
+    _scopes_json,
     _status_part,
     _view_for_lookups,
     visible,
 )
+from projections.scoping import scope_sql
 
 
 class Membership(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,6 +67,13 @@ _SCOPES_CTE: Final = """sc AS (
         FROM json_each(:scopes)
     )"""
 """The scopes of the affected insurers of every incident (an insurer absent is not affected)."""
+
+_MATCHED: Final = scope_sql(
+    {"contracts": "sc.contracts", "roles": "sc.roles", "enrolled_from": "sc.ef", "enrolled_until": "sc.eu"},
+    table="cur",
+    nullable=True,
+)
+"""The scope rule (`projections.scoping`) over the current version `cur` and the insurer's scope `sc`."""
 
 _PAIRS: Final = """
     SELECT n.nir, n.insurer, n.ref FROM json_each(:nirs) w JOIN nir_members n ON n.nir = w.value
@@ -96,11 +105,7 @@ WITH pairs AS ({_PAIRS}),
 SELECT cur.nir, cur.insurer, cur.ref, inc.incident,
        (SELECT id FROM facts WHERE pos = cur.pos) AS enrolled,
        (SELECT id FROM facts WHERE pos = f.pos) AS finding,
-       COALESCE(f.status, CASE WHEN sc.insurer IS NOT NULL
-            AND (sc.contracts IS NULL OR cur.contract IN (SELECT value FROM json_each(sc.contracts)))
-            AND (sc.roles IS NULL OR cur.role IN (SELECT value FROM json_each(sc.roles)))
-            AND (sc.ef IS NULL OR cur.until_day IS NULL OR cur.until_day >= sc.ef)
-            AND (sc.eu IS NULL OR cur.from_day IS NULL OR cur.from_day <= sc.eu)
+       COALESCE(f.status, CASE WHEN sc.insurer IS NOT NULL AND {_MATCHED}
             THEN 'presumed' ELSE 'not-affected' END) AS status
 FROM cur
 LEFT JOIN inc ON 1 = 1
@@ -160,24 +165,16 @@ class Pieces:
 
 
 def _scopes(views: Sequence[IncidentView]) -> str:
-    """(incident, insurer) scopes of the insurers affected in each incident, as one JSON array."""
-    entries = []
-    for view in views:
-        for insurer in view.insurers:
-            if view.insurer_status(insurer) != "affected":
-                continue
-            scope = view.scopes.get(insurer)
-            entries.append(
-                {
-                    "incident": view.incident,
-                    "insurer": insurer,
-                    "contracts": json.dumps(scope.contracts) if scope and scope.contracts is not None else None,
-                    "roles": json.dumps(scope.roles) if scope and scope.roles is not None else None,
-                    "from": scope.enrolled_from.isoformat() if scope and scope.enrolled_from else None,
-                    "until": scope.enrolled_until.isoformat() if scope and scope.enrolled_until else None,
-                }
-            )
-    return json.dumps(entries)
+    """(incident, insurer) scopes of the insurers affected in each incident, as one JSON array
+    (`queries._scopes_json`'s entries, with their incident)."""
+    return json.dumps(
+        [
+            {**entry, "incident": view.incident}
+            for view in views
+            for entry in json.loads(_scopes_json(view))
+            if entry["affected"]
+        ]
+    )
 
 
 async def members_by_nir(db: Db, h: Horizon, pseudonyms: Sequence[str], pieces: Pieces | None = None) -> list[Answer]:
