@@ -14,7 +14,6 @@ from domain import nir as nir_rules
 from domain.errors import LedgerError
 from ledger.store import Store
 from projections import queries
-from usecases import questions
 
 
 @click.command()
@@ -113,6 +112,8 @@ LOOKUP_BATCH = 5_000
 async def _lookups(store: Store, h: queries.Horizon, lines: TextIO) -> None:
     """`member --nir -`: one JSON object per input line, in order, with the line number; an
     invalid NIR answers `{"line": N, "error": ...}` and the others are still answered."""
+    from usecases import questions  # noqa: PLC0415 - start-up: it loads the roster import (and cryptography)
+
     key = store.keys.nir_key
     encoder = msgspec.json.Encoder()
     pieces = questions.Pieces(encoder=encoder)
