@@ -11,7 +11,6 @@ import json
 import shlex
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -24,10 +23,8 @@ from cli.demo_roster import SHARED_EVERY, roster_rows, shared_nir, write_roster_
 from cli.i18n import _
 from cli.shell import emit_json, err, json_option, out, run, settings
 from domain.facts import KINDS
-from ledger import roster
-from ledger import store as stores
-from ledger.store import Store
-from projections import queries
+from usecases import When, questions, session, writes
+from usecases.session import Store
 
 DATES: Final = ("2024-01-29", "2024-02-01", "2024-02-05", "2024-02-07", "2024-02-08", "2024-02-16")
 ROSTER_KNOWN_ON: Final = "2024-01-01"
@@ -82,18 +79,18 @@ async def load(
             if phase == "append" and progress is not None:
                 progress(before + rows_done)
 
-        await roster.import_roster(
+        await writes.import_roster(
             store, insurer, str(path), known_on=ROSTER_KNOWN_ON, progress=step, catch_up=False
         )  # each roster is projected while the next one is checked; the last below
         done += counts[insurer]
-    await store.append([(f"story line {n}", f) for n, f in enumerate(facts, start=1)], by="demo")
+    await writes.record(store, [(f"story line {n}", f) for n, f in enumerate(facts, start=1)], by="demo")
     findings = _findings(insurers, counts.get("alan", 0))
     if findings:
-        await store.append([(f"finding {n}", f) for n, f in enumerate(findings, start=1)], by="demo")
+        await writes.record(store, [(f"finding {n}", f) for n, f in enumerate(findings, start=1)], by="demo")
     return {
         "insurers": len(insurers),
         "members": sum(counts.values()),
-        "facts": await store.catch_up(),  # the ledger's own count: rosters, story and findings
+        "facts": await session.catch_up(store),  # the ledger's own count: rosters, story and findings
     }
 
 
@@ -158,7 +155,7 @@ async def run_demo(
     temporary folder) and print the summaries as known on each date."""
     if store_location is not None:
         location = store_location
-        if stores.exists(location):
+        if session.exists(location):
             raise click.UsageError(f"{location} already exists: name a new --store for the demo")
     else:
         folder = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="exposure-demo-"))
@@ -166,7 +163,7 @@ async def run_demo(
         location = str(folder / "demo.db")
         if Path(location).exists():
             raise click.UsageError(f"{location} already exists: give an empty --dir")
-    store, _created = await Store.init(location, key_file, timezone="Europe/Paris")
+    store = await session.create(location, key_file, timezone="Europe/Paris")
     try:
         # The synthetic roster CSVs hold raw NIRs: written apart from the store folder, then deleted.
         with tempfile.TemporaryDirectory(prefix="exposure-demo-rosters-") as rosters, _bar(members) as progress:
@@ -174,9 +171,9 @@ async def run_demo(
         incidents = await _in_story_order(store)
         answers: list[dict[str, Any]] = []
         for day in DATES:
-            h = await store.horizon(day)
+            h = await session.horizon(store, When(day))
             for incident in incidents:
-                answers.append(await queries.summary(store.db, incident, h))
+                answers.append(await questions.summary(store, incident, h))
         nir = shown_nir(members, loaded["insurers"])
         if as_json:
             emit_json({"store": location, "loaded": loaded, "nir": nir, "summaries": answers})
@@ -212,12 +209,7 @@ async def run_demo(
 
 async def _in_story_order(store: Store) -> list[str]:
     """The incidents by when their attack began (then by id)."""
-    h = await store.horizon()
-    began: list[tuple[datetime, str]] = []
-    for incident in await queries.incidents(store.db):
-        view = await queries.incident_view(store.db, incident, h)
-        began.append((view.attack_began or datetime.max.replace(tzinfo=UTC), incident))
-    return [incident for _began, incident in sorted(began)]
+    return await questions.incidents_by_start(store, await session.horizon(store, When()))
 
 
 def spaced(nir: str) -> str:

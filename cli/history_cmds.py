@@ -9,6 +9,7 @@ import csv
 import json
 import re
 import sys
+from collections.abc import AsyncGenerator
 from typing import Any, Final
 
 import click
@@ -30,10 +31,10 @@ from cli.shell import (
 )
 from domain import obligations as rules
 from domain import times, veris
-from domain.errors import InvalidFact, InvalidTime
-from ledger.store import Store
-from projections import history, queries
-from projections.csv_cells import cell
+from domain.csv_cells import cell
+from domain.errors import InvalidFact
+from usecases import history as story
+from usecases.session import Store
 
 CHANGE_COLUMNS: Final = (
     "incident",
@@ -96,25 +97,20 @@ def diff(
     async def go(store: Store) -> None:
         before = await horizon_at(store, from_, "--from", as_recorded_at)
         after = await horizon_at(store, to, "--to", as_recorded_at)
-        if before.as_known_on > after.as_known_on:
-            raise InvalidTime("--from must not be later than --to")
         if list_members:
-            await _write_changes(store, incident, before, after, fmt or ("jsonl" if as_json else "csv"))
+            rows = await story.changed_members(store, incident, before, after)
+            await _write_changes(rows, fmt or ("jsonl" if as_json else "csv"))
             return
-        data = await history.diff(store.db, incident, before, after)
+        data = await story.diff(store, incident, before, after)
         emit_json(data) if as_json else _render_diff(data, store)
 
     run(go())
 
 
-async def _write_changes(
-    store: Store, incident: str, before: queries.Horizon, after: queries.Horizon, fmt: str
-) -> None:
-    await queries.require_incident(store.db, incident)  # before the header: an error writes nothing
+async def _write_changes(rows: AsyncGenerator[dict[str, Any], None], fmt: str) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:
         writer.writerow(CHANGE_COLUMNS)
-    rows = history.changed_members(store.db, incident, before, after)
     async with contextlib.aclosing(rows):  # closed before the store, even when the reader goes away
         async for row in rows:
             if writer is None:
@@ -161,7 +157,7 @@ def _render_diff(data: dict[str, Any], store: Store) -> None:
         "no_longer_affected": _("no longer affected"),
         "fields_changed": _("fields changed"),
     }
-    for key in history.MEMBER_CHANGES:
+    for key in story.MEMBER_CHANGES:
         table.add_row(_("members"), member_labels.get(key, key.replace("_", " ")), f"{data['members'][key]:,}")
     out.print(table)
 
@@ -186,11 +182,11 @@ def timeline(incident: str, as_known_on: str | None, as_recorded_at: str | None,
     @with_store
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        entries = await history.timeline(store.db, incident, h)
+        entries = await story.timeline(store, incident, h)
         if as_json:
             emit_json(entries)
             return
-        notices = await history.notifications(store.db, incident, h)
+        notices = await story.notifications(store, incident, h)
         _render_timeline(incident, h.header(), entries, notices, store)
 
     run(go())
@@ -311,7 +307,7 @@ def obligations(
     @with_store
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        data = await history.obligations(store.db, incident, h, rules.rule(rule_id))
+        data = await story.obligations(store, incident, h, rules.rule(rule_id))
         emit_json(data) if as_json else _render_obligations(data, store)
 
     run(go())
@@ -397,7 +393,7 @@ def export_veris(
         if not NAICS.match(industry):
             raise InvalidFact(f"--industry: expected a NAICS code of 2 to 6 digits, got {industry!r}")
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        found = await history.veris_incident(store.db, incident, h, store.tz, country=country, industry=industry)
+        found = await story.veris(store, incident, h, country=country, industry=industry)
         emit_json(veris.record(found))
 
     run(go())

@@ -11,8 +11,8 @@ from cli import render
 from cli.i18n import _, ngettext
 from cli.roster import RosterProgress
 from cli.shell import MOMENT, emit_json, horizon_at, json_option, knowledge_options, run, warn, with_store
-from ledger import roster
-from ledger.store import Store
+from usecases import questions, writes
+from usecases.session import Store
 
 
 @click.group()
@@ -32,9 +32,9 @@ def _renames(values: tuple[str, ...]) -> dict[str, str]:
         name, sep, column = value.partition("=")
         if not sep or not name.strip():
             raise click.BadParameter(f"expected NAME=COLUMN, got {value!r}", param_hint="--map")
-        if column.strip() and column.strip().lower() not in roster.COLUMNS:
+        if column.strip() and column.strip().lower() not in writes.ROSTER_COLUMNS:
             raise click.BadParameter(
-                f"{column.strip()!r} is not one of {', '.join(roster.COLUMNS)}", param_hint="--map"
+                f"{column.strip()!r} is not one of {', '.join(writes.ROSTER_COLUMNS)}", param_hint="--map"
             )
         renames[name] = column
     return renames
@@ -88,7 +88,11 @@ def _roster_warning(kind: str, values: dict[str, Any], store: Store) -> str:
 @click.option("--by", help="Who records (default $EXPOSURE_ACTOR, else the OS user).")
 @click.option("--new-insurer", is_flag=True, help="The insurer is expected to be new: no 'new insurer' warning.")
 @click.option(
-    "--batch-size", default=roster.BATCH, show_default=True, type=click.IntRange(1, 100_000), help="Members per fact."
+    "--batch-size",
+    default=writes.ROSTER_BATCH,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Members per fact.",
 )
 @json_option
 def members_import(
@@ -118,7 +122,7 @@ def members_import(
       exposure members import --insurer malakoff-humanis roster.csv --known-on 2024-02-01
       exposure members import --insurer mgen export.csv --map "N° adhérent=ref" --map email= --source "MGEN export"
     """
-    options = roster.Options(
+    options = writes.RosterOptions(
         known_on=known_on, renames=_renames(renames), source=source, note=note, by=by, new_insurer=new_insurer
     )
 
@@ -128,7 +132,7 @@ def members_import(
             warn(_roster_warning(kind, values, store))
 
         with RosterProgress() as progress:
-            result = await roster.import_roster(
+            result = await writes.import_roster(
                 store, insurer_id, file, batch_size=batch_size, progress=progress, options=options, warn=say
             )
         if as_json:
@@ -165,6 +169,6 @@ def members_export(
     @with_store
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        await roster.export(store, incident, h, insurer_id, fmt, sys.stdout)
+        await questions.members_export(store, incident, h, insurer_id, fmt, sys.stdout)
 
     run(go())

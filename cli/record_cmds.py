@@ -15,7 +15,8 @@ from domain.errors import InvalidFact
 from domain.facts import KINDS
 from domain.parse import input_keys
 from domain.times import iso_utc
-from ledger.store import Store, default_key_file
+from usecases import session, writes
+from usecases.session import Store
 
 LIST_KEYS = frozenset({"categories", "refs", "contracts", "roles", "action", "vector"})
 INT_KEYS = frozenset({"estimate"})
@@ -51,17 +52,8 @@ def init(tz: str | None, encrypt: bool, as_json: bool) -> None:
 
     async def go() -> None:
         cfg = settings()
-        store, created = await Store.init(cfg.location, cfg.key_file, timezone=tz, encrypt=encrypt or None)
-        try:
-            info = {
-                "store": store.location.display,
-                "key_file": str(cfg.key_file or default_key_file(cfg.location)),
-                "timezone": store.tz.key,
-                "encrypted": store.encrypted,
-                "created": created,
-            }
-        finally:
-            await store.close()
+        info = await session.init(cfg.location, cfg.key_file, timezone=tz, encrypt=encrypt)
+        created = info["created"]
         if as_json:
             emit_json(info)
         else:
@@ -177,7 +169,7 @@ def record(kind: str, keys: tuple[str, ...], as_json: bool) -> None:
     @with_store
     async def go(store: Store) -> None:
         obj = _flags_to_object(kind, args)
-        result = await store.append([("", obj)])
+        result = await writes.record(store, [("", obj)])
         fact = result.appended[0] if result.appended else None
         fact_id = fact.fact.id if fact else result.unchanged[0]
         if as_json:
@@ -222,7 +214,7 @@ def import_facts(file: str, as_json: bool) -> None:
             raise InvalidFact(f"{file}: {problem.strerror}") from None
         if not items and not problems:
             raise InvalidFact(f"{file}: no facts (an empty file)" if file != "-" else "no facts on standard input")
-        result = await store.append(items, problems=problems)
+        result = await writes.record(store, items, problems=problems)
         ids = [r.fact.id for r in result.appended]
         if as_json:
             emit_json({"appended": len(ids), "unchanged": len(result.unchanged), "ids": ids})

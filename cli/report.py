@@ -29,8 +29,8 @@ from domain import obligations as rules
 from domain.errors import InvalidFact
 from domain.facts import AttackDiscovered, FactRetracted, insurer_of
 from domain.times import from_micros, iso_utc, to_minute
-from ledger.store import Store
-from projections import history, queries
+from usecases import history as story
+from usecases.session import Horizon, Store
 
 MESSAGES: Final = (
     N_("Exposure report"),
@@ -86,14 +86,10 @@ class Marker:
     """The retraction hiding this fact at the horizon, if any."""
 
 
-async def gather(store: Store, incident: str, h: queries.Horizon, rule: rules.Rule) -> dict[str, Any]:
-    """Every answer the page shows."""
-    db = store.db
-    summary = await queries.summary(db, incident, h)
-    view = await queries.incident_view(db, incident, h)
-    entries = await history.timeline(db, incident, h)
-    duties = await history.obligations(db, incident, h, rule)
-    rows = await history.relevant_facts(db, incident, h)
+async def gather(store: Store, incident: str, h: Horizon, rule: rules.Rule) -> dict[str, Any]:
+    """Every answer the page shows (`usecases.history.report`), with the facts as chart markers."""
+    found = await story.report(store, incident, h, rule)
+    summary, view, entries, duties, rows = found.summary, found.view, found.timeline, found.obligations, found.facts
     hidden_by = {r.fact.fact: r.fact.id for r in rows if isinstance(r.fact, FactRetracted)}
     opening = next((r for r in rows if isinstance(r.fact, AttackDiscovered)), None)
     markers = [

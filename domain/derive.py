@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from domain import scope
 from domain.facts import (
     FIELD_STATUS,
     AttackDiscovered,
@@ -56,14 +57,14 @@ class Scope:
     enrolled_until: date | None
 
     def matches(self, contract: str | None, role: str | None, start: date | None, end: date | None) -> bool:
-        """True when the member matches every given criterion (periods overlap)."""
-        if self.contracts is not None and contract not in self.contracts:
-            return False
-        if self.roles is not None and role not in self.roles:
-            return False
-        if self.enrolled_from is not None and end is not None and end < self.enrolled_from:
-            return False
-        return not (self.enrolled_until is not None and start is not None and start > self.enrolled_until)
+        """True when the member matches every given criterion (`domain.scope.RULE`)."""
+        given = {
+            "contracts": self.contracts,
+            "roles": self.roles,
+            "enrolled_from": self.enrolled_from,
+            "enrolled_until": self.enrolled_until,
+        }
+        return scope.predicate(given)((contract, role, start, end))
 
 
 @dataclass

@@ -22,7 +22,7 @@ from uuid import UUID, uuid5
 
 import msgspec
 from eventsourcing.application import Application
-from eventsourcing.persistence import Compressor, IntegrityError, Mapper, Notification, StoredEvent
+from eventsourcing.persistence import Compressor, IntegrityError, Mapper, Notification, StoredEvent, Subscription
 
 from domain import facts as fact_codec
 from domain.errors import ConcurrentAppend
@@ -116,6 +116,14 @@ class Ledger(Application[UUID]):
     def last_notification(self) -> int:
         """The highest notification id (0 for an empty ledger)."""
         return self.recorder.max_notification_id() or 0
+
+    def insert_stored(self, events: Sequence[StoredEvent]) -> None:
+        """Store facts already encoded, byte for byte (a store copy keeps every stored byte)."""
+        self.recorder.insert_events(list(events))
+
+    def subscribe(self, after: int) -> Subscription[Any]:
+        """Stored facts with notification ids above `after`, as they are appended (PostgreSQL)."""
+        return self.recorder.subscribe(gt=after)
 
     def plain(self, state: bytes) -> bytes:
         """A stored fact's canonical JSON (decrypted and decompressed as configured)."""

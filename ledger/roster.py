@@ -44,13 +44,13 @@ import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain import times
+from domain.csv_cells import cell
 from domain.errors import InvalidFact, LedgerError
 from domain.facts import Member
 from domain.nir import pseudonymiser
 from domain.parse import Parsed, enrolment, roster_member
 from ledger.store import Store
 from projections import queries
-from projections.csv_cells import cell
 
 BATCH: Final = 5_000
 COLUMNS: Final = ("ref", "role", "contract", "from", "until", "nir")

@@ -20,7 +20,7 @@ import secrets
 import stat
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,14 +32,13 @@ import aiosqlite
 from domain import facts as fact_codec
 from domain import parse as fact_parser
 from domain import rules, times
-from domain.audit import leaf_hash
 from domain.categories import BUILT_IN_NAMES
 from domain.errors import ConcurrentAppend, InvalidFact, LedgerError, StoreError
 from domain.facts import CategoryDefined, Fact
 from domain.parse import Context, Parsed
 from ledger import backends, guards, replicas, sqlcipher
 from ledger import keys as key_files
-from ledger.application import LEDGER_ID, Ledger, Recorded
+from ledger.application import Ledger, Recorded
 from ledger.replicas import Replica
 from projections import projector, queries
 from projections.db import READ_TIMEOUT_S, SQLITE, Db, PostgresDb, SqliteDb
@@ -499,11 +498,14 @@ class Store:
             await self.replica.wait_for(await replicas.projected(self.write_db))
         return position
 
-    async def horizon(self, as_known_on: str | None = None, as_recorded_at: str | None = None) -> queries.Horizon:
-        """Resolve `--as-known-on` (date: end of that day) and `--as-recorded-at`."""
+    async def horizon(
+        self, as_known_on: str | None = None, as_recorded_at: str | None = None, *, known_name: str = "--as-known-on"
+    ) -> queries.Horizon:
+        """Be ready for reads, then resolve `--as-known-on` (date: end of that day; named
+        `known_name` in errors) and `--as-recorded-at`."""
         await self.ready_for_reads()
         now = datetime.now(UTC)
-        known = times.parse_instant(as_known_on, "--as-known-on", self.tz, date_means="end") if as_known_on else now
+        known = times.parse_instant(as_known_on, known_name, self.tz, date_means="end") if as_known_on else now
         recorded = (
             times.parse_instant(as_recorded_at, "--as-recorded-at", self.tz, date_means="end")
             if as_recorded_at
@@ -514,30 +516,6 @@ class Store:
     def facts(self, after: int = 0) -> Any:
         """Every recorded fact in append order (an iterator of `Recorded`)."""
         return self.ledger.read(after=after)
-
-    def stored(self, after: int = 0, page: int = 256) -> Iterator[tuple[Recorded, str, bytes]]:
-        """(fact, topic, exact stored bytes) in append order, read from the notification log."""
-        start = after + 1
-        while True:
-            notes = self.ledger.recorder.select_notifications(start=start, limit=page)
-            if not notes:
-                return
-            for note in notes:
-                recorded = self.ledger.mapper.to_domain_event(note)
-                if not isinstance(recorded, Recorded):  # pragma: no cover - FactMapper makes Recorded
-                    raise TypeError("unexpected event type")
-                yield recorded, note.topic, note.state
-            start = notes[-1].id + 1
-
-    def facts_with_hashes(self) -> Iterator[tuple[Recorded, str]]:
-        """Every fact in append order with its leaf hash (see `domain.audit`)."""
-        for recorded, topic, state in self.stored():
-            yield recorded, leaf_hash(recorded.position, topic, state)
-
-    @property
-    def ledger_id(self) -> str:
-        """The id of the ledger's event sequence."""
-        return str(LEDGER_ID)
 
 
 def _settings_differ(store: Store, tz: ZoneInfo | None, encrypt: bool | None) -> tuple[list[str], list[str]]:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 import msgspec
 
 from domain import facts as fact_codec
+from domain import scope
 from domain.errors import StoreError
 from domain.facts import (
     TOPIC_PREFIX,
@@ -49,6 +50,7 @@ from domain.facts import (
 from domain.times import to_micros
 from projections.db import Db
 from projections.schema import DDL, PROJECTION_TABLES, SCHEMA_VERSION
+from projections.scoping import scope_sql
 
 if TYPE_CHECKING:  # a type only: a query on current projections never loads eventsourcing
     from eventsourcing.persistence import Notification
@@ -319,16 +321,19 @@ class _Matcher(msgspec.Struct, frozen=True):
     start: str | None
     end: str | None
 
-    def matches(self, row: _Row) -> bool:
-        """SPEC §3 `scope-defined`: every given criterion, periods overlapping; a criterion
-        the member lacks does not match (same test as `queries.member_status_sql`)."""
-        if self.contracts is not None and row.contract not in self.contracts:
-            return False
-        if self.roles is not None and row.role not in self.roles:
-            return False
-        if self.start is not None and row.until is not None and row.until < self.start:
-            return False
-        return not (self.end is not None and row.from_ is not None and row.from_ > self.end)
+    def given(self) -> dict[str, object]:
+        """The scope's fields as `domain.scope.RULE` names them."""
+        return {
+            "contracts": self.contracts,
+            "roles": self.roles,
+            "enrolled_from": self.start,
+            "enrolled_until": self.end,
+        }
+
+    def predicate(self) -> Callable[[_Row], bool]:
+        """The scope rule over roster rows (`domain.scope.predicate`)."""
+        test = scope.predicate(self.given())
+        return lambda row: test((row.contract, row.role, row.from_, row.until))
 
 
 def _matcher(fact: ScopeDefined) -> _Matcher:
@@ -345,21 +350,13 @@ _matcher_decoder = msgspec.msgpack.Decoder(_Matcher)
 
 
 def _match_sql(matcher: _Matcher) -> tuple[str, dict[str, str]]:
-    """`_Matcher.matches` as SQL over `member_versions` columns, with its parameters."""
-    clauses, params = ["1 = 1"], {}
-    if matcher.contracts is not None:
-        clauses.append("contract IN (SELECT value FROM json_each(:contracts))")
-        params["contracts"] = json.dumps(matcher.contracts)
-    if matcher.roles is not None:
-        clauses.append("role IN (SELECT value FROM json_each(:roles))")
-        params["roles"] = json.dumps(matcher.roles)
-    if matcher.start is not None:
-        clauses.append("(until_day IS NULL OR until_day >= :start)")
-        params["start"] = matcher.start
-    if matcher.end is not None:
-        clauses.append("(from_day IS NULL OR from_day <= :end)")
-        params["end"] = matcher.end
-    return " AND ".join(clauses), params
+    """The scope rule as SQL over `member_versions` columns (`scoping.scope_sql`), with its parameters."""
+    params = {
+        field: json.dumps(value) if isinstance(value, tuple) else str(value)
+        for field, value in matcher.given().items()
+        if value is not None
+    }
+    return scope_sql({field: f":{field}" for field in params}), params
 
 
 async def _tally(db: Db, rows: Sequence[tuple[str, str, int, int, int]]) -> None:
@@ -429,7 +426,8 @@ async def project_members(db: Db, pos: int, fact: Roster | MembersEnrolled) -> i
         again, regroup = await _mark_multi(db, pos, fact, matchers)
     single = [m for m in members if m.ref not in again] if again else members
     tallies = [(insurer, "", pos, known_us, len(single))]
-    tallies += [(insurer, s.id, pos, known_us, sum(1 for m in single if s.matches(m))) for s in matchers]
+    tests = [(s.id, s.predicate()) for s in matchers]
+    tallies += [(insurer, scope_id, pos, known_us, sum(1 for m in single if test(m))) for scope_id, test in tests]
     await _tally(db, tallies)
     regroup.update(await _project_nirs(db, insurer, pos, members))
     await _regroup(db, regroup)
@@ -523,7 +521,7 @@ def _shape(rows: Sequence[tuple[Any, ...]], matchers: dict[str, list[_Matcher]])
     if any(multi for _, multi, *_ in rows):
         return ""
     members = sorted(
-        [insurer, [s.id for s in matchers[insurer] if s.matches(_Row("", role, contract, start, end))]]
+        [insurer, [s.id for s in matchers[insurer] if s.predicate()(_Row("", role, contract, start, end))]]
         for insurer, _, role, contract, start, end in rows
     )
     return json.dumps(members, separators=(",", ":"))
@@ -544,14 +542,15 @@ async def _mark_multi(db: Db, pos: int, fact: Roster, matchers: Sequence[_Matche
     if not earlier:
         return set(), set()
     taken: Counter[tuple[str, int, int]] = Counter()
+    tests = [(s.id, s.predicate()) for s in matchers]
     for ref, row_pos, row_known, multi, role, contract, start, end, _ in earlier:
         if multi:
             continue
         taken["", row_pos, row_known] += 1
         row = _Row(ref=ref, role=role, contract=contract, from_=start, until=end)
-        for s in matchers:
-            if s.matches(row):
-                taken[s.id, row_pos, row_known] += 1
+        for scope_id, test in tests:
+            if test(row):
+                taken[scope_id, row_pos, row_known] += 1
     await _tally(db, [(fact.insurer, scope, p, k, -n) for (scope, p, k), n in taken.items()])
     await db.executemany(
         "INSERT OR IGNORE INTO multi_members (insurer, ref) VALUES (?, ?)",

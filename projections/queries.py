@@ -14,7 +14,7 @@ import hashlib
 import json
 import weakref
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -27,6 +27,7 @@ from domain.errors import UnknownReference
 from domain.facts import Member, decode
 from domain.times import from_micros, iso_utc, to_micros
 from projections.db import Db
+from projections.scoping import scope_sql
 
 NAMING_KINDS: Final = (
     "insurer-informed",
@@ -251,11 +252,11 @@ def member_status_sql(where: str) -> str:
         + visible("g")
         + " AND (g.known_us > f.known_us OR (g.known_us = f.known_us AND g.pos > f.pos))"
     )
-    matched = """sc.affected = 1
-                AND (sc.contracts IS NULL OR cur.contract IN (SELECT value FROM json_each(sc.contracts)))
-                AND (sc.roles IS NULL OR cur.role IN (SELECT value FROM json_each(sc.roles)))
-                AND (sc.ef IS NULL OR cur.until_day IS NULL OR cur.until_day >= sc.ef)
-                AND (sc.eu IS NULL OR cur.from_day IS NULL OR cur.from_day <= sc.eu)"""
+    matched = "sc.affected = 1 AND " + scope_sql(
+        {"contracts": "sc.contracts", "roles": "sc.roles", "enrolled_from": "sc.ef", "enrolled_until": "sc.eu"},
+        table="cur",
+        nullable=True,
+    )
     return f"""
     WITH sc AS (
         SELECT json_extract(value, '$.insurer') AS insurer,
@@ -953,13 +954,6 @@ async def affected_members(
                     "fields": fields,
                     "implied": implied(fields),
                 }
-
-
-async def fact_rows(db: Db) -> AsyncIterator[tuple[int, str, int, int, int]]:
-    """(pos, id, known_us, occurred_us, recorded_us) of every fact, in append order."""
-    async with db.execute("SELECT pos, id, known_us, occurred_us, recorded_us FROM facts ORDER BY pos") as cursor:
-        async for row in cursor:
-            yield (int(row[0]), str(row[1]), int(row[2]), int(row[3]), int(row[4]))
 
 
 __all__ = ["from_micros"]

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import configparser
 import email
-import fnmatch
 import shutil
 import subprocess
 import sys
 import tomllib
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -55,12 +54,13 @@ def test_the_wheel_holds_the_projects_packages_and_nothing_else(wheel):
     packages = {name.split(".")[0] for name in PROJECT["tool"]["setuptools"]["packages"]}
     tops = {name.split("/")[0] for name in wheel.namelist() if ".dist-info/" not in name}
 
-    assert packages == {"domain", "ledger", "projections", "service", "cli"}
+    assert packages == {"domain", "ledger", "projections", "usecases", "cli", "service"}
     assert tops == packages
 
 
 def test_every_module_of_the_packages_is_in_the_wheel(wheel):
-    modules = set().union(*(tracked(f"{package}/*.py") for package in PROJECT["tool"]["setuptools"]["packages"]))
+    packages = PROJECT["tool"]["setuptools"]["packages"]
+    modules = set().union(*(tracked(f"{package.replace('.', '/')}/*.py") for package in packages))
     shipped = {name for name in wheel.namelist() if name.endswith(".py")}
 
     assert modules
@@ -71,10 +71,14 @@ def test_the_package_data_is_in_the_wheel_and_nothing_undeclared(wheel):
     patterns = PROJECT["tool"]["setuptools"]["package-data"]
 
     def declared(path: str) -> bool:
-        package, _, rest = path.partition("/")
-        return any(fnmatch.fnmatch(rest, pattern) for pattern in patterns.get(package, ()))
+        return any(
+            path.startswith(folder + "/") and PurePosixPath(path.removeprefix(folder + "/")).match(pattern)
+            for package, globs in patterns.items()
+            for folder in [package.replace(".", "/")]
+            for pattern in globs
+        )
 
-    tracked_data = {path for package in patterns for path in tracked(f"{package}/") if declared(path)}
+    tracked_data = {path for package in patterns for path in tracked(package.replace(".", "/") + "/") if declared(path)}
     data = {name for name in wheel.namelist() if not name.endswith(".py") and ".dist-info/" not in name}
 
     assert "cli/demo_story.jsonl" in tracked_data

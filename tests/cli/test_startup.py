@@ -43,6 +43,8 @@ NEVER_FOR_A_QUERY = (
     "cli.report",
     "cli.history_cmds",
     "cli.audit_cmds",
+    "usecases.history",
+    "usecases.audit",
 )
 
 

@@ -1,0 +1,68 @@
+"""The questions about one horizon: summary, insurer, member (one or many NIRs), members export.
+
+Each takes the `Horizon` that `usecases.session.horizon` resolved (after catching up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from domain import nir as nir_rules
+from ledger import roster
+from ledger.store import Store
+from projections import queries
+from projections.queries import Horizon
+
+
+async def incidents(store: Store, h: Horizon) -> list[str]:
+    """The incidents known at the horizon."""
+    return await queries.incidents(store.db, h)
+
+
+async def incidents_by_start(store: Store, h: Horizon) -> list[str]:
+    """The incidents known at the horizon, by when their attack began (then by id)."""
+    began: list[tuple[datetime, str]] = []
+    for incident in await queries.incidents(store.db, h):
+        view = await queries.incident_view(store.db, incident, h)
+        began.append((view.attack_began or datetime.max.replace(tzinfo=UTC), incident))
+    return [incident for _began, incident in sorted(began)]
+
+
+async def summary(store: Store, incident: str, h: Horizon) -> dict[str, Any]:
+    """SPEC §7 `summary`: insurers, member counts and field categories of an incident."""
+    return await queries.summary(store.db, incident, h)
+
+
+async def insurer(store: Store, incident: str, insurer_id: str, h: Horizon) -> dict[str, Any]:
+    """One insurer in one incident: status, scope, fields, counts, notification dates."""
+    return await queries.insurer(store.db, incident, insurer_id, h)
+
+
+async def member(
+    store: Store, h: Horizon, *, insurer_id: str | None = None, ref: str | None = None, nir: str | None = None
+) -> dict[str, Any]:
+    """Every membership of a member (by insurer and ref: an unknown insurer is an error) or of a
+    person (by NIR, pseudonymised here with the store's key)."""
+    if insurer_id is not None:
+        await queries.require_insurer(store.db, insurer_id)
+    pseudonym = nir_rules.pseudonymise(nir, store.keys.nir_key) if nir is not None else None
+    return await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonym)
+
+
+def pseudonym(store: Store, nir: str) -> str:
+    """The NIR's pseudonym under the store's key (`InvalidNIR` for an invalid NIR)."""
+    return nir_rules.pseudonymise(nir, store.keys.nir_key)
+
+
+async def members_by_nir(store: Store, h: Horizon, pseudonyms: Sequence[str]) -> list[dict[str, Any]]:
+    """`member` for many NIR pseudonyms at once, in order (`member --nir -`)."""
+    return await queries.members_by_nir(store.db, h, pseudonyms)
+
+
+async def members_export(
+    store: Store, incident: str, h: Horizon, insurer_id: str | None, fmt: str, sink: TextIO
+) -> int:
+    """Stream the affected members of an incident to `sink` as CSV or JSON Lines; the row count."""
+    return await roster.export(store, incident, h, insurer_id, fmt, sink)
