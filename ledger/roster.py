@@ -17,6 +17,7 @@ A ref that appears twice in a file is a re-enrolment: the later row wins.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import csv
@@ -412,6 +413,7 @@ class WorkerPool:
                 )
                 pool.submit(os.getpid).result()  # a fork pool starts every worker at its first task
                 self._pool = pool
+                atexit.register(self.close)  # joined before the interpreter tears its modules down
             return self._pool
 
     def close(self) -> None:
