@@ -972,10 +972,10 @@ def server_cpu_s(url: str) -> float:
     CPU time is what a loaded, shared machine does not inflate as it does wall time."""
     import psycopg  # noqa: PLC0415
 
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url) as conn:  # read the backend's parent while the backend lives
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    backend = int(row[0]) if row else 0
-    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        backend = int(row[0]) if row else 0
+        postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
     tick = os.sysconf("SC_CLK_TCK")
 
     def fields(pid: int) -> list[str]:
