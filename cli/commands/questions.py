@@ -8,7 +8,7 @@ from typing import TextIO
 import click
 import msgspec
 
-from cli import render
+from cli.render import tables
 from cli.shell import emit_json, horizon_at, horizon_options, run, with_store
 from domain import nir as nir_rules
 from domain.errors import LedgerError
@@ -31,7 +31,7 @@ def summary(incident: str, as_known_on: str | None, as_recorded_at: str | None, 
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
         data = await queries.summary(store.db, incident, h)
-        emit_json(data) if as_json else render.summary(data, store.tz)
+        emit_json(data) if as_json else tables.summary(data, store.tz)
 
     run(go())
 
@@ -52,7 +52,7 @@ def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
         data = await queries.insurer(store.db, incident, insurer_id, h)
-        emit_json(data) if as_json else render.insurer(data, store.tz)
+        emit_json(data) if as_json else tables.insurer(data, store.tz)
 
     run(go())
 
@@ -100,7 +100,7 @@ def member(
             key = store.keys_for("member --nir needs it (a NIR is looked up by its keyed pseudonym)").nir_key
             pseudonym = nir_rules.pseudonymise(nir, key)
         data = await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonym)
-        emit_json(data) if as_json else render.member(data, store.tz)
+        emit_json(data) if as_json else tables.member(data, store.tz)
 
     run(go())
 

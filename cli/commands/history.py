@@ -1,5 +1,5 @@
 """Knowledge over time on the command line: `diff`, `timeline`, `obligations` and
-`export veris` (`report` lives in `cli.report`); named in `cli.main.COMMANDS`.
+`export veris` (`report` lives in `cli.commands.report`); named in `cli.main.COMMANDS`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any, Final
 import click
 from rich.table import Table
 
-from cli import render
 from cli.i18n import _
+from cli.render import tables
 from cli.shell import (
     MOMENT,
     emit_json,
@@ -48,8 +48,8 @@ CHANGE_COLUMNS: Final = (
 )
 
 
-_local = render.stamp
-_list = render.listed
+_local = tables.stamp
+_list = tables.listed
 
 
 # -- diff -------------------------------------------------------------------------------
@@ -138,11 +138,11 @@ def _render_diff(data: dict[str, Any], store: Store) -> None:
     tz = store.tz
     header = _("{incident}: what changed from {start} to {end}").format(
         incident=f"[bold]{data['incident']}[/bold]",
-        start=render.when(data["from"], tz),
-        end=render.when(data["to"], tz),
+        start=tables.when(data["from"], tz),
+        end=tables.when(data["to"], tz),
     )
     if data.get("as_recorded_at"):
-        header += ", " + _("as recorded at {moment}").format(moment=render.when(data["as_recorded_at"], tz))
+        header += ", " + _("as recorded at {moment}").format(moment=tables.when(data["as_recorded_at"], tz))
     out.print(f"{header} ({tz.key})")
     table = Table(show_header=True)
     table.add_column(_("what"))
@@ -220,7 +220,7 @@ def _render_timeline(
 ) -> None:
     tz = store.tz
     title = _("{incident}: what was known, and when").format(incident=incident)
-    table = Table(title=f"{title}, {render.horizon(horizon, tz)}", title_justify="left")
+    table = Table(title=f"{title}, {tables.horizon(horizon, tz)}", title_justify="left")
     columns = (
         _("known on"),
         _("members affected"),
@@ -235,7 +235,7 @@ def _render_timeline(
         ids.extend(entry["facts"][:3])
     for number, column in enumerate(columns):
         if number == 5:
-            render.id_column(table, column, ids)
+            tables.id_column(table, column, ids)
         elif number in (0, 4):
             table.add_column(column, no_wrap=True)
         else:
@@ -280,7 +280,7 @@ def _render_timeline(
     rows.sort(key=lambda row: (times.parse_instant(row[0], "time", tz), row[1]))
     for _key, _order, cells in rows:
         table.add_row(*cells)
-    render.print_table(table)
+    tables.print_table(table)
 
 
 # -- obligations ------------------------------------------------------------------------
@@ -319,7 +319,7 @@ STATUS_STYLE: Final = {"on-time": "green", "late": "red", "pending": "yellow", "
 def _render_obligations(data: dict[str, Any], store: Store) -> None:
     rule = data["rule"]
     out.print(
-        f"[bold]{data['incident']}[/bold] {render.horizon(data, store.tz)}: "
+        f"[bold]{data['incident']}[/bold] {tables.horizon(data, store.tz)}: "
         + _("{article}, {hours} hours").format(article=rule["article"], hours=rule["hours"])
     )
     table = Table(show_header=True)
@@ -343,7 +343,7 @@ def _render_obligations(data: dict[str, Any], store: Store) -> None:
             _local(entry["deadline"], store.tz),
             _local(entry["authority_notified_at"], store.tz),
             _local(entry["members_notified_at"], store.tz),
-            f"[{style}]{render.status_word(entry['status'])}[/{style}]",
+            f"[{style}]{tables.status_word(entry['status'])}[/{style}]",
             f"{entry['members_never_notified']:,}",
             f"{entry['members_notified_before_change']:,}",
         )
