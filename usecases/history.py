@@ -12,9 +12,6 @@ from ledger.store import Store
 from projections import history, queries
 from projections.queries import Horizon
 
-MEMBER_CHANGES = history.MEMBER_CHANGES
-"""The member counts a `diff` reports, in order."""
-
 
 def check_order(before: Horizon, after: Horizon) -> None:
     """A `diff` compares an earlier horizon with a later one."""
