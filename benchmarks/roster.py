@@ -939,6 +939,154 @@ def encryption_table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _cli_peak(store_dir: Path, ledger: str, args: list[str], sink: Path) -> dict[str, float]:
+    """One `exposure` process: its wall time and its peak resident memory (ru_maxrss of that
+    process alone, from wait4), its standard output written to `sink`."""
+    command = [
+        str(Path(sys.executable).parent / "exposure"),
+        "--store",
+        ledger,
+        "--key-file",
+        str(key_file(store_dir)),
+        *args,
+    ]
+    started = time.perf_counter()
+    with sink.open("wb") as out:
+        child = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, cwd=ROOT)
+        _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    errors = child.stderr.read().decode() if child.stderr else ""
+    _expect(os.waitstatus_to_exitcode(status) == 0, f"exposure {' '.join(args)} failed: {errors[-2000:]}")
+    return {"seconds": seconds, "maxrss_mib": usage.ru_maxrss / 1024}
+
+
+def backends_benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
+    """The same population imported and queried on SQLite and on the PostgreSQL database
+    `--ledger`, one after the other in the same run: import (and its members catch-up),
+    lookups, summaries, export, and the peak memory of `members export` and `audit replay`
+    as whole processes."""
+    n = args.members
+    work = Path(args.store) if args.store else Path(tempfile.mkdtemp(prefix="exposure-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    r: dict[str, Any] = {"members": n, "command": " ".join(sys.argv), "cpus": os.cpu_count()}
+    partial = Path(args.json_out).with_suffix(".partial.json") if args.json_out else None
+    files = generate(work / f"rosters-{n}", n)
+    say(f"generated {n:,} members in {len(files)} files")
+    for backend in ("sqlite", "postgresql"):
+        store_dir = work / f"store-{backend}"
+        ledger = args.ledger if backend == "postgresql" else str(store_dir / "exposure.db")
+        load_before = os.getloadavg()[1]
+        imported = run_import(store_dir, ledger, files)
+        _expect(imported["rows"] == n, f"imported {imported['rows']} rows, expected {n}")
+        m: dict[str, Any] = {
+            "import_s": imported["seconds"],
+            "import_rate": n / imported["seconds"],
+            "phases": imported["phases"],
+            "import_peak_gib": imported["peak_pss_kib"] / 1024**2,
+            "load_during_import": (load_before + os.getloadavg()[1]) / 2,
+        }
+        say(f"{backend}: import {m['import_s']:.1f} s ({m['import_rate']:,.0f}/s), phases {m['phases']}")
+        q: dict[str, Any] = {}
+        asyncio.run(
+            exposure_queries(
+                store_dir, ledger, files, args.lookups, work / f"export-{backend}.csv", rebuild=False, out=q, stage=say
+            )
+        )
+        m |= {
+            "lookup_ref_ms": q["lookup_ref_s"] * 1000,
+            "lookup_nir_ms": q["lookup_nir_s"] * 1000,
+            "summary_cold_ms": q["summary_cold_s"] * 1000,
+            "summary_warm_ms": q["summary_warm_s"] * 1000,
+            "export_rate": q["export_rows"] / q["export_s"],
+            "export_rows": q["export_rows"],
+            "store_bytes": q["store_bytes"],
+            "summary_members": q["summary_members"],
+        }
+        exported = _cli_peak(store_dir, ledger, ["members", "export", "--incident", INCIDENT], work / "export-cli.csv")
+        m["export_cli_s"], m["export_cli_maxrss_mib"] = exported["seconds"], exported["maxrss_mib"]
+        say(f"{backend}: exposure members export {exported['seconds']:.1f} s, peak {exported['maxrss_mib']:.0f} MiB")
+        if not args.no_replay:
+            replayed = _cli_peak(store_dir, ledger, ["audit", "replay", "--json"], work / "replay.json")
+            m["replay_s"], m["replay_maxrss_mib"] = replayed["seconds"], replayed["maxrss_mib"]
+            say(f"{backend}: exposure audit replay {replayed['seconds']:.1f} s, peak {replayed['maxrss_mib']:.0f} MiB")
+        m["load_after"] = os.getloadavg()[1]
+        r[backend] = m
+        if partial is not None:
+            partial.write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
+    lite, pg = r["sqlite"], r["postgresql"]
+    _expect(lite["summary_members"] == pg["summary_members"], "PostgreSQL counts differently")
+    _expect(lite["export_rows"] == pg["export_rows"], "PostgreSQL exports differently")
+    r["ratios"] = {
+        "import": pg["import_rate"] / lite["import_rate"],
+        "catch_up": pg["phases"]["catch_up"] / lite["phases"]["catch_up"],
+        "export": pg["export_rate"] / lite["export_rate"],
+    }
+    if not args.store and not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return r
+
+
+def backends_table(r: dict[str, Any]) -> str:
+    """SQLite against PostgreSQL, with the ratio and its target."""
+    lite, pg, ratio = r["sqlite"], r["postgresql"], r["ratios"]
+    rows: list[tuple[str, str, str, str, str]] = [
+        (
+            "import (members/s)",
+            f"{lite['import_rate']:,.0f}",
+            f"{pg['import_rate']:,.0f}",
+            f"{ratio['import']:.2f}x",
+            ">= 1.0x",
+        ),
+        (
+            "members catch-up (s)",
+            f"{lite['phases']['catch_up']:.1f}",
+            f"{pg['phases']['catch_up']:.1f}",
+            f"{ratio['catch_up']:.2f}x",
+            "<= 1.0x",
+        ),
+        ("import peak PSS (GiB)", f"{lite['import_peak_gib']:.2f}", f"{pg['import_peak_gib']:.2f}", "", "client only"),
+        ("lookup by ref (ms)", f"{lite['lookup_ref_ms']:.3f}", f"{pg['lookup_ref_ms']:.3f}", "", "<= 1 ms"),
+        ("lookup by NIR (ms)", f"{lite['lookup_nir_ms']:.3f}", f"{pg['lookup_nir_ms']:.3f}", "", "<= 1 ms"),
+        ("summary cold (ms)", f"{lite['summary_cold_ms']:.1f}", f"{pg['summary_cold_ms']:.1f}", "", ""),
+        ("summary warm (ms)", f"{lite['summary_warm_ms']:.1f}", f"{pg['summary_warm_ms']:.1f}", "", ""),
+        ("export (rows/s)", f"{lite['export_rate']:,.0f}", f"{pg['export_rate']:,.0f}", f"{ratio['export']:.2f}x", ""),
+        (
+            "members export peak (MiB)",
+            f"{lite['export_cli_maxrss_mib']:.0f}",
+            f"{pg['export_cli_maxrss_mib']:.0f}",
+            "",
+            "flat in N",
+        ),
+    ]
+    if "replay_s" in lite:
+        rows += [
+            ("audit replay (s)", f"{lite['replay_s']:.1f}", f"{pg['replay_s']:.1f}", "", ""),
+            (
+                "audit replay peak (MiB)",
+                f"{lite['replay_maxrss_mib']:.0f}",
+                f"{pg['replay_maxrss_mib']:.0f}",
+                "",
+                "flat in N",
+            ),
+        ]
+    rows.append(
+        (
+            "store (bytes/member)",
+            f"{lite['store_bytes'] / r['members']:.0f}",
+            f"{pg['store_bytes'] / r['members']:.0f}",
+            "",
+            "",
+        )
+    )
+    heading = (
+        f"{r['members']:,} members: SQLite / PostgreSQL; load average during the imports "
+        f"{lite['load_during_import']:.1f} / {pg['load_during_import']:.1f}"
+    )
+    lines = [heading]
+    lines += [f"{name:<26} {a:>12} {b:>12} {x:>7}  {target}" for name, a, b, x, target in rows]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--members", type=int, help="population size (default 1,000,000; 3,000 with --quick)")
@@ -960,6 +1108,9 @@ def main(argv: list[str] | None = None) -> int:
         help="plain against encrypted (SQLCipher) stores in one run: import, lookups, summaries, export",
     )
     parser.add_argument(
+        "--no-replay", action="store_true", help="with a PostgreSQL --ledger: skip the `audit replay` processes"
+    )
+    parser.add_argument(
         "--child-import", nargs=3, metavar=("STORE_DIR", "LEDGER", "FILES_JSON"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -979,6 +1130,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.encrypt:
         results = encryption_benchmark(args, say)
         print(encryption_table(results))
+    elif args.ledger and is_postgres(args.ledger):
+        results = backends_benchmark(args, say)
+        print(backends_table(results))
     else:
         results = benchmark(args, say)
         print(table(results))

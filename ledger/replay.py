@@ -163,8 +163,8 @@ async def _compare_view(stored: Db, fresh: Db, view: View, progress: Progress | 
     digest = hashlib.sha256()
     count = 0
     async with (
-        contextlib.aclosing(_read(stored, view, "the stored projections")) as mine,
-        contextlib.aclosing(_read(fresh, view, "the rebuilt projections")) as theirs,
+        contextlib.aclosing(rows(stored, view, "the stored projections")) as mine,
+        contextlib.aclosing(rows(fresh, view, "the rebuilt projections")) as theirs,
     ):
         while True:
             a = await anext(mine, None)
@@ -189,9 +189,11 @@ async def _count(db: Db, view: View) -> int:
     return int(row[0]) if row else 0
 
 
-async def _read(db: Db, view: View, side: str) -> AsyncGenerator[tuple[Any, ...]]:
+async def rows(db: Db, view: View, side: str) -> AsyncGenerator[tuple[Any, ...]]:
+    """The canonical rows of one table, `PAGE` at a time: on PostgreSQL through a server-side
+    cursor, so a replay's memory stays flat whatever the number of members."""
     try:
-        async with db.execute(view.sql) as cursor:
+        async with db.stream(view.sql) as cursor:
             while True:
                 page = list(await cursor.fetchmany(PAGE))
                 if not page:

@@ -402,3 +402,33 @@ async def test_an_export_streams_through_a_server_side_cursor(
 
     # The rows came from a named cursor kept on the server, not a result set held by the client.
     assert "exposure_stream" in open_cursors
+
+
+async def test_a_replay_reads_the_stored_projections_through_a_server_side_cursor(
+    pg_store: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    from ledger import replay  # noqa: PLC0415
+    from ledger.store import Store  # noqa: PLC0415
+
+    url, env = pg_store
+    load_story(url, env, tmp_path)
+    store = await Store.open(url, Path(env["EXPOSURE_KEY_FILE"]))
+    try:
+        await store.catch_up()
+        fresh = await replay.fresh_projections(await store.scratch_db(tmp_path / "replay.db"), store.ledger)
+        try:
+            members = next(v for v in await replay.views(fresh) if v.name == "member_versions")
+            open_cursors: list[str] = []
+            read = 0
+            async for _row in replay.rows(store.db, members, "the stored projections"):
+                read += 1
+                open_cursors += [str(r[0]) for r in await store.db.execute_fetchall("SELECT name FROM pg_cursors")]
+        finally:
+            await fresh.close()
+    finally:
+        await store.close()
+
+    # Every member row came through a named cursor kept on the server, not a client-side result set.
+    assert read > 0
+    assert set(open_cursors) == {"exposure_stream"}
+    assert len(open_cursors) == read
