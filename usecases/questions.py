@@ -74,4 +74,5 @@ async def members_export(
 ) -> int:
     """Stream the affected members of an incident to `sink` as CSV or JSON Lines; the row count."""
     from ledger import roster  # noqa: PLC0415 - its cipher (cryptography) loads for the export only
+
     return await roster.export(store, incident, h, insurer_id, fmt, sink)
