@@ -8,12 +8,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
+
+import msgspec
 
 from domain import nir as nir_rules
+from domain.answers import Insurer, Member, NotKnown, Summary
 from ledger.store import Store
 from projections import queries
 from projections.queries import Horizon
+
+T = TypeVar("T")
 
 
 async def incidents(store: Store, h: Horizon) -> list[str]:
@@ -30,25 +35,33 @@ async def incidents_by_start(store: Store, h: Horizon) -> list[str]:
     return [incident for _began, incident in sorted(began)]
 
 
-async def summary(store: Store, incident: str, h: Horizon) -> dict[str, Any]:
+def known_or_not(data: dict[str, Any], answer: type[T]) -> T | NotKnown:
+    """The query's JSON value as its typed answer (`NotKnown` for an incident not known yet)."""
+    if data.get("known") is False:
+        return msgspec.convert(data, NotKnown)
+    return msgspec.convert(data, answer)
+
+
+async def summary(store: Store, incident: str, h: Horizon) -> Summary | NotKnown:
     """SPEC §7 `summary`: insurers, member counts and field categories of an incident."""
-    return await queries.summary(store.db, incident, h)
+    return known_or_not(await queries.summary(store.db, incident, h), Summary)
 
 
-async def insurer(store: Store, incident: str, insurer_id: str, h: Horizon) -> dict[str, Any]:
+async def insurer(store: Store, incident: str, insurer_id: str, h: Horizon) -> Insurer | NotKnown:
     """One insurer in one incident: status, scope, fields, counts, notification dates."""
-    return await queries.insurer(store.db, incident, insurer_id, h)
+    return known_or_not(await queries.insurer(store.db, incident, insurer_id, h), Insurer)
 
 
 async def member(
     store: Store, h: Horizon, *, insurer_id: str | None = None, ref: str | None = None, nir: str | None = None
-) -> dict[str, Any]:
+) -> Member:
     """Every membership of a member (by insurer and ref: an unknown insurer is an error, not
     "no membership") or of a person (by NIR, pseudonymised here with the store's key)."""
     if insurer_id is not None:
         await queries.require_insurer(store.db, insurer_id)
     pseudonymised = pseudonym(store, nir) if nir is not None else None
-    return await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonymised)
+    found = await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonymised)
+    return msgspec.convert(found, Member)
 
 
 def pseudonym(store: Store, nir: str) -> str:

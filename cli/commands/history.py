@@ -158,7 +158,7 @@ def timeline(incident: str, as_known_on: str | None, as_recorded_at: str | None,
         emit(
             entries,
             output,
-            table=lambda: draw.timeline(incident, h.header(), entries, notices, store.tz),
+            table=lambda: draw.timeline(incident, story.as_of(h), entries, notices, store.tz),
             rows=list,
             columns=TIMELINE_COLUMNS,
         )

@@ -11,35 +11,37 @@ from cli.i18n import _
 from cli.render import tables
 from cli.shell import out
 from domain import times
+from domain.answers import AsOf, Diff, Obligations, TimelineEntry
 
 _local = tables.stamp
 _list = tables.listed
 
 
-def diff(data: dict[str, Any], tz: ZoneInfo) -> None:
+def diff(answer: Diff, tz: ZoneInfo) -> None:
     """What changed between two horizons, as a table."""
     header = _("{incident}: what changed from {start} to {end}").format(
-        incident=f"[bold]{data['incident']}[/bold]",
-        start=tables.when(data["from"], tz),
-        end=tables.when(data["to"], tz),
+        incident=f"[bold]{answer.incident}[/bold]",
+        start=tables.when(answer.start, tz),
+        end=tables.when(answer.end, tz),
     )
-    if data.get("as_recorded_at"):
-        header += ", " + _("as recorded at {moment}").format(moment=tables.when(data["as_recorded_at"], tz))
+    if isinstance(answer.as_recorded_at, str):
+        header += ", " + _("as recorded at {moment}").format(moment=tables.when(answer.as_recorded_at, tz))
     out.print(f"{header} ({tz.key})")
     table = Table(show_header=True)
     table.add_column(_("what"))
     table.add_column(_("change"))
     table.add_column(_("which"), justify="left")
-    for key, label in (("newly_affected", _("newly affected")), ("newly_ruled_out", _("newly ruled out"))):
-        table.add_row(_("insurers"), label, _list(data["insurers"][key]))
-    for key, label in (("newly_exposed", _("newly exposed")), ("newly_ruled_out", _("newly ruled out"))):
-        table.add_row(_("fields"), label, _list(data["fields"][key]))
+    insurers, fields = answer.insurers, answer.fields
+    table.add_row(_("insurers"), _("newly affected"), _list(insurers.newly_affected))
+    table.add_row(_("insurers"), _("newly ruled out"), _list(insurers.newly_ruled_out))
+    table.add_row(_("fields"), _("newly exposed"), _list(fields.newly_exposed))
+    table.add_row(_("fields"), _("newly ruled out"), _list(fields.newly_ruled_out))
     member_labels = {
         "newly_affected": _("newly affected"),
         "no_longer_affected": _("no longer affected"),
         "fields_changed": _("fields changed"),
     }
-    for key, count in data["members"].items():
+    for key, count in tables.items(answer.members):
         table.add_row(_("members"), member_labels.get(key, key.replace("_", " ")), f"{count:,}")
     out.print(table)
 
@@ -65,8 +67,8 @@ def _notice_text(notice: dict[str, Any]) -> str:
 
 def timeline(
     incident: str,
-    horizon: dict[str, str],
-    entries: list[dict[str, Any]],
+    horizon: AsOf,
+    entries: list[TimelineEntry],
     notices: list[dict[str, Any]],
     tz: ZoneInfo,
 ) -> None:
@@ -84,7 +86,7 @@ def timeline(
     )
     ids: list[str] = [n["id"] for n in notices]
     for entry in entries:
-        ids.extend(entry["facts"][:3])
+        ids.extend(entry.facts[:3])
     for number, column in enumerate(columns):
         if number == 5:
             tables.id_column(table, column, ids)
@@ -94,22 +96,22 @@ def timeline(
             table.add_column(column, justify="right" if number in (1, 3) else "left", overflow="fold")
     rows: list[tuple[str, int, tuple[str, ...]]] = []
     for entry in entries:
-        facts = entry["facts"]
+        facts = entry.facts
         shown = ", ".join(facts[:3]) + (
             " " + _("and {count} more").format(count=len(facts) - 3) if len(facts) > 3 else ""
         )
         rows.append(
             (
-                entry["known_on"],
+                entry.known_on,
                 0,
                 (
-                    _local(entry["known_on"], tz),
-                    f"{entry['members_affected']:,}",
-                    _list(entry["fields_exposed"]),
-                    str(len(entry["insurers"]["affected"])),
+                    _local(entry.known_on, tz),
+                    f"{entry.members_affected:,}",
+                    _list(entry.fields_exposed),
+                    str(len(entry.insurers.affected)),
                     "",
                     shown,
-                    _list(entry["retracted"]),
+                    _list(entry.retracted),
                 ),
             )
         )
@@ -138,12 +140,12 @@ def timeline(
 STATUS_STYLE: Final = {"on-time": "green", "late": "red", "pending": "yellow", "overdue": "bold red"}
 
 
-def obligations(data: dict[str, Any], tz: ZoneInfo) -> None:
+def obligations(answer: Obligations, tz: ZoneInfo) -> None:
     """Per insurer: awareness, deadline, notices and status."""
-    rule = data["rule"]
+    rule = answer.rule
     out.print(
-        f"[bold]{data['incident']}[/bold] {tables.horizon(data, tz)}: "
-        + _("{article}, {hours} hours").format(article=rule["article"], hours=rule["hours"])
+        f"[bold]{answer.incident}[/bold] {tables.horizon(answer, tz)}: "
+        + _("{article}, {hours} hours").format(article=rule.article, hours=rule.hours)
     )
     table = Table(show_header=True)
     columns = (
@@ -158,18 +160,18 @@ def obligations(data: dict[str, Any], tz: ZoneInfo) -> None:
     )
     for number, column in enumerate(columns):
         table.add_column(column, justify="right" if number >= 6 else "left")
-    for entry in data["insurers"]:
-        style = STATUS_STYLE[entry["status"]]
+    for entry in answer.insurers:
+        style = STATUS_STYLE[entry.status]
         table.add_row(
-            entry["insurer"],
-            _local(entry["aware_at"], tz),
-            _local(entry["deadline"], tz),
-            _local(entry["authority_notified_at"], tz),
-            _local(entry["members_notified_at"], tz),
-            f"[{style}]{tables.status_word(entry['status'])}[/{style}]",
-            f"{entry['members_never_notified']:,}",
-            f"{entry['members_notified_before_change']:,}",
+            entry.insurer,
+            _local(entry.aware_at, tz),
+            _local(entry.deadline, tz),
+            _local(entry.authority_notified_at, tz),
+            _local(entry.members_notified_at, tz),
+            f"[{style}]{tables.status_word(entry.status)}[/{style}]",
+            f"{entry.members_never_notified:,}",
+            f"{entry.members_notified_before_change:,}",
         )
     out.print(table)
-    if data["ruled_out"]:
-        out.print(_("Ruled out, nothing to notify: {insurers}").format(insurers=_list(data["ruled_out"])))
+    if answer.ruled_out:
+        out.print(_("Ruled out, nothing to notify: {insurers}").format(insurers=_list(answer.ruled_out)))
