@@ -22,12 +22,13 @@ from uuid import UUID, uuid5
 
 import msgspec
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, Mapper, Notification, StoredEvent, Subscription
+from eventsourcing.persistence import Compressor, IntegrityError, Mapper, Notification, StoredEvent, Subscription
 
 from domain import facts as fact_codec
 from domain.errors import ConcurrentAppend
 from domain.facts import TOPIC_PREFIX, AnyFact, Fact, kind_of
 from domain.times import next_recorded_at
+from ledger.compression import deflate, inflate
 
 LEDGER_ID: Final = uuid5(UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8"), "urn:exposure:ledger")
 
@@ -44,6 +45,16 @@ class Recorded(msgspec.Struct, frozen=True, kw_only=True):
     def position(self) -> int:
         """1-based append position."""
         return self.originator_version
+
+
+class FactCompressor(Compressor):
+    """The ledger's compressor (`COMPRESSOR_TOPIC`): large facts deflated (`ledger.compression`)."""
+
+    def compress(self, data: bytes) -> bytes:
+        return deflate(data)
+
+    def decompress(self, data: bytes) -> bytes:
+        return inflate(data)
 
 
 class FactMapper(Mapper[UUID]):

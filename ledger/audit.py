@@ -44,6 +44,7 @@ from domain.times import CLOCK_SKEW, from_micros, iso_utc
 from ledger import guards, stored_events
 from ledger import replay as replaying
 from ledger.application import LEDGER_ID
+from ledger.compression import inflate
 from ledger.outcome import FACTS_CHECKED, PROJECTIONS_CHECKED, record_outcome
 from ledger.store import Store
 from projections import projector, queries
@@ -551,7 +552,8 @@ def fact_event(
 
     Every attribute is bound to the leaf hash: `sequence`, `storedtopic` and `storedbytes`
     are what it hashes, `type` is the topic's kind; on a plain store `data` is exactly the
-    JSON of the stored bytes and `id`, `time`, `recordedat`, `knownon` are its fields. On an
+    JSON of the stored bytes (inflated when deflated: `ledger.compression`) and `id`,
+    `time`, `recordedat`, `knownon` are its fields. On an
     encrypted store the fact is inside the ciphertext: without `fact` (no `--decrypt`) the
     line carries no clear `data` and no fact times, and its `id` is the leaf hash; with it,
     the decrypted fields are there, marked `encrypted` (a verifier without the key cannot
@@ -575,7 +577,7 @@ def fact_event(
     if encrypted:
         event["encrypted"] = True
     if fact is not None:
-        event["data"] = to_builtins(fact) if encrypted else json.loads(state)
+        event["data"] = to_builtins(fact) if encrypted else json.loads(inflate(state))
     return event
 
 

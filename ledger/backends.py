@@ -93,7 +93,7 @@ def ledger_env(
     `CREATE TABLE IF NOT EXISTS` from many openers conflicts in the catalog.
     """
     env = {
-        "EXPOSURE_COMPRESSOR_TOPIC": "",
+        "EXPOSURE_COMPRESSOR_TOPIC": "ledger.application:FactCompressor",
         "EXPOSURE_CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher" if cipher_key else "",
         "EXPOSURE_CIPHER_KEY": cipher_key or "",
     }

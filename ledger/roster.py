@@ -16,10 +16,13 @@ A ref that appears twice in a file is a re-enrolment: the later row wins.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import csv
 import ctypes
+import functools
 import hashlib
 import io
 import json
@@ -33,7 +36,7 @@ import tempfile
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol, TextIO
@@ -260,8 +263,8 @@ def check_range(task: tuple[str, bytes, Layout, int, int, int, int]) -> bytes:
     return _checked_encoder.encode(_Checked(batches))
 
 
-def _plan(file: str, batch_size: int) -> list[tuple[int, int, int]] | None:
-    """The (start, end, first line) byte ranges of `TASK_BATCHES` batches each,
+def _plan(file: str, batch_size: int, task_batches: int = TASK_BATCHES) -> list[tuple[int, int, int]] | None:
+    """The (start, end, first line) byte ranges of `task_batches` batches each,
     for workers to read themselves; None when the file must be read as CSV from the start
     (not a regular file, a quote anywhere, a bare CR, or anything odd about the header)."""
     try:
@@ -274,7 +277,7 @@ def _plan(file: str, batch_size: int) -> list[tuple[int, int, int]] | None:
         head = handle.readline(MAX_FIELD)
         if not head.endswith(b"\n") or b'"' in head or b"\r" in head[:-2]:
             return None
-        per_task = TASK_BATCHES * batch_size
+        per_task = task_batches * batch_size
         ranges: list[tuple[int, int, int]] = []
         offset = start = len(head)
         line = 2
@@ -325,31 +328,29 @@ class Repeats:
 
 
 def _check_all(
-    file: str, key: bytes, batch_size: int, spool: _Spool, progress: Progress | None, shape: Layout, repeats: Repeats
+    file: str,
+    key: bytes,
+    batch_size: int,
+    spool: _Spool,
+    progress: Progress | None,
+    shape: Layout,
+    repeats: Repeats,
+    *,
+    beside: bool = False,
 ) -> tuple[int, int]:
-    """Pass 1: validate every row into the spool. Returns (rows, batches)."""
+    """Pass 1: validate every row into the spool. Returns (rows, batches).
+
+    A large file is checked by worker processes, and so is every file when `beside` (the
+    main process projects earlier rosters meanwhile: the check must leave it the core)."""
     problems: list[str] = []
     rows_seen = batches = 0
-    ranges = _plan(file, batch_size)
-    big = Path(file).stat().st_size > PARALLEL_ABOVE_BYTES if ranges is not None else False
-    parallel = big and (os.cpu_count() or 1) > 1
+    big = Path(file).stat().st_size > PARALLEL_ABOVE_BYTES
+    ranges = _plan(file, batch_size, TASK_BATCHES if big else 1)
+    parallel = (big or beside) and ranges is not None and can_fork()
     if ranges is not None:
         tasks = [(file, key, shape, start, end, line, batch_size) for start, end, line in ranges]
-        results: Iterator[bytes]
-        with contextlib.ExitStack() as stack:
-            if parallel:
-                fork = multiprocessing.get_context("fork")  # workers share the main process's str hashes
-                pool = stack.enter_context(
-                    concurrent.futures.ProcessPoolExecutor(
-                        max_workers=WORKERS,
-                        mp_context=fork,
-                        initializer=die_with_parent,
-                        initargs=(os.getpid(),),
-                    )
-                )
-                results = _in_order(pool, tasks)
-            else:
-                results = map(check_range, tasks)
+        results = _in_order(WORKER_POOL.get(), tasks) if parallel else (check_range(task) for task in tasks)
+        with contextlib.closing(results):
             for encoded in results:
                 checked = _checked_decoder.decode(encoded)
                 for batch in checked.batches:
@@ -389,15 +390,67 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _in_order(pool: concurrent.futures.ProcessPoolExecutor, tasks: list[Any]) -> Iterator[bytes]:
-    """Results in task order, with a few tasks in flight (bounded memory)."""
+class WorkerPool:
+    """The check pass's worker processes: forked once per process, on first use, and kept
+    for the next roster (forking a pool per file cost more than checking a small file).
+    Forked, they share the main process's str hashes (see `Repeats`)."""
+
+    def __init__(self) -> None:
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> concurrent.futures.ProcessPoolExecutor:
+        """The pool, its workers forked by the calling thread on first use: call it first
+        from the thread that lives as long as the process (the workers die with the thread
+        that forked them: `die_with_parent`)."""
+        with self._lock:
+            if self._pool is None:
+                pool = concurrent.futures.ProcessPoolExecutor(
+                    max_workers=WORKERS,
+                    mp_context=multiprocessing.get_context("fork"),
+                    initializer=die_with_parent,
+                    initargs=(os.getpid(),),
+                )
+                pool.submit(os.getpid).result()  # a fork pool starts every worker at its first task
+                self._pool = pool
+                atexit.register(self.close)  # joined before the interpreter tears its modules down
+            return self._pool
+
+    def close(self) -> None:
+        """End the workers and wait for them (their CPU time is then the caller's children's)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def discard(self) -> None:
+        """Forget a pool whose worker died (the next roster starts a new one)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+WORKER_POOL: Final = WorkerPool()
+
+
+def _in_order(pool: concurrent.futures.ProcessPoolExecutor, tasks: list[Any]) -> Generator[bytes]:
+    """Results in task order, with a few tasks in flight (bounded memory); the tasks not
+    done are cancelled when the reader stops early (a bad row)."""
     pending: list[concurrent.futures.Future[bytes]] = []
-    for task in tasks:
-        pending.append(pool.submit(check_range, task))
-        if len(pending) > 2 * WORKERS:
+    try:
+        for task in tasks:
+            pending.append(pool.submit(check_range, task))
+            if len(pending) > 2 * WORKERS:
+                yield pending.pop(0).result()
+        while pending:
             yield pending.pop(0).result()
-    for future in pending:
-        yield future.result()
+    except concurrent.futures.process.BrokenProcessPool:
+        WORKER_POOL.discard()
+        raise
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 class _Spool:
@@ -488,8 +541,14 @@ async def import_roster(
     progress: Progress | None = None,
     options: Options | None = None,
     warn: Warn | None = None,
+    catch_up: bool = True,
 ) -> dict[str, Any]:
     """Check the whole roster, then append it batch by batch; return counts.
+
+    Rosters appended before and not projected yet (`catch_up=False` leaves this one so)
+    are projected while this file is checked, the check then running in worker processes:
+    importing many rosters in a row, the main process projects one roster while the
+    workers check the next (both cores busy).
 
     Warns (through `warn`) about columns it ignores, rows that repeat a ref (re-enrolments),
     a file already imported under another known_on, and an insurer no fact has named yet
@@ -509,7 +568,11 @@ async def import_roster(
     repeats = Repeats()
     with tempfile.TemporaryFile(prefix="exposure-roster-", dir=_spool_dir(store)) as spool_file:
         spool = _Spool(spool_file, sealed=store.encrypted or store.file_encrypted)
-        total, batches = _check_all(file, ctx.nir_key, batch_size, spool, progress, shape, repeats)
+        check = functools.partial(_check_all, file, ctx.nir_key, batch_size, spool, progress, shape, repeats)
+        if await store.members_behind():
+            total, batches = await _beside_catch_up(store, functools.partial(check, beside=True))
+        else:
+            total, batches = check()
         repeated = repeats.count()
         if repeated:
             say("repeated_rows", count=repeated)
@@ -538,7 +601,8 @@ async def import_roster(
             appended, unchanged = appended + len(result.appended), unchanged + len(result.unchanged)
         if progress is not None:
             progress("append", done, total)
-    await store.catch_up()
+    if catch_up:
+        await store.catch_up()
     return {
         "insurer": insurer,
         "rows": total,
@@ -548,6 +612,27 @@ async def import_roster(
         "repeated_rows": repeated,
         "ignored_columns": shape.ignored,
     }
+
+
+def can_fork() -> bool:
+    """Whether the check pass may use worker processes (more than one core)."""
+    return (os.cpu_count() or 1) > 1
+
+
+async def _beside_catch_up(store: Store, check: Callable[[], tuple[int, int]]) -> tuple[int, int]:
+    """Run the check pass in a thread (its workers do the work) while the event loop catches
+    the projections up; the catch-up is finished (or has failed) when this returns."""
+    if can_fork():
+        WORKER_POOL.get()  # forked by this thread, which outlives the check's thread
+    projecting = asyncio.ensure_future(store.catch_up())
+    try:
+        checked = await asyncio.to_thread(check)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await projecting  # earlier rosters' projection: finished, whatever this file holds
+        raise
+    await projecting
+    return checked
 
 
 MAX_EDITS: Final = 2

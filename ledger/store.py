@@ -471,6 +471,11 @@ class Store:
         """Bring the projections up to the ledger's head; return the position."""
         return await projector.catch_up(self.write_db, self.ledger, progress)
 
+    async def members_behind(self) -> bool:
+        """Whether facts were appended that the members projection has not read yet."""
+        notification_id, _ = await projector.position(self.write_db, projector.MEMBERS)
+        return self.ledger.last_notification() > notification_id
+
     async def rebuild(self, progress: Callable[[str, int, int], None] | None = None) -> int:
         """Drop the projections and project every fact again; `progress(phase, done, total)`
         hears of each pass (`facts`, then `members`), in notifications."""

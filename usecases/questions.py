@@ -15,7 +15,7 @@ import msgspec
 from domain import nir as nir_rules
 from domain.answers import Insurer, Member, NotKnown, Summary
 from ledger.store import Store
-from projections import queries
+from projections import batch, queries
 from projections.queries import Horizon
 
 T = TypeVar("T")
@@ -77,9 +77,16 @@ def pseudonymiser(store: Store) -> Callable[[str], str]:
     return functools.partial(nir_rules.pseudonymise, key=key)
 
 
-async def members_by_nir(store: Store, h: Horizon, pseudonyms: Sequence[str]) -> list[dict[str, Any]]:
-    """`member` for many NIR pseudonyms at once, in order (`member --nir -`)."""
-    return await queries.members_by_nir(store.db, h, pseudonyms)
+Pieces = batch.Pieces
+"""What a caller keeps across the batches of one horizon (the encoded parts of answers)."""
+
+
+async def members_by_nir(
+    store: Store, h: Horizon, pseudonyms: Sequence[str], pieces: batch.Pieces | None = None
+) -> list[batch.Answer]:
+    """`member` for many NIR pseudonyms at once, in order (`member --nir -`): one SQL statement
+    per batch (`projections.batch`); `pieces` kept by a caller that answers several batches."""
+    return await batch.members_by_nir(store.db, h, pseudonyms, pieces)
 
 
 async def members_export(

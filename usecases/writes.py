@@ -33,8 +33,18 @@ async def import_roster(
     progress: Any = None,
     options: RosterOptions | None = None,
     warn: Any = None,
+    catch_up: bool = True,
 ) -> dict[str, Any]:
-    """A roster CSV as batched `members-enrolled` facts, checked whole first (see `ledger.roster`)."""
+    """A roster CSV as batched `members-enrolled` facts, checked whole first (see `ledger.roster`);
+    `catch_up=False` leaves its members to be projected while the next roster is checked."""
     return await roster.import_roster(
-        store, insurer, file, known_on=known_on, batch_size=batch_size, progress=progress, options=options, warn=warn
+        store,
+        insurer,
+        file,
+        known_on=known_on,
+        batch_size=batch_size,
+        progress=progress,
+        options=options,
+        warn=warn,
+        catch_up=catch_up,
     )

@@ -81,7 +81,9 @@ async def load(
             if phase == "append" and progress is not None:
                 progress(before + rows_done)
 
-        await writes.import_roster(store, insurer, str(path), known_on=ROSTER_KNOWN_ON, progress=step)
+        await writes.import_roster(
+            store, insurer, str(path), known_on=ROSTER_KNOWN_ON, progress=step, catch_up=False
+        )  # each roster is projected while the next one is checked; the last below
         done += counts[insurer]
     await writes.record(store, [(f"story line {n}", f) for n, f in enumerate(facts, start=1)], by="demo")
     findings = _findings(insurers, counts.get("alan", 0))

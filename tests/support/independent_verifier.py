@@ -26,6 +26,7 @@ import binascii
 import hashlib
 import json
 import sys
+import zlib
 from datetime import datetime
 from typing import Any
 
@@ -118,7 +119,13 @@ def instant(text: Any, what: str) -> datetime:
 
 
 def clear_fact(stored: bytes, topic: str) -> dict[str, Any] | None:
-    """The fact the stored bytes hold in clear, or None when they are not a fact's JSON (ciphertext)."""
+    """The fact the stored bytes hold in clear, or None when they are not a fact's JSON (ciphertext).
+    Large facts are stored deflated: a zlib stream (first byte 0x78; JSON starts with `{`)."""
+    if stored.startswith(b"\x78"):
+        try:
+            stored = zlib.decompress(stored)
+        except zlib.error:
+            return None
     try:
         fact = strict_json(stored.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
