@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 from benchmarks import roster as bench  # noqa: E402
 from domain.nir import pseudonym  # noqa: E402
 from ledger.store import Store  # noqa: E402
-from projections import queries  # noqa: E402
+from projections import batch, queries  # noqa: E402
 
 TARGET_PER_S = 20_000
 BATCH = 5_000
@@ -59,9 +59,10 @@ async def in_process(
         hashed = [pseudonym(n, store.keys.nir_key) for n in nirs]
         started = time.perf_counter()
         found = 0
+        pieces = batch.Pieces()
         for start in range(0, len(hashed), BATCH):
-            for answer in await queries.members_by_nir(store.db, h, hashed[start : start + BATCH]):
-                found += len(answer["memberships"])
+            for answer in await batch.members_by_nir(store.db, h, hashed[start : start + BATCH], pieces):
+                found += len(answer.memberships)
         batch_rate = len(hashed) / (time.perf_counter() - started)
         started = time.perf_counter()
         for one in hashed[:singles]:

@@ -22,6 +22,7 @@ from cli.shell import (
     MOMENT,
     emit_json,
     emit_json_line,
+    fail,
     force_option,
     json_option,
     output_to,
@@ -254,8 +255,8 @@ def _expected_option(expect: str | None) -> Head | Checkpoint | None:
     try:
         return parse_expected(expect)
     except LedgerError as problem:
-        click.echo(f"Error: {problem}", err=True)
-        raise SystemExit(1) from None
+        fail(*problem.problems)
+        raise SystemExit(1) from None  # pragma: no cover - fail exits
 
 
 def _trusted_option(trusted_key: str | None, expected: Head | Checkpoint | None) -> signing.Verifier | None:

@@ -25,8 +25,45 @@ _chosen: list[str] = []
 
 
 def choose(lang: str | None) -> None:
-    """Use `lang` ('en' or 'fr'); None: follow the environment (LANGUAGE, LC_ALL, LC_MESSAGES, LANG)."""
+    """Use `lang` ('en' or 'fr'); None: follow the environment (LANGUAGE, LC_ALL, LC_MESSAGES, LANG).
+
+    In French, click's own messages (usage errors, "Usage:", "Try ... for help") follow too:
+    click asks `gettext.gettext`, that is the process's text domain, which becomes our `click`
+    catalog (`cli/locales/fr/LC_MESSAGES/click.po`, docs/I18N.md); `LANGUAGE` names the
+    language for it, since `--lang` may differ from the locale."""
     _chosen[:] = [lang] if lang else []
+    current = language()
+    if current != "en":
+        import gettext  # noqa: PLC0415 - only French output pays for gettext
+
+        gettext.bindtextdomain("click", str(LOCALES))
+        gettext.textdomain("click")
+        os.environ["LANGUAGE"] = current
+    elif _click_domain_set():
+        import gettext  # noqa: PLC0415
+
+        gettext.textdomain("messages")  # English again (tests run many commands in one process)
+
+
+def _click_domain_set() -> bool:
+    import sys  # noqa: PLC0415
+
+    module = sys.modules.get("gettext")
+    return module is not None and module.textdomain() == "click"
+
+
+def chosen_in(args: list[str]) -> str | None:
+    """The value of `--lang` among the root's arguments, if given (read before click parses them,
+    so that a usage error of the root group itself is in that language)."""
+    for index, arg in enumerate(args):
+        if arg.startswith("--lang="):
+            value = arg.partition("=")[2]
+        elif arg == "--lang" and index + 1 < len(args):
+            value = args[index + 1]
+        else:
+            continue
+        return value if value in LANGUAGES else None
+    return None
 
 
 def language() -> str:

@@ -13,7 +13,7 @@ from typing import Final
 import click
 
 from cli import __version__
-from cli.i18n import LANGUAGES, choose
+from cli.i18n import LANGUAGES, choose, chosen_in
 from cli.lazy import LazyGroup
 from cli.shell import Settings
 
@@ -42,8 +42,27 @@ COMMANDS: Final = {
 """Command name -> `module:attribute` of its click command, imported on first use."""
 
 
+class Root(LazyGroup):
+    """The root group: chooses the language before anything is parsed, and words the usage
+    errors of every command in it (docs/I18N.md)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        own = next((i for i, arg in enumerate(args) if arg in self.lazy), len(args))  # the root's options only
+        choose(chosen_in(args[:own]))  # before click's own parse errors ("No such option", "No such command")
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as problem:  # our messages in a usage error (exit 2), e.g. BadParameter
+            from cli.error_messages import translate  # noqa: PLC0415 - only an error pays for it
+
+            problem.message = translate(problem.message)  # type: ignore[misc] # click marks it Final, sets it once
+            raise
+
+
 @click.group(
-    cls=LazyGroup,
+    cls=Root,
     lazy=COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )

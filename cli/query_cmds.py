@@ -106,39 +106,44 @@ def member(
 
 
 LOOKUP_BATCH = 5_000
-"""NIRs answered per batch by `member --nir -` (one read per incident per batch)."""
+"""NIRs answered per batch by `member --nir -` (one statement per batch: `projections.batch`)."""
 
 
 async def _lookups(store: Store, h: queries.Horizon, lines: TextIO) -> None:
     """`member --nir -`: one JSON object per input line, in order, with the line number; an
     invalid NIR answers `{"line": N, "error": ...}` and the others are still answered."""
+    from usecases import questions  # noqa: PLC0415 - start-up: it loads the roster import (and cryptography)
+
     key = store.keys.nir_key
     encoder = msgspec.json.Encoder()
-    batch: list[tuple[int, str | None, str | None]] = []  # (line, pseudonym, error)
+    pieces = questions.Pieces(encoder=encoder)
+    pending: list[tuple[int, str | None, str | None]] = []  # (line, pseudonym, error)
+    out = sys.stdout.buffer
 
     async def flush() -> None:
-        good = [p for _, p, _ in batch if p is not None]
-        answers = iter(await queries.members_by_nir(store.db, h, good)) if good else iter(())
-        encoded = encoder.encode_lines(
-            [
-                {"line": number, **(next(answers) if pseudonym is not None else {"error": problem})}
-                for number, pseudonym, problem in batch
-            ]
-        )  # compact UTF-8 JSON, one object a line: what json.dumps(..., separators=(",", ":")) writes
+        good = [p for _, p, _ in pending if p is not None]
+        answers = iter(await questions.members_by_nir(store, h, good, pieces) if good else ())
+        chunk = bytearray()
+        for number, pseudonym, problem in pending:
+            # compact UTF-8 JSON, one object a line, "line" first: what json.dumps(..., separators=(",", ":")) writes
+            body = encoder.encode(next(answers)) if pseudonym is not None else encoder.encode({"error": problem})
+            chunk += b'{"line":%d,' % number
+            chunk += memoryview(body)[1:]
+            chunk += b"\n"
         sys.stdout.flush()
-        sys.stdout.buffer.write(encoded)
-        batch.clear()
+        out.write(chunk)
+        pending.clear()
 
     for number, line in enumerate(lines, start=1):
         text = line.strip()
         if not text:
             continue
         try:
-            batch.append((number, nir_rules.pseudonymise(text, key), None))
+            pending.append((number, nir_rules.pseudonymise(text, key), None))
         except LedgerError as problem:
-            batch.append((number, None, str(problem)))
-        if len(batch) >= LOOKUP_BATCH:
+            pending.append((number, None, str(problem)))
+        if len(pending) >= LOOKUP_BATCH:
             await flush()
-    if batch:
+    if pending:
         await flush()
-    sys.stdout.buffer.flush()
+    out.flush()

@@ -22,7 +22,13 @@ from service.limits import DEFAULT_NIR_LIMIT
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes (they share the rate limits and the access log).",
+)
 @click.option(
     "--readers", default=4, show_default=True, type=click.IntRange(1, 64), help="Read connections per process."
 )

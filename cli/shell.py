@@ -142,9 +142,12 @@ def settings() -> Settings:
 def fail(*lines: str, code: int = EXIT_REJECTED) -> None:
     """Print `Error: ...` lines on stderr and exit with `code`: one line per problem, with any
     line break, control or terminal escape character of quoted user text shown escaped."""
+    from cli.error_messages import translate  # noqa: PLC0415 - only an error pays for it
+
     for line in lines:
-        shown = nir_rules.mask_nirs(line)  # whatever the user put where: a NIR in a ref, a role, a date
-        click.echo("Error: " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown), err=True)
+        shown = nir_rules.mask_nirs(translate(line))  # whatever the user put where: a NIR in a ref, a role, a date
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
+        click.echo(_("Error: {message}").format(message=text), err=True)
     sys.exit(code)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from cli.i18n import _
 from cli.roster import RosterProgress
 from cli.shell import emit_json, err, json_option, run, settings, with_store
 from domain.errors import StoreError
@@ -203,13 +204,13 @@ async def _follow_subscription(store: Store, stop: threading.Event) -> None:
     def listen() -> None:
         try:
             with store.ledger.recorder.subscribe(gt=last) as subscription:
-                for _ in subscription:
+                for _notification in subscription:
                     loop.call_soon_threadsafe(woken.set)
                     if stop.is_set():
                         return
         except Exception as problem:  # noqa: BLE001 - report and stop following, never swallow silently
             loop.call_soon_threadsafe(woken.set)
-            err.print(f"Error: the subscription ended: {problem}")
+            err.print(_("Error: the subscription ended: {problem}").format(problem=problem))
             stop.set()
 
     threading.Thread(target=listen, daemon=True).start()

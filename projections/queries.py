@@ -713,66 +713,6 @@ async def member(
     }
 
 
-async def members_by_nir(db: Db, h: Horizon, pseudonyms: Sequence[str]) -> list[dict[str, Any]]:
-    """`member(nir_pseudonym=...)` for many NIRs at once, in order: one read for their
-    memberships, then one per incident for all of them (the batch lookup of `member --nir -`)."""
-    wanted = json.dumps(sorted(set(pseudonyms)))
-    pairs: dict[str, set[tuple[str, str]]] = {}
-    for nir, insurer_id, ref in await db.fetch_point(
-        "SELECT nir, insurer, ref FROM nir_members WHERE nir IN (SELECT value FROM json_each(:nirs))"
-        " UNION SELECT nir, insurer, ref FROM nir_recent WHERE nir IN (SELECT value FROM json_each(:nirs))",
-        {"nirs": wanted},
-    ):
-        pairs.setdefault(str(nir), set()).add((str(insurer_id), str(ref)))
-    found: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
-    everyone = {pair for held in pairs.values() for pair in held}
-    incidents = await _incidents_for_lookups(db, h) if everyone else []
-    if everyone:
-        # One read per (incident, insurer) with that insurer's refs and scope only: a scope
-        # list of every insurer would be joined to every row.
-        where = "v.insurer = :insurer AND v.ref IN (SELECT value FROM json_each(:refs))"
-        sql = (
-            "SELECT m.*, (SELECT id FROM facts WHERE pos = m.enrolled_pos),"
-            " (SELECT id FROM facts WHERE pos = m.finding_pos)"
-            f" FROM ({member_status_sql(where)}) m"
-        )
-        refs_of: dict[str, set[str]] = {}
-        for insurer_id, ref in everyone:
-            refs_of.setdefault(insurer_id, set()).add(ref)
-        for incident in incidents:
-            view = await _view_for_lookups(db, incident, h)
-            kept: dict[tuple[str, str], tuple[list[str], set[str]]] = {}
-            for insurer_id, refs in sorted(refs_of.items()):
-                params = {
-                    "incident": incident,
-                    "scopes": _scopes_json(view, insurer_id),
-                    "insurer": insurer_id,
-                    "refs": json.dumps(sorted(refs)),
-                    **h.params(),
-                }
-                for row in await db.fetch_point(sql, params):
-                    key, nir = (str(row[0]), str(row[1])), str(row[6])
-                    if key in pairs.get(nir, ()):
-                        found.setdefault(nir, {}).setdefault(key, []).append(_membership_answer(view, row, kept))
-    answers: list[dict[str, Any]] = []
-    header = h.header()
-    for pseudonym in pseudonyms:
-        if pseudonym in pairs and pseudonym not in found:
-            answers.append(await member(db, h, nir_pseudonym=pseudonym))  # e.g. enrolled, no incident yet
-            continue
-        memberships = found.get(pseudonym, {})
-        answers.append(
-            {
-                **header,
-                "memberships": [
-                    {"insurer": ins, "ref": r, "incidents": sorted(got, key=lambda a: str(a["incident"]))}
-                    for (ins, r), got in sorted(memberships.items())
-                ],
-            }
-        )
-    return answers
-
-
 _VIEWS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], IncidentView]] = weakref.WeakKeyDictionary()
 VIEWS_KEPT: Final = 16
 

@@ -38,7 +38,7 @@ from projections.lookups import Lookup, Membership, Moment
 from projections.queries import Horizon
 from service import access_log, storage, tokens
 from service.access_log import ALL_INSURERS, Access
-from service.limits import Bucket, NirWindow, retry_after
+from service.limits import Shared, retry_after
 from service.tokens import Token
 
 MAX_LOOKUPS: Final = member_lookups.MAX_BATCH
@@ -156,6 +156,9 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     """A hot-standby replica of the PostgreSQL store (`--read-store`): lookups are read there."""
     max_lag: float | None = None
     inline_reads: bool = True
+    limits_path: str | None = None
+    """The file whose mapping holds the rate limits shared by every worker (`--workers N`, N > 1);
+    None: one process, the limits in its own memory."""
     """SQLite: run each request's lookup query in the event loop's thread on the read connection's
     synchronous twin (one indexed query: cheaper than the hop to aiosqlite's thread and back)."""
 
@@ -246,8 +249,7 @@ class Service:
         self.writer: access_log.Writer | None = None
         self.appender: access_log.SqliteAppender | None = None
         self.tokens: dict[str, Token] = {}
-        self.buckets: dict[str, Bucket] = {}
-        self.nirs = NirWindow(config.nir_limit, config.nir_window)
+        self.limits: Shared | None = None
         self.now: _Now | None = None
         self.kept: dict[tuple[int, int], _Now] = {}
         self.head = 0
@@ -260,6 +262,9 @@ class Service:
     async def start(self) -> None:
         """Open everything, catch up once, start the background tasks."""
         key_file = Path(self.config.key_file) if self.config.key_file else None
+        limits = (self.config.nir_limit, self.config.nir_window)
+        path = self.config.limits_path
+        self.limits = Shared.at(Path(path), *limits) if path else Shared.anonymous(*limits)
         self.store = store = await Store.open(
             self.config.location,
             key_file,
@@ -303,6 +308,8 @@ class Service:
             await self.service_db.close()
         if self.store is not None:
             await self.store.close()
+        if self.limits is not None:
+            self.limits.close()
 
     async def _every(self, seconds: float, step: Callable[[], Any]) -> None:
         while True:
@@ -360,17 +367,14 @@ class Service:
 
     def _admit(self, token: Token, cost: int, pseudonyms: list[str]) -> None:
         """Both limits allow the request, or 429 (nothing consumed)."""
-        bucket = self.buckets.get(token.fingerprint)
-        if bucket is None:
-            bucket = self.buckets[token.fingerprint] = Bucket(token.rate.per_second, token.rate.burst)
-        if cost > bucket.size:
-            raise Refused(400, f"{cost} lookups exceed this token's limit of {int(bucket.size)} per request")
-        now = time.monotonic()
-        wait = max(bucket.wait(cost, now), self.nirs.wait(pseudonyms, now))
+        if cost > token.rate.burst:
+            raise Refused(400, f"{cost} lookups exceed this token's limit of {int(token.rate.burst)} per request")
+        if self.limits is None:  # pragma: no cover - routes run after start()
+            raise RuntimeError("the service is not started")
+        rate = token.rate
+        wait = self.limits.admit(token.fingerprint, rate.per_second, rate.burst, cost, pseudonyms, time.monotonic())
         if wait > 0:
             raise Refused(429, "rate limit exceeded", wait)
-        bucket.take(cost, now)
-        self.nirs.take(pseudonyms, now)
 
     # -- horizons -----------------------------------------------------------------------------
 

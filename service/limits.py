@@ -1,23 +1,31 @@
 """Rate limits: a token bucket per token, and a window per NIR pseudonym across tokens.
 
 Both are checked before anything is answered and consumed only when both allow the
-request, so a refused request costs nothing and reveals nothing. They live in the
-memory of one service process (with `--workers N`, each worker keeps its own: the
-effective limits are N times these; docs/SERVICE.md).
+request, so a refused request costs nothing and reveals nothing.
+
+`Bucket` and `NirWindow` are the rules; `Shared` keeps their state in memory that every
+worker process of one `exposure serve --workers N` maps (one file, `mmap`, each check and
+its consumption under one `flock`): N workers enforce the limits of one, whichever worker a
+request lands on. The per-NIR counts are a count-min sketch (two rows of counters indexed
+by independent bits of the pseudonym, the smaller of the two read): two pseudonyms may
+share a counter, which can only make the limit stricter for them, never looser.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
+import mmap
+import os
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 DEFAULT_NIR_LIMIT: Final = 10
 DEFAULT_NIR_WINDOW: Final = 60.0
-MAX_TRACKED: Final = 4_000_000
-"""Pseudonyms kept per window at most (a flood past that starts a new window early)."""
 
 
 @dataclass
@@ -48,33 +56,118 @@ class Bucket:
         self.at = now
 
 
-@dataclass
-class NirWindow:
-    """At most `limit` lookups of one pseudonym per fixed window of `seconds`, whoever asks."""
-
-    limit: int = DEFAULT_NIR_LIMIT
-    seconds: float = DEFAULT_NIR_WINDOW
-    started: float = 0.0
-    counts: Counter[str] = field(default_factory=Counter)
-
-    def wait(self, pseudonyms: Sequence[str], now: float) -> float:
-        """Seconds until every pseudonym may be looked up again (0: now)."""
-        self._roll(now)
-        wanted = Counter(pseudonyms)
-        if any(self.counts[p] + n > self.limit for p, n in wanted.items()):
-            return max(0.0, self.started + self.seconds - now)
-        return 0.0
-
-    def take(self, pseudonyms: Sequence[str], now: float) -> None:
-        """Count the lookups (after `wait` said they fit)."""
-        self._roll(now)
-        self.counts.update(pseudonyms)
-
-    def _roll(self, now: float) -> None:
-        if now - self.started >= self.seconds or len(self.counts) > MAX_TRACKED:
-            self.started, self.counts = now, Counter()
-
-
 def retry_after(seconds: float) -> int:
     """The `Retry-After` header value: whole seconds, at least 1."""
     return max(1, math.ceil(seconds))
+
+
+TOKEN_SLOTS: Final = 4096
+"""Tokens whose buckets the shared memory holds (open addressing by fingerprint)."""
+SKETCH_WIDTH: Final = 1 << 21
+"""Counters per row of the per-NIR sketch (two rows of 16-bit counters: 8 MiB)."""
+_HEADER: Final = 64
+_KEYS: Final = _HEADER
+_LEVELS: Final = _KEYS + 8 * TOKEN_SLOTS
+_ATS: Final = _LEVELS + 8 * TOKEN_SLOTS
+_SKETCH: Final = _ATS + 8 * TOKEN_SLOTS
+SIZE: Final = _SKETCH + 2 * 2 * SKETCH_WIDTH
+_MAX_COUNT: Final = 0xFFFF
+
+
+class Shared:
+    """The limits' state in one shared mapping (see the module's docstring).
+
+    `Shared.anonymous()` for one process; `Shared.at(path)` maps `path` (created 0600 at
+    its full size by `Shared.create` before the workers start), so every process that maps
+    it sees and updates the same buckets and counts."""
+
+    def __init__(self, memory: mmap.mmap, fd: int | None, nir_limit: int, nir_window: float) -> None:
+        self.memory = memory
+        self.fd = fd
+        self.nir_limit = nir_limit
+        self.nir_window = nir_window
+        view = memoryview(memory)
+        self._header = view[:_HEADER].cast("d")
+        self._keys = view[_KEYS:_LEVELS].cast("Q")
+        self._levels = view[_LEVELS:_ATS].cast("d")
+        self._ats = view[_ATS:_SKETCH].cast("d")
+        self._rows = (
+            view[_SKETCH : _SKETCH + 2 * SKETCH_WIDTH].cast("H"),
+            view[_SKETCH + 2 * SKETCH_WIDTH : SIZE].cast("H"),
+        )
+
+    @classmethod
+    def anonymous(cls, nir_limit: int = DEFAULT_NIR_LIMIT, nir_window: float = DEFAULT_NIR_WINDOW) -> Shared:
+        return cls(mmap.mmap(-1, SIZE), None, nir_limit, nir_window)
+
+    @staticmethod
+    def create(path: Path) -> None:
+        """A new, zeroed file for the workers of one service to map (0600)."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.ftruncate(fd, SIZE)
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def at(cls, path: Path, nir_limit: int = DEFAULT_NIR_LIMIT, nir_window: float = DEFAULT_NIR_WINDOW) -> Shared:
+        fd = os.open(path, os.O_RDWR)
+        return cls(mmap.mmap(fd, SIZE), fd, nir_limit, nir_window)
+
+    def close(self) -> None:
+        for view in (self._header, self._keys, self._levels, self._ats, *self._rows):
+            view.release()
+        self.memory.close()
+        if self.fd is not None:
+            os.close(self.fd)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self.fd is None:  # one process, one event loop: nothing runs between check and take
+            yield
+            return
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def _slot(self, fingerprint: str) -> int:
+        key = int(fingerprint[:15], 16) + 1
+        index = key % TOKEN_SLOTS
+        for _ in range(TOKEN_SLOTS):
+            found = self._keys[index]
+            if found in (key, 0):
+                if found == 0:
+                    self._keys[index] = key
+                    self._ats[index] = 0.0
+                    self._levels[index] = -1.0
+                return index
+            index = (index + 1) % TOKEN_SLOTS
+        raise OverflowError("more tokens than the shared limits hold")  # pragma: no cover - 4,096 tokens
+
+    def _cells(self, pseudonym: str) -> tuple[int, int]:
+        return int(pseudonym[:8], 16) % SKETCH_WIDTH, int(pseudonym[8:16], 16) % SKETCH_WIDTH
+
+    def admit(
+        self, fingerprint: str, per_second: float, size: float, cost: int, pseudonyms: Sequence[str], now: float
+    ) -> float:
+        """0 and both limits consumed when the request fits; else the seconds to wait (nothing consumed)."""
+        with self._locked():
+            slot = self._slot(fingerprint)
+            bucket = Bucket(per_second, size, self._levels[slot], self._ats[slot])
+            if now - self._header[0] >= self.nir_window:
+                self.memory[_SKETCH:SIZE] = bytes(SIZE - _SKETCH)
+                self._header[0] = now
+            wanted = Counter(pseudonyms)
+            cells = {p: self._cells(p) for p in wanted}
+            rows = self._rows
+            crowded = any(min(rows[0][a], rows[1][b]) + wanted[p] > self.nir_limit for p, (a, b) in cells.items())
+            wait = max(bucket.wait(cost, now), self._header[0] + self.nir_window - now if crowded else 0.0)
+            if wait <= 0:
+                bucket.take(cost, now)
+                for p, (a, b) in cells.items():
+                    rows[0][a] = min(_MAX_COUNT, rows[0][a] + wanted[p])
+                    rows[1][b] = min(_MAX_COUNT, rows[1][b] + wanted[p])
+            self._levels[slot], self._ats[slot] = bucket.level, bucket.at
+            return max(0.0, wait)

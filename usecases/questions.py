@@ -12,7 +12,7 @@ from typing import Any, TextIO
 from domain import nir as nir_rules
 from ledger import roster
 from ledger.store import Store
-from projections import queries
+from projections import batch, queries
 from projections.queries import Horizon
 
 
@@ -56,9 +56,16 @@ def pseudonym(store: Store, nir: str) -> str:
     return nir_rules.pseudonymise(nir, store.keys.nir_key)
 
 
-async def members_by_nir(store: Store, h: Horizon, pseudonyms: Sequence[str]) -> list[dict[str, Any]]:
-    """`member` for many NIR pseudonyms at once, in order (`member --nir -`)."""
-    return await queries.members_by_nir(store.db, h, pseudonyms)
+Pieces = batch.Pieces
+"""What a caller keeps across the batches of one horizon (the encoded parts of answers)."""
+
+
+async def members_by_nir(
+    store: Store, h: Horizon, pseudonyms: Sequence[str], pieces: batch.Pieces | None = None
+) -> list[batch.Answer]:
+    """`member` for many NIR pseudonyms at once, in order (`member --nir -`): one SQL statement
+    per batch (`projections.batch`); `pieces` kept by a caller that answers several batches."""
+    return await batch.members_by_nir(store.db, h, pseudonyms, pieces)
 
 
 async def members_export(

@@ -1,0 +1,218 @@
+"""Member answers for many NIRs at once, built set-wise in SQL (`member --nir -`).
+
+`queries.member(nir_pseudonym=...)` answers one NIR with a few statements per incident and
+Python around each row. A batch of thousands of NIRs answers the same in **one statement**:
+the batch's pseudonyms (a JSON array read as a table by `json_each`, SQLite's and
+PostgreSQL's way to bind a set: a hot-standby replica cannot create a temporary table) are
+joined to the NIR tables for their memberships, to `member_versions` for each membership's
+current version (which must still hold that NIR), to every incident visible at the horizon,
+to each membership's latest member-level finding in it and to the incident's scope of the
+insurer (one JSON array of (incident, insurer) scopes). Each row is a membership's status in
+one incident with the ids of the facts behind it.
+
+What is left to Python is what every member of an insurer with the same status shares: the
+incident's part of an answer (status, exposed and implied fields, deciding facts) is encoded
+once per (incident, insurer, status, enrolling fact, finding fact) and reused as raw JSON
+(`msgspec.Raw`) by every membership it fits; at 5,000 members per roster fact, almost every
+membership of a batch reuses one. The answers are those of `queries.member`, in order
+(`tests/projections/test_batch_answers.py` compares them on the demo, NIR by NIR).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import msgspec
+
+from domain.categories import implied
+from domain.derive import IncidentView
+from projections.db import Db
+from projections.queries import (
+    Horizon,
+    _incidents_for_lookups,
+    _scopes_json,
+    _status_part,
+    _view_for_lookups,
+    visible,
+)
+from projections.scoping import scope_sql
+
+
+class Membership(msgspec.Struct, frozen=True, kw_only=True):
+    """One membership of a NIR with its answer in every incident (each already JSON)."""
+
+    insurer: str
+    ref: str
+    incidents: list[msgspec.Raw]
+
+
+class Answer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """`member --nir` for one NIR: the horizon and every membership found (JSON: as `queries.member`)."""
+
+    as_known_on: str
+    as_recorded_at: str | None = None
+    memberships: list[Membership]
+
+
+_SCOPES_CTE: Final = """sc AS (
+        SELECT CAST(json_extract(value, '$.incident') AS TEXT) AS incident,
+               CAST(json_extract(value, '$.insurer') AS TEXT) AS insurer,
+               json_extract(value, '$.contracts') AS contracts,
+               json_extract(value, '$.roles') AS roles,
+               json_extract(value, '$.from') AS ef,
+               json_extract(value, '$.until') AS eu
+        FROM json_each(:scopes)
+    )"""
+"""The scopes of the affected insurers of every incident (an insurer absent is not affected)."""
+
+_MATCHED: Final = scope_sql(
+    {"contracts": "sc.contracts", "roles": "sc.roles", "enrolled_from": "sc.ef", "enrolled_until": "sc.eu"},
+    table="cur",
+    nullable=True,
+)
+"""The scope rule (`projections.scoping`) over the current version `cur` and the insurer's scope `sc`."""
+
+_PAIRS: Final = """
+    SELECT n.nir, n.insurer, n.ref FROM json_each(:nirs) w JOIN nir_members n ON n.nir = w.value
+    UNION
+    SELECT n.nir, n.insurer, n.ref FROM json_each(:nirs) w JOIN nir_recent n ON n.nir = w.value
+"""
+
+
+def _later(table: str, alias: str, of: str, keys: str) -> str:
+    """A visible row of `table` about the same member (`keys`) known later than `of`'s."""
+    return (
+        f"SELECT 1 FROM {table} {alias} WHERE {keys} AND {visible(alias)}"
+        f" AND ({alias}.known_us > {of}.known_us OR ({alias}.known_us = {of}.known_us AND {alias}.pos > {of}.pos))"
+    )
+
+
+BATCH_SQL: Final = f"""
+WITH pairs AS ({_PAIRS}),
+    cur AS (
+        SELECT p.nir, v.insurer, v.ref, v.pos, v.role, v.contract, v.from_day, v.until_day
+        FROM pairs p JOIN member_versions v ON v.insurer = p.insurer AND v.ref = p.ref
+        WHERE v.nir = p.nir AND {visible("v")}
+          AND (v.multi = 0 OR NOT EXISTS ({
+    _later("member_versions", "w", "v", "w.insurer = v.insurer AND w.ref = v.ref")
+}))
+    ),
+    inc AS (SELECT value AS incident FROM json_each(:incidents)),
+    {_SCOPES_CTE}
+SELECT cur.nir, cur.insurer, cur.ref, inc.incident,
+       (SELECT id FROM facts WHERE pos = cur.pos) AS enrolled,
+       (SELECT id FROM facts WHERE pos = f.pos) AS finding,
+       COALESCE(f.status, CASE WHEN sc.insurer IS NOT NULL AND {_MATCHED}
+            THEN 'presumed' ELSE 'not-affected' END) AS status
+FROM cur
+LEFT JOIN inc ON 1 = 1
+LEFT JOIN member_findings f ON f.incident = inc.incident AND f.insurer = cur.insurer AND f.ref = cur.ref
+    AND {visible("f")}
+    AND (f.multi = 0 OR NOT EXISTS ({
+    _later("member_findings", "g", "f", "g.incident = f.incident AND g.insurer = f.insurer AND g.ref = f.ref")
+}))
+LEFT JOIN sc ON sc.insurer = cur.insurer AND sc.incident = inc.incident
+"""
+"""Every membership's status in every incident, for a batch of NIR pseudonyms: one statement.
+A membership without incidents yet comes once, with `incident` NULL. (The scopes' columns are
+cast to TEXT so that SQLite indexes them on (incident, insurer): `json_extract` has no affinity,
+and compared with a TEXT column it could only be indexed on the incident, and every member
+would be compared with every insurer's entry.) Status as
+`queries.member_status_sql` (SPEC §5): the latest finding, else `presumed` when the insurer is
+affected and the member matches its scope, else `not-affected`."""
+
+_ENROLLED_SQL: Final = f"""
+SELECT DISTINCT p.nir, v.insurer, v.ref
+FROM ({_PAIRS}) p JOIN member_versions v ON v.insurer = p.insurer AND v.ref = p.ref
+WHERE v.nir = p.nir AND {visible("v")}
+"""
+"""The memberships that ever held each NIR (visible at the horizon): the answer of a NIR none of
+whose memberships has a status row (no incident yet, or its current version holds another NIR)."""
+
+
+@dataclass
+class Pieces:
+    """The encoded incident parts of answers, kept across the batches of one horizon."""
+
+    encoder: msgspec.json.Encoder = field(default_factory=msgspec.json.Encoder)
+    parts: dict[tuple[str, str, str, str, str | None], msgspec.Raw] = field(default_factory=dict)
+    shared: dict[tuple[str, str, str], tuple[list[str], set[str]]] = field(default_factory=dict)
+
+    def part(self, view: IncidentView, insurer: str, status: str, enrolled: str, finding: str | None) -> msgspec.Raw:
+        key = (view.incident, insurer, status, enrolled, finding)
+        found = self.parts.get(key)
+        if found is None:
+            common = self.shared.get((view.incident, insurer, status))
+            if common is None:
+                common = self.shared[(view.incident, insurer, status)] = _status_part(view, insurer, status)
+            fields, reasons = common
+            because = reasons | {enrolled} | ({finding} if finding is not None else set())
+            found = self.parts[key] = msgspec.Raw(
+                self.encoder.encode(
+                    {
+                        "incident": view.incident,
+                        "status": status,
+                        "fields": fields,
+                        "implied": implied(fields),
+                        "because": sorted(because),
+                    }
+                )
+            )
+        return found
+
+
+def _scopes(views: Sequence[IncidentView]) -> str:
+    """(incident, insurer) scopes of the insurers affected in each incident, as one JSON array
+    (`queries._scopes_json`'s entries, with their incident)."""
+    return json.dumps(
+        [
+            {**entry, "incident": view.incident}
+            for view in views
+            for entry in json.loads(_scopes_json(view))
+            if entry["affected"]
+        ]
+    )
+
+
+async def members_by_nir(db: Db, h: Horizon, pseudonyms: Sequence[str], pieces: Pieces | None = None) -> list[Answer]:
+    """`queries.member(nir_pseudonym=p)` for each of `pseudonyms`, in order, in one statement
+    (two when some NIR's memberships have no status row). `pieces`: kept by a caller that
+    answers several batches at the same horizon."""
+    pieces = pieces or Pieces()
+    incidents = await _incidents_for_lookups(db, h)
+    views = {incident: await _view_for_lookups(db, incident, h) for incident in incidents}
+    wanted = json.dumps(sorted(set(pseudonyms)))
+    params = {
+        "nirs": wanted,
+        "incidents": json.dumps(incidents),
+        "scopes": _scopes(list(views.values())),
+        **h.params(),
+    }
+    found: dict[str, dict[tuple[str, str], list[tuple[str, msgspec.Raw]]]] = {}
+    for nir, insurer, ref, incident, enrolled, finding, status in await db.fetch_point(BATCH_SQL, params):
+        if incident is None:
+            continue
+        part = pieces.part(views[incident], insurer, status, enrolled, finding)
+        found.setdefault(nir, {}).setdefault((insurer, ref), []).append((incident, part))
+    bare: dict[str, list[tuple[str, str]]] = {}
+    missing = sorted(set(pseudonyms) - set(found))
+    if missing:
+        for nir, insurer, ref in await db.fetch_point(_ENROLLED_SQL, {"nirs": json.dumps(missing), **h.params()}):
+            bare.setdefault(str(nir), []).append((str(insurer), str(ref)))
+    header = h.header()
+    known_on, recorded_at = header["as_known_on"], header.get("as_recorded_at")
+    answers = []
+    for pseudonym in pseudonyms:
+        held = found.get(pseudonym)
+        if held is not None:
+            memberships = [
+                Membership(insurer=ins, ref=ref, incidents=[p for _, p in sorted(parts, key=lambda x: x[0])])
+                for (ins, ref), parts in sorted(held.items())
+            ]
+        else:
+            memberships = [Membership(insurer=i, ref=r, incidents=[]) for i, r in sorted(bare.get(pseudonym, ()))]
+        answers.append(Answer(as_known_on=known_on, as_recorded_at=recorded_at, memberships=memberships))
+    return answers
