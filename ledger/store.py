@@ -519,10 +519,10 @@ class Store:
             return None
         return int(row[1]) if row is not None and int(row[0]) == 2 else None
 
-    async def members_behind(self) -> bool:
-        """Whether facts were appended that the members projection has not read yet."""
+    async def members_behind(self) -> int:
+        """How many facts were appended that the members projection has not read yet."""
         notification_id, _ = await projector.position(self.write_db, projector.MEMBERS)
-        return self.ledger.last_notification() > notification_id
+        return max(0, self.ledger.last_notification() - notification_id)
 
     async def rebuild(self, progress: Callable[[str, int, int], None] | None = None) -> int:
         """Drop the projections and project every fact again; `progress(phase, done, total)`
