@@ -43,7 +43,7 @@ def exposure(folder: Path, store: str, *args: str) -> subprocess.CompletedProces
 
 
 def write_roster(path: Path, members: int) -> None:
-    from cli.demo_roster import write_roster_csv  # noqa: PLC0415
+    from cli.commands.demo_roster import write_roster_csv  # noqa: PLC0415
 
     rows = (
         {"ref": f"R{i:09d}", "role": "holder" if i % 3 else "dependant", "contract": "AB"[i % 2]}

@@ -25,13 +25,12 @@ from domain import nir as nir_rules
 from domain import obligations as obligation_rules
 from domain import times
 from domain.errors import AuditFailure, LedgerError
-from ledger.backends import DEFAULT_STORE
+from usecases import DEFAULT_STORE, When
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ledger.store import Store
-    from projections.queries import Horizon
+    from usecases.session import Horizon, Store
 
     out: Console
     """Standard output for people (rich markup)."""
@@ -81,15 +80,14 @@ class Settings:
 
     async def open(self, *, stored_bytes_only: bool = False) -> Store:
         """Open the store (exit 1 with a clear line when it cannot be); its warnings go to stderr."""
-        from ledger.store import Store  # noqa: PLC0415 - start-up time: see cli/lazy.py
+        from usecases import session  # noqa: PLC0415 - start-up time: see cli/lazy.py
 
-        lag = {} if self.max_lag is None else {"max_lag": self.max_lag}  # None: the store's default
-        store = await Store.open(
+        store = await session.open_store(
             self.location,
             self.key_file,
             stored_bytes_only=stored_bytes_only,
             read_location=self.read_location,
-            **lag,
+            max_lag=self.max_lag,
         )
         for warning in store.warnings:
             click.echo(f"Warning: {warning}", err=True)
@@ -97,11 +95,9 @@ class Settings:
 
     def protected_files(self) -> list[tuple[Path, str]]:
         """What no output file may replace: the store, its companions and its key file."""
-        from ledger.backends import parse_location  # noqa: PLC0415 - start-up time: see cli/lazy.py
-        from ledger.store import default_key_file  # noqa: PLC0415
+        from usecases import session  # noqa: PLC0415 - start-up time: see cli/lazy.py
 
-        store = parse_location(self.location).path
-        return outputs.store_files(store, self.key_file or default_key_file(self.location))
+        return outputs.store_files(*session.files_of(self.location, self.key_file))
 
 
 def _env_seconds(name: str) -> float | None:
@@ -198,12 +194,12 @@ async def _warn_if_failed(store: Store) -> None:
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.parent is not None and ctx.parent.info_name == "audit":
         return
-    from ledger import outcome  # noqa: PLC0415 - start-up time: see cli/lazy.py
+    from usecases import session  # noqa: PLC0415 - start-up time: see cli/lazy.py
 
-    failure = await outcome.last_failure(store)
-    if failure is None:
+    found = await session.last_failure(store)
+    if found is None:
         return
-    again = "exposure audit verify" + (" --projections" if failure["scope"] == outcome.PROJECTIONS_CHECKED else "")
+    failure, again = found
     when = failure["at"]
     with contextlib.suppress(ValueError):  # an unreadable time is shown as kept
         when = f"{times.to_minute(datetime.fromisoformat(when), store.tz)} {store.tz.key}"
@@ -269,17 +265,13 @@ async def horizon_at(
     A knowledge time in the future answers what is known now (no fact is ever known
     later than its recording): said in a warning, so that nobody reads it as a forecast.
     """
-    from projections import queries  # noqa: PLC0415 - start-up time: see cli/lazy.py
+    from usecases import session  # noqa: PLC0415 - start-up time: see cli/lazy.py
 
-    await store.ready_for_reads()  # caught up; with a replica, the replica has replayed it too
     now = datetime.now(UTC)
-    moment = times.parse_instant(known, what, store.tz, date_means="end") if known else now
-    if moment > now:
+    h = await session.horizon(store, When(known, as_recorded_at), known_name=what)
+    if known and h.as_known_on > now:
         warn(_("{option} {value} is in the future: the answer is what is known now").format(option=what, value=known))
-    recorded = (
-        times.parse_instant(as_recorded_at, "--as-recorded-at", store.tz, date_means="end") if as_recorded_at else None
-    )
-    return await queries.horizon(store.db, moment, recorded)
+    return h
 
 
 def emit_json(data: object) -> None:

@@ -5,7 +5,7 @@
 notification (Art. 33(4)), what was known when the controller last notified. It returns the
 draft as plain JSON data: every statement carries the ids of the facts behind it, and
 `gaps` names what a person must still fill in. The wording (French or English) is the
-renderer's (`cli/notify_cmds.py`); the consequences come from `domain.consequences`.
+renderer's (`cli/commands/notify.py`); the consequences come from `domain.consequences`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import grimp
 
-PACKAGES = ("domain", "ledger", "projections", "usecases", "cli")
+PACKAGES = ("domain", "ledger", "projections", "usecases", "cli", "service")
 
 
 def circles() -> list[list[str]]:

@@ -6,14 +6,14 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from domain import obligations as deadline_rules
+from domain.answers import AsOf, Diff, Obligations, TimelineEntry
 from domain.errors import InvalidTime
 from ledger.store import Store
 from projections import history, queries
 from projections.queries import Horizon
-
-MEMBER_CHANGES = history.MEMBER_CHANGES
-"""The member counts a `diff` reports, in order."""
 
 
 def check_order(before: Horizon, after: Horizon) -> None:
@@ -22,10 +22,10 @@ def check_order(before: Horizon, after: Horizon) -> None:
         raise InvalidTime("--from must not be later than --to")
 
 
-async def diff(store: Store, incident: str, before: Horizon, after: Horizon) -> dict[str, Any]:
+async def diff(store: Store, incident: str, before: Horizon, after: Horizon) -> Diff:
     """What changed in knowledge between two horizons: insurers, fields, member counts."""
     check_order(before, after)
-    return await history.diff(store.db, incident, before, after)
+    return msgspec.convert(await history.diff(store.db, incident, before, after), Diff)
 
 
 async def changed_members(
@@ -38,9 +38,9 @@ async def changed_members(
     return history.changed_members(store.db, incident, before, after)
 
 
-async def timeline(store: Store, incident: str, h: Horizon) -> list[dict[str, Any]]:
+async def timeline(store: Store, incident: str, h: Horizon) -> list[TimelineEntry]:
     """The knowledge history: one entry per knowledge time that changed an answer."""
-    return await history.timeline(store.db, incident, h)
+    return msgspec.convert(await history.timeline(store.db, incident, h), list[TimelineEntry])
 
 
 async def notifications(store: Store, incident: str, h: Horizon) -> Any:
@@ -48,14 +48,19 @@ async def notifications(store: Store, incident: str, h: Horizon) -> Any:
     return await history.notifications(store.db, incident, h)
 
 
-async def obligations(store: Store, incident: str, h: Horizon, rule: deadline_rules.Rule) -> dict[str, Any]:
+async def obligations(store: Store, incident: str, h: Horizon, rule: deadline_rules.Rule) -> Obligations:
     """Per insurer: awareness, deadline under the versioned `rule`, notices, status."""
-    return await history.obligations(store.db, incident, h, rule)
+    return msgspec.convert(await history.obligations(store.db, incident, h, rule), Obligations)
 
 
 async def veris(store: Store, incident: str, h: Horizon, *, country: str, industry: str) -> Any:
     """What a VERIS 1.4 record of the incident is made from (see `domain.veris.record`)."""
     return await history.veris_incident(store.db, incident, h, store.tz, country=country, industry=industry)
+
+
+def as_of(h: Horizon) -> AsOf:
+    """The horizon as an answer's keys (`as_known_on`, `as_recorded_at`)."""
+    return msgspec.convert(h.header(), AsOf)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,15 +5,20 @@ Each takes the `Horizon` that `usecases.session.horizon` resolved (after catchin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
+
+import msgspec
 
 from domain import nir as nir_rules
-from ledger import roster
+from domain.answers import Insurer, Member, NotKnown, Summary
 from ledger.store import Store
 from projections import batch, queries
 from projections.queries import Horizon
+
+T = TypeVar("T")
 
 
 async def incidents(store: Store, h: Horizon) -> list[str]:
@@ -30,30 +35,46 @@ async def incidents_by_start(store: Store, h: Horizon) -> list[str]:
     return [incident for _began, incident in sorted(began)]
 
 
-async def summary(store: Store, incident: str, h: Horizon) -> dict[str, Any]:
+def known_or_not(data: dict[str, Any], answer: type[T]) -> T | NotKnown:
+    """The query's JSON value as its typed answer (`NotKnown` for an incident not known yet)."""
+    if data.get("known") is False:
+        return msgspec.convert(data, NotKnown)
+    return msgspec.convert(data, answer)
+
+
+async def summary(store: Store, incident: str, h: Horizon) -> Summary | NotKnown:
     """SPEC §7 `summary`: insurers, member counts and field categories of an incident."""
-    return await queries.summary(store.db, incident, h)
+    return known_or_not(await queries.summary(store.db, incident, h), Summary)
 
 
-async def insurer(store: Store, incident: str, insurer_id: str, h: Horizon) -> dict[str, Any]:
+async def insurer(store: Store, incident: str, insurer_id: str, h: Horizon) -> Insurer | NotKnown:
     """One insurer in one incident: status, scope, fields, counts, notification dates."""
-    return await queries.insurer(store.db, incident, insurer_id, h)
+    return known_or_not(await queries.insurer(store.db, incident, insurer_id, h), Insurer)
 
 
 async def member(
     store: Store, h: Horizon, *, insurer_id: str | None = None, ref: str | None = None, nir: str | None = None
-) -> dict[str, Any]:
-    """Every membership of a member (by insurer and ref: an unknown insurer is an error) or of a
-    person (by NIR, pseudonymised here with the store's key)."""
+) -> Member:
+    """Every membership of a member (by insurer and ref: an unknown insurer is an error, not
+    "no membership") or of a person (by NIR, pseudonymised here with the store's key)."""
     if insurer_id is not None:
         await queries.require_insurer(store.db, insurer_id)
-    pseudonym = nir_rules.pseudonymise(nir, store.keys.nir_key) if nir is not None else None
-    return await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonym)
+    pseudonymised = pseudonym(store, nir) if nir is not None else None
+    found = await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonymised)
+    return msgspec.convert(found, Member)
 
 
 def pseudonym(store: Store, nir: str) -> str:
-    """The NIR's pseudonym under the store's key (`InvalidNIR` for an invalid NIR)."""
-    return nir_rules.pseudonymise(nir, store.keys.nir_key)
+    """The NIR's pseudonym under the store's key (`InvalidNIR` for an invalid NIR; a
+    `StoreError` when the store was opened without its key file)."""
+    return pseudonymiser(store)(nir)
+
+
+def pseudonymiser(store: Store) -> Callable[[str], str]:
+    """NIR -> pseudonym under the store's key (`StoreError` now, when the store was opened
+    without its key file; `InvalidNIR` later, for an invalid NIR)."""
+    key = store.keys_for("member --nir needs it (a NIR is looked up by its keyed pseudonym)").nir_key
+    return functools.partial(nir_rules.pseudonymise, key=key)
 
 
 Pieces = batch.Pieces
@@ -72,4 +93,6 @@ async def members_export(
     store: Store, incident: str, h: Horizon, insurer_id: str | None, fmt: str, sink: TextIO
 ) -> int:
     """Stream the affected members of an incident to `sink` as CSV or JSON Lines; the row count."""
+    from ledger import roster  # noqa: PLC0415 - its cipher (cryptography) loads for the export only
+
     return await roster.export(store, incident, h, insurer_id, fmt, sink)

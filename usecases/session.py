@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ledger import backends, outcome
 from ledger import store as stores
 from ledger.store import Store, default_key_file
 from projections.queries import Horizon
@@ -12,13 +13,33 @@ from usecases import When
 
 
 async def open_store(
-    location: str, key_file: Path | None, *, read_location: str | None = None, max_lag: float | None = None
+    location: str,
+    key_file: Path | None,
+    *,
+    stored_bytes_only: bool = False,
+    read_location: str | None = None,
+    max_lag: float | None = None,
 ) -> Store:
-    """The store at `location` with its key file, answering from the replica `read_location` if
-    given and waiting at most `max_lag` seconds for it (None: the store's default). The caller closes it."""
-    if max_lag is None:  # the store's default
-        return await Store.open(location, key_file, read_location=read_location)
-    return await Store.open(location, key_file, read_location=read_location, max_lag=max_lag)
+    """The store at `location` with its key file (an encrypted one opens without it when only
+    its `stored_bytes_only` are checked), answering from the replica `read_location` if given
+    and waiting at most `max_lag` seconds for it (None: the store's default). The caller closes it."""
+    lag = {} if max_lag is None else {"max_lag": max_lag}
+    return await Store.open(location, key_file, stored_bytes_only=stored_bytes_only, read_location=read_location, **lag)
+
+
+def files_of(location: str, key_file: Path | None) -> tuple[Path | None, Path]:
+    """The SQLite file of the store at `location` (None for PostgreSQL) and its key file."""
+    return backends.parse_location(location).path, key_file or default_key_file(location)
+
+
+async def last_failure(store: Store) -> tuple[dict[str, str], str] | None:
+    """The last failed verification kept in the store ({scope, at, problem}) and the command
+    that clears it, or None."""
+    failure = await outcome.last_failure(store)
+    if failure is None:
+        return None
+    again = "exposure audit verify" + (" --projections" if failure["scope"] == outcome.PROJECTIONS_CHECKED else "")
+    return failure, again
 
 
 async def init(location: str, key_file: Path | None, *, timezone: str | None, encrypt: bool) -> dict[str, Any]:

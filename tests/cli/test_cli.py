@@ -106,6 +106,11 @@ def roster_csv(*rows: str, header: str = "ref,role,contract,from,until,nir") -> 
 @pytest.fixture
 def story(cli: Cli, write_file) -> Cli:
     """The CLI on a store holding STORY and a roster of three mh members."""
+    return seed_story(cli, write_file)
+
+
+def seed_story(cli: Cli, write_file) -> Cli:
+    """Record STORY and a roster of three mh members through `cli`."""
     assert cli("import", str(write_file("story.jsonl", jsonl(*STORY)))).exit_code == 0
     roster = write_file(
         "mh.csv",

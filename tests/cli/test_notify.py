@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from cli.demo import insurers_in, story_facts
+from cli.commands.demo import insurers_in, story_facts
 from tests.support import EXPOSURE
 
 VIAMEDIS = "viamedis-2024-01"

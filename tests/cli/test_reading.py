@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from cli.demo import shown_nir, spaced
+from cli.commands.demo import shown_nir, spaced
 from tests.support import EXPOSURE, INCIDENT, NIR_ALICE, Cli, error_lines, fact, ledger_size, opening
 
 LONG_ID = "retraction-of-the-preliminary-list-" + "x" * 90
@@ -410,7 +410,7 @@ def test_the_html_report_is_written_in_the_chosen_language(ledger, lang, tmp_pat
 
 
 def test_demo_members_are_n_in_all_spread_evenly_over_the_insurers():
-    from cli.demo import PROGRESS_ABOVE, shares  # noqa: PLC0415 - the demo's own arithmetic
+    from cli.commands.demo import PROGRESS_ABOVE, shares  # noqa: PLC0415 - the demo's own arithmetic
 
     split = shares(100_000, 24)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from cli.report import FIELDS_COLOUR, MEMBERS_COLOUR
+from cli.render.report_chart import FIELDS_COLOUR, MEMBERS_COLOUR
 from tests.support import INCIDENT, Cli, fact, opening
 
 WINDOW = (1200, 1600)

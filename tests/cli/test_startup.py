@@ -33,7 +33,8 @@ NEVER_AT_START = (
     "ledger.store",
     "ledger.pg_recorder",
     "projections.history",
-    "cli.report",
+    "cli.commands.report",
+    "cli.render.report",
 )
 NEVER_FOR_A_QUERY = (
     "psycopg",
@@ -45,9 +46,10 @@ NEVER_FOR_A_QUERY = (
     "cryptography",
     "ledger.pg_recorder",
     "projections.history",
-    "cli.report",
-    "cli.history_cmds",
-    "cli.audit_cmds",
+    "cli.commands.report",
+    "cli.render.report",
+    "cli.commands.history",
+    "cli.commands.audit",
     "usecases.history",
     "usecases.audit",
 )

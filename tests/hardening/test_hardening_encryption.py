@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from cli import demo
+from cli.commands import demo
 from ledger.store import Store
 from projections import queries
 from tests.support import EXPOSURE, PARIS, Cli, error_lines, ledger_size, opened, read_file, valid_nir

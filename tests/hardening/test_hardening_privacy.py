@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from cli import demo
-from cli.demo_roster import roster_rows
+from cli.commands import demo
+from cli.commands.demo_roster import roster_rows
 from tests.support import (
     EXPOSURE,
     INCIDENT,

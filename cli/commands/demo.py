@@ -1,7 +1,7 @@
 """`exposure demo`: the Viamedis/Almerys story, synthetic members, answers at several dates.
 
 The facts (`cli/demo_story.jsonl`) follow the public record in `docs/DEMO.md`;
-every member is synthetic (`cli/demo_roster.py`), no real person's data is used.
+every member is synthetic (`cli/commands/demo_roster.py`), no real person's data is used.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any, Final
 
 import click
+import msgspec
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from cli import render
-from cli.demo_roster import SHARED_EVERY, roster_rows, shared_nir, write_roster_csv
+from cli.commands.demo_roster import SHARED_EVERY, roster_rows, shared_nir, write_roster_csv
 from cli.i18n import _
+from cli.render import tables
 from cli.shell import emit_json, err, json_option, out, run, settings
+from domain.answers import NotKnown, Summary
 from domain.facts import KINDS
 from usecases import When, questions, session, writes
 from usecases.session import Store
@@ -169,14 +171,14 @@ async def run_demo(
         with tempfile.TemporaryDirectory(prefix="exposure-demo-rosters-") as rosters, _bar(members) as progress:
             loaded = await load(store, Path(rosters), members, progress)
         incidents = await _in_story_order(store)
-        answers: list[dict[str, Any]] = []
+        answers: list[Summary | NotKnown] = []
         for day in DATES:
             h = await session.horizon(store, When(day))
             for incident in incidents:
                 answers.append(await questions.summary(store, incident, h))
         nir = shown_nir(members, loaded["insurers"])
         if as_json:
-            emit_json({"store": location, "loaded": loaded, "nir": nir, "summaries": answers})
+            emit_json({"store": location, "loaded": loaded, "nir": nir, "summaries": msgspec.to_builtins(answers)})
             return
         tz = store.tz
         out.print(
@@ -190,9 +192,9 @@ async def run_demo(
             + "\n"
         )
         for incident in incidents:
-            render.evolution(incident, [a for a in answers if a["incident"] == incident], tz)
+            tables.evolution(incident, [a for a in answers if a.incident == incident], tz)
             out.print()
-        render.evolution_legend()
+        tables.evolution_legend()
         out.print()
         command = f"exposure --store {shlex.quote(location)}" + (
             f" --key-file {shlex.quote(str(key_file))}" if key_file else ""

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import click
 from rich.table import Table
 
-from cli import render
 from cli.i18n import _
-from cli.roster import RosterProgress
+from cli.render import tables
+from cli.render.progress import RosterProgress
 from cli.shell import (
     MOMENT,
     emit_json,
@@ -93,30 +93,30 @@ def audit_log(
 
 def _render_log(rows: list[dict[str, Any]], tz: ZoneInfo) -> None:
     table = Table(show_header=True, title=_("Every fact in append order ({zone})").format(zone=tz.key))
-    render.id_column(table, "#", [str(row["position"]) for row in rows], justify="right")
+    tables.id_column(table, "#", [str(row["position"]) for row in rows], justify="right")
     for column in (_("recorded at"), _("known on")):
-        render.id_column(table, column, ["2024-01-01 00:00"])
-    render.id_column(table, _("late entry"), [_("late")])
-    render.id_column(table, _("occurred on"), ["2024-01-01 00:00"])
-    render.id_column(table, _("kind"), [row["kind"] for row in rows])
-    render.id_column(table, _("id"), [row["id"] for row in rows])
+        tables.id_column(table, column, ["2024-01-01 00:00"])
+    tables.id_column(table, _("late entry"), [_("late")])
+    tables.id_column(table, _("occurred on"), ["2024-01-01 00:00"])
+    tables.id_column(table, _("kind"), [row["kind"] for row in rows])
+    tables.id_column(table, _("id"), [row["id"] for row in rows])
     table.add_column(_("by"), overflow="fold", max_width=20)
     table.add_column(_("source"), overflow="fold", max_width=40)
-    render.id_column(table, _("hash (cut)"), ["0" * 16])
+    tables.id_column(table, _("hash (cut)"), ["0" * 16])
     for row in rows:
         table.add_row(
             str(row["position"]),
-            render.stamp(row["recorded_at"], tz),
-            render.stamp(row["known_on"], tz),
+            tables.stamp(row["recorded_at"], tz),
+            tables.stamp(row["known_on"], tz),
             f"[bold]{_('late')}[/bold]" if row["late"] else "",
-            render.stamp(row["occurred_on"], tz),
+            tables.stamp(row["occurred_on"], tz),
             row["kind"],
             row["id"],
             row.get("by") or "",
             row.get("source") or "",
             row["hash"][:16],
         )
-    render.print_table(table)
+    tables.print_table(table)
 
 
 # -- verify and head --------------------------------------------------------------------

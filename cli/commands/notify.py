@@ -1,7 +1,7 @@
 """`exposure notify`: the notification to the authority (Art. 33(3)), the members' mail-merge
 file and the letter to members (Art. 34(2)). Loaded on first use through `COMMANDS` in cli/main.py.
 
-The drafts are data (`projections.notify`, `domain.notify`); `cli/notify_render.py` words
+The drafts are data (`projections.notify`, `domain.notify`); `cli/render/notify.py` words
 them as Markdown, HTML or text. Every statement of a Markdown or HTML draft ends with the
 numbers of the facts behind it, listed in the appendix.
 """
@@ -18,8 +18,8 @@ from typing import Any, Final, TextIO
 
 import click
 
-from cli.notify_render import Words, authority_doc, html_page, letter_html, letter_parts, letter_text, markdown
-from cli.notify_texts import LANGS
+from cli.render.notify import Words, authority_doc, html_page, letter_html, letter_parts, letter_text, markdown
+from cli.render.notify_texts import LANGS
 from cli.shell import horizon_at, knowledge_options, rules_option, run, with_store
 from domain import obligations as rules
 from domain.errors import InvalidFact

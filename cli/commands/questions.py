@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from collections.abc import Iterator
+from typing import Any, Final, TextIO
 
 import click
 import msgspec
 
-from cli import render
-from cli.shell import emit_json, horizon_at, horizon_options, run, with_store
-from domain import nir as nir_rules
+from cli.emit import CSV, emit, output_options
+from cli.render import tables
+from cli.shell import horizon_at, knowledge_options, run, with_store
 from domain.errors import LedgerError
-from ledger.store import Store
-from projections import queries
+from usecases import questions
+from usecases.session import Horizon, Store
 
 
 @click.command()
 @click.option("--incident", required=True, help="Incident id, e.g. viamedis-2024-01.")
-@horizon_options
-def summary(incident: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool) -> None:
+@knowledge_options
+@output_options(rows=False)
+def summary(incident: str, as_known_on: str | None, as_recorded_at: str | None, output: str) -> None:
     """Insurers, member counts and field categories of an incident.
 
     \b
@@ -30,8 +32,8 @@ def summary(incident: str, as_known_on: str | None, as_recorded_at: str | None, 
     @with_store
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        data = await queries.summary(store.db, incident, h)
-        emit_json(data) if as_json else render.summary(data, store.tz)
+        data = await questions.summary(store, incident, h)
+        emit(data, output, table=lambda: tables.summary(data, store.tz))
 
     run(go())
 
@@ -39,8 +41,9 @@ def summary(incident: str, as_known_on: str | None, as_recorded_at: str | None, 
 @click.command()
 @click.option("--incident", required=True, help="Incident id.")
 @click.option("--insurer", "insurer_id", required=True, help="Insurer id.")
-@horizon_options
-def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded_at: str | None, as_json: bool) -> None:
+@knowledge_options
+@output_options(rows=False)
+def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded_at: str | None, output: str) -> None:
     """One insurer: status, scope, fields, counts, notification dates.
 
     \b
@@ -51,8 +54,8 @@ def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded
     @with_store
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        data = await queries.insurer(store.db, incident, insurer_id, h)
-        emit_json(data) if as_json else render.insurer(data, store.tz)
+        data = await questions.insurer(store, incident, insurer_id, h)
+        emit(data, output, table=lambda: tables.insurer(data, store.tz))
 
     run(go())
 
@@ -65,14 +68,15 @@ def insurer(incident: str, insurer_id: str, as_known_on: str | None, as_recorded
     help="Social security number: every membership of that person. '-': read NIRs from standard input,"
     " one per line, and answer one JSON object per line (NIRs stay out of shell history and process lists).",
 )
-@horizon_options
+@knowledge_options
+@output_options(rows=True)
 def member(
     insurer_id: str | None,
     ref: str | None,
     nir: str | None,
     as_known_on: str | None,
     as_recorded_at: str | None,
-    as_json: bool,
+    output: str,
 ) -> None:
     """Every membership found, per incident: status, fields, implied fields and the facts behind.
 
@@ -86,6 +90,8 @@ def member(
         raise click.UsageError("give --insurer and --ref, or --nir")
     if nir is not None and (insurer_id is not None or ref is not None):
         raise click.UsageError("give either --nir or --insurer with --ref, not both")
+    if nir == "-" and output == CSV:
+        raise click.UsageError("--nir - answers JSON Lines, one object per input line: leave out --csv")
 
     @with_store
     async def go(store: Store) -> None:
@@ -93,28 +99,31 @@ def member(
         if nir == "-":
             await _lookups(store, h, sys.stdin)
             return
-        if insurer_id is not None:
-            await queries.require_insurer(store.db, insurer_id)  # a typo is an error, not "no membership"
-        pseudonym = None
-        if nir is not None:
-            key = store.keys_for("member --nir needs it (a NIR is looked up by its keyed pseudonym)").nir_key
-            pseudonym = nir_rules.pseudonymise(nir, key)
-        data = await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonym)
-        emit_json(data) if as_json else render.member(data, store.tz)
+        data = await questions.member(store, h, insurer_id=insurer_id, ref=ref, nir=nir)
+        emit(data, output, table=lambda: tables.member(data, store.tz), rows=membership_rows, columns=MEMBER_COLUMNS)
 
     run(go())
+
+
+MEMBER_COLUMNS: Final = ("insurer", "ref", "incident", "status", "fields", "implied", "because")
+"""`member --csv`: one line per membership and incident."""
+
+
+def membership_rows(answer: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """One row per membership and incident: the member's keys, then the incident's answer."""
+    for membership in answer["memberships"]:
+        for found in membership["incidents"]:
+            yield {"insurer": membership["insurer"], "ref": membership["ref"], **found}
 
 
 LOOKUP_BATCH = 5_000
 """NIRs answered per batch by `member --nir -` (one statement per batch: `projections.batch`)."""
 
 
-async def _lookups(store: Store, h: queries.Horizon, lines: TextIO) -> None:
+async def _lookups(store: Store, h: Horizon, lines: TextIO) -> None:
     """`member --nir -`: one JSON object per input line, in order, with the line number; an
     invalid NIR answers `{"line": N, "error": ...}` and the others are still answered."""
-    from usecases import questions  # noqa: PLC0415 - start-up: it loads the roster import (and cryptography)
-
-    key = store.keys.nir_key
+    to_pseudonym = questions.pseudonymiser(store)
     encoder = msgspec.json.Encoder()
     pieces = questions.Pieces(encoder=encoder)
     pending: list[tuple[int, str | None, str | None]] = []  # (line, pseudonym, error)
@@ -139,7 +148,7 @@ async def _lookups(store: Store, h: queries.Horizon, lines: TextIO) -> None:
         if not text:
             continue
         try:
-            pending.append((number, nir_rules.pseudonymise(text, key), None))
+            pending.append((number, to_pseudonym(text), None))
         except LedgerError as problem:
             pending.append((number, None, str(problem)))
         if len(pending) >= LOOKUP_BATCH:

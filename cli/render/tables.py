@@ -7,16 +7,33 @@ to the minute, and each screen names the zone once, in its header line. JSON kee
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
+from msgspec import UnsetType, structs
 from rich.measure import Measurement
 from rich.table import Table
 
 from cli.i18n import _, language
 from cli.shell import out
 from domain import times
+from domain.answers import Insurer, Member, NotKnown, Summary
 from domain.categories import BY_NAME
+
+
+class Dated(Protocol):
+    """An answer's horizon: as known on X (as recorded at Y)."""
+
+    @property
+    def as_known_on(self) -> str: ...
+
+    @property
+    def as_recorded_at(self) -> str | UnsetType: ...
+
+
+def items(answer: Any) -> list[tuple[str, Any]]:
+    """A Struct's fields and values, in order (as its JSON keys)."""
+    return list(structs.asdict(answer).items())
 
 
 def _month(number: int) -> str:
@@ -46,21 +63,21 @@ def when(value: str | datetime, tz: ZoneInfo) -> str:
     return f"{moment.day} {_month(moment.month)} {moment.year} {moment:%H:%M}"
 
 
-def horizon(data: dict[str, Any], tz: ZoneInfo) -> str:
+def horizon(answer: Dated, tz: ZoneInfo) -> str:
     """`as known on 1 Feb 2024 23:59, as recorded at 10 Feb 2024 09:00 (Europe/Paris)`."""
-    text = _("as known on {moment}").format(moment=when(data["as_known_on"], tz))
-    if data.get("as_recorded_at"):
-        text += ", " + _("as recorded at {moment}").format(moment=when(data["as_recorded_at"], tz))
+    text = _("as known on {moment}").format(moment=when(answer.as_known_on, tz))
+    if isinstance(answer.as_recorded_at, str):
+        text += ", " + _("as recorded at {moment}").format(moment=when(answer.as_recorded_at, tz))
     return f"{text} ({tz.key})"
 
 
-def not_known(data: dict[str, Any], tz: ZoneInfo) -> None:
+def not_known(answer: NotKnown, tz: ZoneInfo) -> None:
     """An incident asked about before any of its facts is known."""
     text = _("{incident} was not known as of {moment}").format(
-        incident=data["incident"], moment=when(data["as_known_on"], tz)
+        incident=answer.incident, moment=when(answer.as_known_on, tz)
     )
-    if data.get("as_recorded_at"):
-        text += ", " + _("as recorded at {moment}").format(moment=when(data["as_recorded_at"], tz))
+    if isinstance(answer.as_recorded_at, str):
+        text += ", " + _("as recorded at {moment}").format(moment=when(answer.as_recorded_at, tz))
     out.print(f"{text} ({tz.key}).")
 
 
@@ -98,61 +115,62 @@ def status_word(status: str) -> str:
     return words.get(status, status)
 
 
-def summary(data: dict[str, Any], tz: ZoneInfo) -> None:
+def summary(answer: Summary | NotKnown, tz: ZoneInfo) -> None:
     """The summary of an incident as known on a date."""
-    if not data.get("known", True):
-        not_known(data, tz)
+    if isinstance(answer, NotKnown):
+        not_known(answer, tz)
         return
-    out.print(f"[bold]{data['incident']}[/bold] {horizon(data, tz)}")
+    out.print(f"[bold]{answer.incident}[/bold] {horizon(answer, tz)}")
     insurers = Table(title=_("Insurers"), show_header=True, title_justify="left")
     insurers.add_column(_("status"))
     insurers.add_column(_("count"), justify="right")
     insurers.add_column(_("insurers"))
-    for status, ids in data["insurers"].items():
+    for status, ids in items(answer.insurers):
         insurers.add_row(status_word(status), str(len(ids)), listed(ids))
     out.print(insurers)
     members = Table(title=_("Members"), show_header=True, title_justify="left")
-    for key in data["members"]:
+    counts = items(answer.members)
+    for key, _count in counts:
         members.add_column(status_word(key), justify="right")
-    members.add_row(*(f"{v:,}" for v in data["members"].values()))
+    members.add_row(*(f"{v:,}" for _key, v in counts))
     out.print(members)
     fields = Table(title=_("Field categories"), show_header=True, title_justify="left")
     fields.add_column(_("status"))
     fields.add_column(_("categories"))
-    for status, cats in data["fields"].items():
+    for status, cats in items(answer.fields):
         fields.add_row(status_word(status), listed(cats))
     out.print(fields)
 
 
-def insurer(data: dict[str, Any], tz: ZoneInfo) -> None:
+def insurer(answer: Insurer | NotKnown, tz: ZoneInfo) -> None:
     """One insurer in one incident."""
-    if not data.get("known", True):
-        not_known(data, tz)
+    if isinstance(answer, NotKnown):
+        not_known(answer, tz)
         return
-    name = f" ({data['name']})" if data.get("name") else ""
+    name = f" ({answer.name})" if answer.name else ""
     out.print(
-        f"[bold]{data['insurer']}{name}[/bold] "
-        + _("in {incident}").format(incident=data["incident"])
-        + f" {horizon(data, tz)}"
+        f"[bold]{answer.insurer}{name}[/bold] "
+        + _("in {incident}").format(incident=answer.incident)
+        + f" {horizon(answer, tz)}"
     )
     out.print(
         _("status: {status}  because: {facts}").format(
-            status=f"[bold]{status_word(data['status'])}[/bold]", facts=listed(data["because"])
+            status=f"[bold]{status_word(answer.status)}[/bold]", facts=listed(answer.because)
         )
     )
-    scope = data["scope"]
+    scope = answer.scope
     if scope:
-        parts = [f"{k}={v}" for k, v in scope.items() if v is not None and k != "fact"]
-        out.print(_("scope: {criteria} (fact {fact})").format(criteria="; ".join(parts), fact=scope["fact"]))
+        parts = [f"{k}={v}" for k, v in items(scope) if v is not None and k != "fact"]
+        out.print(_("scope: {criteria} (fact {fact})").format(criteria="; ".join(parts), fact=scope.fact))
     else:
         out.print(_("scope: every member"))
-    exposed = _("exposed: {categories}").format(categories=listed(data["exposed"]))
-    if data["implied"]:
-        exposed += "  " + _("(implied by nir: {categories})").format(categories=listed(data["implied"]))
+    exposed = _("exposed: {categories}").format(categories=listed(answer.exposed))
+    if answer.implied:
+        exposed += "  " + _("(implied by nir: {categories})").format(categories=listed(answer.implied))
     out.print(exposed)
-    ruled_out = sorted(c for c, s in data["fields"].items() if s == "ruled-out")
+    ruled_out = sorted(c for c, s in answer.fields.items() if s == "ruled-out")
     out.print(_("ruled out: {categories}").format(categories=listed(ruled_out)))
-    known = [(c, s) for c, s in data["fields"].items() if s != "unknown"]
+    known = [(c, s) for c, s in answer.fields.items() if s != "unknown"]
     if known:
         fields = Table(title=_("Field categories"), show_header=True, title_justify="left")
         fields.add_column(_("category"), no_wrap=True)
@@ -162,17 +180,17 @@ def insurer(data: dict[str, Any], tz: ZoneInfo) -> None:
             fields.add_row(category, category_label(category), status_word(status))
         out.print(fields)
     members = Table(show_header=True)
-    for key in data["members"]:
+    counts = items(answer.members)
+    for key, _count in counts:
         members.add_column(_("memberships") if key == "memberships" else status_word(key), justify="right")
-    members.add_row(*(f"{v:,}" for v in data["members"].values()))
+    members.add_row(*(f"{v:,}" for _key, v in counts))
     out.print(members)
-    labels = {
-        "informed_at": _("informed at"),
-        "authority_notified_at": _("authority notified at"),
-        "members_notified_at": _("members notified at"),
-    }
-    for key, label in labels.items():
-        out.print(_("{label}: {value}").format(label=label, value=stamp(data[key], tz)))
+    for label, value in (
+        (_("informed at"), answer.informed_at),
+        (_("authority notified at"), answer.authority_notified_at),
+        (_("members notified at"), answer.members_notified_at),
+    ):
+        out.print(_("{label}: {value}").format(label=label, value=stamp(value, tz)))
 
 
 def id_column(table: Table, header: str, values: list[str], justify: str = "left") -> None:
@@ -203,31 +221,31 @@ def print_table(table: Table) -> None:
         out.width = screen
 
 
-def member(data: dict[str, Any], tz: ZoneInfo) -> None:
+def member(answer: Member, tz: ZoneInfo) -> None:
     """Every membership of a person, per incident: one block each, so that no id is ever cut."""
-    if not data["memberships"]:
-        out.print(_("No membership found {horizon}.").format(horizon=horizon(data, tz)))
+    if not answer.memberships:
+        out.print(_("No membership found {horizon}.").format(horizon=horizon(answer, tz)))
         return
-    out.print(horizon(data, tz)[:1].upper() + horizon(data, tz)[1:])
-    for membership in data["memberships"]:
-        who = f"[bold]{membership['insurer']} {membership['ref']}[/bold]"
-        if not membership["incidents"]:
+    out.print(horizon(answer, tz)[:1].upper() + horizon(answer, tz)[1:])
+    for membership in answer.memberships:
+        who = f"[bold]{membership.insurer} {membership.ref}[/bold]"
+        if not membership.incidents:
             out.print(who + ": " + _("enrolled, no incident known"))
-        for answer in membership["incidents"]:
+        for found in membership.incidents:
             out.print(
                 f"{who} "
                 + _("in {incident}: {status}").format(
-                    incident=answer["incident"], status=f"[bold]{status_word(answer['status'])}[/bold]"
+                    incident=found.incident, status=f"[bold]{status_word(found.status)}[/bold]"
                 )
             )
-            if answer["fields"]:
-                out.print("  " + _("fields: {categories}").format(categories=listed(answer["fields"])))
-            if answer["implied"]:
-                out.print("  " + _("implied by nir: {categories}").format(categories=listed(answer["implied"])))
-            out.print("  " + _("because: {facts}").format(facts=listed(answer["because"])))
+            if found.fields:
+                out.print("  " + _("fields: {categories}").format(categories=listed(found.fields)))
+            if found.implied:
+                out.print("  " + _("implied by nir: {categories}").format(categories=listed(found.implied)))
+            out.print("  " + _("because: {facts}").format(facts=listed(found.because)))
 
 
-def evolution(incident: str, answers: list[dict[str, Any]], tz: ZoneInfo) -> None:
+def evolution(incident: str, answers: list[Summary | NotKnown], tz: ZoneInfo) -> None:
     """How the answer about one incident changed from date to date (the demo's view)."""
     table = Table(
         title=_("{incident}: what was known, date by date ({zone})").format(incident=incident, zone=tz.key),
@@ -248,20 +266,20 @@ def evolution(incident: str, answers: list[dict[str, Any]], tz: ZoneInfo) -> Non
     for column, justify in columns:
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for answer in answers:
-        if not answer.get("known", True):
-            table.add_row(stamp(answer["as_known_on"], tz)[:10], *(["—"] * 8))
+        if isinstance(answer, NotKnown):
+            table.add_row(stamp(answer.as_known_on, tz)[:10], *(["—"] * 8))
             continue
-        insurers, members, fields = answer["insurers"], answer["members"], answer["fields"]
+        insurers, members, fields = answer.insurers, answer.members, answer.fields
         table.add_row(
-            stamp(answer["as_known_on"], tz)[:10],
-            str(len(insurers["affected"])),
-            str(len(insurers["ruled_out"])),
-            str(len(insurers["informed"])),
-            f"{members['affected']:,}",
-            f"{members['people']:,}",
-            listed(fields["exposed"]),
-            listed(fields["ruled_out"]),
-            listed(fields["suspected"]),
+            stamp(answer.as_known_on, tz)[:10],
+            str(len(insurers.affected)),
+            str(len(insurers.ruled_out)),
+            str(len(insurers.informed)),
+            f"{members.affected:,}",
+            f"{members.people:,}",
+            listed(fields.exposed),
+            listed(fields.ruled_out),
+            listed(fields.suspected),
         )
     out.print(table)
 

@@ -1,5 +1,5 @@
 """Words for the notifications: the draft to the authority as Markdown or HTML, the letter to
-members as text or HTML, in French or English (`cli/notify_texts.py`).
+members as text or HTML, in French or English (`cli/render/notify_texts.py`).
 
 A draft is a `Doc`: sections of `Statement`s, each with the ids of the facts behind it,
 numbered in order of first citation and listed in an appendix. Text from the facts is
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from cli.notify_texts import CATEGORY_LABELS, LETTER, T
+from cli.render.notify_texts import CATEGORY_LABELS, LETTER, T
 from domain import times
 
 # -- words ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from cli.i18n import _
-from cli.roster import RosterProgress
+from cli.render.progress import RosterProgress
 from cli.shell import emit_json, err, json_option, run, settings, with_store
 from domain.errors import StoreError
 from ledger import copying

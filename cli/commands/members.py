@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from cli import render
 from cli.i18n import _, ngettext
-from cli.roster import RosterProgress
+from cli.render import tables
+from cli.render.progress import RosterProgress
 from cli.shell import MOMENT, emit_json, horizon_at, json_option, knowledge_options, run, warn, with_store
 from usecases import questions, writes
 from usecases.session import Store
@@ -68,7 +68,7 @@ def _roster_warning(kind: str, values: dict[str, Any], store: Store) -> str:
         return _(
             "this file was already imported (fact {fact}, known on {moment} {zone}):"
             " importing it again records its members again"
-        ).format(fact=values["fact"], moment=render.stamp(values["known_on"], store.tz), zone=store.tz.key)
+        ).format(fact=values["fact"], moment=tables.stamp(values["known_on"], store.tz), zone=store.tz.key)
     return kind  # pragma: no cover - every kind roster.import_roster uses is worded above
 
 

@@ -1,0 +1,1 @@
+"""The commands, one module per group of questions (`cli.main.COMMANDS` names each one)."""

@@ -1,0 +1,1 @@
+"""What people read: terminal tables, progress bars, notice drafts, the HTML report page."""
