@@ -31,6 +31,10 @@ from projections.db import SQLITE, Db
 
 COLUMNS: Final = ("originator_id", "originator_version", "topic", "state")
 PAGE: Final = 512
+"""At most this many rows a page; fewer when rows are large (see `PAGE_BYTES`)."""
+PAGE_BYTES: Final = 16 * 1024 * 1024
+"""About this many bytes of rows a page: a roster fact holds thousands of members, so pages
+of a fixed number of rows would hold the facts of millions of members at once."""
 ROWID_MIN: Final = -(2**63)
 
 
@@ -65,8 +69,9 @@ async def rows(db: Db, *, after: int | None = None) -> AsyncIterator[StoredRow]:
     last = ROWID_MIN if after is None else after
     first = after is None
     position = 0
+    size = 16  # grows while rows are small, shrinks when they are large
     while True:
-        sql = f"SELECT {key}, {select} FROM {table} WHERE {key} {'>=' if first else '>'} ? ORDER BY {key} LIMIT {PAGE}"
+        sql = f"SELECT {key}, {select} FROM {table} WHERE {key} {'>=' if first else '>'} ? ORDER BY {key} LIMIT {size}"
         try:
             async with db.execute(sql, (last,)) as cursor:
                 page = list(await cursor.fetchall())
@@ -76,6 +81,7 @@ async def rows(db: Db, *, after: int | None = None) -> AsyncIterator[StoredRow]:
             ) from None
         if not page:
             return
+        size = _next_size(page)
         for raw in page:
             position += 1
             yield _checked(db, position, raw)
@@ -83,6 +89,12 @@ async def rows(db: Db, *, after: int | None = None) -> AsyncIterator[StoredRow]:
         last = page[-1][0]
         if not isinstance(last, int):
             raise AuditFailure(f"position {position}: the row id is not an integer", position)
+
+
+def _next_size(page: list[Any]) -> int:
+    """How many rows the next page may hold to stay near `PAGE_BYTES`, judged by this page."""
+    size = sum(len(v) for raw in page for v in raw if isinstance(v, (bytes, bytearray, memoryview, str)))
+    return max(1, min(PAGE, len(page) * PAGE_BYTES // max(1, size)))
 
 
 def _first_line(problem: BaseException) -> str:

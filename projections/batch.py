@@ -90,39 +90,109 @@ def _later(table: str, alias: str, of: str, keys: str) -> str:
     )
 
 
-BATCH_SQL: Final = f"""
-WITH pairs AS ({_PAIRS}),
-    cur AS (
+_LATER_VERSION: Final = _later("member_versions", "w", "v", "w.insurer = v.insurer AND w.ref = v.ref")
+
+_CUR: Final = f"""cur AS (
         SELECT p.nir, v.insurer, v.ref, v.pos, v.role, v.contract, v.from_day, v.until_day
         FROM pairs p JOIN member_versions v ON v.insurer = p.insurer AND v.ref = p.ref
-        WHERE v.nir = p.nir AND {visible("v")}
-          AND (v.multi = 0 OR NOT EXISTS ({
-    _later("member_versions", "w", "v", "w.insurer = v.insurer AND w.ref = v.ref")
-}))
-    ),
-    inc AS (SELECT value AS incident FROM json_each(:incidents)),
-    {_SCOPES_CTE}
-SELECT cur.nir, cur.insurer, cur.ref, inc.incident,
-       (SELECT id FROM facts WHERE pos = cur.pos) AS enrolled,
-       (SELECT id FROM facts WHERE pos = f.pos) AS finding,
-       COALESCE(f.status, CASE WHEN sc.insurer IS NOT NULL AND {_MATCHED}
-            THEN 'presumed' ELSE 'not-affected' END) AS status
-FROM cur
+        WHERE (p.nir IS NULL OR v.nir = p.nir) AND {visible("v")}
+          AND (v.multi = 0 OR NOT EXISTS ({_LATER_VERSION}))
+    )"""
+"""Each membership's current version at the horizon; one found by NIR must still hold that NIR."""
+
+_STATUS: Final = f"""COALESCE(f.status, CASE WHEN sc.insurer IS NOT NULL AND {_MATCHED}
+            THEN 'presumed' ELSE 'not-affected' END)"""
+
+_JOINS: Final = f"""FROM cur
 LEFT JOIN inc ON 1 = 1
 LEFT JOIN member_findings f ON f.incident = inc.incident AND f.insurer = cur.insurer AND f.ref = cur.ref
     AND {visible("f")}
     AND (f.multi = 0 OR NOT EXISTS ({
     _later("member_findings", "g", "f", "g.incident = f.incident AND g.insurer = f.insurer AND g.ref = f.ref")
 }))
-LEFT JOIN sc ON sc.insurer = cur.insurer AND sc.incident = inc.incident
+LEFT JOIN sc ON sc.insurer = cur.insurer AND sc.incident = inc.incident"""
+"""Every incident of each membership, with its latest finding and its insurer's scope."""
+
+BATCH_SQL: Final = f"""
+WITH pairs AS ({_PAIRS}),
+    {_CUR},
+    inc AS (SELECT value AS incident FROM json_each(:incidents)),
+    {_SCOPES_CTE}
+SELECT cur.nir, cur.insurer, cur.ref, inc.incident,
+       (SELECT id FROM facts WHERE pos = cur.pos) AS enrolled,
+       (SELECT id FROM facts WHERE pos = f.pos) AS finding,
+       {_STATUS} AS status
+{_JOINS}
 """
 """Every membership's status in every incident, for a batch of NIR pseudonyms: one statement.
-A membership without incidents yet comes once, with `incident` NULL. (The scopes' columns are
+A membership without incidents yet comes once, with `incident` NULL. Status as
+`queries.member_status_sql` (SPEC §5): the latest finding, else `presumed` when the insurer is
+affected and the member matches its scope, else `not-affected`. (The scopes' columns are
 cast to TEXT so that SQLite indexes them on (incident, insurer): `json_extract` has no affinity,
 and compared with a TEXT column it could only be indexed on the incident, and every member
-would be compared with every insurer's entry.) Status as
-`queries.member_status_sql` (SPEC §5): the latest finding, else `presumed` when the insurer is
-affected and the member matches its scope, else `not-affected`."""
+would be compared with every insurer's entry.)"""
+
+_THEN: Final = (
+    "{t}.known_us <= bn.x AND {t}.pos <= :p"
+    " AND {t}.pos NOT IN (SELECT CAST(value AS INTEGER) FROM json_each(bn.hidden))"
+)
+"""Visible as known when the blanket notice `bn` was given (the same position, its retractions)."""
+
+_THEN_MATCHED: Final = scope_sql(
+    {"contracts": "bn.contracts", "roles": "bn.roles", "enrolled_from": "bn.ef", "enrolled_until": "bn.eu"},
+    table="t",
+    nullable=True,
+)
+
+LOOKUPS_SQL: Final = f"""
+WITH pairs AS (
+    SELECT n.nir, n.insurer, n.ref FROM json_each(:nirs) w JOIN nir_members n ON n.nir = w.value
+    WHERE :every = 1 OR n.insurer = :insurer
+    UNION
+    SELECT n.nir, n.insurer, n.ref FROM json_each(:nirs) w JOIN nir_recent n ON n.nir = w.value
+    WHERE :every = 1 OR n.insurer = :insurer
+    UNION
+    SELECT NULL, CAST(json_extract(w.value, '$[0]') AS TEXT), CAST(json_extract(w.value, '$[1]') AS TEXT)
+    FROM json_each(:refs) w WHERE :every = 1 OR json_extract(w.value, '$[0]') = :insurer
+),
+    {_CUR},
+    inc AS (SELECT value AS incident FROM json_each(:incidents)),
+    {_SCOPES_CTE},
+    bn AS (
+        SELECT CAST(json_extract(value, '$.incident') AS TEXT) AS incident,
+               CAST(json_extract(value, '$.insurer') AS TEXT) AS insurer,
+               CAST(json_extract(value, '$.at') AS BIGINT) AS at,
+               CAST(json_extract(value, '$.x') AS BIGINT) AS x,
+               json_extract(value, '$.hidden') AS hidden,
+               CAST(json_extract(value, '$.affected') AS INTEGER) AS affected,
+               json_extract(value, '$.contracts') AS contracts,
+               json_extract(value, '$.roles') AS roles,
+               json_extract(value, '$.from') AS ef,
+               json_extract(value, '$.until') AS eu
+        FROM json_each(:blanket)
+    )
+SELECT cur.nir, cur.insurer, cur.ref, cur.role, inc.incident, {_STATUS} AS status,
+       (SELECT MAX(m.occurred_us) FROM member_notices m
+        WHERE m.incident = inc.incident AND m.insurer = cur.insurer AND m.ref = cur.ref AND {visible("m")}) AS named,
+       (SELECT MAX(bn.at) FROM bn JOIN member_versions t ON t.insurer = cur.insurer AND t.ref = cur.ref
+        WHERE bn.incident = inc.incident AND bn.insurer = cur.insurer AND {_THEN.format(t="t")}
+          AND NOT EXISTS (SELECT 1 FROM member_versions u WHERE u.insurer = t.insurer AND u.ref = t.ref
+                          AND {_THEN.format(t="u")}
+                          AND (u.known_us > t.known_us OR (u.known_us = t.known_us AND u.pos > t.pos)))
+          AND COALESCE(
+                (SELECT g.status FROM member_findings g
+                 WHERE g.incident = bn.incident AND g.insurer = t.insurer AND g.ref = t.ref AND {_THEN.format(t="g")}
+                 ORDER BY g.known_us DESC, g.pos DESC LIMIT 1),
+                CASE WHEN bn.affected = 1 AND {_THEN_MATCHED} THEN 'presumed' ELSE 'not-affected' END
+              ) IN ('confirmed', 'presumed')) AS blanket
+{_JOINS}
+"""
+"""The lookup service's batch (`projections.lookups.answer`): the statement above for NIR
+pseudonyms and (insurer, ref) pairs, scoped to one insurer unless `:every`, each row with the
+membership's role and when it was last told: the latest visible notice naming it (`named`),
+and the latest blanket notice (`:blanket`, one entry per `members-notified` without refs:
+when it was given, the horizon as known then, the insurer's status and scope then) under which
+the membership was affected as known then (`blanket`)."""
 
 _ENROLLED_SQL: Final = f"""
 SELECT DISTINCT p.nir, v.insurer, v.ref

@@ -1,21 +1,21 @@
-"""Batch member lookups for the lookup service: one query per batch, hit or miss.
+"""Batch member lookups for the lookup service: one statement per batch, hit or miss.
 
 `answer` takes up to a thousand lookups (a NIR pseudonym, or an insurer and a member
 ref) and answers each with its memberships in every incident the ledger knows at the
 horizon, as `queries.member` does for one, with two differences that the service needs:
 
 - **one code path for a hit and a miss.** Whatever the lookups find, the batch runs the
-  same single query (the memberships the pseudonyms and refs name, then every member
-  version, finding and named notice of those memberships) and the same Python fold over
-  its rows; a miss is a fold over no rows. No query depends on what an earlier one found.
-- **scoped to one insurer.** With `insurer` given, the query itself selects that insurer's
-  rows only: a NIR enrolled at another insurer finds no row, exactly as a NIR enrolled
-  nowhere.
+  same single statement (`projections.batch.LOOKUPS_SQL`, the set-wise batch that `member
+  --nir -` uses, with refs, roles and notices) and the same short fold over its rows; a
+  miss is a fold over no rows. No statement depends on what an earlier one found.
+- **scoped to one insurer.** With `insurer` given, the statement itself selects that
+  insurer's rows only: a NIR enrolled at another insurer finds no row, exactly as a NIR
+  enrolled nowhere.
 
-Statuses follow SPEC §5 (`member_status` below, the same rules `queries.member_status_sql`
-writes in SQL); `notified_at` is the latest `members-notified` visible at the horizon that
-covers the membership: one naming its ref, or one without refs given while it was affected
-as known then (the notice's `occurred_on`).
+Statuses follow SPEC §5 (the rules `queries.member_status_sql` writes); `notified_at` is the
+latest `members-notified` visible at the horizon that covers the membership: one naming its
+ref, or one without refs given while it was affected as known then (the notice's
+`occurred_on`), both decided in SQL.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Final
 
 import msgspec
@@ -31,44 +31,11 @@ import msgspec
 from domain.categories import implied
 from domain.derive import IncidentView
 from domain.times import from_micros, iso_utc, to_micros
+from projections.batch import LOOKUPS_SQL, _scopes
 from projections.db import Db
-from projections.queries import AFFECTED, Horizon, incident_view, incidents
+from projections.queries import AFFECTED, Horizon, _scopes_json, incident_view, incidents
 
 MAX_BATCH: Final = 1_000
-
-_PAIRS: Final = """
-    SELECT insurer, ref FROM nir_members
-    WHERE nir IN (SELECT value FROM json_each(:nirs)) AND (:every = 1 OR insurer = :insurer)
-    UNION
-    SELECT insurer, ref FROM nir_recent
-    WHERE nir IN (SELECT value FROM json_each(:nirs)) AND (:every = 1 OR insurer = :insurer)
-    UNION
-    SELECT DISTINCT insurer, ref FROM member_versions
-    WHERE insurer IN (SELECT value FROM json_each(:ref_insurers)) AND ref IN (SELECT value FROM json_each(:refs))
-      AND (:every = 1 OR insurer = :insurer)
-"""
-
-ROWS_SQL: Final = f"""
-WITH pairs AS ({_PAIRS})
-SELECT 'v' AS tag, v.insurer, v.ref, v.pos, v.known_us, v.role AS a, v.contract AS b, v.from_day AS c,
-       v.until_day AS d, v.nir AS e, CAST(NULL AS INTEGER) AS n
-FROM pairs p JOIN member_versions v ON v.insurer = p.insurer AND v.ref = p.ref
-WHERE v.pos <= :p
-UNION ALL
-SELECT 'f', f.insurer, f.ref, f.pos, f.known_us, f.incident, f.status, NULL, NULL, NULL, NULL
-FROM pairs p CROSS JOIN member_findings f
-WHERE f.insurer = p.insurer AND f.ref = p.ref AND f.incident IN (SELECT value FROM json_each(:incidents))
-  AND f.pos <= :p
-UNION ALL
-SELECT 'n', m.insurer, m.ref, m.pos, m.known_us, m.incident, NULL, NULL, NULL, NULL, m.occurred_us
-FROM pairs p CROSS JOIN member_notices m
-WHERE m.insurer = p.insurer AND m.ref = p.ref AND m.incident IN (SELECT value FROM json_each(:incidents))
-  AND m.pos <= :p
-"""
-"""Every row that can decide the answers of a batch, up to the horizon's position (`CROSS JOIN`
-keeps SQLite from reading an incident's findings first: the pairs lead, each read by key); which of
-them are visible at a knowledge time is decided in Python (`_Rows.visible`), so the same
-rows also answer "was this member affected when that notice was given"."""
 
 
 class IncidentAnswer(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,182 +79,111 @@ class Moment:
     """The incident's view at each blanket notice's horizon, by its knowledge time."""
 
 
-@dataclass
-class _Version:
-    pos: int
-    known_us: int
-    role: str | None
-    contract: str | None
-    start: str | None
-    end: str | None
-    nir: str | None
+@dataclass(frozen=True)
+class Prepared:
+    """The parameters of `LOOKUPS_SQL` that depend on the incidents only (kept with a horizon)."""
+
+    incidents: str
+    scopes: str
+    blanket: str
 
 
-@dataclass
-class _Rows:
-    versions: list[_Version] = field(default_factory=list)
-    findings: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)
-    """incident -> (known_us, pos, status)."""
-    notices: list[tuple[str, int, int, int]] = field(default_factory=list)
-    """(incident, pos, known_us, occurred_us)."""
-
-    def version(self, h: Horizon) -> _Version | None:
-        seen = [v for v in self.versions if _visible(v.known_us, v.pos, h)]
-        return max(seen, key=lambda v: (v.known_us, v.pos)) if seen else None
-
-    def finding(self, incident: str, h: Horizon) -> str | None:
-        found = self.findings.get(incident)
-        if not found:
-            return None
-        seen = [f for f in found if _visible(f[0], f[1], h)]
-        return max(seen)[2] if seen else None
-
-
-def _visible(known_us: int, pos: int, h: Horizon) -> bool:
-    return known_us <= h.known_us and pos <= h.position and pos not in h.hidden
-
-
-def _day(text: str | None) -> date | None:
-    return date.fromisoformat(text) if text else None
-
-
-def member_status(view: IncidentView, insurer: str, version: _Version, finding: str | None) -> str:
-    """SPEC §5: the latest finding; else `presumed` when the insurer is affected and the member
-    matches its latest scope; else `not-affected`."""
-    if finding is not None:
-        return finding
-    if view.insurer_status(insurer) != "affected":
-        return "not-affected"
-    scope = view.scopes.get(insurer)
-    if scope is None or scope.matches(version.contract, version.role, _day(version.start), _day(version.end)):
-        return "presumed"
-    return "not-affected"
+def prepare(found: dict[str, Moment]) -> Prepared:
+    """The incidents, the affected insurers' scopes and the blanket notices of `found`, as JSON."""
+    blanket = []
+    for incident, moment in sorted(found.items()):
+        for insurer, occurred_us, then in moment.notices:
+            view = moment.then.get(then.known_us)
+            if view is None:
+                continue
+            entries = json.loads(_scopes_json(view, insurer))
+            scope = entries[0] if entries else {"affected": 0}
+            blanket.append(
+                {
+                    "incident": incident,
+                    "insurer": insurer,
+                    "at": occurred_us,
+                    "x": then.known_us,
+                    "hidden": json.dumps(list(then.hidden)),
+                    **{key: scope.get(key) for key in ("affected", "contracts", "roles", "from", "until")},
+                }
+            )
+    return Prepared(
+        incidents=json.dumps(sorted(found)),
+        scopes=_scopes([m.view for m in found.values()]),
+        blanket=json.dumps(blanket),
+    )
 
 
-async def rows(
+async def answer(
     db: Db,
-    lookups: Sequence[Lookup],
+    lookups: Sequence[Lookup | None],
     insurer: str | None,
-    incidents: Sequence[str],
+    found: dict[str, Moment],
+    prepared: Prepared,
     h: Horizon,
     *,
     inline: bool = False,
-) -> dict[tuple[str, str], _Rows]:
-    """The one query of a batch: every row of every membership its lookups name.
+) -> list[list[Membership] | None]:
+    """Each lookup's memberships, in order (None for an invalid lookup: `None` in `lookups`).
 
-    `inline`: on SQLite, run it on the connection's synchronous twin in the caller's thread
-    (`Db.fetch_point`) rather than through aiosqlite's thread (see docs/SERVICE.md)."""
-    nirs = sorted({x.nir for x in lookups if x.nir is not None})
-    refs = sorted({x.ref for x in lookups if x.ref is not None})
-    ref_insurers = sorted({x.insurer or insurer or "" for x in lookups if x.ref is not None})
+    `inline`: on SQLite, run the statement on the connection's synchronous twin in the
+    caller's thread (`Db.fetch_point`) rather than through aiosqlite's thread (see docs/SERVICE.md)."""
+    valid = [x for x in lookups if x is not None]
     params = {
-        "nirs": json.dumps(nirs),
-        "refs": json.dumps(refs),
-        "ref_insurers": json.dumps(ref_insurers),
+        "nirs": json.dumps(sorted({x.nir for x in valid if x.nir is not None})),
+        "refs": json.dumps(sorted({(x.insurer or insurer or "", x.ref) for x in valid if x.ref is not None})),
         "every": 1 if insurer is None else 0,
         "insurer": insurer or "",
-        "incidents": json.dumps(list(incidents)),
-        "p": h.position,
+        "incidents": prepared.incidents,
+        "scopes": prepared.scopes,
+        "blanket": prepared.blanket,
+        **h.params(),
     }
-    found: dict[tuple[str, str], _Rows] = {}
     read = db.fetch_point if inline else db.execute_fetchall
-    for tag, ins, ref, pos, known_us, a, b, c, d, e, n in await read(ROWS_SQL, params):
-        entry = found.setdefault((str(ins), str(ref)), _Rows())
-        if tag == "v":
-            entry.versions.append(_Version(int(pos), int(known_us), a, b, c, d, e))
-        elif tag == "f":
-            entry.findings.setdefault(str(a), []).append((int(known_us), int(pos), str(b)))
-        else:
-            entry.notices.append((str(a), int(pos), int(known_us), int(n)))
-    return found
-
-
-def answer(
-    lookups: Sequence[Lookup | None],
-    insurer: str | None,
-    found: dict[tuple[str, str], _Rows],
-    moments: dict[str, Moment],
-    h: Horizon,
-) -> list[list[Membership] | None]:
-    """Each lookup's memberships (None for a lookup that was invalid: `None` in `lookups`)."""
-    by_nir: dict[str, list[tuple[str, str]]] = {}
-    for (ins, ref), entry in found.items():
-        for version in entry.versions:
-            if version.nir is not None:
-                by_nir.setdefault(version.nir, []).append((ins, ref))
-    fields: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+    held: dict[tuple[str, str], tuple[str | None, dict[str, IncidentAnswer]]] = {}
+    by_nir: dict[str, set[tuple[str, str]]] = {}
+    parts: dict[tuple[str, str, str, int | None], IncidentAnswer] = {}
+    for nir, ins, ref, role, incident, status, named, blanket in await read(LOOKUPS_SQL, params):
+        pair = (str(ins), str(ref))
+        _, answers = held.setdefault(pair, (role, {}))
+        if nir is not None:
+            by_nir.setdefault(str(nir), set()).add(pair)
+        if incident is None or incident in answers:  # no incident yet; or found by NIR and by ref
+            continue
+        told = max((int(t) for t in (named, blanket) if t is not None), default=None)
+        key = (str(incident), pair[0], str(status), told)
+        part = parts.get(key)
+        if part is None:
+            fields = found[key[0]].view.exposed_fields(pair[0]) if status in AFFECTED else []
+            part = parts[key] = IncidentAnswer(
+                incident=key[0],
+                status=key[2],
+                fields=fields,
+                implied=implied(fields),
+                notified_at=iso_utc(from_micros(told)) if told is not None else None,
+            )
+        answers[key[0]] = part
     results: list[list[Membership] | None] = []
     for lookup in lookups:
         if lookup is None:
             results.append(None)
             continue
         if lookup.nir is not None:
-            pairs = sorted(set(by_nir.get(lookup.nir, ())))
+            pairs = sorted(by_nir.get(lookup.nir, ()))
         else:
             pairs = [(lookup.insurer or insurer or "", lookup.ref or "")]
         memberships = []
         for pair in pairs:
-            if insurer is not None and pair[0] != insurer:
+            entry = held.get(pair)
+            if entry is None or (insurer is not None and pair[0] != insurer):
                 continue
-            membership = _membership(pair, found.get(pair), lookup.nir, moments, h, fields)
-            if membership is not None:
-                memberships.append(membership)
+            role, answers = entry
+            memberships.append(
+                Membership(insurer=pair[0], ref=pair[1], role=role, incidents=[answers[i] for i in sorted(answers)])
+            )
         results.append(memberships)
     return results
-
-
-def _membership(
-    pair: tuple[str, str],
-    entry: _Rows | None,
-    nir: str | None,
-    moments: dict[str, Moment],
-    h: Horizon,
-    fields: dict[tuple[str, str], tuple[list[str], list[str]]],
-) -> Membership | None:
-    """One membership's answer; `fields` keeps each (incident, insurer)'s exposed and implied fields."""
-    if entry is None:
-        return None
-    version = entry.version(h)
-    if version is None or (nir is not None and version.nir != nir):
-        return None
-    insurer, ref = pair
-    incidents = []
-    for incident, moment in sorted(moments.items()):
-        status = member_status(moment.view, insurer, version, entry.finding(incident, h))
-        exposed: list[str] = []
-        implies: list[str] = []
-        if status in AFFECTED:
-            kept = fields.get((incident, insurer))
-            if kept is None:
-                exposed = moment.view.exposed_fields(insurer)
-                kept = fields[(incident, insurer)] = (exposed, implied(exposed))
-            exposed, implies = kept
-        notified = _notified_at(entry, incident, insurer, moment, h)
-        incidents.append(
-            IncidentAnswer(
-                incident=incident,
-                status=status,
-                fields=exposed,
-                implied=implies,
-                notified_at=iso_utc(from_micros(notified)) if notified is not None else None,
-            )
-        )
-    return Membership(insurer=insurer, ref=ref, role=version.role, incidents=incidents)
-
-
-def _notified_at(entry: _Rows, incident: str, insurer: str, moment: Moment, h: Horizon) -> int | None:
-    """The latest visible notice covering the membership (see the module's docstring)."""
-    times = [t for i, p, k, t in entry.notices if i == incident and _visible(k, p, h)]
-    for notice_insurer, occurred_us, then in moment.notices:
-        if notice_insurer != insurer:
-            continue
-        version = entry.version(then)
-        view = moment.then.get(then.known_us)
-        if version is None or view is None:
-            continue
-        if member_status(view, insurer, version, entry.finding(incident, then)) in AFFECTED:
-            times.append(occurred_us)
-    return max(times) if times else None
 
 
 async def moments(db: Db, h: Horizon) -> dict[str, Moment]:
@@ -298,7 +194,7 @@ async def moments(db: Db, h: Horizon) -> dict[str, Moment]:
         notices: list[tuple[str, int, Horizon]] = []
         then: dict[int, IncidentView] = {}
         for notice_insurer, occurred_on, _, refs in view.member_notices:
-            if refs:
+            if refs is not None:  # a notice naming refs (kept apart from its body: `()` here) covers those only
                 continue
             at = await _horizon_at(db, occurred_on, h)
             notices.append((notice_insurer, at.known_us, at))

@@ -233,6 +233,7 @@ class ReadPool:
 class _Now:
     horizon: Horizon
     moments: dict[str, Moment]
+    prepared: member_lookups.Prepared
 
 
 class Service:
@@ -330,7 +331,8 @@ class Service:
         async with self.store_lock:
             await store.ready_for_reads()  # with a replica: until it has replayed what the primary projected
             h = await queries.horizon(store.db, datetime.now(UTC), None)
-            now = _Now(h, await member_lookups.moments(store.db, h))
+            found = await member_lookups.moments(store.db, h)
+            now = _Now(h, found, member_lookups.prepare(found))
         self.now, self.head = now, head
         self.kept.clear()
 
@@ -393,7 +395,8 @@ class Service:
         found = self.kept.get(key)
         if found is None:
             h = await queries.horizon(db, moment, None)
-            found = _Now(h, await member_lookups.moments(db, h))
+            moments = await member_lookups.moments(db, h)
+            found = _Now(h, moments, member_lookups.prepare(moments))
             if len(self.kept) >= KEPT_HORIZONS:
                 self.kept.pop(next(iter(self.kept)))
             self.kept[key] = found
@@ -410,11 +413,9 @@ class Service:
         scope = token.insurer or ALL_INSURERS
         async with self._pool().connection() as db:
             now, moment = await self._at(db, request.as_known_on)
-            valid = [x for x in parsed if x is not None]
-            rows = await member_lookups.rows(
-                db, valid, token.insurer, sorted(now.moments), now.horizon, inline=self.config.inline_reads
+            answers = await member_lookups.answer(
+                db, parsed, token.insurer, now.moments, now.prepared, now.horizon, inline=self.config.inline_reads
             )
-        answers = member_lookups.answer(parsed, token.insurer, rows, now.moments, now.horizon)
         results: list[LookupResult] = []
         accesses: list[Access] = []
         for lookup, found in zip(parsed, answers, strict=True):

@@ -213,8 +213,9 @@ def test_every_error_message_of_the_code_has_a_french_translation():
     translated = {m.id: m.string for m in _po("errors") if m.id}
 
     assert len(wanted) > 200  # the extraction finds the code's messages (raise, fail, problems.append)
-    assert sorted(t for t in wanted if not translated.get(t)) == []
-    assert sorted(set(translated) - wanted) == []  # nothing the code no longer says
+    missing = sorted(t for t in wanted if not translated.get(t))
+    assert missing == [], f"translate these in {FRENCH / 'errors.po'} and compile it (docs/I18N.md)"
+    assert sorted(set(translated) - wanted) == [], "the code no longer says these: remove them from errors.po"
 
 
 def test_each_french_error_uses_only_the_slots_of_its_english_message():

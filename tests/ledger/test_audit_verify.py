@@ -365,3 +365,17 @@ def test_the_store_refuses_to_update_or_delete_facts_and_verified_leaves(ledger,
 
     assert rows(ledger.path) == before
     assert verify(ledger).exit_code == 0
+
+
+def test_the_audit_reads_large_stored_facts_a_few_at_a_time() -> None:
+    from ledger.stored_events import PAGE, PAGE_BYTES, _next_size  # noqa: PLC0415
+
+    roster_fact = (1, "text", b"x" * (700 * 1024))  # a roster fact of ~5,000 members
+    small_fact = (1, "text", b"x" * 300)
+
+    # A page of 16 roster facts (11 MB) is followed by pages of about PAGE_BYTES, never 512 such facts.
+    assert _next_size([roster_fact] * 16) == PAGE_BYTES // (700 * 1024 + 4)
+    assert _next_size([roster_fact] * 16) * 700 * 1024 <= PAGE_BYTES
+    # Small facts grow the page up to PAGE rows.
+    assert _next_size([small_fact] * 16) == PAGE
+    assert _next_size([(1, "t", b"x" * (64 * 1024 * 1024))]) == 1

@@ -1,4 +1,4 @@
-"""The set-wise batch lookup (`member --nir -`) answers exactly as one lookup at a time.
+"""The set-wise batch lookups (`member --nir -`, the service's batches) answer as one lookup at a time.
 
 `projections.batch.members_by_nir` builds every answer of a batch in one statement;
 `queries.member(nir_pseudonym=...)` answers one NIR. They are compared NIR by NIR on the
@@ -18,7 +18,7 @@ import pytest
 
 from domain.nir import pseudonym
 from domain.times import from_micros, iso_utc
-from projections import batch, queries
+from projections import batch, lookups, queries
 from tests.projections.test_counts import DATES, HISTORY, NIR_DORA, NIR_EMIL, NIR_FRED, NIR_GINA, NIR_LONE
 from tests.support import EXPOSURE, NIR_ALICE, NIR_BRUNO, NIR_CORSE, append, opened, valid_nir
 
@@ -106,3 +106,63 @@ async def test_on_the_demo_every_nir_is_answered_in_a_batch_as_one_by_one(demo, 
         assert len(pseudonyms) > 200
         assert batched == await one_by_one(store.db, h, pseudonyms)
         assert any(a["memberships"] and a["memberships"][0]["incidents"] for a in batched)
+
+
+REFS = (
+    [("mh", f"m{i}") for i in range(1, 9)]
+    + [("lmg", f"l{i}") for i in range(1, 6)]
+    + [("alan", f"a{i}") for i in range(1, 5)]
+)
+
+
+async def expected_service_answer(db, h, found: dict[str, object], insurer: str | None) -> list[dict[str, object]]:
+    """What the service should answer, from `queries.member` and the export's `notices_by_ref`."""
+    memberships = []
+    for membership in found["memberships"]:
+        if insurer is not None and membership["insurer"] != insurer:
+            continue
+        incidents = []
+        for answer in membership["incidents"]:
+            told = await queries.notices_by_ref(db, answer["incident"], h, membership["insurer"])
+            at = told.get(membership["ref"])
+            incidents.append(
+                {
+                    "incident": answer["incident"],
+                    "status": answer["status"],
+                    "fields": answer["fields"],
+                    "implied": answer["implied"],
+                    "notified_at": iso_utc(from_micros(at)) if at is not None else None,
+                }
+            )
+        memberships.append({"insurer": membership["insurer"], "ref": membership["ref"], "incidents": incidents})
+    return memberships
+
+
+@pytest.mark.parametrize("insurer", [None, "mh", "lmg"])
+async def test_the_services_batch_answers_as_member_lookups_with_the_exports_notice_dates(store_path, insurer):
+    await append(store_path, *HISTORY)
+
+    async with opened(store_path) as store:
+        pseudonyms = [pseudonym(n, store.keys.nir_key) for n in NIRS]
+        asked = [lookups.Lookup(nir=p) for p in pseudonyms] + [lookups.Lookup(ref=r, insurer=i) for i, r in REFS]
+        checked = 0
+        for day in DATES:
+            h = await store.horizon(day)
+            moments = await lookups.moments(store.db, h)
+
+            answers = await lookups.answer(store.db, [*asked, None], insurer, moments, lookups.prepare(moments), h)
+
+            assert answers[-1] is None
+            for lookup, got in zip(asked, answers, strict=False):
+                if lookup.nir is not None:
+                    one = await queries.member(store.db, h, nir_pseudonym=lookup.nir)
+                else:
+                    one = await queries.member(store.db, h, insurer_id=lookup.insurer, ref=lookup.ref)
+                    if insurer is not None and lookup.insurer != insurer:
+                        one = {"memberships": []}
+                if moments and not any(m["incidents"] for m in one["memberships"]):
+                    one = {"memberships": []}  # a member whose current version no longer holds the NIR
+                shown = [{k: v for k, v in json.loads(msgspec.json.encode(m)).items() if k != "role"} for m in got]
+                assert shown == await expected_service_answer(store.db, h, one, insurer), (day, lookup)
+                checked += len(shown)
+    assert checked > 50
