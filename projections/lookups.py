@@ -24,7 +24,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -81,11 +81,25 @@ class Moment:
 
 @dataclass(frozen=True)
 class Prepared:
-    """The parameters of `LOOKUPS_SQL` that depend on the incidents only (kept with a horizon)."""
+    """The parameters of `LOOKUPS_SQL` that depend on the incidents only (kept with a horizon):
+    the scopes and blanket notices of every insurer (key None), and of each insurer alone (a
+    scoped token's batch reads its own insurer's entries only: SQLite builds the scopes' index
+    for every statement, which for one lookup costs more than the lookup)."""
 
     incidents: str
-    scopes: str
-    blanket: str
+    scopes: dict[str | None, str]
+    blanket: dict[str | None, str]
+
+    def of(self, insurer: str | None) -> tuple[str, str]:
+        """(scopes, blanket notices) as JSON, for `insurer` (None: every insurer)."""
+        return self.scopes.get(insurer, "[]"), self.blanket.get(insurer, "[]")
+
+
+def _by_insurer(entries: list[dict[str, Any]]) -> dict[str | None, str]:
+    grouped: dict[str | None, list[dict[str, Any]]] = {None: entries}
+    for entry in entries:
+        grouped.setdefault(entry["insurer"], []).append(entry)
+    return {insurer: json.dumps(kept) for insurer, kept in grouped.items()}
 
 
 def prepare(found: dict[str, Moment]) -> Prepared:
@@ -110,8 +124,8 @@ def prepare(found: dict[str, Moment]) -> Prepared:
             )
     return Prepared(
         incidents=json.dumps(sorted(found)),
-        scopes=_scopes([m.view for m in found.values()]),
-        blanket=json.dumps(blanket),
+        scopes=_by_insurer(json.loads(_scopes([m.view for m in found.values()]))),
+        blanket=_by_insurer(blanket),
     )
 
 
@@ -130,14 +144,15 @@ async def answer(
     `inline`: on SQLite, run the statement on the connection's synchronous twin in the
     caller's thread (`Db.fetch_point`) rather than through aiosqlite's thread (see docs/SERVICE.md)."""
     valid = [x for x in lookups if x is not None]
+    scopes, blanket = prepared.of(insurer)
     params = {
         "nirs": json.dumps(sorted({x.nir for x in valid if x.nir is not None})),
         "refs": json.dumps(sorted({(x.insurer or insurer or "", x.ref) for x in valid if x.ref is not None})),
         "every": 1 if insurer is None else 0,
         "insurer": insurer or "",
         "incidents": prepared.incidents,
-        "scopes": prepared.scopes,
-        "blanket": prepared.blanket,
+        "scopes": scopes,
+        "blanket": blanket,
         **h.params(),
     }
     read = db.fetch_point if inline else db.execute_fetchall

@@ -45,6 +45,7 @@ NEVER_FOR_A_QUERY = (
     "cli.render.report",
     "cli.commands.history",
     "cli.commands.audit",
+    "cli.commands.audit_verify",
     "usecases.history",
     "usecases.audit",
 )
