@@ -840,6 +840,29 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
     return r
 
 
+def query_figures(
+    store_dir: Path,
+    ledger: str,
+    files: list[tuple[str, Path, int]],
+    lookups: int,
+    sink: Path,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """`exposure_queries` without the rebuild, as milliseconds and rates."""
+    q: dict[str, Any] = {}
+    asyncio.run(exposure_queries(store_dir, ledger, files, lookups, sink, rebuild=False, out=q, stage=say))
+    return {
+        "lookup_ref_ms": q["lookup_ref_s"] * 1000,
+        "lookup_nir_ms": q["lookup_nir_s"] * 1000,
+        "summary_cold_ms": q["summary_cold_s"] * 1000,
+        "summary_warm_ms": q["summary_warm_s"] * 1000,
+        "export_rate": q["export_rows"] / q["export_s"],
+        "export_rows": q["export_rows"],
+        "store_bytes": q["store_bytes"],
+        "summary_members": q["summary_members"],
+    }
+
+
 def encryption_benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
     """The same population imported and queried on a store kept in clear and on an encrypted
     one (`init --encrypt`: SQLCipher), one after the other in the same run."""
@@ -858,23 +881,8 @@ def encryption_benchmark(args: argparse.Namespace, say: Callable[[str], None]) -
         m["load_after_import"] = os.getloadavg()[1]  # the machine is shared: say how loaded it was
         m["peak_memory_gib"] = imported["peak_pss_kib"] / 1024**2
         say(f"{mode}: import {m['import_s']:.1f} s ({m['import_rate']:,.0f}/s)")
-        q: dict[str, Any] = {}
-        asyncio.run(
-            exposure_queries(
-                store_dir, ledger, files, args.lookups, work / f"export-{mode}.csv", rebuild=False, out=q, stage=say
-            )
-        )
-        m |= {
-            "lookup_ref_ms": q["lookup_ref_s"] * 1000,
-            "lookup_nir_ms": q["lookup_nir_s"] * 1000,
-            "summary_cold_ms": q["summary_cold_s"] * 1000,
-            "summary_warm_ms": q["summary_warm_s"] * 1000,
-            "export_rate": q["export_rows"] / q["export_s"],
-            "export_rows": q["export_rows"],
-            "store_bytes": q["store_bytes"],
-            "summary_members": q["summary_members"],
-            "load_after_queries": os.getloadavg()[1],
-        }
+        m |= query_figures(store_dir, ledger, files, args.lookups, work / f"export-{mode}.csv", say)
+        m["load_after_queries"] = os.getloadavg()[1]
         r[mode] = m
     plain, sealed = r["plain"], r["encrypted"]
     _expect(plain["summary_members"] == sealed["summary_members"], "the encrypted store counts differently")
@@ -1042,22 +1050,7 @@ def backends_benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> 
             "load_during_import": (load_before + os.getloadavg()[1]) / 2,
         }
         say(f"{backend}: import {m['import_s']:.1f} s ({m['import_rate']:,.0f}/s), phases {m['phases']}")
-        q: dict[str, Any] = {}
-        asyncio.run(
-            exposure_queries(
-                store_dir, ledger, files, args.lookups, work / f"export-{backend}.csv", rebuild=False, out=q, stage=say
-            )
-        )
-        m |= {
-            "lookup_ref_ms": q["lookup_ref_s"] * 1000,
-            "lookup_nir_ms": q["lookup_nir_s"] * 1000,
-            "summary_cold_ms": q["summary_cold_s"] * 1000,
-            "summary_warm_ms": q["summary_warm_s"] * 1000,
-            "export_rate": q["export_rows"] / q["export_s"],
-            "export_rows": q["export_rows"],
-            "store_bytes": q["store_bytes"],
-            "summary_members": q["summary_members"],
-        }
+        m |= query_figures(store_dir, ledger, files, args.lookups, work / f"export-{backend}.csv", say)
         exported = _cli_peak(store_dir, ledger, ["members", "export", "--incident", INCIDENT], work / "export-cli.csv")
         m["export_cli_s"], m["export_cli_maxrss_mib"] = exported["seconds"], exported["maxrss_mib"]
         m["export_cli_cpu_s"] = exported["cpu_s"]

@@ -23,7 +23,7 @@ from domain.errors import StoreError
 DEFAULT_STORE: Final = "exposure.db"
 """The store when neither `--store` nor `$EXPOSURE_STORE` names one."""
 SQLCIPHER_KEY_ENV: Final = "SQLCIPHER_KEY"
-"""Read by `ledger.sqlcipher.SQLCipherFactory` (prefixed with the application's name)."""
+"""Read by `ledger.sqlcipher_events.SQLCipherFactory` (prefixed with the application's name)."""
 POSTGRES_EVENTS_TABLE: Final = "exposure_events"
 _APPEND_ONLY_FUNCTION: Final = """
 CREATE OR REPLACE FUNCTION exposure_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -105,7 +105,7 @@ def ledger_env(
         }
         if file_key is not None:
             env |= {
-                "EXPOSURE_PERSISTENCE_MODULE": "ledger.sqlcipher:SQLCipherFactory",
+                "EXPOSURE_PERSISTENCE_MODULE": "ledger.sqlcipher_events:SQLCipherFactory",
                 "EXPOSURE_" + SQLCIPHER_KEY_ENV: file_key.hex(),
             }
         return env

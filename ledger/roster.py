@@ -65,6 +65,12 @@ SCAN_BLOCK: Final = 256 * 1024
 PR_SET_PDEATHSIG: Final = 1
 """prctl(2) option: the signal a process gets when its parent dies (Linux)."""
 WATCH_SECONDS: Final = 0.5
+BESIDE_FACTS: Final = 40
+"""Facts left unprojected by `catch_up=False` imports (roster batches of up to `BATCH` members)
+before the next import projects them beside its check pass. Fewer, larger catch-ups: each
+one after an append re-reads the pages it touches (the append, on another connection,
+empties the read side's page cache), and on a SQLCipher file each page read is decrypted
+and authenticated, each page written at a commit encrypted."""
 APPEND_MEMBERS: Final = 40_000
 """Batches are appended a few at a time, up to this many members per transaction (one fact each)."""
 
@@ -341,7 +347,7 @@ def _check_all(
     """Pass 1: validate every row into the spool. Returns (rows, batches).
 
     A large file is checked by worker processes, and so is every file when `beside` (the
-    main process projects earlier rosters meanwhile: the check must leave it the core)."""
+    main process projects earlier rosters meanwhile, or will: the check leaves it the core)."""
     problems: list[str] = []
     rows_seen = batches = 0
     big = Path(file).stat().st_size > PARALLEL_ABOVE_BYTES
@@ -546,9 +552,10 @@ async def import_roster(
     """Check the whole roster, then append it batch by batch; return counts.
 
     Rosters appended before and not projected yet (`catch_up=False` leaves this one so)
-    are projected while this file is checked, the check then running in worker processes:
-    importing many rosters in a row, the main process projects one roster while the
-    workers check the next (both cores busy).
+    are projected while this file is checked, once `BESIDE_FACTS` facts wait (or this import
+    catches up anyway), the check then running in worker processes: importing many rosters
+    in a row, the main process projects rosters while the workers check the next (both
+    cores busy).
 
     Warns (through `warn`) about columns it ignores, rows that repeat a ref (re-enrolments),
     a file already imported under another known_on, and an insurer no fact has named yet
@@ -569,10 +576,11 @@ async def import_roster(
     with tempfile.TemporaryFile(prefix="exposure-roster-", dir=_spool_dir(store)) as spool_file:
         spool = _Spool(spool_file, sealed=store.encrypted or store.file_encrypted)
         check = functools.partial(_check_all, file, ctx.nir_key, batch_size, spool, progress, shape, repeats)
-        if await store.members_behind():
+        behind = await store.members_behind()
+        if behind >= BESIDE_FACTS or (behind and catch_up):
             total, batches = await _beside_catch_up(store, functools.partial(check, beside=True))
-        else:
-            total, batches = check()
+        else:  # in a row of rosters (`catch_up=False`), the workers check even small files
+            total, batches = check(beside=not catch_up)
         repeated = repeats.count()
         if repeated:
             say("repeated_rows", count=repeated)

@@ -17,32 +17,36 @@ import json
 import os
 import re
 import secrets
+import sqlite3
 import stat
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 import aiosqlite
 
 from domain import facts as fact_codec
-from domain import parse as fact_parser
-from domain import rules, times
+from domain import times
 from domain.categories import BUILT_IN_NAMES
 from domain.errors import ConcurrentAppend, InvalidFact, LedgerError, StoreError
 from domain.facts import CategoryDefined, Fact
-from domain.parse import Context, Parsed
 from ledger import backends, guards, replicas, sqlcipher
 from ledger import keys as key_files
-from ledger.application import Ledger, Recorded
 from ledger.replicas import Replica
 from projections import projector, queries
 from projections.db import READ_TIMEOUT_S, SQLITE, Db, PostgresDb, SqliteDb
 from projections.schema import SETTINGS
+
+if TYPE_CHECKING:  # the write side's modules load when a command writes or catches up (start-up time)
+    from domain import rules
+    from domain.parse import Context, Parsed
+    from ledger.application import Ledger, Recorded
 
 RETRIES: Final = 200
 STALLED_CONFLICTS: Final = 3
@@ -105,7 +109,7 @@ class Store:
         self,
         location: backends.Location,
         keys: key_files.Keys | None,
-        ledger: Ledger,
+        ledger: Ledger | None,
         db: Db,
         tz: ZoneInfo,
         *,
@@ -118,7 +122,7 @@ class Store:
         """The SQLite file (None for a PostgreSQL store)."""
         self._keys = keys
         self.key_path = key_path
-        self.ledger = ledger
+        self._ledger = ledger
         self.write_db = db
         """The primary: appends, catch-ups and every other write."""
         self.replica = replica
@@ -128,6 +132,14 @@ class Store:
         self.settings = settings
         self.warnings: list[str] = []
         """What the user should hear about on opening (e.g. a store readable by others)."""
+
+    @property
+    def ledger(self) -> Ledger:
+        """The fact log (eventsourcing), opened on first use: a query on projections that
+        are already current never needs it (see `catch_up`)."""
+        if self._ledger is None:
+            self._ledger = _ledger(self.location, self._keys, self.settings)
+        return self._ledger
 
     @property
     def encrypted(self) -> bool:
@@ -319,7 +331,8 @@ class Store:
         if self.replica is not None:
             await self.replica.db.close()
         await self.write_db.close()
-        self.ledger.close()
+        if self._ledger is not None:
+            self._ledger.close()
 
     async def __aenter__(self) -> Store:
         return self
@@ -331,6 +344,8 @@ class Store:
 
     def context(self, by: str | None = None, now: datetime | None = None) -> Context:
         """What parsing needs: zone, clock, actor and the NIR key."""
+        from domain.parse import Context  # noqa: PLC0415 - start-up time: see the imports
+
         return Context(
             tz=self.tz,
             now=now or datetime.now(UTC),
@@ -350,6 +365,8 @@ class Store:
         self, items: Sequence[tuple[str, object]], ctx: Context
     ) -> tuple[list[Parsed], list[str], list[tuple[LedgerError, str]]]:
         """The inputs that parse (with their labels), and one problem line for each that does not."""
+        from domain import parse as fact_parser  # noqa: PLC0415 - start-up time: see the imports
+
         parsed: list[Parsed] = []
         labels: list[str] = []
         problems: list[tuple[LedgerError, str]] = []
@@ -375,6 +392,8 @@ class Store:
         if not found and not problems:
             return await self.append_parsed(parsed, labels)
         lines: list[tuple[LedgerError, str]] = [(InvalidFact(p), p) for p in problems] + found
+        from domain import rules  # noqa: PLC0415 - start-up time: see the imports
+
         if parsed:
             await projector.catch_up_facts(self.db, self.ledger)
             if rules.needs(parsed).members:
@@ -388,6 +407,8 @@ class Store:
 
     async def append_parsed(self, parsed: Sequence[Parsed], labels: Sequence[str]) -> AppendResult:
         """Validate parsed facts against the ledger and append them in one transaction."""
+        from domain import rules  # noqa: PLC0415 - start-up time: see the imports
+
         self.keys_for(WRITING)
         needs = rules.needs(parsed)
         stalled = 0
@@ -430,6 +451,8 @@ class Store:
 
     async def state_for(self, needs: rules.Needs) -> rules.LedgerState:
         """What `rules.check` must know, read from the projections (caught up)."""
+        from domain import rules  # noqa: PLC0415 - start-up time: see the imports
+
         db = self.write_db
         async with db.execute("SELECT DISTINCT incident FROM facts WHERE kind = 'attack-discovered'") as c:
             incidents = frozenset(str(r[0]) for r in await c.fetchall())
@@ -469,12 +492,37 @@ class Store:
 
     async def catch_up(self, progress: projector.Progress | None = None) -> int:
         """Bring the projections up to the ledger's head; return the position."""
+        if self._ledger is None:
+            current = await self._current_position()
+            if current is not None:
+                return current
         return await projector.catch_up(self.write_db, self.ledger, progress)
 
-    async def members_behind(self) -> bool:
-        """Whether facts were appended that the members projection has not read yet."""
+    async def _current_position(self) -> int | None:
+        """The facts projection's position when both projections have read exactly the last
+        stored fact (one statement on the primary: the fact log is not opened), else None
+        (behind, or a position the full catch-up must refuse: `projector.check_positions`)."""
+        events = (
+            f"SELECT MAX(rowid) FROM {guards.EVENTS_TABLE}"
+            if self.write_db.dialect == SQLITE
+            else f"SELECT MAX(notification_id) FROM {backends.POSTGRES_EVENTS_TABLE}"
+        )
+        psycopg = sys.modules.get("psycopg")
+        errors = (sqlite3.Error, sqlcipher.DatabaseError, *((psycopg.Error,) if psycopg is not None else ()))
+        try:
+            async with self.write_db.execute(
+                "SELECT COUNT(*), MAX(CASE WHEN name = 'facts' THEN position END) FROM projection_state"
+                f" WHERE name IN ('facts', 'members') AND notification_id = COALESCE(({events}), 0)"
+            ) as cursor:
+                row = await cursor.fetchone()
+        except errors:  # no event table: the full catch-up says what is wrong
+            return None
+        return int(row[1]) if row is not None and int(row[0]) == 2 else None
+
+    async def members_behind(self) -> int:
+        """How many facts were appended that the members projection has not read yet."""
         notification_id, _ = await projector.position(self.write_db, projector.MEMBERS)
-        return self.ledger.last_notification() > notification_id
+        return max(0, self.ledger.last_notification() - notification_id)
 
     async def rebuild(self, progress: Callable[[str, int, int], None] | None = None) -> int:
         """Drop the projections and project every fact again; `progress(phase, done, total)`
@@ -600,11 +648,14 @@ def exposed_files(path: Path) -> list[str]:
 
 def _checked_ledger(
     location: backends.Location, keys: key_files.Keys | None, settings: dict[str, str], key_path: Path
-) -> Ledger:
+) -> Ledger | None:
     """The ledger, once its encryption key is known to open the facts already stored: with a
-    wrong one, appended facts could be read by no one holding the right key."""
-    ledger = _ledger(location, keys, settings)
+    wrong one, appended facts could be read by no one holding the right key. None for a store
+    whose facts are in clear: it is opened on first use (`Store.ledger`)."""
     cipher = keys is not None and keys.cipher_key and settings.get("encrypted") == "yes"
+    if not cipher:
+        return None
+    ledger = _ledger(location, keys, settings)
     first = ledger.recorder.select_notifications(start=1, limit=1) if cipher else []
     try:
         if first:
@@ -625,6 +676,8 @@ def _ledger(
     cipher_key = keys.cipher_key if keys is not None and settings.get("encrypted") == "yes" else None
     file_key = keys.file_key if keys is not None and settings.get("file_encrypted") == "yes" else None
     env = backends.ledger_env(location, cipher_key, BUSY_TIMEOUT_MS // 1000, create=create, file_key=file_key)
+    from ledger.application import Ledger  # noqa: PLC0415 - start-up time: see the imports
+
     return Ledger(env=env)
 
 

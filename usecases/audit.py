@@ -36,9 +36,16 @@ async def log_entries(
         yield entry
 
 
-async def verify(store: Store, expected: Head | Checkpoint | None, trusted_key: str | None) -> Verified:
-    """Recompute the log's hashes; prove that it extends `expected`, signed by `trusted_key` if given."""
-    trusted = signing.load_verifier(trusted_key) if trusted_key else None
+Verifier = signing.Verifier
+
+
+def load_verifier(text: str) -> Verifier:
+    """A public key (file or text, from `audit keygen`) that checks checkpoint signatures."""
+    return signing.load_verifier(text)
+
+
+async def verify(store: Store, expected: Head | Checkpoint | None, trusted: Verifier | None) -> Verified:
+    """Recompute the log's hashes; prove that it extends `expected`, signed by `trusted` if given."""
     return await audit.verify(store, expected, trusted)
 
 

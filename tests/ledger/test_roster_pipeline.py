@@ -50,7 +50,8 @@ async def projection(store: Store) -> dict[str, list[tuple[object, ...]]]:
     return tables
 
 
-async def test_rosters_imported_in_a_row_are_projected_while_the_next_is_checked(store_path, tmp_path):
+async def test_rosters_imported_in_a_row_are_projected_while_the_next_is_checked(store_path, tmp_path, monkeypatch):
+    monkeypatch.setattr(roster, "BESIDE_FACTS", 3)  # one roster of three batches waits, then is projected
     files = [write_roster(tmp_path, insurer, n) for n, insurer in enumerate(("ins-a", "ins-b", "ins-c"))]
     async with opened(store_path) as store:
         for number, file in enumerate(files):
@@ -68,7 +69,21 @@ async def test_rosters_imported_in_a_row_are_projected_while_the_next_is_checked
     assert len(piped["nir_groups"]) == ROWS // 3
 
 
-async def test_a_bad_file_next_in_line_still_leaves_the_roster_before_it_projected(store_path, tmp_path):
+async def test_small_rosters_wait_to_be_projected_together(store_path, tmp_path):
+    files = [write_roster(tmp_path, insurer, n) for n, insurer in enumerate(("ins-a", "ins-b", "ins-c"))]
+    async with opened(store_path) as store:
+        for file in files:
+            await roster.import_roster(store, file.stem, str(file), known_on="2024-01-01", catch_up=False)
+
+        assert await store.members_behind() == 9 < roster.BESIDE_FACTS  # three rosters of three batches
+        assert list(await store.db.execute_fetchall("SELECT 1 FROM member_versions LIMIT 1")) == []
+        await store.catch_up()
+        counted = await store.db.execute_fetchall("SELECT COUNT(*) FROM member_versions")
+        assert [tuple(r) for r in counted] == [(3 * ROWS,)]
+
+
+async def test_a_bad_file_next_in_line_still_leaves_the_roster_before_it_projected(store_path, tmp_path, monkeypatch):
+    monkeypatch.setattr(roster, "BESIDE_FACTS", 1)
     good = write_roster(tmp_path, "ins-a", 0)
     bad = write_roster(tmp_path, "ins-b", 1, bad_line=7_000)
     async with opened(store_path) as store:
