@@ -25,6 +25,17 @@ from psycopg.sql import SQL, Composable, Composed, Identifier
 class LedgerRecorder(PostgresApplicationRecorder):
     """`PostgresApplicationRecorder` whose `insert_events` does not use pipeline mode."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.insert_arrays_statement: Composed = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[]) RETURNING notification_id"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+            id_type=Identifier(self.datastore.originator_id_type),
+        )
+
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """Lock the table, notify, insert and return the notification ids, in one transaction."""
@@ -43,7 +54,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
         self._lock_table(curs)
         self._notify_channel(curs)
         curs.execute(
-            self._insert_arrays,
+            self.insert_arrays_statement,
             (
                 [e.originator_id for e in stored_events],
                 [e.originator_version for e in stored_events],
@@ -51,17 +62,6 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 [e.state for e in stored_events],
             ),
             binary=True,
-        )
-
-    @property
-    def _insert_arrays(self) -> Composed:
-        return SQL(
-            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[]) RETURNING notification_id"
-        ).format(
-            schema=Identifier(self.datastore.schema),
-            table=Identifier(self.events_table_name),
-            id_type=Identifier(self.datastore.originator_id_type),
         )
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
