@@ -9,14 +9,16 @@ instead of skipping. The ledger, projection, CLI and audit modules also run on P
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -244,6 +246,7 @@ PER_WRITER = int(os.environ.get("EXPOSURE_TEST_PER_WRITER", "50"))
 WRITER = """
 import asyncio, os, sys
 from pathlib import Path
+from typing import Any
 from ledger.store import Store
 async def main(store, n, who):
     s = await Store.open(store, Path(os.environ["EXPOSURE_KEY_FILE"]))
@@ -325,6 +328,7 @@ def test_store_copy_moves_the_demo_ledger_to_postgresql_with_the_same_answers_an
 ROSTER_WRITER = """
 import asyncio, os, sys
 from pathlib import Path
+from typing import Any
 from ledger.store import Store
 async def main(store):
     s = await Store.open(store, Path(os.environ["EXPOSURE_KEY_FILE"]))
@@ -381,24 +385,37 @@ def _listening(url: str) -> bool:
     return bool(row and row[0])
 
 
+@contextlib.asynccontextmanager
+async def opened_story(pg_store: tuple[str, dict[str, str]], folder: Path) -> AsyncIterator[Any]:
+    """The Viamedis story loaded through the command line, its store opened in process."""
+    from ledger.store import Store  # noqa: PLC0415
+
+    url, env = pg_store
+    load_story(url, env, folder)
+    store = await Store.open(url, Path(env["EXPOSURE_KEY_FILE"]))
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def cursors_open(db: Any) -> list[str]:
+    """The names of the server-side cursors open on this connection now."""
+    return [str(r[0]) for r in await db.execute_fetchall("SELECT name FROM pg_cursors")]
+
+
 async def test_an_export_streams_through_a_server_side_cursor(
     pg_store: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
-    from ledger.store import Store  # noqa: PLC0415
     from projections import queries  # noqa: PLC0415
 
-    url, env = pg_store
-    load_story(url, env, tmp_path)
-    store = await Store.open(url, Path(env["EXPOSURE_KEY_FILE"]))
-    try:
+    open_cursors: list[str] = []
+    async with opened_story(pg_store, tmp_path) as store:
         h = await store.horizon("2024-02-10")
-        open_cursors: list[str] = []
         chunks = queries.affected_chunks(store.db, "vm", h)
         async for _insurer, _fields, _implied, rows in chunks:
             assert rows
-            open_cursors += [str(r[0]) for r in await store.db.execute_fetchall("SELECT name FROM pg_cursors")]
-    finally:
-        await store.close()
+            open_cursors += await cursors_open(store.db)
 
     # The rows came from a named cursor kept on the server, not a result set held by the client.
     assert "exposure_stream" in open_cursors
@@ -408,25 +425,19 @@ async def test_a_replay_reads_the_stored_projections_through_a_server_side_curso
     pg_store: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
     from ledger import replay  # noqa: PLC0415
-    from ledger.store import Store  # noqa: PLC0415
 
-    url, env = pg_store
-    load_story(url, env, tmp_path)
-    store = await Store.open(url, Path(env["EXPOSURE_KEY_FILE"]))
-    try:
+    open_cursors: list[str] = []
+    read = 0
+    async with opened_story(pg_store, tmp_path) as store:
         await store.catch_up()
         fresh = await replay.fresh_projections(await store.scratch_db(tmp_path / "replay.db"), store.ledger)
         try:
             members = next(v for v in await replay.views(fresh) if v.name == "member_versions")
-            open_cursors: list[str] = []
-            read = 0
             async for _row in replay.rows(store.db, members, "the stored projections"):
                 read += 1
-                open_cursors += [str(r[0]) for r in await store.db.execute_fetchall("SELECT name FROM pg_cursors")]
+                open_cursors += await cursors_open(store.db)
         finally:
             await fresh.close()
-    finally:
-        await store.close()
 
     # Every member row came through a named cursor kept on the server, not a client-side result set.
     assert read > 0
