@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 from array import array
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol, TextIO
@@ -573,42 +573,41 @@ async def import_roster(
         say("ignored_columns", columns=shape.ignored)
     given = (opts.source, opts.note, opts.by)
     repeats = Repeats()
-    with tempfile.TemporaryFile(prefix="exposure-roster-", dir=_spool_dir(store)) as spool_file:
-        spool = _Spool(spool_file, sealed=store.encrypted or store.file_encrypted)
-        check = functools.partial(_check_all, file, ctx.nir_key, batch_size, spool, progress, shape, repeats)
-        behind = await store.members_behind()
-        if behind >= BESIDE_FACTS or (behind and catch_up):
-            total, batches = await _beside_catch_up(store, functools.partial(check, beside=True))
-        else:  # in a row of rosters (`catch_up=False`), the workers check even small files
-            total, batches = check(beside=not catch_up)
-        repeated = repeats.count()
-        if repeated:
-            say("repeated_rows", count=repeated)
-        await _announce(store, insurer, opts.new_insurer, say)
-        await _already_imported(store, insurer, spool, batch_id, known_on, given, say)
-        appended = unchanged = done = 0
-        group: list[Parsed] = []
-        labels: list[str] = []
-        size = 0
-        for batch in _spooled(spool):
-            members = _members_decoder.decode(batch.members)
-            done += batch.last_line - batch.first_line + 1
-            if members:
-                fact_id = batch_id(insurer, known_on, batch.digest, given)
-                group.append(enrolment(insurer, members, fact_id, ctx, known_on, source=opts.source, note=opts.note))
-                labels.append(f"lines {batch.first_line}-{batch.last_line}")
-                size += len(members)
-            if size >= APPEND_MEMBERS:
+    async with _projected_aside() as aside:
+        with tempfile.TemporaryFile(prefix="exposure-roster-", dir=_spool_dir(store)) as spool_file:
+            spool = _Spool(spool_file, sealed=store.encrypted or store.file_encrypted)
+            check = functools.partial(_check_all, file, ctx.nir_key, batch_size, spool, progress, shape, repeats)
+            total, batches = await _checked(store, check, aside, catch_up=catch_up)
+            repeated = repeats.count()
+            if repeated:
+                say("repeated_rows", count=repeated)
+            await _announce(store, insurer, opts.new_insurer, say)
+            await _already_imported(store, insurer, spool, batch_id, known_on, given, say)
+            appended = unchanged = done = 0
+            group: list[Parsed] = []
+            labels: list[str] = []
+            size = 0
+            for batch in _spooled(spool):
+                members = _members_decoder.decode(batch.members)
+                done += batch.last_line - batch.first_line + 1
+                if members:
+                    fact_id = batch_id(insurer, known_on, batch.digest, given)
+                    group.append(
+                        enrolment(insurer, members, fact_id, ctx, known_on, source=opts.source, note=opts.note)
+                    )
+                    labels.append(f"lines {batch.first_line}-{batch.last_line}")
+                    size += len(members)
+                if size >= APPEND_MEMBERS:
+                    result = await store.append_parsed(group, labels)
+                    appended, unchanged = appended + len(result.appended), unchanged + len(result.unchanged)
+                    group, labels, size = [], [], 0
+                    if progress is not None:
+                        progress("append", done, total)
+            if group:
                 result = await store.append_parsed(group, labels)
                 appended, unchanged = appended + len(result.appended), unchanged + len(result.unchanged)
-                group, labels, size = [], [], 0
-                if progress is not None:
-                    progress("append", done, total)
-        if group:
-            result = await store.append_parsed(group, labels)
-            appended, unchanged = appended + len(result.appended), unchanged + len(result.unchanged)
-        if progress is not None:
-            progress("append", done, total)
+            if progress is not None:
+                progress("append", done, total)
     if catch_up:
         await store.catch_up()
     return {
@@ -627,11 +626,46 @@ def can_fork() -> bool:
     return (os.cpu_count() or 1) > 1
 
 
-async def _beside_catch_up(store: Store, check: Callable[[], tuple[int, int]]) -> tuple[int, int]:
+async def _checked(
+    store: Store, check: Callable[..., tuple[int, int]], aside: list[asyncio.Future[int]], *, catch_up: bool
+) -> tuple[int, int]:
+    """The check pass, with the projection of the rosters appended before beside it once enough wait."""
+    behind = await store.members_behind()
+    if behind >= BESIDE_FACTS or (behind and catch_up):
+        return await _beside_catch_up(store, functools.partial(check, beside=True), aside)
+    return check(beside=not catch_up)  # in a row of rosters (`catch_up=False`), the workers check even small files
+
+
+@contextlib.asynccontextmanager
+async def _projected_aside() -> AsyncIterator[list[asyncio.Future[int]]]:
+    """Catch-ups started aside (`_beside_catch_up`) are finished, or have failed, when this exits;
+    an error of the import itself wins over theirs."""
+    aside: list[asyncio.Future[int]] = []
+    try:
+        yield aside
+    except BaseException:
+        for projecting in aside:
+            with contextlib.suppress(Exception):
+                await projecting
+        raise
+    for projecting in aside:
+        await projecting
+
+
+async def _beside_catch_up(
+    store: Store, check: Callable[[], tuple[int, int]], aside: list[asyncio.Future[int]]
+) -> tuple[int, int]:
     """Run the check pass in a thread (its workers do the work) while the event loop catches
-    the projections up; the catch-up is finished (or has failed) when this returns."""
+    the projections up; the catch-up is finished (or has failed) when this returns.
+
+    On PostgreSQL the members projection runs on a connection of its own (`Store.catch_up_members_aside`,
+    up to the facts appended so far): it goes on through this roster's appends and is awaited
+    by `_projected_aside`, so the server projects one roster while this process appends the next."""
     if can_fork():
         WORKER_POOL.get()  # forked by this thread, which outlives the check's thread
+    if store.projects_aside:
+        aside.append(asyncio.ensure_future(store.catch_up_members_aside(store.ledger.last_notification())))
+        return await asyncio.to_thread(check)
     projecting = asyncio.ensure_future(store.catch_up())
     try:
         checked = await asyncio.to_thread(check)

@@ -126,6 +126,8 @@ class Store:
         self.write_db = db
         """The primary: appends, catch-ups and every other write."""
         self.replica = replica
+        self._aside_db: Db | None = None
+        """The members projection's own connection (`catch_up_members_aside`)."""
         self.db: Db = replica.db if replica else db
         """The read side: a hot-standby replica when one is given (`--read-store`), else the primary."""
         self.tz = tz
@@ -331,6 +333,8 @@ class Store:
         if self.replica is not None:
             await self.replica.db.close()
         await self.write_db.close()
+        if self._aside_db is not None:
+            await self._aside_db.close()
         if self._ledger is not None:
             self._ledger.close()
 
@@ -518,6 +522,20 @@ class Store:
         except errors:  # no event table: the full catch-up says what is wrong
             return None
         return int(row[1]) if row is not None and int(row[0]) == 2 else None
+
+    @property
+    def projects_aside(self) -> bool:
+        """Whether the members projection can run beside this store's other work, on a connection
+        of its own (PostgreSQL: the server works while this process goes on; SQLite has one writer)."""
+        return self.location.is_postgres
+
+    async def catch_up_members_aside(self, head: int) -> int:
+        """Project the rosters appended up to `head` on a connection of its own (PostgreSQL),
+        opened on first use: the event loop appends meanwhile. Exactly once as any catch-up
+        (the members projection's advisory lock, its position re-read in the transaction)."""
+        if self._aside_db is None:
+            self._aside_db = await _connect_postgres(self.location)
+        return await projector.catch_up_members(self._aside_db, self.ledger, head=head)
 
     async def members_behind(self) -> int:
         """How many facts were appended that the members projection has not read yet."""

@@ -201,15 +201,16 @@ async def catch_up_facts(db: Db, ledger: Ledger, progress: Progress | None = Non
             progress(notification_id, max(head, notification_id))
 
 
-async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = None) -> int:
-    """Project the rosters (and scopes, for the tallies) appended since the `members` position.
+async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = None, *, head: int | None = None) -> int:
+    """Project the rosters (and scopes, for the tallies) appended since the `members` position,
+    up to the ledger's last notification (or `head`).
 
     NIR pseudonyms go into the small `nir_recent` table, merged into `nir_members` in
     key order once it outgrows `NIR_MERGE_ROWS` and a quarter of `nir_members` (see
     projections/schema.py): random keys only ever land in a table that fits in the cache.
     """
     notification_id, _ = await position(db, MEMBERS)
-    head = ledger.last_notification()
+    head = ledger.last_notification() if head is None else head
     if head <= notification_id:
         return notification_id
     while True:

@@ -4,13 +4,16 @@ processes. The projections must be exactly those of projecting every fact afresh
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from domain.errors import InvalidFact
 from ledger import roster
 from ledger.store import Store
+from projections import projector
 from tests.support import opened, valid_nir
 
 pytestmark = pytest.mark.two_backends  # tests/support/__init__.py: on SQLite and on PostgreSQL
@@ -96,3 +99,37 @@ async def test_a_bad_file_next_in_line_still_leaves_the_roster_before_it_project
         assert not await store.members_behind()
         counted = await store.db.execute_fetchall("SELECT insurer, COUNT(*) FROM member_versions GROUP BY insurer")
         assert [tuple(r) for r in counted] == [("ins-a", ROWS)]
+
+
+async def test_on_postgresql_the_rosters_before_are_projected_on_their_own_connection_while_the_next_is_appended(
+    store_path, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(roster, "BESIDE_FACTS", 1)
+    first, second = (write_roster(tmp_path, insurer, n) for n, insurer in enumerate(("ins-a", "ins-b")))
+    async with opened(store_path) as store:
+        if not store.projects_aside:
+            pytest.skip("SQLite has one writer: its catch-up runs beside the check pass only")
+        await roster.import_roster(store, "ins-a", str(first), known_on="2024-01-01", catch_up=False)
+        appending = asyncio.Event()
+        connections: list[int] = []
+        original_append, original_catch_up = store.append_parsed, projector.catch_up_members
+
+        async def append_parsed(*args: Any) -> Any:
+            appending.set()
+            return await original_append(*args)
+
+        async def catch_up_members(db: Any, *args: Any, **kwargs: Any) -> int:
+            connections.append(int(next(iter(await db.execute_fetchall("SELECT pg_backend_pid()")))[0]))
+            await asyncio.wait_for(appending.wait(), timeout=60)  # the next roster is being appended meanwhile
+            return await original_catch_up(db, *args, **kwargs)
+
+        monkeypatch.setattr(store, "append_parsed", append_parsed)
+        monkeypatch.setattr(projector, "catch_up_members", catch_up_members)
+        await roster.import_roster(store, "ins-b", str(second), known_on="2024-01-01", catch_up=False)
+
+        own = int(next(iter(await store.write_db.execute_fetchall("SELECT pg_backend_pid()")))[0])
+        assert connections
+        assert own not in connections
+        projected = await store.db.execute_fetchall("SELECT DISTINCT insurer FROM member_versions")
+        assert [str(r[0]) for r in projected] == ["ins-a"]
+        assert await store.members_behind()  # ins-b waits for the next import
