@@ -133,3 +133,30 @@ async def test_on_postgresql_the_rosters_before_are_projected_on_their_own_conne
         projected = await store.db.execute_fetchall("SELECT DISTINCT insurer FROM member_versions")
         assert [str(r[0]) for r in projected] == ["ins-a"]
         assert await store.members_behind()  # ins-b waits for the next import
+
+
+async def test_a_catch_up_on_postgresql_joins_by_index_lookups_and_compiles_no_statement(store_path):
+    async with opened(store_path) as store:
+        db = store.write_db
+        if db.dialect != "postgresql":
+            pytest.skip("SQLite plans these joins as index lookups by itself")
+        regroup = (  # the NIR-group join of the members projection, on tables without statistics
+            "EXPLAIN (ANALYZE, FORMAT TEXT) SELECT t.nir, v.multi FROM json_each(?) j"
+            " JOIN nir_recent t ON t.nir = j.value"
+            " JOIN member_versions v ON v.insurer = t.insurer AND v.ref = t.ref AND v.pos = t.pos"
+        )
+        scopes = "EXPLAIN (ANALYZE, FORMAT TEXT) SELECT matcher FROM tallied_scopes WHERE insurer = ? ORDER BY pos"
+
+        await db.begin(projector.MEMBERS)
+        try:
+            await db.index_paths_only()
+            joined = "\n".join(str(r[0]) for r in await db.execute_fetchall(regroup, ('["a", "b"]',)))
+            scanned = "\n".join(str(r[0]) for r in await db.execute_fetchall(scopes, ("ins-a",)))
+        finally:
+            await db.rollback()
+
+        assert "Index" in joined
+        assert "Seq Scan" not in joined
+        assert "Hash Join" not in joined
+        assert "Seq Scan" in scanned  # no index on `insurer`: the scan stays, JIT does not follow it
+        assert "JIT" not in scanned
