@@ -443,7 +443,7 @@ MEMBER_COLUMNS: Final = (
 async def _member_pages(db: Db, incident: str, h: queries.Horizon) -> AsyncGenerator[list[tuple[Any, ...]]]:
     """Every enrolled member's answer in `incident` at `h` (see MEMBER_COLUMNS), in pages, by insurer and ref."""
     view = await queries.incident_view(db, incident, h)
-    params = {"incident": incident, "scopes": queries._scopes_json(view), **h.params()}
+    params = {"incident": incident, "scopes": queries.scopes_json(view), **h.params()}
     fields: dict[str, tuple[str, ...]] = {}
     sql = (
         "SELECT insurer, ref, role, contract, from_day, until_day, nir, enrolled_pos, finding_pos, status"
