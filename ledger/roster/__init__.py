@@ -15,8 +15,9 @@ A ref that appears twice in a file is a re-enrolment: the later row wins.
 
 layout (the CSV's columns and separator, read in chunks), rows (one chunk checked
 into batches), workers (the worker processes), spool (checked batches on disk),
-check (pass 1), importer (pass 2: `import_roster`), near (insurer names close to a
-known one), export (affected members as CSV).
+check (pass 1), importer (pass 2: `import_roster`), pipeline (many files in a row:
+`import_rosters`), near (insurer names close to a known one), export (affected members
+as CSV).
 """
 
 from ledger.roster.check import MAX_PROBLEMS, PARALLEL_ABOVE_BYTES, SCAN_BLOCK, TASK_BATCHES, check_all
@@ -34,6 +35,7 @@ from ledger.roster.layout import (
     separator_of,
 )
 from ledger.roster.near import MAX_EDITS, Warn, announce, edits, near
+from ledger.roster.pipeline import import_rosters
 from ledger.roster.rows import (
     Batch,
     Checked,
@@ -95,6 +97,7 @@ __all__ = [
     "edits",
     "export",
     "import_roster",
+    "import_rosters",
     "layout",
     "members_decoder",
     "members_encoder",
