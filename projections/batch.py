@@ -30,8 +30,8 @@ import msgspec
 from domain.categories import implied
 from domain.derive import IncidentView
 from projections.db import Db
-from projections.queries.horizon import Horizon, visible
-from projections.queries.member import incidents_for_lookups, status_part, view_for_lookups
+from projections.queries.horizons import Horizon, visible
+from projections.queries.memberships import incidents_for_lookups, status_part, view_for_lookups
 from projections.queries.status import scopes_json
 from projections.scoping import scope_sql
 

@@ -13,17 +13,15 @@ never sits in memory:
 
 A ref that appears twice in a file is a re-enrolment: the later row wins.
 
-layout (the CSV's columns and separator, read in chunks), rows (one chunk checked
+csv_layout (the CSV's columns and separator, read in chunks), rows (one chunk checked
 into batches), workers (the worker processes), spool (checked batches on disk),
 check (pass 1), importer (pass 2: `import_roster`), pipeline (many files in a row:
-`import_rosters`), near (insurer names close to a known one), export (affected members
-as CSV).
+`import_rosters`), typos (insurer names close to a known one), exporting (affected
+members as CSV).
 """
 
 from ledger.roster.check import MAX_PROBLEMS, PARALLEL_ABOVE_BYTES, SCAN_BLOCK, TASK_BATCHES, check_all
-from ledger.roster.export import export
-from ledger.roster.importer import APPEND_MEMBERS, BATCH, BESIDE_FACTS, Options, batch_id, import_roster
-from ledger.roster.layout import (
+from ledger.roster.csv_layout import (
     COLUMNS,
     MAX_FIELD,
     SEPARATORS,
@@ -34,7 +32,8 @@ from ledger.roster.layout import (
     roster_chunks,
     separator_of,
 )
-from ledger.roster.near import MAX_EDITS, Warn, announce, edits, near
+from ledger.roster.exporting import export
+from ledger.roster.importer import APPEND_MEMBERS, BATCH, BESIDE_FACTS, Options, batch_id, import_roster
 from ledger.roster.pipeline import import_rosters
 from ledger.roster.rows import (
     Batch,
@@ -48,6 +47,7 @@ from ledger.roster.rows import (
     members_encoder,
 )
 from ledger.roster.spool import Progress, Spool, spool_batch, spool_dir, spooled
+from ledger.roster.typos import MAX_EDITS, Warn, announce, edits, near
 from ledger.roster.workers import (
     PR_SET_PDEATHSIG,
     WATCH_SECONDS,

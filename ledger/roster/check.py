@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Final
 
 from domain.errors import InvalidFact
-from ledger.roster.layout import MAX_FIELD, Layout, roster_chunks
+from ledger.roster.csv_layout import MAX_FIELD, Layout, roster_chunks
 from ledger.roster.rows import Repeats, check_batch, check_range, checked_decoder
 from ledger.roster.spool import Progress, Spool, spool_batch
 from ledger.roster.workers import WORKER_POOL, can_fork, checked_in_order

@@ -15,10 +15,10 @@ from typing import Any, Final
 from domain import times
 from domain.parse import Context, Parsed, enrolment
 from ledger.roster.check import check_all
-from ledger.roster.layout import Layout, read_layout
-from ledger.roster.near import Warn, announce
+from ledger.roster.csv_layout import Layout, read_layout
 from ledger.roster.rows import Repeats, members_decoder
 from ledger.roster.spool import Progress, Spool, spool_dir, spooled
+from ledger.roster.typos import Warn, announce
 from ledger.roster.workers import WORKER_POOL, can_fork
 from ledger.store import Store
 from projections import queries

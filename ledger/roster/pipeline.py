@@ -22,9 +22,9 @@ from typing import Any
 
 from ledger.roster.check import check_all
 from ledger.roster.importer import BATCH, BESIDE_FACTS, Options, Ready, append_ready, new_spool, prepare
-from ledger.roster.near import Warn
 from ledger.roster.rows import Repeats
 from ledger.roster.spool import Progress
+from ledger.roster.typos import Warn
 from ledger.roster.workers import WORKER_POOL, can_fork
 from ledger.store import Store
 

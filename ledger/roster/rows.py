@@ -16,7 +16,7 @@ from domain.errors import LedgerError
 from domain.facts import Member
 from domain.nir import pseudonymiser
 from domain.parse import roster_member
-from ledger.roster.layout import COLUMNS, MAX_FIELD, Layout
+from ledger.roster.csv_layout import COLUMNS, MAX_FIELD, Layout
 
 members_encoder = msgspec.json.Encoder()
 members_decoder = msgspec.json.Decoder(tuple[Member, ...])

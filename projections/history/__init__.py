@@ -2,12 +2,12 @@
 answers, and each controller's notification obligations.
 
 Everything here compares point-in-time answers (`projections.queries`) at several
-horizons: sides (one member-status query bound per horizon, joined in SQL), diff,
-timeline, notices (obligations: who was told what, and who must still be), notice_rows
+horizons: sides (one member-status query bound per horizon, joined in SQL), changes,
+timelines, notices (obligations: who was told what, and who must still be), notice_rows
 (the mail-merge rows of members to notify) and veris (an incident in VERIS terms).
 """
 
-from projections.history.diff import MEMBER_CHANGES, change_name, changed_members, diff
+from projections.history.changes import MEMBER_CHANGES, change_name, changed_members, diff
 from projections.history.notice_rows import NOTICE_COLUMNS, NoticeQuery, member_notice_chunks, notice_query, notice_row
 from projections.history.notices import (
     NOTIFIED_REFS,
@@ -32,7 +32,7 @@ from projections.history.sides import (
     side_at,
     statuses_sql,
 )
-from projections.history.timeline import CLOSED, Answer, FactRow, answer_at, notifications, relevant_facts, timeline
+from projections.history.timelines import CLOSED, Answer, FactRow, answer_at, notifications, relevant_facts, timeline
 from projections.history.veris import veris_incident
 
 __all__ = [

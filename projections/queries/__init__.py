@@ -5,10 +5,10 @@ position P recorded at or before Y (the head when Y is not given), and the
 positions of facts retracted at that horizon. Every query selects rows with
 `known_us <= X AND pos <= P AND pos NOT IN hidden`: indexed, never a replay.
 
-horizon (the horizon and the incidents, insurers and views visible at it), status
+horizons (the horizon and the incidents, insurers and views visible at it), status
 (member status in SQL, the scope rule applied), counts (members per insurer and
 status, maintained or counted, cached), duplicates (NIRs affected more than once),
-incident (summary, insurer), member (one member's memberships), export (affected
+incident (summary, insurer), memberships (one member's memberships), export (affected
 members in chunks, notices by ref).
 """
 
@@ -22,7 +22,7 @@ from projections.queries.export import (
     affected_members,
     notices_by_ref,
 )
-from projections.queries.horizon import (
+from projections.queries.horizons import (
     AFFECTED,
     NAMING_KINDS,
     VISIBLE,
@@ -43,7 +43,7 @@ from projections.queries.horizon import (
     visible,
 )
 from projections.queries.incident import insurer, summary
-from projections.queries.member import VIEWS_KEPT, member
+from projections.queries.memberships import VIEWS_KEPT, member
 from projections.queries.status import member_status_sql, scopes_json
 
 __all__ = [

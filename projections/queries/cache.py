@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from domain.derive import IncidentView
 from projections.db import Db
-from projections.queries.horizon import Horizon, visible
+from projections.queries.horizons import Horizon, visible
 
 
 async def state_key(db: Db, view: IncidentView, insurer: str, h: Horizon) -> str:

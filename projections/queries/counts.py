@@ -10,7 +10,7 @@ from domain.derive import IncidentView
 from projections.db import Db
 from projections.queries.cache import cache_origin, cached_many, keep_many, state_keys
 from projections.queries.duplicates import count_duplicates
-from projections.queries.horizon import Horizon, roster_insurers, visible
+from projections.queries.horizons import Horizon, roster_insurers, visible
 from projections.queries.status import member_status_sql, scopes_json
 
 

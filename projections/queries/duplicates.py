@@ -12,7 +12,7 @@ import msgspec
 from domain.derive import IncidentView
 from projections.db import Db
 from projections.queries.cache import cached_counts, keep
-from projections.queries.horizon import Horizon, visible
+from projections.queries.horizons import Horizon, visible
 from projections.queries.status import member_status_sql, scopes_json
 
 

@@ -10,7 +10,7 @@ from typing import Any, Final
 from domain.categories import implied
 from domain.times import to_micros
 from projections.db import Db
-from projections.queries.horizon import Horizon, horizon, incident_view, require_incident, roster_insurers, visible
+from projections.queries.horizons import Horizon, horizon, incident_view, require_incident, roster_insurers, visible
 from projections.queries.status import member_status_sql, scopes_json
 
 EXPORT_COLUMNS: Final = (

@@ -9,7 +9,7 @@ from domain.errors import UnknownReference
 from domain.times import iso_utc
 from projections.db import Db
 from projections.queries.counts import member_counts
-from projections.queries.horizon import (
+from projections.queries.horizons import (
     Horizon,
     all_time,
     incident_view,

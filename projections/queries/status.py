@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from domain.derive import IncidentView
-from projections.queries.horizon import visible
+from projections.queries.horizons import visible
 from projections.scoping import scope_sql
 
 

@@ -9,7 +9,7 @@ from typing import Any, Final
 from domain.categories import implied
 from domain.derive import IncidentView
 from projections.db import Db
-from projections.queries.horizon import AFFECTED, Horizon, incident_view, incidents, visible
+from projections.queries.horizons import AFFECTED, Horizon, incident_view, incidents, visible
 from projections.queries.status import member_status_sql, scopes_json
 
 
