@@ -6,40 +6,18 @@ move."""
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
 
-from tests.support import EXPOSURE, Cli
+from tests.support import EXPOSURE, Cli, on_a_terminal
 from tests.support.audit_story import SIZE, build
 
 
 def test_replay_shows_a_progress_bar_when_stderr_is_a_terminal(cli: Cli, write_file, tmp_path):
     story = build(cli, write_file)
-    controller, terminal = pty.openpty()
     output = tmp_path / "replay.json"
     with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(EXPOSURE), "--store", str(story.path), "audit", "replay", "--json"],
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=terminal,
-            env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
-        )
-    os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # the terminal closed: the command ended
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(controller)
+        code, text = on_a_terminal([str(EXPOSURE), "--store", str(story.path), "audit", "replay", "--json"], sink)
 
-    assert process.wait(timeout=60) == 0
-    text = shown.decode("utf-8", "replace")
+    assert code == 0
     assert "member_versions" in text
     assert "rows/s" in text
     assert json.loads(output.read_text())["facts"] == SIZE  # the bar went to the terminal, not into the JSON
