@@ -105,7 +105,7 @@ async def test_a_bad_file_next_in_line_still_leaves_the_roster_before_it_project
 async def test_on_postgresql_the_rosters_before_are_projected_on_their_own_connection_while_the_next_is_appended(
     store_path, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(roster, "BESIDE_FACTS", 1)
+    monkeypatch.setattr(importer, "BESIDE_FACTS", 1)
     first, second = (write_roster(tmp_path, insurer, n) for n, insurer in enumerate(("ins-a", "ins-b")))
     async with opened(store_path) as store:
         if not store.projects_aside:
