@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # a type only: a query on current projections never loads eve
     pass
 from projections.projector.facts import catch_up_facts
 from projections.projector.rows import Roster, Row, roster_decoder
-from projections.projector.scopes import Matcher, matchers_of, regroup_nirs, tally_scope
+from projections.projector.scopes import Matcher, holders_of_nirs, matchers_of, regroup_nirs, tally_scope
 from projections.projector.state import (
     ENROLLED_TOPIC,
     MEMBERS,
@@ -191,7 +191,7 @@ async def _project_nirs(db: Db, insurer: str, pos: int, members: Sequence[Row]) 
         for table in ("nir_recent", "nir_members"):
             await db.execute(
                 f"INSERT OR IGNORE INTO shared_members (insurer, ref) SELECT t.insurer, t.ref"
-                f" FROM json_each(:nirs) j JOIN {table} t ON t.nir = j.value",
+                f" FROM {holders_of_nirs(db, table)}",
                 {"nirs": json.dumps(shared)},
             )
     return shared

@@ -15,6 +15,7 @@ from ledger import roster
 from ledger.roster import importer
 from ledger.store import Store
 from projections import projector
+from projections.projector import scopes
 from tests.support import opened, valid_nir
 
 pytestmark = pytest.mark.two_backends  # tests/support/__init__.py: on SQLite and on PostgreSQL
@@ -161,3 +162,29 @@ async def test_a_catch_up_on_postgresql_joins_by_index_lookups_and_compiles_no_s
         assert "Hash Join" not in joined
         assert "Seq Scan" in scanned  # no index on `insurer`: the scan stays, JIT does not follow it
         assert "JIT" not in scanned
+
+
+async def test_after_a_nir_merge_the_group_join_still_probes_nir_recent_once_per_nir(store_path):
+    async with opened(store_path) as store:
+        db = store.write_db
+        if db.dialect != "postgresql":
+            pytest.skip("SQLite's planner probes by key by itself")
+        rows = [(f"nir{n:07d}", "ins-a", f"r{n}", n) for n in range(20_000)]
+        await db.insert_rows("nir_recent", ("nir", "insurer", "ref", "pos"), rows)
+        await db.execute("DELETE FROM nir_recent")  # as a merge does
+        await db.execute("ANALYZE nir_recent")  # autovacuum's view right after it: many pages, no rows
+        await db.insert_rows("nir_recent", ("nir", "insurer", "ref", "pos"), rows)  # filling again
+        sql = (
+            f"EXPLAIN SELECT t.nir, v.multi FROM {scopes.holders_of_nirs(db, 'nir_recent')}"
+            " JOIN member_versions v ON v.insurer = t.insurer AND v.ref = t.ref AND v.pos = t.pos"
+        )
+
+        await db.begin(projector.MEMBERS)
+        try:
+            await db.index_paths_only()
+            plan = "\n".join(str(r[0]) for r in await db.execute_fetchall(sql, {"nirs": '["nir0000001"]'}))
+        finally:
+            await db.rollback()
+
+        assert plan.index("Function Scan") < plan.index("nir_recent")  # the list drives: one probe per NIR
+        assert "Index" in plan.split("nir_recent")[0].splitlines()[-1]
