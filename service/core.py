@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +24,11 @@ from typing import Annotated, Any, Final
 
 import aiosqlite
 import msgspec
+from msgspec import UNSET
 
 from domain import nir as nir_rules
 from domain import times
-from domain.errors import InvalidNIR, LedgerError, UnknownReference
+from domain.errors import LedgerError, UnknownReference
 from domain.times import iso_utc
 from ledger import replicas
 from ledger.store import CACHE_KIB, Store
@@ -71,6 +72,10 @@ class LookupResult(msgspec.Struct, omit_defaults=True, kw_only=True):
 
     memberships: list[Membership] | None = None
     error: str | None = None
+
+
+INVALID_NIR: Final = LookupResult(error="invalid NIR")
+"""The answer to every invalid NIR (the same object: it says nothing about the NIR)."""
 
 
 class LookupResponse(msgspec.Struct, kw_only=True):
@@ -406,8 +411,7 @@ class Service:
 
     async def lookups(self, token: Token, request: LookupRequest) -> LookupResponse:
         """Answer a batch of lookups (see docs/SERVICE.md)."""
-        key = self._store().keys.nir_key
-        parsed = [_lookup(number, item, token, key) for number, item in enumerate(request.lookups)]
+        parsed = _parse(request.lookups, token, self._store().keys.nir_key)
         self._admit(token, len(parsed), [x.nir for x in parsed if x is not None and x.nir is not None])
         at_us = times.to_micros(datetime.now(UTC))
         scope = token.insurer or ALL_INSURERS
@@ -418,17 +422,18 @@ class Service:
             )
         results: list[LookupResult] = []
         accesses: list[Access] = []
+        fingerprint = token.fingerprint
         for lookup, found in zip(parsed, answers, strict=True):
             if lookup is None or found is None:
-                results.append(LookupResult(error="invalid NIR"))
-                accesses.append(Access(at_us, token.fingerprint, scope, "invalid-nir", "", found=False))
+                results.append(INVALID_NIR)
+                accesses.append(Access(at_us, fingerprint, scope, "invalid-nir", "", False))
                 continue
             results.append(LookupResult(memberships=found))
             if lookup.nir is not None:
-                accesses.append(Access(at_us, token.fingerprint, scope, "nir", lookup.nir, bool(found)))
+                accesses.append(Access(at_us, fingerprint, scope, "nir", lookup.nir, bool(found)))
             else:
                 subject = f"{lookup.insurer or token.insurer}/{lookup.ref}"
-                accesses.append(Access(at_us, token.fingerprint, scope, "ref", subject, bool(found)))
+                accesses.append(Access(at_us, fingerprint, scope, "ref", subject, bool(found)))
         await self._log(accesses)
         return LookupResponse(as_known_on=iso_utc(moment), results=results)
 
@@ -473,21 +478,30 @@ class Service:
             raise Refused(503, f"the access log could not be written ({type(problem).__name__})") from None
 
 
-def _lookup(number: int, item: LookupItem, token: Token, key: bytes) -> Lookup | None:
-    """One item as a `Lookup`; None for an invalid NIR; 400 for an item that is neither."""
-    nir, ref, insurer = (None if v is msgspec.UNSET else v for v in (item.nir, item.ref, item.insurer))
-    if (nir is None) == (ref is None):
-        raise Refused(400, f"lookups[{number}]: give exactly one of nir or ref")
-    if nir is not None:
-        if insurer is not None:
-            raise Refused(400, f"lookups[{number}]: insurer goes with ref, not with nir")
-        try:
-            return Lookup(nir=nir_rules.pseudonymise(nir, key))
-        except InvalidNIR:
-            return None
-    if token.insurer is None and insurer is None:
-        raise Refused(400, f"lookups[{number}]: an all-insurer token names the insurer of each ref")
-    return Lookup(ref=ref, insurer=insurer or token.insurer)
+def _parse(items: Sequence[LookupItem], token: Token, key: bytes) -> list[Lookup | None]:
+    """Each item as a `Lookup`: its NIR validated and pseudonymised (all of them in one pass,
+    `domain.nir.pseudonymise_each`), None for an invalid NIR; 400 for an item that is neither."""
+    nirs: list[str] = []
+    for number, item in enumerate(items):
+        nir, ref = item.nir, item.ref
+        if (nir is UNSET) == (ref is UNSET):
+            raise Refused(400, f"lookups[{number}]: give exactly one of nir or ref")
+        if nir is not UNSET:
+            if item.insurer is not UNSET:
+                raise Refused(400, f"lookups[{number}]: insurer goes with ref, not with nir")
+            nirs.append(nir)
+        elif token.insurer is None and item.insurer is UNSET:
+            raise Refused(400, f"lookups[{number}]: an all-insurer token names the insurer of each ref")
+    pseudonyms = iter(nir_rules.pseudonymise_each(nirs, key))
+    parsed: list[Lookup | None] = []
+    for item in items:
+        if item.nir is not UNSET:
+            pseudonym = next(pseudonyms)
+            parsed.append(Lookup(nir=pseudonym) if pseudonym is not None else None)
+        else:
+            insurer = item.insurer
+            parsed.append(Lookup(ref=item.ref or None, insurer=insurer if isinstance(insurer, str) else token.insurer))
+    return parsed
 
 
 async def _insurer_summary(db: Db, incident: str, insurer: str, h: Horizon) -> dict[str, Any]:
