@@ -291,8 +291,10 @@ def benchmark(args: argparse.Namespace, ledger_url: str | None = None) -> dict[s
             )
         )
     wanted = set(args.phases.split(",")) if args.phases else None
-    for reads, listed in runs:
-        phases = [p for p in listed if wanted is None or p[0] in wanted]
+    counts = [int(n) for n in str(args.workers).split(",")]
+    for workers, (reads, listed) in ((w, run) for w in counts for run in runs):
+        suffix = f"_w{workers}" if len(counts) > 1 else ""
+        phases = [(p[0] + suffix, *p[1:]) for p in listed if wanted is None or p[0] in wanted]
         if not phases:
             continue
         port = free_port()
@@ -310,7 +312,7 @@ def benchmark(args: argparse.Namespace, ledger_url: str | None = None) -> dict[s
                 "--port",
                 str(port),
                 "--workers",
-                str(args.workers),
+                str(workers),
                 "--nir-limit",
                 "1000000",
                 "--reads",
@@ -382,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="at most this long per phase")
     parser.add_argument("--requests", type=int, default=30_000, help="at most this many requests per phase")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", default="1", help="worker processes; a list (1,2) runs each in turn")
     parser.add_argument(
         "--client", choices=("httpx", "raw"), default="httpx", help="load generator: httpx, or raw HTTP/1.1 bytes"
     )

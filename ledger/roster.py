@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 from array import array
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol, TextIO
@@ -45,13 +45,14 @@ import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain import times
+from domain.categories import implied
 from domain.csv_cells import cell
 from domain.errors import InvalidFact, LedgerError
 from domain.facts import Member
 from domain.nir import pseudonymiser
 from domain.parse import Parsed, enrolment, roster_member
 from ledger.store import Store
-from projections import queries
+from projections import history, queries
 
 BATCH: Final = 5_000
 COLUMNS: Final = ("ref", "role", "contract", "from", "until", "nir")
@@ -720,26 +721,29 @@ async def export(store: Store, incident: str, h: queries.Horizon, insurer: str |
     writer = csv.writer(sink, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:
         writer.writerow(queries.EXPORT_COLUMNS)
-    # Who was told when, read before the members are streamed (never two streams at once).
     insurers = [insurer] if insurer is not None else await queries.roster_insurers(store.db, h)
-    told_by: dict[str, dict[str, str]] = {}
     for name in insurers:
-        notices = await queries.notices_by_ref(store.db, incident, h, name)
-        told_by[name] = {ref: times.iso_utc(times.from_micros(us)) for ref, us in notices.items()}
-    chunks = queries.affected_chunks(store.db, incident, h, insurer)
-    async with contextlib.aclosing(chunks):  # closed before the store, even when the reader goes away
-        async for ins, fields, implied, rows in chunks:
-            told = told_by.get(ins, {})
+        async for ins, fields, implied_fields, rows, told_column in _told_chunks(store, incident, h, name):
             count += len(rows)
+            if not told_column:  # no notice: nobody was told (the rows are the export's own, as read)
+                rows = [(*row, None) for row in rows] if writer is None else rows  # noqa: PLW2901
             if writer is not None:  # csv writes None as an empty cell; text a spreadsheet would run gets a '
                 fixed = (cell(incident), cell(ins))
-                exposed, revealed = cell(";".join(fields)), cell(";".join(implied))
-                writer.writerows(
-                    [
-                        (*fixed, cell(ref), role, cell(contract), start, end, status, exposed, revealed, told.get(ref))
-                        for ref, role, contract, start, end, status in rows
-                    ]
-                )
+                exposed, revealed = cell(";".join(fields)), cell(";".join(implied_fields))
+                if told_column:
+                    writer.writerows(
+                        [
+                            (*fixed, cell(ref), role, cell(contract), start, end, status, exposed, revealed, told)
+                            for ref, role, contract, start, end, status, told in rows
+                        ]
+                    )
+                else:
+                    writer.writerows(
+                        [
+                            (*fixed, cell(ref), role, cell(contract), start, end, status, exposed, revealed, None)
+                            for ref, role, contract, start, end, status in rows
+                        ]
+                    )
                 continue
             sink.write(
                 "".join(
@@ -754,15 +758,37 @@ async def export(store: Store, incident: str, h: queries.Horizon, insurer: str |
                             "until": end,
                             "status": status,
                             "fields": fields,
-                            "implied": implied,
-                            "notified_at": told.get(ref),
+                            "implied": implied_fields,
+                            "notified_at": told,
                         },
                         ensure_ascii=False,
                         separators=(",", ":"),
                     )
                     + "\n"
-                    for ref, role, contract, start, end, status in rows
+                    for ref, role, contract, start, end, status, told in rows
                 )
             )
     sink.flush()
     return count
+
+
+async def _told_chunks(
+    store: Store, incident: str, h: queries.Horizon, insurer: str
+) -> AsyncGenerator[tuple[str, list[str], list[str], Sequence[tuple[Any, ...]], bool], None]:
+    """One insurer's affected members in ref order with when each was last told, in chunks of
+    (insurer, fields, implied, rows of (ref, role, contract, from, until, status[, notified_at]),
+    whether the rows hold `notified_at`). With notices, `notified_at` comes from `notify
+    members`' SQL in the same stream (memory does not grow with the members told); without,
+    the export's own pass runs and nobody was told."""
+    if await history.has_member_notices(store.db, incident, insurer, h):
+        view = await queries.incident_view(store.db, incident, h)
+        fields = view.exposed_fields(insurer)
+        chunks = history.affected_notified_chunks(store.db, incident, insurer, h)
+        async with contextlib.aclosing(chunks):
+            async for rows in chunks:
+                yield insurer, fields, implied(fields), rows, True
+        return
+    plain = queries.affected_chunks(store.db, incident, h, insurer)
+    async with contextlib.aclosing(plain):  # closed before the store, even when the reader goes away
+        async for ins, fields, revealed, members in plain:
+            yield ins, fields, revealed, members, False

@@ -162,13 +162,15 @@ class Shared:
             crowded = False
             for pseudonym, count in Counter(pseudonyms).items():
                 a, b = int(pseudonym[:8], 16) % SKETCH_WIDTH, int(pseudonym[8:16], 16) % SKETCH_WIDTH
-                crowded = crowded or min(first[a], second[b]) + count > limit
+                if not crowded and (first[a] if first[a] < second[b] else second[b]) + count > limit:
+                    crowded = True
                 cells.append((a, b, count))
             wait = max(bucket.wait(cost, now), self._header[0] + self.nir_window - now if crowded else 0.0)
             if wait <= 0:
                 bucket.take(cost, now)
                 for a, b, count in cells:
-                    first[a] = min(_MAX_COUNT, first[a] + count)
-                    second[b] = min(_MAX_COUNT, second[b] + count)
+                    up, down = first[a] + count, second[b] + count
+                    first[a] = up if up < _MAX_COUNT else _MAX_COUNT
+                    second[b] = down if down < _MAX_COUNT else _MAX_COUNT
             self._levels[slot], self._ats[slot] = bucket.level, bucket.at
             return max(0.0, wait)
