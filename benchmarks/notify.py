@@ -57,8 +57,9 @@ def roster_csv(path: Path, members: int, seed: int = 1) -> None:
                 ref += 1
 
 
-def exposure(store: Path, *args: str, out: Path | None = None) -> tuple[float, int]:
-    """Run `exposure --store STORE ARGS` (stdout to `out`); (seconds, peak RSS in KiB of that child)."""
+def exposure(store: Path, *args: str, out: Path | None = None) -> tuple[float, int, float]:
+    """Run `exposure --store STORE ARGS` (stdout to `out`); (seconds, peak RSS in KiB of that
+    child (its VmHWM), CPU seconds of that child: user + system, all its threads)."""
     sink = out.open("wb") if out is not None else subprocess.DEVNULL
     try:
         started = time.perf_counter()
@@ -71,7 +72,7 @@ def exposure(store: Path, *args: str, out: Path | None = None) -> tuple[float, i
     if status != 0:
         message = child.stderr.read().decode(errors="replace") if child.stderr else ""
         raise SystemExit(f"exposure {' '.join(args)} failed: {message[-2000:]}")
-    return elapsed, int(usage.ru_maxrss)
+    return elapsed, int(usage.ru_maxrss), usage.ru_utime + usage.ru_stime
 
 
 def facts(lines: list[dict[str, Any]], path: Path) -> Path:
@@ -97,7 +98,9 @@ def benchmark(members: int, work: Path, say: Any, *, keep: bool = False) -> dict
         exposure(store, "init", "--timezone", "Europe/Paris")
         roster = work / "roster.csv"
         roster_csv(roster, members)
-        seconds, _ = exposure(store, "members", "import", "--insurer", INSURER, str(roster), "--known-on", "2024-01-01")
+        seconds, _, _ = exposure(
+            store, "members", "import", "--insurer", INSURER, str(roster), "--known-on", "2024-01-01"
+        )
         roster.unlink()
         ready.write_text(f"{members}\n")
         say(f"imported {members:,} members in {seconds:.1f} s")
@@ -124,12 +127,20 @@ def benchmark(members: int, work: Path, say: Any, *, keep: bool = False) -> dict
 
     def run(name: str, *args: str) -> None:
         out = work / f"{name}.csv"
-        seconds, peak = exposure(store, *args, out=out)
+        seconds, peak, cpu = exposure(store, *args, out=out)
         rows = rows_in(out)
-        figures[name] = {"seconds": seconds, "rows": rows, "rate": rows / seconds if rows else 0.0, "peak_kib": peak}
+        figures[name] = {
+            "seconds": seconds,
+            "rows": rows,
+            "rate": rows / seconds if rows else 0.0,
+            "peak_kib": peak,
+            "cpu_seconds": cpu,
+            "cpu_rate": rows / cpu if rows and cpu else 0.0,
+        }
         figures[name]["load_average_1min"] = os.getloadavg()[0]
         say(
             f"{name:<28} {rows:>11,} rows {seconds:8.2f} s {figures[name]['rate']:>12,.0f} rows/s"
+            f" CPU {cpu:7.2f} s {figures[name]['cpu_rate']:>10,.0f} rows/CPU s"
             f" VmHWM {peak / 1024:7.0f} MiB  load {os.getloadavg()[0]:.1f}"
         )
 
@@ -168,11 +179,14 @@ def benchmark(members: int, work: Path, say: Any, *, keep: bool = False) -> dict
         ("notify_merged", "members_export_narrowed"),
     ):
         figures[f"{name}_vs_export"] = figures[name]["rate"] / figures[baseline]["rate"]
-    say(
-        f"notify/export rate: initial {figures['notify_initial_vs_export']:.2f}x,"
-        f" complementary {figures['notify_complementary_vs_export']:.2f}x,"
-        f" merged {figures['notify_merged_vs_export']:.2f}x"
-    )
+        figures[f"{name}_vs_export_cpu"] = figures[name]["cpu_rate"] / figures[baseline]["cpu_rate"]
+    for kind in ("", "_cpu"):
+        say(
+            f"notify/export {'rows per CPU second' if kind else 'rate (wall)'}:"
+            f" initial {figures[f'notify_initial_vs_export{kind}']:.2f}x,"
+            f" complementary {figures[f'notify_complementary_vs_export{kind}']:.2f}x,"
+            f" merged {figures[f'notify_merged_vs_export{kind}']:.2f}x"
+        )
     return figures
 
 
