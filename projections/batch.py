@@ -30,14 +30,9 @@ import msgspec
 from domain.categories import implied
 from domain.derive import IncidentView
 from projections.db import Db
-from projections.queries import (
-    Horizon,
-    _incidents_for_lookups,
-    _scopes_json,
-    _status_part,
-    _view_for_lookups,
-    visible,
-)
+from projections.queries.horizons import Horizon, visible
+from projections.queries.memberships import incidents_for_lookups, status_part, view_for_lookups
+from projections.queries.status import scopes_json
 from projections.scoping import scope_sql
 
 
@@ -248,7 +243,7 @@ class Pieces:
         if found is None:
             common = self.shared.get((view.incident, insurer, status))
             if common is None:
-                common = self.shared[(view.incident, insurer, status)] = _status_part(view, insurer, status)
+                common = self.shared[(view.incident, insurer, status)] = status_part(view, insurer, status)
             fields, reasons = common
             because = reasons | {enrolled} | ({finding} if finding is not None else set())
             found = self.parts[key] = msgspec.Raw(
@@ -267,12 +262,12 @@ class Pieces:
 
 def _scopes(views: Sequence[IncidentView]) -> str:
     """(incident, insurer) scopes of the insurers affected in each incident, as one JSON array
-    (`queries._scopes_json`'s entries, with their incident)."""
+    (`queries.scopes_json`'s entries, with their incident)."""
     return json.dumps(
         [
             {**entry, "incident": view.incident}
             for view in views
-            for entry in json.loads(_scopes_json(view))
+            for entry in json.loads(scopes_json(view))
             if entry["affected"]
         ]
     )
@@ -283,8 +278,8 @@ async def members_by_nir(db: Db, h: Horizon, pseudonyms: Sequence[str], pieces: 
     (two when some NIR's memberships have no status row). `pieces`: kept by a caller that
     answers several batches at the same horizon."""
     pieces = pieces or Pieces()
-    incidents = await _incidents_for_lookups(db, h)
-    views = {incident: await _view_for_lookups(db, incident, h) for incident in incidents}
+    incidents = await incidents_for_lookups(db, h)
+    views = {incident: await view_for_lookups(db, incident, h) for incident in incidents}
     wanted = json.dumps(sorted(set(pseudonyms)))
     params = {
         "nirs": wanted,

@@ -35,7 +35,7 @@ from domain.derive import IncidentView
 from domain.times import from_micros, iso_utc, to_micros
 from projections.batch import lookups_sql
 from projections.db import Db
-from projections.queries import AFFECTED, Horizon, _scopes_json, incident_view, incidents, visible
+from projections.queries import AFFECTED, Horizon, incident_view, incidents, scopes_json, visible
 
 MAX_BATCH: Final = 1_000
 
@@ -127,7 +127,7 @@ def prepare(found: dict[str, Moment]) -> Prepared:
             view = moment.then.get(then.known_us)
             if view is None:
                 continue
-            entries = json.loads(_scopes_json(view, insurer))
+            entries = json.loads(scopes_json(view, insurer))
             scope = entries[0] if entries else {"affected": 0}
             blanket.append(
                 {

@@ -35,7 +35,7 @@ from projections.queries import Horizon, visible
 async def require_insurer(db: Db, incident: str, insurer: str, h: Horizon) -> None:
     """`UnknownReference` unless the incident and the insurer are known to the ledger."""
     await queries.require_incident(db, incident)
-    if insurer not in await queries.known_insurers(db, queries._all_time(h)):
+    if insurer not in await queries.known_insurers(db, queries.all_time(h)):
         raise UnknownReference(f"unknown insurer {insurer!r}")
 
 
@@ -72,7 +72,7 @@ async def known(db: Db, incident: str, insurer: str, h: Horizon) -> Known:
     informed = [v for v in own if isinstance(v.fact, InsurerInformed)]
     aware = min(informed or own, key=lambda v: (v.fact.occurred_on, v.position), default=None)
     counts = await queries.member_counts(db, view, h, insurer)
-    roles = await _roles(db, incident, insurer, h, queries._scopes_json(view, insurer))
+    roles = await _roles(db, incident, insurer, h, queries.scopes_json(view, insurer))
     ruling = view.insurers.get(insurer) or view.informed.get(insurer)
     scope = view.scopes.get(insurer)
     findings = [v.fact.id for v in own if isinstance(v.fact, MembersConfirmedAffected | MembersRuledOut)]

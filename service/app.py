@@ -21,16 +21,8 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin
 from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
 
-from service.core import (
-    Config,
-    ErrorBody,
-    Health,
-    LookupRequest,
-    LookupResponse,
-    Refused,
-    Service,
-    SummaryResponse,
-)
+from service.bodies import ErrorBody, Health, LookupRequest, LookupResponse, Refused, SummaryResponse
+from service.core import Config, Service
 from service.tokens import Token
 
 CONFIG_VARIABLE: Final = "EXPOSURE_SERVICE_CONFIG"

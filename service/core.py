@@ -7,7 +7,8 @@ PostgreSQL: psycopg's async pool), the service database (tokens, access log), th
 limits, and the horizon "now" with every incident's view, refreshed when the ledger grows.
 
 Every route calls one method: `lookups`, `summary`, `health`. A refusal is a `Refused`
-with its HTTP status, message and, for 429, the seconds to wait.
+with its HTTP status, message and, for 429, the seconds to wait (`service.bodies`,
+with the request and response bodies; the read connections are `service.read_pool`).
 """
 
 from __future__ import annotations
@@ -16,136 +17,42 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
-import aiosqlite
 import msgspec
-from msgspec import UNSET
 
-from domain import nir as nir_rules
 from domain import times
 from domain.errors import LedgerError, UnknownReference
 from domain.times import iso_utc
 from ledger import replicas
-from ledger.store import CACHE_KIB, Store
+from ledger.store import Store
 from projections import lookups as member_lookups
 from projections import queries
-from projections.db import Db, PostgresDb, SqliteDb
-from projections.lookups import Lookup, Membership, Moment
+from projections.db import Db, SqliteDb
+from projections.lookups import Moment
 from projections.queries import Horizon
 from service import access_log, storage, tokens
 from service.access_log import ALL_INSURERS, Access
-from service.limits import Shared, retry_after
+from service.bodies import (
+    INVALID_NIR,
+    Health,
+    LookupRequest,
+    LookupResponse,
+    LookupResult,
+    Refused,
+    SummaryResponse,
+    insurer_summary,
+    parse_lookups,
+)
+from service.limits import Shared
+from service.read_pool import ReadPool
 from service.tokens import Token
 
-MAX_LOOKUPS: Final = member_lookups.MAX_BATCH
-MMAP_BYTES: Final = 1 << 30
-"""Read connections map up to 1 GiB of the store: index pages come from the OS page cache without a copy."""
 KEPT_HORIZONS: Final = 32
-
-
-# -- the wire types (msgspec: Litestar decodes, validates and documents them) ----------------
-
-
-class LookupItem(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
-    """One lookup: `{"nir": ...}` or `{"ref": ...}` (with `insurer` for an all-insurer token).
-    A key may be absent, never null."""
-
-    nir: str | msgspec.UnsetType = msgspec.UNSET
-    ref: str | msgspec.UnsetType = msgspec.UNSET
-    insurer: str | msgspec.UnsetType = msgspec.UNSET
-
-
-class LookupRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """`POST /v1/lookups`: up to 1,000 lookups, answered in order."""
-
-    lookups: Annotated[list[LookupItem], msgspec.Meta(max_length=MAX_LOOKUPS)]
-    as_known_on: str | None = None
-
-
-class LookupResult(msgspec.Struct, omit_defaults=True, kw_only=True):
-    """The memberships one lookup found (none: an empty list), or its error."""
-
-    memberships: list[Membership] | None = None
-    error: str | None = None
-
-
-INVALID_NIR: Final = LookupResult(error="invalid NIR")
-"""The answer to every invalid NIR (the same object: it says nothing about the NIR)."""
-
-
-class LookupResponse(msgspec.Struct, kw_only=True):
-    """The answers, in request order."""
-
-    as_known_on: str
-    results: list[LookupResult]
-
-
-class InsurerGroups(msgspec.Struct, kw_only=True):
-    """Insurers by status (a scoped token sees its own insurer only)."""
-
-    affected: list[str]
-    ruled_out: list[str]
-    informed: list[str]
-    unknown: list[str]
-
-
-class MemberCounts(msgspec.Struct, kw_only=True):
-    """SPEC §5 counts (of the token's insurer only, for a scoped token)."""
-
-    confirmed: int
-    presumed: int
-    ruled_out: int
-    affected: int
-    people: int
-
-
-class FieldGroups(msgspec.Struct, kw_only=True):
-    """Field categories by status."""
-
-    exposed: list[str]
-    ruled_out: list[str]
-    suspected: list[str]
-
-
-class SummaryResponse(msgspec.Struct, kw_only=True):
-    """`GET /v1/incidents/{id}/summary`: SPEC §7 `summary`, restricted to the token's insurer."""
-
-    incident: str
-    as_known_on: str
-    insurers: InsurerGroups
-    members: MemberCounts
-    fields: FieldGroups
-
-
-class Health(msgspec.Struct, kw_only=True):
-    """`GET /v1/health`: the position answered from and how many facts it lags behind."""
-
-    status: str
-    position: int
-    lag: int
-
-
-class ErrorBody(msgspec.Struct, kw_only=True):
-    """Every refusal: 400, 401, 404, 429."""
-
-    error: str
-
-
-class Refused(Exception):
-    """A request the service refuses: HTTP `status`, a message, and for 429 the wait."""
-
-    def __init__(self, status: int, message: str, wait: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = {"Retry-After": str(retry_after(wait))} if wait is not None else {}
-        if status == 401:
-            self.headers["WWW-Authenticate"] = 'Bearer realm="exposure"'
 
 
 class Config(msgspec.Struct, kw_only=True, frozen=True):
@@ -166,69 +73,6 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     None: one process, the limits in its own memory."""
     """SQLite: run each request's lookup query in the event loop's thread on the read connection's
     synchronous twin (one indexed query: cheaper than the hop to aiosqlite's thread and back)."""
-
-
-# -- read connections ----------------------------------------------------------------------
-
-
-class ReadPool:
-    """Read connections handed out one request at a time."""
-
-    def __init__(self, acquire: Callable[[], contextlib.AbstractAsyncContextManager[Db]], close: Any) -> None:
-        self.connection = acquire
-        self.close = close
-
-    @classmethod
-    async def sqlite(cls, path: Path, size: int, open_reader: Callable[[str], Any]) -> ReadPool:
-        """`size` read-only aiosqlite connections to the store's WAL file, opened like the store's
-        own point-read connection (`open_reader`: plain SQLite, or SQLCipher with the file's key)."""
-        idle: asyncio.Queue[SqliteDb] = asyncio.Queue()
-        opened: list[SqliteDb] = []
-        uri = f"file:{path}?mode=ro"
-        for _ in range(size):
-            conn = await aiosqlite.Connection(lambda: open_reader(uri), 64)
-            await conn.execute("PRAGMA busy_timeout = 60000")
-            await conn.execute(f"PRAGMA cache_size = -{CACHE_KIB // max(1, size)}")
-            await conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
-            await conn.execute("PRAGMA query_only = 1")
-            db = SqliteDb(conn, str(path), open_reader)
-            db.reader_pragmas = (
-                f"PRAGMA cache_size = -{CACHE_KIB // max(1, size)}",
-                f"PRAGMA mmap_size = {MMAP_BYTES}",
-            )
-            opened.append(db)
-            idle.put_nowait(db)
-
-        @contextlib.asynccontextmanager
-        async def acquire() -> AsyncIterator[Db]:
-            db = await idle.get()
-            try:
-                yield db
-            finally:
-                idle.put_nowait(db)
-
-        async def close() -> None:
-            for db in opened:
-                await db.close()
-
-        return cls(acquire, close)
-
-    @classmethod
-    async def postgres(cls, url: str, size: int) -> ReadPool:
-        """psycopg's async pool of `size` connections."""
-        from psycopg_pool import AsyncConnectionPool  # noqa: PLC0415 - only PostgreSQL stores need it
-
-        pool: Any = AsyncConnectionPool(
-            url, min_size=1, max_size=size, kwargs={"autocommit": True}, open=False, timeout=30
-        )
-        await pool.open(wait=True)
-
-        @contextlib.asynccontextmanager
-        async def acquire() -> AsyncIterator[Db]:
-            async with pool.connection() as conn:
-                yield PostgresDb(conn)
-
-        return cls(acquire, pool.close)
 
 
 # -- the service -----------------------------------------------------------------------------
@@ -411,7 +255,7 @@ class Service:
 
     async def lookups(self, token: Token, request: LookupRequest) -> LookupResponse:
         """Answer a batch of lookups (see docs/SERVICE.md)."""
-        parsed = _parse(request.lookups, token, self._store().keys.nir_key)
+        parsed = parse_lookups(request.lookups, token, self._store().keys.nir_key)
         self._admit(token, len(parsed), [x.nir for x in parsed if x is not None and x.nir is not None])
         at_us = times.to_micros(datetime.now(UTC))
         scope = token.insurer or ALL_INSURERS
@@ -456,7 +300,7 @@ class Service:
                 if token.insurer is None:
                     data = await queries.summary(store.db, incident, h)
                 else:
-                    data = await _insurer_summary(store.db, incident, token.insurer, h)
+                    data = await insurer_summary(store.db, incident, token.insurer, h)
             except UnknownReference:
                 await self._log([Access(at_us, token.fingerprint, scope, "summary", incident, found=False)])
                 raise Refused(404, f"unknown incident {incident!r}") from None
@@ -476,51 +320,3 @@ class Service:
             await self.writer.write(accesses)
         except Exception as problem:  # noqa: BLE001 - no answer leaves without its log entry
             raise Refused(503, f"the access log could not be written ({type(problem).__name__})") from None
-
-
-def _parse(items: Sequence[LookupItem], token: Token, key: bytes) -> list[Lookup | None]:
-    """Each item as a `Lookup`: its NIR validated and pseudonymised (all of them in one pass,
-    `domain.nir.pseudonymise_each`), None for an invalid NIR; 400 for an item that is neither."""
-    nirs: list[str] = []
-    for number, item in enumerate(items):
-        nir, ref = item.nir, item.ref
-        if (nir is UNSET) == (ref is UNSET):
-            raise Refused(400, f"lookups[{number}]: give exactly one of nir or ref")
-        if nir is not UNSET:
-            if item.insurer is not UNSET:
-                raise Refused(400, f"lookups[{number}]: insurer goes with ref, not with nir")
-            nirs.append(nir)
-        elif token.insurer is None and item.insurer is UNSET:
-            raise Refused(400, f"lookups[{number}]: an all-insurer token names the insurer of each ref")
-    pseudonyms = iter(nir_rules.pseudonymise_each(nirs, key))
-    parsed: list[Lookup | None] = []
-    for item in items:
-        if item.nir is not UNSET:
-            pseudonym = next(pseudonyms)
-            parsed.append(Lookup(nir=pseudonym) if pseudonym is not None else None)
-        else:
-            insurer = item.insurer
-            parsed.append(Lookup(ref=item.ref or None, insurer=insurer if isinstance(insurer, str) else token.insurer))
-    return parsed
-
-
-async def _insurer_summary(db: Db, incident: str, insurer: str, h: Horizon) -> dict[str, Any]:
-    """SPEC §7 `summary` as one insurer's token may see it: its own status, counts and fields."""
-    await queries.require_incident(db, incident)
-    view = await queries.incident_view(db, incident, h)
-    groups: dict[str, list[str]] = {"affected": [], "ruled_out": [], "informed": [], "unknown": []}
-    groups[view.insurer_status(insurer).replace("-", "_")].append(insurer)
-    counts = await queries.member_counts(db, view, h, insurer)
-    counts.pop("memberships")
-    statuses = {c: view.field_status(insurer, c) for c in sorted(view.categories)}
-    return {
-        "incident": incident,
-        **h.header(),
-        "insurers": groups,
-        "members": counts,
-        "fields": {
-            "exposed": [c for c, s in statuses.items() if s == "exposed"],
-            "ruled_out": [c for c, s in statuses.items() if s == "ruled-out"],
-            "suspected": [c for c, s in statuses.items() if s == "suspected"],
-        },
-    }

@@ -6,6 +6,8 @@ contract in pyproject.toml, run by .ci/run; a circle inside one folder is checke
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grimp
 
 PACKAGES = ("domain", "ledger", "projections", "usecases", "cli", "service")
@@ -47,3 +49,33 @@ def test_the_circle_finder_finds_a_circle(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr("tests.test_architecture.PACKAGES", ("circular",))
 
     assert circles() == [["circular.a", "circular.b", "circular.a"]]
+
+
+MAX_LINES = 330
+"""About 300 lines a module (issue 11): one reason to change, read in one sitting."""
+
+LONGER_FOR_NOW: dict[str, str] = {}
+"""Modules allowed to be longer, each with the reason."""
+
+
+def module_lengths() -> dict[str, int]:
+    """Lines of every module of the project's packages, by path."""
+    root = Path(__file__).resolve().parent.parent
+    return {
+        str(path.relative_to(root)): len(path.read_text(encoding="utf-8").splitlines())
+        for package in PACKAGES
+        for path in sorted((root / package).rglob("*.py"))
+    }
+
+
+def test_no_module_is_longer_than_about_300_lines() -> None:
+    lengths = module_lengths()
+    too_long = {path: n for path, n in lengths.items() if n > MAX_LINES and path not in LONGER_FOR_NOW}
+
+    assert too_long == {}
+
+
+def test_every_module_allowed_to_be_longer_still_is() -> None:
+    lengths = module_lengths()
+
+    assert {path for path in LONGER_FOR_NOW if lengths.get(path, 0) <= MAX_LINES} == set()

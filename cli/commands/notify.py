@@ -18,7 +18,8 @@ from typing import Any, Final, TextIO
 
 import click
 
-from cli.render.notify import Words, authority_doc, html_page, letter_html, letter_parts, letter_text, markdown
+from cli.render.notify import Words, authority_doc, letter_parts
+from cli.render.notify_formats import html_page, letter_html, letter_text, markdown
 from cli.render.notify_texts import LANGS
 from cli.shell import horizon_at, knowledge_options, rules_option, run, with_store
 from domain import obligations as rules

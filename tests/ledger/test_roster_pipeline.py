@@ -10,6 +10,7 @@ import pytest
 
 from domain.errors import InvalidFact
 from ledger import roster
+from ledger.roster import importer
 from ledger.store import Store
 from tests.support import opened, valid_nir
 
@@ -51,7 +52,7 @@ async def projection(store: Store) -> dict[str, list[tuple[object, ...]]]:
 
 
 async def test_rosters_imported_in_a_row_are_projected_while_the_next_is_checked(store_path, tmp_path, monkeypatch):
-    monkeypatch.setattr(roster, "BESIDE_FACTS", 3)  # one roster of three batches waits, then is projected
+    monkeypatch.setattr(importer, "BESIDE_FACTS", 3)  # one roster of three batches waits, then is projected
     files = [write_roster(tmp_path, insurer, n) for n, insurer in enumerate(("ins-a", "ins-b", "ins-c"))]
     async with opened(store_path) as store:
         for number, file in enumerate(files):
@@ -83,7 +84,7 @@ async def test_small_rosters_wait_to_be_projected_together(store_path, tmp_path)
 
 
 async def test_a_bad_file_next_in_line_still_leaves_the_roster_before_it_projected(store_path, tmp_path, monkeypatch):
-    monkeypatch.setattr(roster, "BESIDE_FACTS", 1)
+    monkeypatch.setattr(importer, "BESIDE_FACTS", 1)
     good = write_roster(tmp_path, "ins-a", 0)
     bad = write_roster(tmp_path, "ins-b", 1, bad_line=7_000)
     async with opened(store_path) as store:

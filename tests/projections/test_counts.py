@@ -17,6 +17,8 @@ import pytest
 
 from domain.obligations import DEFAULT_RULE, rule
 from projections import history, queries
+from projections.history import notices
+from projections.queries import duplicates
 from tests.support import INCIDENT, NIR_ALICE, NIR_BRUNO, NIR_CORSE, append, fact, opened, opening, valid_nir
 
 pytestmark = pytest.mark.two_backends
@@ -120,7 +122,7 @@ HISTORY = (
 async def every_row(db, view, h) -> dict[tuple[str, str], tuple[str, str | None]]:
     """(insurer, ref) -> (status, NIR) of every current member row, one row at a time."""
     sql = f"SELECT insurer, ref, status, nir FROM ({queries.member_status_sql('1 = 1')}) AS m"
-    params = {"incident": INCIDENT, "scopes": queries._scopes_json(view), **h.params()}
+    params = {"incident": INCIDENT, "scopes": queries.scopes_json(view), **h.params()}
     async with db.execute(sql, params) as cursor:
         return {(str(i), str(r)): (str(s), n) for i, r, s, n in await cursor.fetchall()}
 
@@ -159,7 +161,7 @@ async def test_cold_and_warm_summaries_equal_a_count_of_every_row_at_every_date(
                 continue
             assert cold["members"] == warm["members"] == expected, day
             insurers = await queries.roster_insurers(store.db, h)
-            if await queries._maintained_repeats(store.db, view, h, insurers) is not None:
+            if await duplicates._maintained_repeats(store.db, view, h, insurers) is not None:
                 maintained_at.append(day)
 
     assert "2024-02-05" in maintained_at  # every roster visible: the people tallies answered
@@ -176,9 +178,9 @@ async def test_the_maintained_repeats_equal_the_repeats_counted_over_the_shared_
             for insurers in (["alan", "lmg", "mh"], ["lmg"], ["alan", "mh"]):
                 shared = "v.insurer = :insurer AND v.ref IN (SELECT ref FROM shared_members WHERE insurer = :insurer)"
                 wheres = {name: (shared, {}) for name in insurers}
-                expected = queries._repeats(await queries._affected_nirs(store.db, view, h, wheres))
+                expected = duplicates._repeats(await duplicates._affected_nirs(store.db, view, h, wheres))
 
-                maintained = await queries._maintained_repeats(store.db, view, h, insurers)
+                maintained = await duplicates._maintained_repeats(store.db, view, h, insurers)
 
                 assert maintained in (None, expected), (day, insurers)
 
@@ -214,7 +216,7 @@ async def test_obligations_from_the_counts_equal_obligations_from_every_row(stor
     """Notice counts taken from the maintained counts (no notice, or notices to every affected
     member while the answers were those of now) equal the member-by-member comparison."""
     await append(store_path, *HISTORY)
-    shortcut = history._notice_counts_from_counts
+    shortcut = notices._notice_counts_from_counts
     taken = []
 
     async def counted(*args):
@@ -228,9 +230,9 @@ async def test_obligations_from_the_counts_equal_obligations_from_every_row(stor
     async with opened(store_path) as store:
         for day in DATES:
             h = await store.horizon(day)
-            monkeypatch.setattr(history, "_notice_counts_from_counts", counted)
+            monkeypatch.setattr(notices, "_notice_counts_from_counts", counted)
             fast = await history.obligations(store.db, INCIDENT, h, rule(DEFAULT_RULE))
-            monkeypatch.setattr(history, "_notice_counts_from_counts", every_member)
+            monkeypatch.setattr(notices, "_notice_counts_from_counts", every_member)
             slow = await history.obligations(store.db, INCIDENT, h, rule(DEFAULT_RULE))
 
             assert fast == slow, day

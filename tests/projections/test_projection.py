@@ -21,6 +21,8 @@ import pytest
 
 from ledger import roster
 from projections import projector, queries
+from projections.projector import facts as projector_facts
+from projections.projector import members as projector_members
 from tests.support import (
     INCIDENT,
     NIR_ALICE,
@@ -173,11 +175,11 @@ async def test_catch_up_resumes_exactly_once_after_an_exception_mid_batch(store_
                 raise RuntimeError("disk unplugged")
             await real(db, pos, item)
 
-        monkeypatch.setattr(projector, "process_event", crash_at_70)
+        monkeypatch.setattr(projector_facts, "process_event", crash_at_70)
         with pytest.raises(RuntimeError, match="disk unplugged"):
             await store.catch_up()
         interrupted = await projector.position(store.db)
-        monkeypatch.setattr(projector, "process_event", real)
+        monkeypatch.setattr(projector_facts, "process_event", real)
 
         assert interrupted[1] == projector.PAGE  # the first page was committed, the second not at all
         assert table_counts(store_path)["facts"] == projector.PAGE
@@ -193,8 +195,8 @@ async def test_catch_up_resumes_exactly_once_after_an_exception_mid_batch(store_
 async def test_the_roster_projection_resumes_exactly_once_after_an_exception(store_path, monkeypatch):
     facts = many_facts()
     await append(store_path, *facts)
-    monkeypatch.setattr(projector, "PAGE", 1)  # one roster per transaction
-    monkeypatch.setattr(projector, "MEMBER_ROWS_PER_TRANSACTION", 1)
+    monkeypatch.setattr(projector_members, "PAGE", 1)  # one roster per transaction
+    monkeypatch.setattr(projector_members, "MEMBER_ROWS_PER_TRANSACTION", 1)
     async with opened(store_path) as store:
         await projector.drop_tables(store.db)
         await projector.create_tables(store.db)
@@ -207,10 +209,10 @@ async def test_the_roster_projection_resumes_exactly_once_after_an_exception(sto
                 raise RuntimeError("out of memory")
             return await real(db, pos, item)
 
-        monkeypatch.setattr(projector, "project_members", crash_on_third_roster)
+        monkeypatch.setattr(projector_members, "project_members", crash_on_third_roster)
         with pytest.raises(RuntimeError, match="out of memory"):
             await store.catch_up()
-        monkeypatch.setattr(projector, "project_members", real)
+        monkeypatch.setattr(projector_members, "project_members", real)
         partial = table_counts(store_path)["member_versions"]
 
         await store.catch_up()
@@ -223,20 +225,21 @@ KILL_MID_BATCH = textwrap.dedent(
     """
     import asyncio, os, signal, sys
     from projections import projector
+    from projections.projector import facts as projector_facts
     from ledger.store import Store
 
     async def main():
         store = await Store.open(sys.argv[1])
         await projector.drop_tables(store.db)
         await projector.create_tables(store.db)
-        real = projector.process_event
+        real = projector_facts.process_event
 
         async def killed_at_70(db, pos, fact):
             if pos == 70:
                 os.kill(os.getpid(), signal.SIGKILL)
             await real(db, pos, fact)
 
-        projector.process_event = killed_at_70
+        projector_facts.process_event = killed_at_70
         await store.catch_up()
 
     asyncio.run(main())

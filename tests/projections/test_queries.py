@@ -13,6 +13,7 @@ import pytest
 from domain import nir
 from domain.times import iso_utc
 from projections import queries
+from projections.queries import counts
 from tests.support import INCIDENT, NIR_ALICE, NIR_BRUNO, NIR_CORSE, append, fact, opened, opening, spaced
 
 pytestmark = pytest.mark.two_backends
@@ -642,8 +643,8 @@ async def test_maintained_counts_equal_a_count_of_every_member_row_at_every_date
         ):
             h = await store.horizon(day)
             view = await queries.incident_view(store.db, INCIDENT, h)
-            maintained = await queries._maintained_counts(store.db, view, "mh", h)
-            scanned = await queries._status_counts(store.db, view, "mh", h, "v.insurer = :insurer")
+            maintained = await counts._maintained_counts(store.db, view, "mh", h)
+            scanned = await counts._status_counts(store.db, view, "mh", h, "v.insurer = :insurer")
             del scanned["found_matched"]
             assert maintained == scanned, day
 

@@ -1,0 +1,179 @@
+"""`Db` on PostgreSQL through psycopg's async API: SQLite's spelling rewritten (placeholders,
+JSON arrays, `INSERT OR IGNORE`, table definitions) and transactions serialised by advisory locks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import re
+from collections.abc import AsyncIterator, Generator, Iterable, Sequence
+from types import TracebackType
+from typing import Any, Final, cast
+
+from projections.db.base import POSTGRES, Cursor, Db, Params, Result
+
+# -- PostgreSQL ------------------------------------------------------------------------
+
+_LITERAL = re.compile(r"('(?:[^']|'')*')")
+_PLACEHOLDER = re.compile(r"\?|(?<![:\w]):([A-Za-z_]\w*)")
+_JSON_EACH = re.compile(r"\bjson_each\(([^()]*)\)")
+_JSON_EXTRACT = re.compile(r"\bjson_extract\(([^(),]+),\s*'\$(?:\.(\w+)|\[(\d+)\])'\)")
+_JSON_OBJECTS = re.compile(
+    r"(\b(?:WITH|,)\s*\w+\s+AS\s*\(\s*SELECT\s+(?:CAST\()?json_extract\(value,.*?)\bjson_each\(([^()]*)\)",
+    re.IGNORECASE | re.DOTALL,
+)
+_INSERT_OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO\b", re.IGNORECASE)
+_CREATED = re.compile(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", re.IGNORECASE)
+LOCK_SPACE: Final = 0x6578  # "ex": the first key of every advisory lock taken here
+
+
+@functools.lru_cache(maxsize=2048)
+def postgres_sql(sql: str) -> str:
+    """A statement written for SQLite, in PostgreSQL's spelling (see the module's docstring)."""
+
+    def extract(m: re.Match[str]) -> str:
+        path = f"'{m.group(2)}'" if m.group(2) is not None else m.group(3)
+        return f"(CAST({m.group(1).strip()} AS jsonb) ->> {path})"
+
+    sql = _JSON_OBJECTS.sub(lambda m: f"{m.group(1)}jsonb_array_elements(CAST({m.group(2).strip()} AS jsonb))", sql)
+    sql = _JSON_EXTRACT.sub(extract, sql)
+    sql = _JSON_EACH.sub(lambda m: f"jsonb_array_elements_text(CAST({m.group(1).strip()} AS jsonb))", sql)
+    if _INSERT_OR_IGNORE.match(sql):
+        sql = _INSERT_OR_IGNORE.sub("INSERT INTO", sql, count=1).rstrip() + " ON CONFLICT DO NOTHING"
+    parts = _LITERAL.split(sql.replace("%", "%%"))
+    for i in range(0, len(parts), 2):  # outside string literals
+        parts[i] = _PLACEHOLDER.sub(lambda m: "%s" if m.group(0) == "?" else f"%({m.group(1)})s", parts[i])
+    return "".join(parts)
+
+
+def postgres_ddl(statement: str) -> str:
+    """A SQLite table or index definition in PostgreSQL's types."""
+    statement = re.sub(r"\bWITHOUT ROWID\b", "", statement)
+    statement = re.sub(r"\bINTEGER\b", "BIGINT", statement)
+    statement = re.sub(r"\bBLOB\b", "BYTEA", statement)
+    return re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', statement)
+
+
+def lock_key(name: str) -> int:
+    """A stable 32-bit advisory lock key for `name`."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big", signed=True)
+
+
+class _PgResult:
+    def __init__(self, db: PostgresDb, sql: str, params: Params) -> None:
+        self.db, self.sql, self.params = db, sql, params
+        self.cursor: Any = None
+
+    async def _run(self) -> Cursor:
+        self.cursor = await self.db.conn.execute(postgres_sql(self.sql), self.params)
+        return cast(Cursor, self.cursor)
+
+    def __await__(self) -> Generator[Any, None, Cursor]:
+        return self._run().__await__()
+
+    async def __aenter__(self) -> Cursor:
+        return await self._run()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.cursor is not None:
+            await self.cursor.close()
+
+
+class PostgresDb(Db):
+    """A `psycopg.AsyncConnection` in autocommit mode: transactions are explicit, as on SQLite."""
+
+    dialect = POSTGRES
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    @classmethod
+    async def connect(cls, url: str, *, read_only: bool = False) -> PostgresDb:
+        """Connect to the store's database (`read_only`: a hot-standby replica)."""
+        import psycopg  # noqa: PLC0415 - only PostgreSQL stores need psycopg
+
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=15)
+        await conn.execute("SET client_min_messages = WARNING")  # no NOTICE for each `IF NOT EXISTS`
+        db = cls(conn)
+        db.read_only = read_only
+        return db
+
+    def execute(self, sql: str, params: Params = ()) -> Result:
+        return _PgResult(self, sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self.conn.cursor() as cursor:
+            await cursor.executemany(postgres_sql(sql), list(rows))
+
+    async def execute_fetchall(self, sql: str, params: Params = ()) -> Iterable[Any]:
+        async with self.conn.cursor() as cursor:
+            await cursor.execute(postgres_sql(sql), params)
+            return cast(Iterable[Any], await cursor.fetchall())
+
+    @contextlib.asynccontextmanager
+    async def stream(self, sql: str, params: Params = ()) -> AsyncIterator[Cursor]:
+        """A named (server-side) cursor inside a transaction: rows come `fetchmany` at a time."""
+        async with self.conn.transaction(), self.conn.cursor(name="exposure_stream") as cursor:
+            await cursor.execute(postgres_sql(sql), params)
+            yield cast(Cursor, cursor)
+
+    async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """COPY: PostgreSQL's bulk path, many times faster than one INSERT per row."""
+        async with self.conn.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                await copy.write_row(row)
+
+    def _in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus  # noqa: PLC0415
+
+        return bool(self.conn.info.transaction_status != TransactionStatus.IDLE)
+
+    async def begin(self, lock: str) -> None:
+        await self.conn.execute("BEGIN")
+        await self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE, lock_key(lock)))
+
+    async def commit(self) -> None:
+        if self._in_transaction():
+            await self.conn.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        if self._in_transaction():
+            await self.conn.execute("ROLLBACK")
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def ensure_schema(self, statements: Sequence[str]) -> None:
+        """Checked first, then created under a lock: concurrent `CREATE ... IF NOT EXISTS`
+        from several openers conflict in PostgreSQL's catalog, and `CREATE INDEX` waits
+        for writers even when the index exists."""
+        wanted = sorted({m.group(1) for s in statements for m in _CREATED.finditer(s)})
+        if wanted and await self._present(wanted) == len(wanted):
+            return
+        await self.begin("schema")
+        try:
+            for statement in statements:
+                await self.conn.execute(postgres_ddl(statement))
+            await self.commit()
+        except BaseException:
+            await self.rollback()
+            raise
+
+    async def _present(self, names: Sequence[str]) -> int:
+        cursor = await self.conn.execute(
+            "SELECT COUNT(*) FROM pg_class WHERE relname = ANY(%s) AND relnamespace = current_schema()::regnamespace",
+            (list(names),),
+        )
+        row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def names(self) -> set[str]:
+        cursor = await self.conn.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace"
+            " UNION SELECT tgname FROM pg_trigger"
+        )
+        return {str(r[0]) for r in await cursor.fetchall()}
