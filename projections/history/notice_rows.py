@@ -177,16 +177,10 @@ async def member_notice_chunks(
         "implied_text": ";".join(implied(fields)),
         **times,
     }
-    async with _sorting_on_disk(db, query), db.stream(sql, params) as cursor:  # PostgreSQL: server-side cursor
-        ahead = asyncio.ensure_future(cursor.fetchmany(queries.EXPORT_CHUNK))
-        try:
-            while rows := await ahead:
-                ahead = asyncio.ensure_future(cursor.fetchmany(queries.EXPORT_CHUNK))
-                yield [tuple(row) for row in rows]
-        finally:
-            if not ahead.done():
-                with contextlib.suppress(Exception):
-                    await ahead
+    chunks = _chunks(db, query, sql, params)
+    async with contextlib.aclosing(chunks):
+        async for rows in chunks:
+            yield rows
 
 
 async def affected_notified_chunks(
@@ -207,7 +201,18 @@ async def affected_notified_chunks(
         f"SELECT ref, role, contract, from_day, until_day, status, {told_at}"
         f" FROM ({query.sql}) AS r WHERE affected = 1 ORDER BY ref"
     )
-    async with _sorting_on_disk(db, query), db.stream(sql, {**query.params, **times}) as cursor:
+    chunks = _chunks(db, query, sql, {**query.params, **times})
+    async with contextlib.aclosing(chunks):
+        async for rows in chunks:
+            yield rows
+
+
+async def _chunks(
+    db: Db, query: NoticeQuery, sql: str, params: dict[str, Any]
+) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    """The rows of `sql` (over `query`), `queries.EXPORT_CHUNK` at a time, the next chunk read
+    while the caller writes this one (PostgreSQL: a server-side cursor)."""
+    async with _sorting_on_disk(db, query), db.stream(sql, params) as cursor:
         ahead = asyncio.ensure_future(cursor.fetchmany(queries.EXPORT_CHUNK))
         try:
             while rows := await ahead:
