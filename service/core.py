@@ -173,7 +173,7 @@ class Service:
     async def _catch_up(self) -> None:
         """Follow the ledger: project new facts, then refresh the horizon "now"."""
         store = self._store()
-        head = int(store.ledger.recorder.max_notification_id() or 0)
+        head = store.ledger.last_notification()
         if self.now is not None and head == self.head:
             return
         async with self.store_lock:

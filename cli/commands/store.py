@@ -199,11 +199,11 @@ async def _follow_subscription(store: Store, stop: threading.Event) -> None:
     """Wake on each notification from eventsourcing's subscription and catch up."""
     woken = asyncio.Event()
     loop = asyncio.get_running_loop()
-    last = store.ledger.recorder.max_notification_id() or 0
+    last = store.ledger.last_notification()
 
     def listen() -> None:
         try:
-            with store.ledger.recorder.subscribe(gt=last) as subscription:
+            with store.ledger.subscribe(last) as subscription:
                 for _notification in subscription:
                     loop.call_soon_threadsafe(woken.set)
                     if stop.is_set():
