@@ -26,6 +26,12 @@ async def incidents(store: Store, h: Horizon) -> list[str]:
     return await queries.incidents(store.db, h)
 
 
+async def insurer_known(store: Store, insurer_id: str) -> bool:
+    """Whether a fact names `insurer_id`, as known now (caught up first)."""
+    h = await store.horizon()
+    return insurer_id in await queries.known_insurers(store.db, h)
+
+
 async def incidents_by_start(store: Store, h: Horizon) -> list[str]:
     """The incidents known at the horizon, by when their attack began (then by id)."""
     began: list[tuple[datetime, str]] = []
