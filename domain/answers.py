@@ -7,9 +7,8 @@ order on output), and a field left `UNSET` is no key at all (`as_recorded_at` wi
 `--as-recorded-at`). An answer about an incident not known yet at the horizon is a
 `NotKnown`. Times are UTC ISO 8601 strings, as printed.
 
-`usecases` turns each question's JSON value into its Struct with `msgspec.convert`, which
-refuses a missing key, an unknown one or a value of another type: the answer and its type
-cannot drift apart unnoticed.
+The queries (`projections.queries`, `projections.history`) build these Structs
+directly, so mypy checks each query against its answer as it checks each renderer.
 """
 
 from __future__ import annotations

@@ -297,7 +297,7 @@ class Service:
             h = await queries.horizon(store.db, moment, None)
             try:
                 if token.insurer is None:
-                    data = await queries.summary(store.db, incident, h)
+                    data = msgspec.to_builtins(await queries.summary(store.db, incident, h))
                 else:
                     data = await insurer_summary(store.db, incident, token.insurer, h)
             except UnknownReference:

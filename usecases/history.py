@@ -25,7 +25,7 @@ def check_order(before: Horizon, after: Horizon) -> None:
 async def diff(store: Store, incident: str, before: Horizon, after: Horizon) -> Diff:
     """What changed in knowledge between two horizons: insurers, fields, member counts."""
     check_order(before, after)
-    return msgspec.convert(await history.diff(store.db, incident, before, after), Diff)
+    return await history.diff(store.db, incident, before, after)
 
 
 async def changed_members(
@@ -40,7 +40,7 @@ async def changed_members(
 
 async def timeline(store: Store, incident: str, h: Horizon) -> list[TimelineEntry]:
     """The knowledge history: one entry per knowledge time that changed an answer."""
-    return msgspec.convert(await history.timeline(store.db, incident, h), list[TimelineEntry])
+    return await history.timeline(store.db, incident, h)
 
 
 async def notifications(store: Store, incident: str, h: Horizon) -> Any:
@@ -50,7 +50,7 @@ async def notifications(store: Store, incident: str, h: Horizon) -> Any:
 
 async def obligations(store: Store, incident: str, h: Horizon, rule: deadline_rules.Rule) -> Obligations:
     """Per insurer: awareness, deadline under the versioned `rule`, notices, status."""
-    return msgspec.convert(await history.obligations(store.db, incident, h, rule), Obligations)
+    return await history.obligations(store.db, incident, h, rule)
 
 
 async def veris(store: Store, incident: str, h: Horizon, *, country: str, industry: str) -> Any:
@@ -60,7 +60,7 @@ async def veris(store: Store, incident: str, h: Horizon, *, country: str, indust
 
 def as_of(h: Horizon) -> AsOf:
     """The horizon as an answer's keys (`as_known_on`, `as_recorded_at`)."""
-    return msgspec.convert(h.header(), AsOf)
+    return AsOf(as_known_on=h.known_on, as_recorded_at=h.recorded_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +80,9 @@ async def report(store: Store, incident: str, h: Horizon, rule: deadline_rules.R
     db = store.db
     return ReportData(
         horizon=h,
-        summary=await queries.summary(db, incident, h),
+        summary=msgspec.to_builtins(await queries.summary(db, incident, h)),
         view=await queries.incident_view(db, incident, h),
-        timeline=await history.timeline(db, incident, h),
-        obligations=await history.obligations(db, incident, h, rule),
+        timeline=msgspec.to_builtins(await history.timeline(db, incident, h)),
+        obligations=msgspec.to_builtins(await history.obligations(db, incident, h, rule)),
         facts=await history.relevant_facts(db, incident, h),
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, Final
 
+from domain.answers import InsurersThen, TimelineEntry
 from domain.facts import (
     AuthorityNotified,
     Fact,
@@ -97,7 +98,7 @@ async def answer_at(db: Db, incident: str, h: Horizon) -> Answer:
     )
 
 
-async def timeline(db: Db, incident: str, h: Horizon) -> list[dict[str, Any]]:
+async def timeline(db: Db, incident: str, h: Horizon) -> list[TimelineEntry]:
     """SPEC §7 `timeline`: one entry per knowledge time (up to `h`) that changed the incident's answer.
 
     Each entry lists every fact bearing on the incident known at that time (`facts`), the
@@ -105,7 +106,7 @@ async def timeline(db: Db, incident: str, h: Horizon) -> list[dict[str, Any]]:
     """
     await queries.require_incident(db, incident)
     facts = await relevant_facts(db, incident, h)
-    entries: list[dict[str, Any]] = []
+    entries: list[TimelineEntry] = []
     previous = CLOSED
     for known_us, group in groupby(facts, key=lambda row: row.known_us):
         rows = list(group)
@@ -115,18 +116,18 @@ async def timeline(db: Db, incident: str, h: Horizon) -> list[dict[str, Any]]:
             continue
         previous = current
         entries.append(
-            {
-                "known_on": iso_utc(from_micros(known_us)),
-                "facts": sorted(row.fact.id for row in rows),
-                "retracted": sorted(r.fact.fact for r in rows if isinstance(r.fact, FactRetracted)),
-                "members_affected": current.members_affected,
-                "fields_exposed": list(current.fields_exposed),
-                "insurers": {
-                    "affected": list(current.insurers[0]),
-                    "ruled_out": list(current.insurers[1]),
-                    "informed": list(current.insurers[2]),
-                },
-            }
+            TimelineEntry(
+                known_on=iso_utc(from_micros(known_us)),
+                facts=sorted(row.fact.id for row in rows),
+                retracted=sorted(r.fact.fact for r in rows if isinstance(r.fact, FactRetracted)),
+                members_affected=current.members_affected,
+                fields_exposed=list(current.fields_exposed),
+                insurers=InsurersThen(
+                    affected=list(current.insurers[0]),
+                    ruled_out=list(current.insurers[1]),
+                    informed=list(current.insurers[2]),
+                ),
+            )
         )
     return entries
 

@@ -6,6 +6,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, Final
 
+from domain.answers import Member, MemberIncident, Membership
 from domain.categories import implied
 from domain.derive import IncidentView
 from projections.db import Db
@@ -20,7 +21,7 @@ async def member(
     insurer_id: str | None = None,
     ref: str | None = None,
     nir_pseudonym: str | None = None,
-) -> dict[str, Any]:
+) -> Member:
     """Every membership found (by insurer + ref, or by NIR pseudonym), per incident."""
     where = "v.insurer = :insurer AND v.ref = :ref"
     pairs: list[tuple[str | None, str | None]] = [(insurer_id, ref)]
@@ -57,13 +58,18 @@ async def member(
         for pair_insurer, pair_ref in pairs:
             filters = {"insurer": pair_insurer, "ref": pair_ref, **extra}
             memberships |= {k: [] for k in await _enrolled_keys(db, where, filters, h)}
-    return {
-        **h.header(),
-        "memberships": [
-            {"insurer": ins, "ref": r, "incidents": sorted(found, key=lambda a: str(a["incident"]))}
+    return Member(
+        as_known_on=h.known_on,
+        as_recorded_at=h.recorded_at,
+        memberships=[
+            Membership(
+                insurer=ins,
+                ref=r,
+                incidents=[MemberIncident(**a) for a in sorted(found, key=lambda a: str(a["incident"]))],
+            )
             for (ins, r), found in sorted(memberships.items())
         ],
-    }
+    )
 
 
 _VIEWS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], IncidentView]] = weakref.WeakKeyDictionary()
