@@ -6,10 +6,9 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from domain import obligations as deadline_rules
-from domain.answers import AsOf, Diff, Obligations, TimelineEntry
+from domain.answers import AsOf, Diff, NotKnown, Obligations, Summary, TimelineEntry
+from domain.derive import IncidentView
 from domain.errors import InvalidTime
 from ledger.store import Store
 from projections import history, queries
@@ -68,10 +67,10 @@ class ReportData:
     """Every answer the HTML report shows, at one horizon."""
 
     horizon: Horizon
-    summary: dict[str, Any]
-    view: Any
-    timeline: list[dict[str, Any]]
-    obligations: dict[str, Any]
+    summary: Summary | NotKnown
+    view: IncidentView
+    timeline: list[TimelineEntry]
+    obligations: Obligations
     facts: list[history.FactRow]
 
 
@@ -80,9 +79,9 @@ async def report(store: Store, incident: str, h: Horizon, rule: deadline_rules.R
     db = store.db
     return ReportData(
         horizon=h,
-        summary=msgspec.to_builtins(await queries.summary(db, incident, h)),
+        summary=await queries.summary(db, incident, h),
         view=await queries.incident_view(db, incident, h),
-        timeline=msgspec.to_builtins(await history.timeline(db, incident, h)),
-        obligations=msgspec.to_builtins(await history.obligations(db, incident, h, rule)),
+        timeline=await history.timeline(db, incident, h),
+        obligations=await history.obligations(db, incident, h, rule),
         facts=await history.relevant_facts(db, incident, h),
     )
