@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain import obligations as deadline_rules
-from domain.answers import AsOf, Diff, NotKnown, Obligations, Summary, TimelineEntry
+from domain.answers import AsOf, Diff, NotificationShown, NotKnown, Obligations, Summary, TimelineEntry
 from domain.derive import IncidentView
 from domain.errors import InvalidTime
 from ledger.store import Store
@@ -42,7 +42,7 @@ async def timeline(store: Store, incident: str, h: Horizon) -> list[TimelineEntr
     return await history.timeline(store.db, incident, h)
 
 
-async def notifications(store: Store, incident: str, h: Horizon) -> Any:
+async def notifications(store: Store, incident: str, h: Horizon) -> list[NotificationShown]:
     """The authority and member notifications of an incident, as known at the horizon."""
     return await history.notifications(store.db, incident, h)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any, Final
+from typing import Final
 
-from domain.answers import InsurersThen, TimelineEntry
+from domain.answers import InsurersThen, NotificationShown, TimelineEntry
 from domain.facts import (
     AuthorityNotified,
     Fact,
@@ -132,7 +132,7 @@ async def timeline(db: Db, incident: str, h: Horizon) -> list[TimelineEntry]:
     return entries
 
 
-async def notifications(db: Db, incident: str, h: Horizon) -> list[dict[str, Any]]:
+async def notifications(db: Db, incident: str, h: Horizon) -> list[NotificationShown]:
     """The notifications (authority and members) known by `h`, in knowledge order.
 
     They change no count, so `timeline` has no entry for them; the human timeline shows
@@ -140,25 +140,23 @@ async def notifications(db: Db, incident: str, h: Horizon) -> list[dict[str, Any
     """
     rows = await relevant_facts(db, incident, h)
     hidden = set(h.hidden)
-    found: list[dict[str, Any]] = []
-    whom: dict[str, Any]
+    found: list[NotificationShown] = []
     for row in rows:
         fact = row.fact
-        if isinstance(fact, AuthorityNotified):
-            whom = {"authority": fact.authority, "phase": fact.phase}
-        elif isinstance(fact, MembersNotified):
-            whom = {"channel": fact.channel, "every_member": fact.refs is None}
-        else:
+        if not isinstance(fact, AuthorityNotified | MembersNotified):
             continue
         found.append(
-            {
-                "known_on": iso_utc(from_micros(row.known_us)),
-                "occurred_on": iso_utc(fact.occurred_on),
-                "id": fact.id,
-                "kind": row.kind,
-                "insurer": insurer_of(fact),
-                "retracted": row.position in hidden,
-                **whom,
-            }
+            NotificationShown(
+                known_on=iso_utc(from_micros(row.known_us)),
+                occurred_on=iso_utc(fact.occurred_on),
+                id=fact.id,
+                kind=row.kind,
+                insurer=insurer_of(fact),
+                retracted=row.position in hidden,
+                authority=fact.authority if isinstance(fact, AuthorityNotified) else None,
+                phase=fact.phase if isinstance(fact, AuthorityNotified) else None,
+                channel=fact.channel if isinstance(fact, MembersNotified) else None,
+                every_member=isinstance(fact, MembersNotified) and fact.refs is None,
+            )
         )
     return found
