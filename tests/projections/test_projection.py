@@ -230,20 +230,21 @@ KILL_MID_BATCH = textwrap.dedent(
     """
     import asyncio, os, signal, sys
     from projections import projector
+    from projections.projector import facts as projector_facts
     from ledger.store import Store
 
     async def main():
         store = await Store.open(sys.argv[1])
         await projector.drop_tables(store.db)
         await projector.create_tables(store.db)
-        real = projector.process_event
+        real = projector_facts.process_event
 
         async def killed_at_70(db, pos, fact):
             if pos == 70:
                 os.kill(os.getpid(), signal.SIGKILL)
             await real(db, pos, fact)
 
-        projector.process_event = killed_at_70
+        projector_facts.process_event = killed_at_70
         await store.catch_up()
 
     asyncio.run(main())
