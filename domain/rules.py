@@ -175,4 +175,3 @@ def _member_refs(fact: Fact) -> tuple[str, ...]:
     if isinstance(fact, MembersConfirmedAffected | MembersRuledOut | MembersNotified):
         return fact.refs or ()
     return ()
-
