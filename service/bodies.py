@@ -4,7 +4,7 @@ documented in the OpenAPI schema), its refusals, one lookup item read, and the s
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 import msgspec
 
@@ -134,7 +134,7 @@ def lookup_of(number: int, item: LookupItem, token: Token, key: bytes) -> Lookup
     return Lookup(ref=ref, insurer=insurer or token.insurer)
 
 
-async def insurer_summary(db: Db, incident: str, insurer: str, h: Horizon) -> dict[str, Any]:
+async def insurer_summary(db: Db, incident: str, insurer: str, h: Horizon) -> SummaryResponse:
     """SPEC §7 `summary` as one insurer's token may see it: its own status, counts and fields."""
     await queries.require_incident(db, incident)
     view = await queries.incident_view(db, incident, h)
@@ -143,14 +143,14 @@ async def insurer_summary(db: Db, incident: str, insurer: str, h: Horizon) -> di
     counts = await queries.member_counts(db, view, h, insurer)
     counts.pop("memberships")
     statuses = {c: view.field_status(insurer, c) for c in sorted(view.categories)}
-    return {
-        "incident": incident,
-        **h.header(),
-        "insurers": groups,
-        "members": counts,
-        "fields": {
-            "exposed": [c for c, s in statuses.items() if s == "exposed"],
-            "ruled_out": [c for c, s in statuses.items() if s == "ruled-out"],
-            "suspected": [c for c, s in statuses.items() if s == "suspected"],
-        },
-    }
+    return SummaryResponse(
+        incident=incident,
+        as_known_on=h.known_on,
+        insurers=InsurerGroups(**groups),
+        members=MemberCounts(**counts),
+        fields=FieldGroups(
+            exposed=[c for c, s in statuses.items() if s == "exposed"],
+            ruled_out=[c for c, s in statuses.items() if s == "ruled-out"],
+            suspected=[c for c, s in statuses.items() if s == "suspected"],
+        ),
+    )

@@ -39,7 +39,7 @@ async def member(
                 extra,
             )
         ]
-    memberships: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    memberships: dict[tuple[str, str], list[MemberIncident]] = {}
     sql = (
         "SELECT m.*, (SELECT id FROM facts WHERE pos = m.enrolled_pos),"
         " (SELECT id FROM facts WHERE pos = m.finding_pos)"
@@ -65,7 +65,7 @@ async def member(
             Membership(
                 insurer=ins,
                 ref=r,
-                incidents=[MemberIncident(**a) for a in sorted(found, key=lambda a: str(a["incident"]))],
+                incidents=sorted(found, key=lambda a: a.incident),
             )
             for (ins, r), found in sorted(memberships.items())
         ],
@@ -120,7 +120,7 @@ async def _enrolled_keys(db: Db, where: str, filters: dict[str, Any], h: Horizon
 
 def _membership_answer(
     view: IncidentView, row: Sequence[Any], kept: dict[tuple[str, str], tuple[list[str], set[str]]] | None = None
-) -> dict[str, Any]:
+) -> MemberIncident:
     """One membership in one incident from a member-status row (`matched` last) followed by the ids of the
     facts at its `enrolled_pos` and `finding_pos`. `kept`: the per-(insurer, status) part, shared by a batch."""
     insurer_id, status = str(row[0]), str(row[9])
@@ -131,13 +131,9 @@ def _membership_answer(
             kept[(insurer_id, status)] = shared
     fields, reasons = shared
     because = reasons | {str(row[11])} | ({str(row[12])} if row[12] is not None else set())
-    return {
-        "incident": view.incident,
-        "status": status,
-        "fields": fields,
-        "implied": implied(fields),
-        "because": sorted(because),
-    }
+    return MemberIncident(
+        incident=view.incident, status=status, fields=fields, implied=implied(fields), because=sorted(because)
+    )
 
 
 def status_part(view: IncidentView, insurer_id: str, status: str) -> tuple[list[str], set[str]]:
