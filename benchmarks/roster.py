@@ -375,8 +375,8 @@ def child_import(store_dir: Path, ledger: str, files_json: str, *, encrypt: bool
                 first = marks.get("checked", marks["start"])
                 phases["check"] += first - marks["start"]
                 phases["append"] += end - first
-                rows += result.rows
-                facts += result.facts
+                rows += int(result["rows"])
+                facts += int(result["facts"])
             last = time.perf_counter()
             await store.catch_up()  # the last roster
             phases["catch_up"] += time.perf_counter() - last

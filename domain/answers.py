@@ -270,18 +270,3 @@ class Initialised(Answer, frozen=True, kw_only=True):
     timezone: str
     encrypted: bool
     created: bool
-
-
-# -- members import -------------------------------------------------------------------------
-
-
-class RosterImported(Answer, frozen=True, kw_only=True):
-    """`exposure members import`: rows read, facts they make, facts appended or already there."""
-
-    insurer: str
-    rows: int
-    facts: int
-    appended: int
-    unchanged: int
-    repeated_rows: int
-    ignored_columns: list[str]

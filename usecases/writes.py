@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from domain.answers import RosterImported
 from ledger import roster
 from ledger.store import AppendResult, Store
 
@@ -35,7 +34,7 @@ async def import_roster(
     options: RosterOptions | None = None,
     warn: Any = None,
     catch_up: bool = True,
-) -> RosterImported:
+) -> dict[str, Any]:
     """A roster CSV as batched `members-enrolled` facts, checked whole first (see `ledger.roster`);
     `catch_up=False` leaves its members to be projected while the next roster is checked."""
     return await roster.import_roster(

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli.emit import CSV, JSONL, builtins, output_options
+from cli.emit import CSV, JSONL, output_options
 from cli.i18n import _, ngettext
 from cli.render import tables
 from cli.render.progress import RosterProgress
@@ -137,15 +137,15 @@ def members_import(
                 store, insurer_id, file, batch_size=batch_size, progress=progress, options=options, warn=say
             )
         if as_json:
-            emit_json(builtins(result))
+            emit_json(result)
         else:
             what = (
-                ngettext("{rows} row", "{rows} rows", result.rows).format(rows=f"{result.rows:,}")
+                ngettext("{rows} row", "{rows} rows", result["rows"]).format(rows=f"{result['rows']:,}")
                 + " "
-                + ngettext("in {count} fact", "in {count} facts", result.facts).format(count=result.facts)
+                + ngettext("in {count} fact", "in {count} facts", result["facts"]).format(count=result["facts"])
             )
             done = _("{appended} appended, {unchanged} already recorded").format(
-                appended=result.appended, unchanged=result.unchanged
+                appended=result["appended"], unchanged=result["unchanged"]
             )
             click.echo(_("{what}: {result}").format(what=what, result=done))
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from domain import times
-from domain.answers import RosterImported
 from domain.parse import Parsed, enrolment
 from ledger.roster.check import check_all
 from ledger.roster.csv_layout import read_layout
@@ -73,7 +72,7 @@ async def import_roster(
     options: Options | None = None,
     warn: Warn | None = None,
     catch_up: bool = True,
-) -> RosterImported:
+) -> dict[str, Any]:
     """Check the whole roster, then append it batch by batch; return counts.
 
     Rosters appended before and not projected yet (`catch_up=False` leaves this one so)
@@ -136,15 +135,15 @@ async def import_roster(
             progress("append", done, total)
     if catch_up:
         await store.catch_up()
-    return RosterImported(
-        insurer=insurer,
-        rows=total,
-        facts=batches,
-        appended=appended,
-        unchanged=unchanged,
-        repeated_rows=repeated,
-        ignored_columns=shape.ignored,
-    )
+    return {
+        "insurer": insurer,
+        "rows": total,
+        "facts": batches,
+        "appended": appended,
+        "unchanged": unchanged,
+        "repeated_rows": repeated,
+        "ignored_columns": shape.ignored,
+    }
 
 
 async def _beside_catch_up(store: Store, check: Callable[[], tuple[int, int]]) -> tuple[int, int]:
