@@ -96,6 +96,7 @@ TARGETS: Final = {
     "version_process_ms": ("<=", 150.0),
     "summary_process_ms": ("<=", 250.0),
     "member_process_ms": ("<=", 250.0),
+    "replay_vs_import": ("<=", 2.0),
 }
 PROCESS_ROWS: Final = (  # benchmarks/commands.py figure, label, target name
     ("python", "python -c pass (baseline)", None),
@@ -353,36 +354,18 @@ def child_import(store_dir: Path, ledger: str, files_json: str, *, encrypt: bool
         if not created:
             await store.close()
             raise RuntimeError(f"{ledger} already holds a store: the benchmark needs an empty database")
-        rows = facts = 0
         started = time.perf_counter()
         try:
-            for insurer, path in files:
-                marks: dict[str, float] = {"start": time.perf_counter()}
-
-                def progress(phase: str, _done: int, _total: int, marks: dict[str, float] = marks) -> None:
-                    now = time.perf_counter()
-                    if phase == "check":
-                        marks["checked"] = now
-                    if phase == "append":
-                        marks.setdefault("first_append", now)
-                        marks["last_append"] = now
-
-                # Each roster is projected while the next one is checked (`catch_up=False`).
-                result = await roster.import_roster(
-                    store, insurer, path, known_on=KNOWN_ON, progress=progress, catch_up=False
-                )
-                end = time.perf_counter()
-                first = marks.get("checked", marks["start"])
-                phases["check"] += first - marks["start"]
-                phases["append"] += end - first
-                rows += int(result["rows"])
-                facts += int(result["facts"])
-            last = time.perf_counter()
-            await store.catch_up()  # the last roster
-            phases["catch_up"] += time.perf_counter() - last
+            # Pipelined: each roster is checked while the one before is appended and the
+            # earlier ones projected (`import_rosters`); one catch-up at the end.
+            results = await roster.import_rosters(
+                store, [(insurer, path) for insurer, path in files], known_on=KNOWN_ON, phases=phases
+            )
         finally:
             await store.close()
             roster.WORKER_POOL.close()  # its workers' CPU time counts as the children's below
+        rows = sum(int(result["rows"]) for result in results)
+        facts = sum(int(result["facts"]) for result in results)
         return {"seconds": time.perf_counter() - started, "rows": rows, "facts": facts}
 
     out = asyncio.run(go())
@@ -718,6 +701,15 @@ def table(r: dict[str, Any]) -> str:
                 f"store {r['store_bytes'] / GIB:.2f} GiB; raw table {r['raw_bytes_per_member']:,.0f} B/member",
             )
         )
+    if "replay_s" in r:
+        rows.append(
+            (
+                "audit replay, whole process",
+                f"{r['replay_s']:,.1f} s",
+                f"CPU {r['replay_cpu_s']:,.1f} s, peak {r['replay_maxrss_mib']:,.0f} MiB; "
+                + _ratio("replay_vs_import", r["replay_vs_import"], "the import"),
+            )
+        )
     for key, label, target in PROCESS_ROWS:
         if key in r.get("processes", {}):
             figure = r["processes"][key]
@@ -836,6 +828,19 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
 
         r["processes"] = commands.measure(work, runs=1 if args.quick else args.runs, quick=args.quick)
         say_and_keep(f"whole processes: {commands.table(r['processes'])}")
+    if not args.no_replay:  # the whole `audit replay` (verify, rebuild, compare), its lines of progress kept
+        r["load_before_replay"] = os.getloadavg()[0]
+        replayed = _cli_peak(
+            store_dir, ledger, ["audit", "replay", "--json", "--progress"], work / "replay.json", work / "replay.log"
+        )
+        r["replay_s"], r["replay_cpu_s"], r["replay_maxrss_mib"] = (
+            replayed["seconds"],
+            replayed["cpu_s"],
+            replayed["maxrss_mib"],
+        )
+        r["replay_vs_import"] = r["replay_s"] / r["import_s"]
+        r["load_after_replay"] = os.getloadavg()[0]
+        say_and_keep(f"audit replay {r['replay_s']:.1f} s ({r['replay_vs_import']:.2f}x the import)")
     r["total_s"] = time.perf_counter() - started
     if not args.store and not args.keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -963,10 +968,10 @@ def _hwm_kib(pid: int) -> int:
     return 0
 
 
-def _cli_peak(store_dir: Path, ledger: str, args: list[str], sink: Path) -> dict[str, float]:
+def _cli_peak(store_dir: Path, ledger: str, args: list[str], sink: Path, log: Path | None = None) -> dict[str, float]:
     """One `exposure` process: its wall time, its CPU and its peak resident memory, its
-    standard output written to `sink`. The peak is VmHWM sampled ten times a second:
-    wait4's ru_maxrss would report this benchmark's own peak, which a child started by
+    standard output written to `sink` (its standard error to `log`, if given). The peak is
+    VmHWM sampled ten times a second: wait4's ru_maxrss would report this benchmark's own peak, which a child started by
     vfork inherits at exec."""
     command = [
         str(Path(sys.executable).parent / "exposure"),
@@ -990,6 +995,8 @@ def _cli_peak(store_dir: Path, ledger: str, args: list[str], sink: Path) -> dict
         seconds = time.perf_counter() - started
         err.seek(0)
         errors = err.read().decode()
+    if log is not None:
+        log.write_text(errors, encoding="utf-8")
     _expect(os.waitstatus_to_exitcode(status) == 0, f"exposure {' '.join(args)} failed: {errors[-2000:]}")
     server = server_cpu_s(ledger) - server_before if is_postgres(ledger) else 0.0
     return {
@@ -1176,9 +1183,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="plain against encrypted (SQLCipher) stores in one run: import, lookups, summaries, export",
     )
-    parser.add_argument(
-        "--no-replay", action="store_true", help="with a PostgreSQL --ledger: skip the `audit replay` processes"
-    )
+    parser.add_argument("--no-replay", action="store_true", help="skip the `audit replay` processes")
     parser.add_argument(
         "--child-import", nargs=3, metavar=("STORE_DIR", "LEDGER", "FILES_JSON"), help=argparse.SUPPRESS
     )

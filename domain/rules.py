@@ -78,6 +78,8 @@ def check(batch: Sequence[Parsed], state: LedgerState, labels: Sequence[str] | N
     enrolled = set(state.enrolled)
     accepted: list[Fact] = []
     problems: list[tuple[str, LedgerError]] = []
+    # Rosters of thousands of members are learnt only when a fact of the batch names members.
+    learnt = enrolled if any(_member_refs(parsed.fact) for parsed in batch) else None
     for label, parsed in zip(labels, batch, strict=True):
         fact = parsed.fact
         try:
@@ -91,7 +93,7 @@ def check(batch: Sequence[Parsed], state: LedgerState, labels: Sequence[str] | N
             continue
         accepted.append(fact)
         facts[fact.id] = fact
-        _learn(fact, incidents, insurers, categories, enrolled)
+        _learn(fact, incidents, insurers, categories, learnt)
     if problems:
         first_type = type(problems[0][1])
         raise first_type(*(f"{label}: {problem}" if label else str(problem) for label, problem in problems))
@@ -157,7 +159,7 @@ def _learn(
     incidents: set[str],
     insurers: set[str],
     categories: set[str],
-    enrolled: set[tuple[str, str]],
+    enrolled: set[tuple[str, str]] | None,
 ) -> None:
     if isinstance(fact, AttackDiscovered):
         incidents.add(fact.incident)
@@ -167,7 +169,7 @@ def _learn(
             insurers.add(insurer)
     if isinstance(fact, CategoryDefined):
         categories.add(fact.category)
-    if isinstance(fact, MembersEnrolled):
+    if enrolled is not None and isinstance(fact, MembersEnrolled):
         enrolled.update((fact.insurer, m.ref) for m in fact.members)
 
 

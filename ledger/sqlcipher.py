@@ -12,15 +12,24 @@ that opening a store whose projections are current loads no eventsourcing module
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final
-
-import sqlcipher3
+from typing import TYPE_CHECKING, Any, Final
 
 from domain.errors import StoreError
 
+if TYPE_CHECKING:
+    import sqlcipher3
+
 SQLITE_HEADER: Final = b"SQLite format 3\x00"
 
-DatabaseError = sqlcipher3.DatabaseError
+
+def __getattr__(name: str) -> Any:
+    """`DatabaseError`, sqlcipher3's: the library loads only for an encrypted file (or to
+    match an error), not for every command on a plain store (start-up time)."""
+    if name == "DatabaseError":
+        import sqlcipher3  # noqa: PLC0415 - see above
+
+        return sqlcipher3.DatabaseError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def is_encrypted_file(path: Path) -> bool:
@@ -45,6 +54,8 @@ def connect(database: str, key: bytes, **kwargs: Any) -> sqlcipher3.Connection:
     `StoreError` when the key does not open the file. SQLCipher's own log lines on
     stderr are turned off: errors reach the user as one `Error:` line.
     """
+    import sqlcipher3  # noqa: PLC0415 - loaded for encrypted files only (see `__getattr__`)
+
     conn = sqlcipher3.connect(database, **kwargs)
     try:
         conn.execute("PRAGMA cipher_log_level = NONE")

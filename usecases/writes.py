@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ledger import roster
@@ -48,3 +48,15 @@ async def import_roster(
         warn=warn,
         catch_up=catch_up,
     )
+
+
+async def import_rosters(
+    store: Store,
+    rosters: Sequence[tuple[str, str]],
+    *,
+    known_on: str | None = None,
+    progress: Callable[[int, str, int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Many roster CSVs ((insurer, file) pairs) in a row, each as `import_roster` would import
+    it, pipelined: a file is checked while the one before is appended (see `ledger.roster`)."""
+    return await roster.import_rosters(store, rosters, known_on=known_on, progress=progress)

@@ -130,8 +130,14 @@ def _render_log(rows: list[dict[str, Any]], tz: ZoneInfo) -> None:
     is_flag=True,
     help="Also compare every answer one by one at every knowledge time and every append (slow).",
 )
+@click.option(
+    "--progress",
+    "show_progress",
+    is_flag=True,
+    help="Progress on stderr even when it is not a terminal (plain lines); on a terminal a bar is always shown.",
+)
 @json_option
-def audit_replay(answers: bool, as_json: bool) -> None:
+def audit_replay(answers: bool, show_progress: bool, as_json: bool) -> None:
     """Rebuild every projection from the facts alone and compare, table by table (exit 3 on a difference).
 
     Every projection table, caches included, is read in one canonical order on both
@@ -139,7 +145,8 @@ def audit_replay(answers: bool, as_json: bool) -> None:
     difference names its table, its key and its column. Equal tables give equal answers
     at every knowledge time (docs/AUDIT.md). --answers also compares each incident's
     summary, each insurer's answer and each member's status at every knowledge time and
-    every append, as the answers were compared before.
+    every append, as the answers were compared before. Progress goes to stderr (a bar on a
+    terminal, lines with --progress), never to the output.
 
     \b
     Examples:
@@ -149,7 +156,7 @@ def audit_replay(answers: bool, as_json: bool) -> None:
 
     @with_store
     async def go(store: Store) -> None:
-        with RosterProgress() as progress:
+        with RosterProgress(force=show_progress, units={"rebuild": "facts"}) as progress:
             result = await auditing.replay(store, answers=answers, progress=progress)
         if as_json:
             emit_json(

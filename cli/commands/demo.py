@@ -66,8 +66,9 @@ async def load(
     facts = story_facts()
     insurers = insurers_in(facts)
     counts = dict(zip(insurers, shares(members, len(insurers)), strict=True))
-    done = 0
-    # Rosters first: the insurers' own records, known on 2024-01-01.
+    # Rosters first: the insurers' own records, known on 2024-01-01; written, then imported
+    # in a pipeline (each checked while the one before is appended and projected).
+    rosters: list[tuple[str, str]] = []
     for number, insurer in enumerate(insurers):
         if not counts[insurer]:
             continue
@@ -76,15 +77,16 @@ async def load(
             insurer, counts[insurer], seed=number + 1, contracts=CONTRACTS.get(insurer, DEFAULT_CONTRACTS)
         )
         write_roster_csv(path, rows)
+        rosters.append((insurer, str(path)))
+    before = [0]
+    for insurer, _path in rosters:
+        before.append(before[-1] + counts[insurer])
 
-        def step(phase: str, rows_done: int, _total: int, before: int = done) -> None:
-            if phase == "append" and progress is not None:
-                progress(before + rows_done)
+    def step(number: int, phase: str, rows_done: int, _total: int) -> None:
+        if phase == "append" and progress is not None:
+            progress(before[number] + rows_done)
 
-        await writes.import_roster(
-            store, insurer, str(path), known_on=ROSTER_KNOWN_ON, progress=step, catch_up=False
-        )  # each roster is projected while the next one is checked; the last below
-        done += counts[insurer]
+    await writes.import_rosters(store, rosters, known_on=ROSTER_KNOWN_ON, progress=step)
     await writes.record(store, [(f"story line {n}", f) for n, f in enumerate(facts, start=1)], by="demo")
     findings = _findings(insurers, counts.get("alan", 0))
     if findings:

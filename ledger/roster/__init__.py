@@ -15,8 +15,9 @@ A ref that appears twice in a file is a re-enrolment: the later row wins.
 
 csv_layout (the CSV's columns and separator, read in chunks), rows (one chunk checked
 into batches), workers (the worker processes), spool (checked batches on disk),
-check (pass 1), importer (pass 2: `import_roster`), typos (insurer names close to a
-known one), exporting (affected members as CSV).
+check (pass 1), importer (pass 2: `import_roster`), pipeline (many files in a row:
+`import_rosters`), typos (insurer names close to a known one), exporting (affected
+members as CSV).
 """
 
 from ledger.roster.check import MAX_PROBLEMS, PARALLEL_ABOVE_BYTES, SCAN_BLOCK, TASK_BATCHES, check_all
@@ -33,6 +34,7 @@ from ledger.roster.csv_layout import (
 )
 from ledger.roster.exporting import export
 from ledger.roster.importer import APPEND_MEMBERS, BATCH, BESIDE_FACTS, Options, batch_id, import_roster
+from ledger.roster.pipeline import import_rosters
 from ledger.roster.rows import (
     Batch,
     Checked,
@@ -95,6 +97,7 @@ __all__ = [
     "edits",
     "export",
     "import_roster",
+    "import_rosters",
     "layout",
     "members_decoder",
     "members_encoder",

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from domain import times
-from domain.parse import Parsed, enrolment
+from domain.parse import Context, Parsed, enrolment
 from ledger.roster.check import check_all
-from ledger.roster.csv_layout import read_layout
+from ledger.roster.csv_layout import Layout, read_layout
 from ledger.roster.rows import Repeats, members_decoder
 from ledger.roster.spool import Progress, Spool, spool_dir, spooled
 from ledger.roster.typos import Warn, announce
@@ -61,6 +61,35 @@ def _quiet(kind: str, **values: Any) -> None:
     """No warnings (a caller that did not ask for them)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A roster file checked into its spool: what its append needs."""
+
+    insurer: str
+    opts: Options
+    ctx: Context
+    shape: Layout
+    spool: Spool
+    rows: int
+    batches: int
+    repeated: int
+
+
+def prepare(store: Store, insurer: str, file: str, opts: Options) -> tuple[Context, Layout]:
+    """What is checked before the rows: the known_on, the fact's keys, the header."""
+    if opts.known_on is not None:
+        times.parse_instant(opts.known_on, "--known-on", store.tz)
+    ctx = store.context(opts.by)
+    enrolment(insurer, (), "check", ctx, opts.known_on, source=opts.source, note=opts.note)  # reject bad keys early
+    return ctx, read_layout(file, opts.renames)
+
+
+def new_spool(store: Store) -> Spool:
+    """An empty spool in an unnamed temporary file (closed by the caller: `spool.file`)."""
+    spool_file = tempfile.TemporaryFile(prefix="exposure-roster-", dir=spool_dir(store))  # noqa: SIM115
+    return Spool(spool_file, sealed=store.encrypted or store.file_encrypted)
+
+
 async def import_roster(
     store: Store,
     insurer: str,
@@ -79,70 +108,73 @@ async def import_roster(
     are projected while this file is checked, once `BESIDE_FACTS` facts wait (or this import
     catches up anyway), the check then running in worker processes: importing many rosters
     in a row, the main process projects rosters while the workers check the next (both
-    cores busy).
+    cores busy). `ledger.roster.pipeline.import_rosters` goes further for many files.
 
     Warns (through `warn`) about columns it ignores, rows that repeat a ref (re-enrolments),
     a file already imported under another known_on, and an insurer no fact has named yet
     (with the known insurer within two edits, if any): a typo must not hold a roster unseen.
     """
     opts = options or Options(known_on=known_on)
-    known_on = opts.known_on if options is not None else known_on
     say: Warn = warn or _quiet
-    if known_on is not None:
-        times.parse_instant(known_on, "--known-on", store.tz)
-    ctx = store.context(opts.by)
-    enrolment(insurer, (), "check", ctx, known_on, source=opts.source, note=opts.note)  # reject bad keys early
-    shape = read_layout(file, opts.renames)
+    ctx, shape = prepare(store, insurer, file, opts)
     if shape.ignored:
         say("ignored_columns", columns=shape.ignored)
-    given = (opts.source, opts.note, opts.by)
     repeats = Repeats()
-    with tempfile.TemporaryFile(prefix="exposure-roster-", dir=spool_dir(store)) as spool_file:
-        spool = Spool(spool_file, sealed=store.encrypted or store.file_encrypted)
+    spool = new_spool(store)
+    with spool.file:
         check = functools.partial(check_all, file, ctx.nir_key, batch_size, spool, progress, shape, repeats)
         behind = await store.members_behind()
         if behind >= BESIDE_FACTS or (behind and catch_up):
             total, batches = await _beside_catch_up(store, functools.partial(check, beside=True))
         else:  # in a row of rosters (`catch_up=False`), the workers check even small files
             total, batches = check(beside=not catch_up)
-        repeated = repeats.count()
-        if repeated:
-            say("repeated_rows", count=repeated)
-        await announce(store, insurer, opts.new_insurer, say)
-        await _already_imported(store, insurer, spool, batch_id, known_on, given, say)
-        appended = unchanged = done = 0
-        group: list[Parsed] = []
-        labels: list[str] = []
-        size = 0
-        for batch in spooled(spool):
-            members = members_decoder.decode(batch.members)
-            done += batch.last_line - batch.first_line + 1
-            if members:
-                fact_id = batch_id(insurer, known_on, batch.digest, given)
-                group.append(enrolment(insurer, members, fact_id, ctx, known_on, source=opts.source, note=opts.note))
-                labels.append(f"lines {batch.first_line}-{batch.last_line}")
-                size += len(members)
-            if size >= APPEND_MEMBERS:
-                result = await store.append_parsed(group, labels)
-                appended, unchanged = appended + len(result.appended), unchanged + len(result.unchanged)
-                group, labels, size = [], [], 0
-                if progress is not None:
-                    progress("append", done, total)
-        if group:
-            result = await store.append_parsed(group, labels)
-            appended, unchanged = appended + len(result.appended), unchanged + len(result.unchanged)
-        if progress is not None:
-            progress("append", done, total)
+        ready = Ready(insurer, opts, ctx, shape, spool, total, batches, repeats.count())
+        result = await append_ready(store, ready, progress, say)
     if catch_up:
         await store.catch_up()
+    return result
+
+
+async def append_ready(store: Store, ready: Ready, progress: Progress | None, say: Warn) -> dict[str, Any]:
+    """Pass 2: the checked batches of `ready` appended as facts, a few per transaction; counts."""
+    insurer, opts, ctx, spool = ready.insurer, ready.opts, ready.ctx, ready.spool
+    known_on = opts.known_on
+    given = (opts.source, opts.note, opts.by)
+    if ready.repeated:
+        say("repeated_rows", count=ready.repeated)
+    await announce(store, insurer, opts.new_insurer, say)
+    await _already_imported(store, insurer, spool, batch_id, known_on, given, say)
+    appended = unchanged = done = 0
+    group: list[Parsed] = []
+    labels: list[str] = []
+    size = 0
+    for batch in spooled(spool):
+        members = members_decoder.decode(batch.members)
+        done += batch.last_line - batch.first_line + 1
+        if members:
+            fact_id = batch_id(insurer, known_on, batch.digest, given)
+            group.append(enrolment(insurer, members, fact_id, ctx, known_on, source=opts.source, note=opts.note))
+            labels.append(f"lines {batch.first_line}-{batch.last_line}")
+            size += len(members)
+        if size >= APPEND_MEMBERS:
+            result = await store.append_parsed(group, labels)
+            appended, unchanged = appended + len(result.appended), unchanged + len(result.unchanged)
+            group, labels, size = [], [], 0
+            if progress is not None:
+                progress("append", done, ready.rows)
+    if group:
+        result = await store.append_parsed(group, labels)
+        appended, unchanged = appended + len(result.appended), unchanged + len(result.unchanged)
+    if progress is not None:
+        progress("append", done, ready.rows)
     return {
         "insurer": insurer,
-        "rows": total,
-        "facts": batches,
+        "rows": ready.rows,
+        "facts": ready.batches,
         "appended": appended,
         "unchanged": unchanged,
-        "repeated_rows": repeated,
-        "ignored_columns": shape.ignored,
+        "repeated_rows": ready.repeated,
+        "ignored_columns": ready.shape.ignored,
     }
 
 

@@ -8,6 +8,7 @@ import io
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 import msgspec
 
@@ -21,6 +22,11 @@ members_encoder = msgspec.json.Encoder()
 members_decoder = msgspec.json.Decoder(tuple[Member, ...])
 
 
+BUCKETS: Final = 256
+_LOW_BYTE: Final = (BUCKETS - 1).__and__
+"""A hash's bucket: its low byte (as `value & 255`)."""
+
+
 class Batch(msgspec.Struct, array_like=True):
     first_line: int
     last_line: int
@@ -30,7 +36,11 @@ class Batch(msgspec.Struct, array_like=True):
     repeats: int = 0
     """Rows of this batch that repeat a ref of an earlier row of the same batch."""
     refs: bytes = b""
-    """The hashes of the batch's refs (int64), to find repeats across batches."""
+    """The hashes of the batch's refs (int64), to find repeats across batches, in the order
+    of `Repeats`' buckets (their low byte)."""
+    bucket_sizes: bytes = b""
+    """How many of `refs` fall in each of the 256 buckets (uint32 each): the worker sorts
+    them so that the main process adds a batch in 256 slices, not one hash at a time."""
 
 
 class Checked(msgspec.Struct, array_like=True):
@@ -72,8 +82,14 @@ def check_batch(key: bytes, lines: Sequence[int], rows: list[list[str]], shape: 
     encoded = members_encoder.encode(tuple(members.values())) if not problems else b"[]"
     # Each ref's hash, to count the rows that repeat a ref of an earlier batch (workers are
     # forked, so they share the main process's string hashes).
-    refs = array("q", map(hash, members)).tobytes()
-    return Batch(lines[0], lines[-1], digest.hexdigest(), encoded, problems, valid - len(members), refs)
+    hashes = sorted(map(hash, members), key=_LOW_BYTE)
+    sizes = array("I", bytes(4 * BUCKETS))
+    for value in hashes:
+        sizes[value & 255] += 1
+    refs = array("q", hashes).tobytes()
+    return Batch(
+        lines[0], lines[-1], digest.hexdigest(), encoded, problems, valid - len(members), refs, sizes.tobytes()
+    )
 
 
 checked_encoder = msgspec.msgpack.Encoder()
@@ -117,15 +133,18 @@ class Repeats:
 
     def __init__(self) -> None:
         self.within = 0
-        self._buckets = [array("q") for _ in range(256)]
+        self._buckets = [array("q") for _ in range(BUCKETS)]
 
     def add(self, batch: Batch) -> None:
         self.within += batch.repeats
-        hashes = array("q")
-        hashes.frombytes(batch.refs)
-        buckets = self._buckets
-        for value in hashes:
-            buckets[value & 255].append(value)
+        sizes = array("I")
+        sizes.frombytes(batch.bucket_sizes)
+        refs = memoryview(batch.refs)
+        start = 0
+        for bucket, size in zip(self._buckets, sizes, strict=True):  # refs come sorted by bucket
+            if size:
+                bucket.frombytes(refs[start : start + 8 * size])
+                start += 8 * size
 
     def count(self) -> int:
         """Rows whose ref an earlier row of the file already had."""

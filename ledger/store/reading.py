@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from domain import times
-from ledger import backends, guards, replicas, sqlcipher
+from ledger import backends, guards, replicas
 from ledger.replicas import Replica
 from projections import projector, queries
 from projections.db import SQLITE, Db
@@ -52,8 +52,8 @@ class Reading:
             if self.write_db.dialect == SQLITE
             else f"SELECT MAX(notification_id) FROM {backends.POSTGRES_EVENTS_TABLE}"
         )
-        psycopg = sys.modules.get("psycopg")
-        errors = (sqlite3.Error, sqlcipher.DatabaseError, *((psycopg.Error,) if psycopg is not None else ()))
+        loaded = [sys.modules.get(name) for name in ("sqlcipher3", "psycopg")]  # those not loaded raised nothing
+        errors = (sqlite3.Error, *(module.Error for module in loaded if module is not None))
         try:
             async with self.write_db.execute(
                 "SELECT COUNT(*), MAX(CASE WHEN name = 'facts' THEN position END) FROM projection_state"

@@ -162,6 +162,8 @@ async def enrolled_by(db: Db, insurer: str, members: Sequence[Member]) -> list[t
         " WHERE v.insurer = :insurer AND v.ref IN (SELECT value FROM json_each(:refs))",
         {"insurer": insurer, "refs": json.dumps([m.ref for m in members])},
     )
+    if not rows:  # a new insurer's roster, or new refs: nothing to compare
+        return []
     wanted = {
         (m.ref, m.role, m.contract, m.from_.isoformat() if m.from_ else None, m.until.isoformat() if m.until else None,
          m.nir)

@@ -41,6 +41,7 @@ NEVER_FOR_A_QUERY = (
     "eventsourcing",
     "ledger.application",
     "ledger.sqlcipher_events",
+    "sqlcipher3",  # a plain store's query loads no SQLCipher
     "domain.parse",
     "domain.rules",
     "cryptography",

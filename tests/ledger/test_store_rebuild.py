@@ -9,13 +9,10 @@ which drops every projection and projects the facts again, with a progress bar.
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
 
 import pytest
 
-from tests.support import EXPOSURE, INCIDENT, Cli, error_lines, is_postgres
+from tests.support import EXPOSURE, INCIDENT, Cli, error_lines, is_postgres, on_a_terminal
 from tests.support.audit_story import SIZE, build, tamper
 
 pytestmark = pytest.mark.two_backends  # tests/support: on SQLite and on PostgreSQL
@@ -104,27 +101,8 @@ def test_rebuild_brings_back_projection_rows_deleted_by_hand(story):
 @pytest.mark.sqlite_only  # the progress bar is the CLI's, whatever the backend
 def test_rebuild_shows_a_progress_bar_on_a_terminal(story):
     assert not is_postgres(story.path)
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [str(EXPOSURE), "--store", str(story.path), "store", "rebuild"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=terminal,
-        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
-    )
-    os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # the terminal closed: the command ended
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(controller)
+    code, text = on_a_terminal([str(EXPOSURE), "--store", str(story.path), "store", "rebuild"])
 
-    assert process.wait(timeout=60) == 0
-    text = shown.decode("utf-8", "replace")
+    assert code == 0
     assert "members" in text
     assert "facts/s" in text

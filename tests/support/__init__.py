@@ -27,7 +27,10 @@ import asyncio
 import inspect
 import itertools
 import json
+import os
+import pty
 import sqlite3
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -322,3 +325,28 @@ def write_file(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+def on_a_terminal(argv: list[str], stdout: Any = subprocess.DEVNULL) -> tuple[int, str]:
+    """Run `argv` with its stderr on a pseudo-terminal (as a user's shell gives it): its exit
+    code and what it showed there (progress bars draw only on a terminal)."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=terminal,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed: the command ended
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    return process.wait(timeout=60), shown.decode("utf-8", "replace")
