@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ledger import roster
 from ledger.store import AppendResult, Store
 
-ROSTER_BATCH = roster.BATCH
-"""Members per `members-enrolled` fact unless told otherwise."""
-ROSTER_COLUMNS = roster.COLUMNS
-"""The roster columns exposure reads (others are ignored)."""
-RosterOptions = roster.Options
+if TYPE_CHECKING:
+    from ledger.roster import Options
+
+    RosterOptions = Options
+
+_FROM_ROSTER = {"ROSTER_BATCH": "BATCH", "ROSTER_COLUMNS": "COLUMNS", "RosterOptions": "Options"}
+"""`ROSTER_BATCH` (members per `members-enrolled` fact unless told otherwise), `ROSTER_COLUMNS`
+(the roster columns exposure reads) and `RosterOptions`, read from `ledger.roster` on first use:
+`record` never loads the roster import's machinery (worker processes, CSV, its cipher), a
+tenth of its start-up."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_ROSTER:
+        from ledger import roster  # noqa: PLC0415 - start-up time of `record`: see _FROM_ROSTER
+
+        return getattr(roster, _FROM_ROSTER[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 async def record(
@@ -29,7 +41,7 @@ async def import_roster(
     file: str,
     *,
     known_on: str | None = None,
-    batch_size: int = ROSTER_BATCH,
+    batch_size: int | None = None,
     progress: Any = None,
     options: RosterOptions | None = None,
     warn: Any = None,
@@ -37,12 +49,14 @@ async def import_roster(
 ) -> dict[str, Any]:
     """A roster CSV as batched `members-enrolled` facts, checked whole first (see `ledger.roster`);
     `catch_up=False` leaves its members to be projected while the next roster is checked."""
+    from ledger import roster  # noqa: PLC0415 - start-up time of `record`: see _FROM_ROSTER
+
     return await roster.import_roster(
         store,
         insurer,
         file,
         known_on=known_on,
-        batch_size=batch_size,
+        batch_size=roster.BATCH if batch_size is None else batch_size,
         progress=progress,
         options=options,
         warn=warn,
@@ -59,4 +73,6 @@ async def import_rosters(
 ) -> list[dict[str, Any]]:
     """Many roster CSVs ((insurer, file) pairs) in a row, each as `import_roster` would import
     it, pipelined: a file is checked while the one before is appended (see `ledger.roster`)."""
+    from ledger import roster  # noqa: PLC0415 - start-up time of `record`: see _FROM_ROSTER
+
     return await roster.import_rosters(store, rosters, known_on=known_on, progress=progress)

@@ -8,7 +8,7 @@ import functools
 import hashlib
 import json
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -121,15 +121,16 @@ async def import_roster(
         say("ignored_columns", columns=shape.ignored)
     repeats = Repeats()
     spool = new_spool(store)
-    with spool.file:
-        check = functools.partial(check_all, file, ctx.nir_key, batch_size, spool, progress, shape, repeats)
-        behind = await store.members_behind()
-        if behind >= BESIDE_FACTS or (behind and catch_up):
-            total, batches = await _beside_catch_up(store, functools.partial(check, beside=True))
-        else:  # in a row of rosters (`catch_up=False`), the workers check even small files
-            total, batches = check(beside=not catch_up)
-        ready = Ready(insurer, opts, ctx, shape, spool, total, batches, repeats.count())
-        result = await append_ready(store, ready, progress, say)
+    async with _projected_aside() as aside:
+        with spool.file:
+            check = functools.partial(check_all, file, ctx.nir_key, batch_size, spool, progress, shape, repeats)
+            behind = await store.members_behind()
+            if behind >= BESIDE_FACTS or (behind and catch_up):
+                total, batches = await _beside_catch_up(store, functools.partial(check, beside=True), aside)
+            else:  # in a row of rosters (`catch_up=False`), the workers check even small files
+                total, batches = check(beside=not catch_up)
+            ready = Ready(insurer, opts, ctx, shape, spool, total, batches, repeats.count())
+            result = await append_ready(store, ready, progress, say)
     if catch_up:
         await store.catch_up()
     return result
@@ -178,11 +179,36 @@ async def append_ready(store: Store, ready: Ready, progress: Progress | None, sa
     }
 
 
-async def _beside_catch_up(store: Store, check: Callable[[], tuple[int, int]]) -> tuple[int, int]:
+@contextlib.asynccontextmanager
+async def _projected_aside() -> AsyncIterator[list[asyncio.Future[int]]]:
+    """Catch-ups started aside (`_beside_catch_up`) are finished, or have failed, when this exits;
+    an error of the import itself wins over theirs."""
+    aside: list[asyncio.Future[int]] = []
+    try:
+        yield aside
+    except BaseException:
+        for projecting in aside:
+            with contextlib.suppress(Exception):
+                await projecting
+        raise
+    for projecting in aside:
+        await projecting
+
+
+async def _beside_catch_up(
+    store: Store, check: Callable[[], tuple[int, int]], aside: list[asyncio.Future[int]]
+) -> tuple[int, int]:
     """Run the check pass in a thread (its workers do the work) while the event loop catches
-    the projections up; the catch-up is finished (or has failed) when this returns."""
+    the projections up; the catch-up is finished (or has failed) when this returns.
+
+    On PostgreSQL the members projection runs on a connection of its own (`Store.catch_up_members_aside`,
+    up to the facts appended so far): it goes on through this roster's appends and is awaited
+    by `_projected_aside`, so the server projects earlier rosters while this process appends."""
     if can_fork():
         WORKER_POOL.get()  # forked by this thread, which outlives the check's thread
+    if store.projects_aside:
+        aside.append(asyncio.ensure_future(store.catch_up_members_aside(store.ledger.last_notification())))
+        return await asyncio.to_thread(check)
     projecting = asyncio.ensure_future(store.catch_up())
     try:
         checked = await asyncio.to_thread(check)

@@ -92,7 +92,7 @@ async def import_rosters(
             checking = ahead(number + 1)
             waited = time.perf_counter()
             spent["check"] += waited - started
-            if projecting is not None:
+            if projecting is not None and not store.projects_aside:  # SQLite: one writer
                 await projecting
                 projecting = None
             appending = time.perf_counter()
@@ -102,8 +102,10 @@ async def import_rosters(
                     say("ignored_columns", columns=ready.shape.ignored)
                 results.append(await append_ready(store, ready, told(number), say))
             spent["append"] += time.perf_counter() - appending
-            if await store.members_behind() >= BESIDE_FACTS:
-                projecting = asyncio.ensure_future(store.catch_up())
+            if (projecting is None or projecting.done()) and await store.members_behind() >= BESIDE_FACTS:
+                if projecting is not None:
+                    await projecting  # done: its error, if any, is raised here
+                projecting = asyncio.ensure_future(_projection(store))
         started = time.perf_counter()
         if projecting is not None:
             await projecting
@@ -113,6 +115,16 @@ async def import_rosters(
     finally:
         await _settle(checking, projecting)
     return results
+
+
+async def _projection(store: Store) -> int:
+    """The projection of the rosters appended so far: on PostgreSQL the members projection on a
+    connection of its own (`Store.catch_up_members_aside`), which goes on through the next
+    rosters' appends (the server projects while this process appends); on SQLite the whole
+    catch-up, finished before the next append (one writer)."""
+    if store.projects_aside:
+        return await store.catch_up_members_aside(store.ledger.last_notification())
+    return await store.catch_up()
 
 
 async def _settle(checking: asyncio.Future[Ready] | None, projecting: asyncio.Future[int] | None) -> None:

@@ -64,6 +64,8 @@ class Store(Writing, Reading):
         self.write_db = db
         """The primary: appends, catch-ups and every other write."""
         self.replica = replica
+        self._aside_db: Db | None = None
+        """The members projection's own connection (`catch_up_members_aside`)."""
         self.db: Db = replica.db if replica else db
         """The read side: a hot-standby replica when one is given (`--read-store`), else the primary."""
         self.tz = tz
@@ -269,6 +271,8 @@ class Store(Writing, Reading):
         if self.replica is not None:
             await self.replica.db.close()
         await self.write_db.close()
+        if self._aside_db is not None:
+            await self._aside_db.close()
         if self._ledger is not None:
             self._ledger.close()
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from domain import times
 from ledger import backends, guards, replicas
 from ledger.replicas import Replica
+from ledger.store.files import connect_postgres
 from projections import projector, queries
 from projections.db import SQLITE, Db
 
@@ -28,7 +29,9 @@ class Reading:
     db: Db
     write_db: Db
     replica: Replica | None
+    location: backends.Location
     _ledger: Ledger | None
+    _aside_db: Db | None
 
     if TYPE_CHECKING:
 
@@ -63,6 +66,20 @@ class Reading:
         except errors:  # no event table: the full catch-up says what is wrong
             return None
         return int(row[1]) if row is not None and int(row[0]) == 2 else None
+
+    @property
+    def projects_aside(self) -> bool:
+        """Whether the members projection can run beside this store's other work, on a connection
+        of its own (PostgreSQL: the server works while this process goes on; SQLite has one writer)."""
+        return self.location.is_postgres
+
+    async def catch_up_members_aside(self, head: int) -> int:
+        """Project the rosters appended up to `head` on a connection of its own (PostgreSQL),
+        opened on first use: the event loop appends meanwhile. Exactly once as any catch-up
+        (the members projection's advisory lock, its position re-read in the transaction)."""
+        if self._aside_db is None:
+            self._aside_db = await connect_postgres(self.location)
+        return await projector.catch_up_members(self._aside_db, self.ledger, head=head)
 
     async def members_behind(self) -> int:
         """How many facts were appended that the members projection has not read yet."""

@@ -75,6 +75,10 @@ class Db:
         """Begin a write transaction, serialised with every other writer of `lock`."""
         raise NotImplementedError
 
+    async def index_paths_only(self) -> None:
+        """For the rest of the transaction, plan joins as index lookups only (PostgreSQL; a
+        no-op on SQLite, whose planner already does): see `PostgresDb.index_paths_only`."""
+
     async def commit(self) -> None:
         """Commit the transaction in progress, if any."""
         raise NotImplementedError

@@ -45,6 +45,7 @@ async def catch_up_facts(db: Db, ledger: Ledger, progress: Progress | None = Non
     head = ledger.last_notification() if progress is not None else 0
     while True:
         await db.begin(FACTS)
+        await db.index_paths_only()
         current = 0
         try:
             notification_id, current = await position(db, FACTS)

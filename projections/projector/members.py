@@ -49,19 +49,21 @@ async def catch_up(db: Db, ledger: Ledger, progress: Progress | None = None) -> 
     return current
 
 
-async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = None) -> int:
-    """Project the rosters (and scopes, for the tallies) appended since the `members` position.
+async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = None, *, head: int | None = None) -> int:
+    """Project the rosters (and scopes, for the tallies) appended since the `members` position,
+    up to the ledger's last notification (or `head`).
 
     NIR pseudonyms go into the small `nir_recent` table, merged into `nir_members` in
     key order once it outgrows `NIR_MERGE_ROWS` and a quarter of `nir_members` (see
     projections/schema.py): random keys only ever land in a table that fits in the cache.
     """
     notification_id, _ = await position(db, MEMBERS)
-    head = ledger.last_notification()
+    head = ledger.last_notification() if head is None else head
     if head <= notification_id:
         return notification_id
     while True:
         await db.begin(MEMBERS)
+        await db.index_paths_only()
         try:
             notification_id, current = await position(db, MEMBERS)
             rows = 0

@@ -128,3 +128,19 @@ def test_every_name_in_the_command_table_loads_a_command_of_that_name(name):
 def test_a_table_entry_that_names_no_command_is_refused():
     with pytest.raises(TypeError, match="not a click command"):
         load("cli.main:COMMANDS")
+
+
+def test_recording_a_fact_loads_neither_the_roster_import_nor_its_worker_processes(tmp_path):
+    store = tmp_path / "s.db"
+    subprocess.run([str(EXPOSURE), "--store", str(store), "init"], check=True, capture_output=True, timeout=60)
+    code = (
+        "from cli.main import main\n"
+        f"try:\n    main(['--store', {str(store)!r}, 'record', 'attack-discovered', '--incident', 'x',"
+        " '--operator', 'O', '--occurred-on', '2024-01-02'])\n"
+        "except SystemExit:\n    pass"
+    )
+
+    modules = modules_after(code)
+
+    assert "ledger.application" in modules  # the probe did append through the fact log
+    assert loaded(modules, ("ledger.roster", "multiprocessing", "csv")) == []

@@ -5,11 +5,16 @@ bad file must stop the import where importing the files one by one would have.""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from domain.errors import InvalidFact
 from ledger import roster
 from ledger.roster import pipeline
+from projections import projector
 from tests.ledger.test_roster_pipeline import ROWS, projection, write_roster
 from tests.support import opened
 
@@ -83,3 +88,41 @@ async def test_the_pipeline_warns_about_each_roster_when_it_is_appended(store_pa
     assert [values for kind, values in heard if kind == "repeated_rows"] == [{"count": 1}, {"count": 7}]
     assert kinds.index("ignored_columns") > kinds.index("new_insurer")  # ins-b's, said when ins-b is appended
     assert {(0, "check"), (0, "append"), (1, "check"), (1, "append")} <= set(told)
+
+
+async def test_on_postgresql_the_pipeline_projects_on_its_own_connection_through_the_next_rosters_appends(
+    store_path, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(pipeline, "BESIDE_FACTS", 3)
+    files = [write_roster(tmp_path, insurer, n) for n, insurer in enumerate(INSURERS)]
+    async with opened(store_path) as store:
+        if not store.projects_aside:
+            pytest.skip("SQLite has one writer: its projection ends before the next roster is appended")
+        appended: list[str] = []
+        seen: list[list[str]] = []
+        original_append, original_catch_up = store.append_parsed, projector.catch_up_members
+
+        async def append_parsed(parsed: Any, labels: Any) -> Any:
+            appended.append(parsed[0].fact.insurer)
+            return await original_append(parsed, labels)
+
+        async def catch_up_members(db: Any, *args: Any, **kwargs: Any) -> int:
+            if db is not store.write_db:  # aside: the next roster's appends go on meanwhile
+                before = len(appended)
+                await asyncio.wait_for(_until(lambda: len(appended) > before), timeout=60)
+                seen.append(list(appended))
+            return await original_catch_up(db, *args, **kwargs)
+
+        monkeypatch.setattr(store, "append_parsed", append_parsed)
+        monkeypatch.setattr(projector, "catch_up_members", catch_up_members)
+        await roster.import_rosters(store, [(f.stem, str(f)) for f in files], known_on="2024-01-01")
+
+        assert seen  # a projection ran on a connection of its own, and a later roster was appended meanwhile
+        assert not await store.members_behind()
+        counted = await store.db.execute_fetchall("SELECT COUNT(*) FROM member_versions")
+        assert [tuple(r) for r in counted] == [(3 * ROWS,)]
+
+
+async def _until(done: Callable[[], bool]) -> None:
+    while not done():
+        await asyncio.sleep(0.01)

@@ -4,7 +4,9 @@ processes. The projections must be exactly those of projecting every fact afresh
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ from domain.errors import InvalidFact
 from ledger import roster
 from ledger.roster import importer
 from ledger.store import Store
+from projections import projector
 from tests.support import opened, valid_nir
 
 pytestmark = pytest.mark.two_backends  # tests/support/__init__.py: on SQLite and on PostgreSQL
@@ -97,3 +100,64 @@ async def test_a_bad_file_next_in_line_still_leaves_the_roster_before_it_project
         assert not await store.members_behind()
         counted = await store.db.execute_fetchall("SELECT insurer, COUNT(*) FROM member_versions GROUP BY insurer")
         assert [tuple(r) for r in counted] == [("ins-a", ROWS)]
+
+
+async def test_on_postgresql_the_rosters_before_are_projected_on_their_own_connection_while_the_next_is_appended(
+    store_path, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(importer, "BESIDE_FACTS", 1)
+    first, second = (write_roster(tmp_path, insurer, n) for n, insurer in enumerate(("ins-a", "ins-b")))
+    async with opened(store_path) as store:
+        if not store.projects_aside:
+            pytest.skip("SQLite has one writer: its catch-up runs beside the check pass only")
+        await roster.import_roster(store, "ins-a", str(first), known_on="2024-01-01", catch_up=False)
+        appending = asyncio.Event()
+        connections: list[int] = []
+        original_append, original_catch_up = store.append_parsed, projector.catch_up_members
+
+        async def append_parsed(*args: Any) -> Any:
+            appending.set()
+            return await original_append(*args)
+
+        async def catch_up_members(db: Any, *args: Any, **kwargs: Any) -> int:
+            connections.append(int(next(iter(await db.execute_fetchall("SELECT pg_backend_pid()")))[0]))
+            await asyncio.wait_for(appending.wait(), timeout=60)  # the next roster is being appended meanwhile
+            return await original_catch_up(db, *args, **kwargs)
+
+        monkeypatch.setattr(store, "append_parsed", append_parsed)
+        monkeypatch.setattr(projector, "catch_up_members", catch_up_members)
+        await roster.import_roster(store, "ins-b", str(second), known_on="2024-01-01", catch_up=False)
+
+        own = int(next(iter(await store.write_db.execute_fetchall("SELECT pg_backend_pid()")))[0])
+        assert connections
+        assert own not in connections
+        projected = await store.db.execute_fetchall("SELECT DISTINCT insurer FROM member_versions")
+        assert [str(r[0]) for r in projected] == ["ins-a"]
+        assert await store.members_behind()  # ins-b waits for the next import
+
+
+async def test_a_catch_up_on_postgresql_joins_by_index_lookups_and_compiles_no_statement(store_path):
+    async with opened(store_path) as store:
+        db = store.write_db
+        if db.dialect != "postgresql":
+            pytest.skip("SQLite plans these joins as index lookups by itself")
+        regroup = (  # the NIR-group join of the members projection, on tables without statistics
+            "EXPLAIN (ANALYZE, FORMAT TEXT) SELECT t.nir, v.multi FROM json_each(?) j"
+            " JOIN nir_recent t ON t.nir = j.value"
+            " JOIN member_versions v ON v.insurer = t.insurer AND v.ref = t.ref AND v.pos = t.pos"
+        )
+        scopes = "EXPLAIN (ANALYZE, FORMAT TEXT) SELECT matcher FROM tallied_scopes WHERE insurer = ? ORDER BY pos"
+
+        await db.begin(projector.MEMBERS)
+        try:
+            await db.index_paths_only()
+            joined = "\n".join(str(r[0]) for r in await db.execute_fetchall(regroup, ('["a", "b"]',)))
+            scanned = "\n".join(str(r[0]) for r in await db.execute_fetchall(scopes, ("ins-a",)))
+        finally:
+            await db.rollback()
+
+        assert "Index" in joined
+        assert "Seq Scan" not in joined
+        assert "Hash Join" not in joined
+        assert "Seq Scan" in scanned  # no index on `insurer`: the scan stays, JIT does not follow it
+        assert "JIT" not in scanned
