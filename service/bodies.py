@@ -5,7 +5,7 @@ documented in the OpenAPI schema), its refusals, one lookup item read, and the s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 import msgspec
 from msgspec import UNSET
@@ -148,7 +148,7 @@ def parse_lookups(items: Sequence[LookupItem], token: Token, key: bytes) -> list
     return parsed
 
 
-async def insurer_summary(db: Db, incident: str, insurer: str, h: Horizon) -> dict[str, Any]:
+async def insurer_summary(db: Db, incident: str, insurer: str, h: Horizon) -> SummaryResponse:
     """SPEC §7 `summary` as one insurer's token may see it: its own status, counts and fields."""
     await queries.require_incident(db, incident)
     view = await queries.incident_view(db, incident, h)
@@ -157,14 +157,14 @@ async def insurer_summary(db: Db, incident: str, insurer: str, h: Horizon) -> di
     counts = await queries.member_counts(db, view, h, insurer)
     counts.pop("memberships")
     statuses = {c: view.field_status(insurer, c) for c in sorted(view.categories)}
-    return {
-        "incident": incident,
-        **h.header(),
-        "insurers": groups,
-        "members": counts,
-        "fields": {
-            "exposed": [c for c, s in statuses.items() if s == "exposed"],
-            "ruled_out": [c for c, s in statuses.items() if s == "ruled-out"],
-            "suspected": [c for c, s in statuses.items() if s == "suspected"],
-        },
-    }
+    return SummaryResponse(
+        incident=incident,
+        as_known_on=h.known_on,
+        insurers=InsurerGroups(**groups),
+        members=MemberCounts(**counts),
+        fields=FieldGroups(
+            exposed=[c for c, s in statuses.items() if s == "exposed"],
+            ruled_out=[c for c, s in statuses.items() if s == "ruled-out"],
+            suspected=[c for c, s in statuses.items() if s == "suspected"],
+        ),
+    )

@@ -174,7 +174,7 @@ class Service:
     async def _catch_up(self) -> None:
         """Follow the ledger: project new facts, then refresh the horizon "now"."""
         store = self._store()
-        head = int(store.ledger.recorder.max_notification_id() or 0)
+        head = store.ledger.last_notification()
         if self.now is not None and head == self.head:
             return
         async with self.store_lock:
@@ -298,14 +298,14 @@ class Service:
             h = await queries.horizon(store.db, moment, None)
             try:
                 if token.insurer is None:
-                    data = await queries.summary(store.db, incident, h)
+                    data = msgspec.to_builtins(await queries.summary(store.db, incident, h))
                 else:
                     data = await insurer_summary(store.db, incident, token.insurer, h)
             except UnknownReference:
                 await self._log([Access(at_us, token.fingerprint, scope, "summary", incident, found=False)])
                 raise Refused(404, f"unknown incident {incident!r}") from None
         await self._log([Access(at_us, token.fingerprint, scope, "summary", incident, found=True)])
-        return msgspec.convert(data, SummaryResponse)
+        return data if isinstance(data, SummaryResponse) else msgspec.convert(data, SummaryResponse)
 
     def health(self) -> Health:
         """Where the answers stand."""

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from cli import inputs
+from cli.emit import builtins
 from cli.i18n import _, ngettext
 from cli.shell import emit_json, json_option, run, settings, with_store
 from domain.errors import InvalidFact
@@ -53,16 +54,16 @@ def init(tz: str | None, encrypt: bool, as_json: bool) -> None:
     async def go() -> None:
         cfg = settings()
         info = await session.init(cfg.location, cfg.key_file, timezone=tz, encrypt=encrypt)
-        created = info["created"]
+        created = info.created
         if as_json:
-            emit_json(info)
+            emit_json(builtins(info))
         else:
             text = (
                 _("Created {store} (time zone {zone}, key file {key_file})")
                 if created
                 else _("Already initialised: {store} (time zone {zone}, key file {key_file})")
             )
-            click.echo(text.format(store=info["store"], zone=info["timezone"], key_file=info["key_file"]))
+            click.echo(text.format(store=info.store, zone=info.timezone, key_file=info.key_file))
 
     run(go())
 
