@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
 from cli import inputs
-from cli.emit import builtins
 from cli.i18n import _, ngettext
 from cli.shell import emit_json, json_option, run, settings, with_store
 from domain.errors import InvalidFact
@@ -56,7 +56,7 @@ def init(tz: str | None, encrypt: bool, as_json: bool) -> None:
         info = await session.init(cfg.location, cfg.key_file, timezone=tz, encrypt=encrypt)
         created = info.created
         if as_json:
-            emit_json(builtins(info))
+            emit_json(msgspec.to_builtins(info))
         else:
             text = (
                 _("Created {store} (time zone {zone}, key file {key_file})")
