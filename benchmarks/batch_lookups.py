@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
@@ -66,7 +68,7 @@ async def in_process(
         batch_rate = len(hashed) / (time.perf_counter() - started)
         started = time.perf_counter()
         for one in hashed[:singles]:
-            await queries.member(store.db, h, nir_pseudonym=one)
+            msgspec.to_builtins(await queries.member(store.db, h, nir_pseudonym=one))
         single_rate = singles / (time.perf_counter() - started)
     finally:
         await store.close()

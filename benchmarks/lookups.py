@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
@@ -36,14 +38,14 @@ async def exposure_lookups(work: Path, keys: list[tuple[str, str]], nirs: list[s
         by_ref, by_nir = [], []
         for insurer, ref in keys:
             started = time.perf_counter()
-            found = await queries.member(store.db, h, insurer_id=insurer, ref=ref)
+            found = msgspec.to_builtins(await queries.member(store.db, h, insurer_id=insurer, ref=ref))
             by_ref.append(time.perf_counter() - started)
             if not found["memberships"]:
                 raise RuntimeError(f"no membership for {insurer} {ref}")
         for nir in nirs:
             hashed = pseudonym(nir, store.keys.nir_key)
             started = time.perf_counter()
-            found = await queries.member(store.db, h, nir_pseudonym=hashed)
+            found = msgspec.to_builtins(await queries.member(store.db, h, nir_pseudonym=hashed))
             by_nir.append(time.perf_counter() - started)
             if not found["memberships"]:
                 raise RuntimeError("no membership for a sampled NIR")

@@ -2,11 +2,13 @@
 
     python benchmarks/notify.py --members 1000000 --work /var/tmp/exposure-notify-bench
     python benchmarks/notify.py --quick --work /tmp/notify-bench   # a few thousand members (smoke run)
+    python benchmarks/notify.py --members 20000000 --work /var/tmp/nb20m --keep   # imports once, then reuses
 
 One insurer with N synthetic members (holders and dependants, no NIR: the NIR plays no part
 in either command) is imported with `exposure members import`, the incident is recorded
 (the insurer affected, five categories exposed), then both commands run as real processes
-writing CSV to a file, each timed and its peak memory (ru_maxrss of that child) measured:
+writing CSV to a file, each timed and its peak memory measured (VmHWM: the `ru_maxrss` of
+that child, reported by `wait4`):
 
 - `members export --insurer X`: the baseline;
 - `notify members` before any notice: every member `initial` (one pass, like export);
@@ -55,8 +57,9 @@ def roster_csv(path: Path, members: int, seed: int = 1) -> None:
                 ref += 1
 
 
-def exposure(store: Path, *args: str, out: Path | None = None) -> tuple[float, int]:
-    """Run `exposure --store STORE ARGS` (stdout to `out`); (seconds, peak RSS in KiB of that child)."""
+def exposure(store: Path, *args: str, out: Path | None = None) -> tuple[float, int, float]:
+    """Run `exposure --store STORE ARGS` (stdout to `out`); (seconds, peak RSS in KiB of that
+    child (its VmHWM), CPU seconds of that child: user + system, all its threads)."""
     sink = out.open("wb") if out is not None else subprocess.DEVNULL
     try:
         started = time.perf_counter()
@@ -69,7 +72,7 @@ def exposure(store: Path, *args: str, out: Path | None = None) -> tuple[float, i
     if status != 0:
         message = child.stderr.read().decode(errors="replace") if child.stderr else ""
         raise SystemExit(f"exposure {' '.join(args)} failed: {message[-2000:]}")
-    return elapsed, int(usage.ru_maxrss)
+    return elapsed, int(usage.ru_maxrss), usage.ru_utime + usage.ru_stime
 
 
 def facts(lines: list[dict[str, Any]], path: Path) -> Path:
@@ -82,16 +85,27 @@ def rows_in(path: Path) -> int:
         return sum(1 for _ in handle) - 1
 
 
-def benchmark(members: int, work: Path, say: Any) -> dict[str, Any]:
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+def benchmark(members: int, work: Path, say: Any, *, keep: bool = False) -> dict[str, Any]:
+    """The run. `keep`: reuse the store of an earlier run with the same members in `work` (the
+    facts recorded after the import are imported again, which changes nothing: imports are
+    idempotent, and each command reads the ledger as known on its own date)."""
     store = work / "store" / "exposure.db"
-    exposure(store, "init", "--timezone", "Europe/Paris")
-    roster = work / "roster.csv"
-    roster_csv(roster, members)
-    seconds, _ = exposure(store, "members", "import", "--insurer", INSURER, str(roster), "--known-on", "2024-01-01")
-    say(f"imported {members:,} members in {seconds:.1f} s")
+    ready = work / "store" / "imported"
+    if not (keep and ready.exists() and ready.read_text().strip() == str(members)):
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        exposure(store, "init", "--timezone", "Europe/Paris")
+        roster = work / "roster.csv"
+        roster_csv(roster, members)
+        seconds, _, _ = exposure(
+            store, "members", "import", "--insurer", INSURER, str(roster), "--known-on", "2024-01-01"
+        )
+        roster.unlink()
+        ready.write_text(f"{members}\n")
+        say(f"imported {members:,} members in {seconds:.1f} s")
+    else:
+        say(f"reusing the store of {members:,} members in {work}")
     story = [
         {
             "kind": "attack-discovered",
@@ -113,12 +127,21 @@ def benchmark(members: int, work: Path, say: Any) -> dict[str, Any]:
 
     def run(name: str, *args: str) -> None:
         out = work / f"{name}.csv"
-        seconds, peak = exposure(store, *args, out=out)
+        seconds, peak, cpu = exposure(store, *args, out=out)
         rows = rows_in(out)
-        figures[name] = {"seconds": seconds, "rows": rows, "rate": rows / seconds if rows else 0.0, "peak_kib": peak}
+        figures[name] = {
+            "seconds": seconds,
+            "rows": rows,
+            "rate": rows / seconds if rows else 0.0,
+            "peak_kib": peak,
+            "cpu_seconds": cpu,
+            "cpu_rate": rows / cpu if rows and cpu else 0.0,
+        }
+        figures[name]["load_average_1min"] = os.getloadavg()[0]
         say(
             f"{name:<28} {rows:>11,} rows {seconds:8.2f} s {figures[name]['rate']:>12,.0f} rows/s"
-            f" {peak / 1024:7.0f} MiB"
+            f" CPU {cpu:7.2f} s {figures[name]['cpu_rate']:>10,.0f} rows/CPU s"
+            f" VmHWM {peak / 1024:7.0f} MiB  load {os.getloadavg()[0]:.1f}"
         )
 
     scope = ("--incident", INCIDENT, "--insurer", INSURER)
@@ -156,11 +179,14 @@ def benchmark(members: int, work: Path, say: Any) -> dict[str, Any]:
         ("notify_merged", "members_export_narrowed"),
     ):
         figures[f"{name}_vs_export"] = figures[name]["rate"] / figures[baseline]["rate"]
-    say(
-        f"notify/export rate: initial {figures['notify_initial_vs_export']:.2f}x,"
-        f" complementary {figures['notify_complementary_vs_export']:.2f}x,"
-        f" merged {figures['notify_merged_vs_export']:.2f}x"
-    )
+        figures[f"{name}_vs_export_cpu"] = figures[name]["cpu_rate"] / figures[baseline]["cpu_rate"]
+    for kind in ("", "_cpu"):
+        say(
+            f"notify/export {'rows per CPU second' if kind else 'rate (wall)'}:"
+            f" initial {figures[f'notify_initial_vs_export{kind}']:.2f}x,"
+            f" complementary {figures[f'notify_complementary_vs_export{kind}']:.2f}x,"
+            f" merged {figures[f'notify_merged_vs_export{kind}']:.2f}x"
+        )
     return figures
 
 
@@ -168,11 +194,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--work", type=Path, required=True, help="A folder for the store (emptied first).")
+    parser.add_argument(
+        "--keep", action="store_true", help="reuse the store an earlier run with the same --members left in --work"
+    )
     parser.add_argument("--quick", action="store_true", help="3,000 members")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args(argv)
     members = 3_000 if args.quick else args.members
-    figures = benchmark(members, args.work, print)
+    figures = benchmark(members, args.work, print, keep=args.keep)
     if args.json_out:
         args.json_out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
+import msgspec
+
 ROOT: Final = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
@@ -66,7 +68,7 @@ async def lookups(primary: str, key: Path, read: str | None, keys: list[tuple[st
         for _ in range(count):
             insurer, ref = rng.choice(keys)
             started = time.perf_counter()
-            found = await queries.member(store.db, h, insurer_id=insurer, ref=ref)
+            found = msgspec.to_builtins(await queries.member(store.db, h, insurer_id=insurer, ref=ref))
             timed.append(time.perf_counter() - started)
             if not found["memberships"]:
                 raise RuntimeError(f"no membership for {insurer} {ref}")

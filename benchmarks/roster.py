@@ -52,6 +52,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+import msgspec
+
 ROOT: Final = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
@@ -473,14 +475,14 @@ async def exposure_queries(
         by_ref = []
         for insurer, ref in keys:
             started = time.perf_counter()
-            found = await queries.member(store.db, h, insurer_id=insurer, ref=ref)
+            found = msgspec.to_builtins(await queries.member(store.db, h, insurer_id=insurer, ref=ref))
             by_ref.append(time.perf_counter() - started)
             _expect(found["memberships"], f"no membership for {insurer} {ref}")
         by_nir = []
         for nir in nirs:
             hashed = pseudonym(nir, store.keys.nir_key)
             started = time.perf_counter()
-            found = await queries.member(store.db, h, nir_pseudonym=hashed)
+            found = msgspec.to_builtins(await queries.member(store.db, h, nir_pseudonym=hashed))
             by_nir.append(time.perf_counter() - started)
             _expect(found["memberships"], "no membership for a sampled NIR")
         out["lookup_ref_s"] = statistics.median(by_ref)
@@ -489,13 +491,13 @@ async def exposure_queries(
 
         started = time.perf_counter()
         h = await store.horizon()
-        summary = await queries.summary(store.db, INCIDENT, h)
+        summary = msgspec.to_builtins(await queries.summary(store.db, INCIDENT, h))
         out["summary_cold_s"] = time.perf_counter() - started
         warm = []
         for _ in range(5):
             started = time.perf_counter()
             h = await store.horizon()
-            again = await queries.summary(store.db, INCIDENT, h)
+            again = msgspec.to_builtins(await queries.summary(store.db, INCIDENT, h))
             warm.append(time.perf_counter() - started)
             _expect(again["members"] == summary["members"], "the warm summary differs from the cold one")
         out["summary_warm_s"] = statistics.median(warm)
@@ -515,7 +517,7 @@ async def exposure_queries(
             out["rebuild_s"] = time.perf_counter() - started
             stage(f"rebuild {out['rebuild_s']:.1f} s")
             h = await store.horizon()
-            after = await queries.summary(store.db, INCIDENT, h)
+            after = msgspec.to_builtins(await queries.summary(store.db, INCIDENT, h))
             _expect(after["members"] == summary["members"], f"rebuilt: {after['members']} != {summary['members']}")
     finally:
         await store.close()

@@ -62,27 +62,47 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def prepare(work: Path, members: int) -> tuple[Path, Path, list[tuple[str, Path, int]]]:
-    """The store (imported once, then reused) and the roster files."""
+def prepare(
+    work: Path, members: int, store_dir: Path | None = None, ledger_url: str | None = None
+) -> tuple[str, Path, list[tuple[str, Path, int]]]:
+    """The store and the roster files (`work/rosters-N`, generated once and reused): the store
+    `store_dir` kept by an earlier run (`benchmarks/roster.py --store DIR` leaves `DIR/store`),
+    the one of `work/store-N` (imported once, then reused), or a PostgreSQL database
+    `ledger_url` (imported every run). The benchmark incident is recorded if missing."""
     files = bench.generate(work / f"rosters-{members}", members)
+    insurers = [insurer for insurer, _, _ in files]
+    if store_dir is not None:
+        ledger = str(store_dir / "exposure.db")
+        if not Path(ledger).exists():
+            raise SystemExit(f"no store at {ledger}")
+        asyncio.run(_incident(ledger, store_dir, insurers))
+        return ledger, bench.key_file(store_dir), files
+    if ledger_url is not None:
+        store_dir = work / f"pg-store-{members}"
+        print(f"importing {members:,} members into PostgreSQL...", flush=True)
+        bench.run_import(store_dir, ledger_url, files)
+        asyncio.run(_incident(ledger_url, store_dir, insurers))
+        return ledger_url, bench.key_file(store_dir), files
     store_dir = work / f"store-{members}"
-    ledger = store_dir / "exposure.db"
+    ledger = str(store_dir / "exposure.db")
     done = store_dir / "ready"
     if not done.exists():
         print(f"importing {members:,} members (once; reused by later runs)...", flush=True)
         started = time.perf_counter()
-        bench.run_import(store_dir, str(ledger), files)
-        asyncio.run(_incident(ledger, store_dir, [insurer for insurer, _, _ in files]))
+        bench.run_import(store_dir, ledger, files)
+        asyncio.run(_incident(ledger, store_dir, insurers))
         done.write_text(f"{time.perf_counter() - started:.1f}\n")
     return ledger, bench.key_file(store_dir), files
 
 
-async def _incident(ledger: Path, store_dir: Path, insurers: list[str]) -> None:
+async def _incident(ledger: str, store_dir: Path, insurers: list[str]) -> None:
     from ledger.store import Store  # noqa: PLC0415 - only when building the store
+    from projections import queries  # noqa: PLC0415
 
-    store = await Store.open(str(ledger), bench.key_file(store_dir))
+    store = await Store.open(ledger, bench.key_file(store_dir))
     try:
-        await bench._record_incident(store, insurers)
+        if bench.INCIDENT not in await queries.incidents(store.db):
+            await bench._record_incident(store, insurers)
     finally:
         await store.close()
 
@@ -100,7 +120,7 @@ def nirs_of(path: Path, count: int) -> list[str]:
     return found[:count]
 
 
-def cli(ledger: Path, key: Path, *args: str) -> str:
+def cli(ledger: str, key: Path, *args: str) -> str:
     """Run `exposure` on the benchmark store; its standard output."""
     done = subprocess.run(
         [str(EXPOSURE), "--store", str(ledger), "--key-file", str(key), *args],
@@ -214,65 +234,76 @@ async def load(
     }
 
 
-def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+def _token(ledger: str, key: Path, *scope: str) -> str:
+    args = ("service", "token", "create", *scope, "--name", "bench", "--rate", "1000000/s", "--json")
+    return str(json.loads(cli(ledger, key, *args))["token"])
+
+
+def benchmark(args: argparse.Namespace, ledger_url: str | None = None) -> dict[str, Any]:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    ledger, key, files = prepare(work, args.members)
+    store_dir = Path(args.store_dir) if args.store_dir else None
+    ledger, key, files = prepare(work, args.members, store_dir, ledger_url)
     insurer, path, size = max(files, key=lambda f: f[2])
     nirs = nirs_of(path, 20_000)
-    scoped = json.loads(
-        cli(
-            ledger,
-            key,
-            "service",
-            "token",
-            "create",
-            "--insurer",
-            insurer,
-            "--name",
-            "bench",
-            "--rate",
-            "1000000/s",
-            "--json",
-        )
-    )["token"]
     results: dict[str, Any] = {
         "members": args.members,
+        "backend": "postgresql" if ledger_url else "sqlite",
         "insurer": insurer,
         "insurer_members": size,
         "workers": args.workers,
         "phases": {},
     }
-    auth = {"authorization": f"Bearer {scoped}", "content-type": "application/json"}
+    auth = {"authorization": f"Bearer {_token(ledger, key, '--insurer', insurer)}", "content-type": "application/json"}
+    every = {"authorization": f"Bearer {_token(ledger, key, '--all-insurers')}", "content-type": "application/json"}
     health = ("GET", "/v1/health", None, None)
+    # Request bodies are encoded once: the load generator shares the two cores with the server.
+    singles = [json.dumps({"lookups": [{"nir": nir}]}).encode() for nir in nirs]
+    batches = [
+        json.dumps({"lookups": [{"nir": nir} for nir in nirs[start : start + 1000]]}).encode()
+        for start in range(0, max(1, len(nirs) - 999), 1000)
+    ]
 
-    def single(client: int, n: int) -> tuple[str, str, bytes, dict[str, str]]:
-        nir = nirs[(client * 7919 + n) % len(nirs)]
-        return "POST", "/v1/lookups", json.dumps({"lookups": [{"nir": nir}]}).encode(), auth
+    def single(headers: dict[str, str]) -> Any:
+        return lambda c, n: ("POST", "/v1/lookups", singles[(c * 7919 + n) % len(singles)], headers)
 
-    def batch(client: int, n: int) -> tuple[str, str, bytes, dict[str, str]]:
-        start = ((client * 13 + n) * 1000) % max(1, len(nirs) - 1000)
-        items = [{"nir": nir} for nir in nirs[start : start + 1000]]
-        return "POST", "/v1/lookups", json.dumps({"lookups": items}).encode(), auth
+    def batch(headers: dict[str, str]) -> Any:
+        return lambda c, n: ("POST", "/v1/lookups", batches[(c * 13 + n) % len(batches)], headers)
 
-    batches = max(20, args.requests // 200)
+    bound = max(20, args.requests // 200)
     runs: list[tuple[str, list[tuple[str, int, Any, int]]]] = [
         (
             "inline",
             [("baseline_health_16", 16, lambda _c, _n: health, args.requests)]
-            + [(f"single_{c}", c, single, args.requests) for c in (1, 16, 64)]
-            + [("batch_1000_x4", 4, batch, batches)],
+            + [(f"single_{c}", c, single(auth), args.requests) for c in (1, 16, 64)]
+            + [("batch_1000_x4", 4, batch(auth), bound)]
+            + [("all_single_16", 16, single(every), args.requests), ("all_batch_1000_x4", 4, batch(every), bound)],
         ),
-        ("thread", [("thread_single_16", 16, single, args.requests), ("thread_batch_1000_x4", 4, batch, batches)]),
     ]
-    for reads, phases in runs:
+    if ledger_url is None:  # on PostgreSQL every read goes through psycopg's pool: no inline/thread choice
+        runs.append(
+            (
+                "thread",
+                [
+                    ("thread_single_16", 16, single(auth), args.requests),
+                    ("thread_batch_1000_x4", 4, batch(auth), bound),
+                ],
+            )
+        )
+    wanted = set(args.phases.split(",")) if args.phases else None
+    counts = [int(n) for n in str(args.workers).split(",")]
+    for workers, (reads, listed) in ((w, run) for w in counts for run in runs):
+        suffix = f"_w{workers}" if len(counts) > 1 else ""
+        phases = [(p[0] + suffix, *p[1:]) for p in listed if wanted is None or p[0] in wanted]
+        if not phases:
+            continue
         port = free_port()
         base = f"http://{HOST}:{port}"
         server = subprocess.Popen(
             [
                 str(EXPOSURE),
                 "--store",
-                str(ledger),
+                ledger,
                 "--key-file",
                 str(key),
                 "serve",
@@ -281,7 +312,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 "--port",
                 str(port),
                 "--workers",
-                str(args.workers),
+                str(workers),
                 "--nir-limit",
                 "1000000",
                 "--reads",
@@ -291,12 +322,19 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         )
         try:
             _wait(base, server)
-            for name, clients, make, bound in phases:
+            for name, clients, make, limit in phases:
                 before = cpu_seconds(server.pid)
-                figures = asyncio.run(load(base, clients, args.seconds, bound, make, args.client))
+                database_before = bench.server_cpu_s(ledger) if ledger_url else 0.0
+                load_before = os.getloadavg()[0]
+                figures = asyncio.run(load(base, clients, args.seconds, limit, make, args.client))
                 figures["server_cpu_s"] = cpu_seconds(server.pid) - before
                 figures["server_cpu_ms_per_request"] = figures["server_cpu_s"] * 1000 / max(1, figures["requests"])
-                figures["load_average_1min"] = os.getloadavg()[0]
+                if ledger_url:
+                    figures["postgres_cpu_s"] = bench.server_cpu_s(ledger) - database_before
+                    figures["postgres_cpu_ms_per_request"] = (
+                        figures["postgres_cpu_s"] * 1000 / max(1, figures["requests"])
+                    )
+                figures["load_average_1min"] = (load_before + os.getloadavg()[0]) / 2
                 if "batch" in name:
                     figures["nirs_per_s"] = figures["rps"] * 1000
                 results["phases"][name] = figures
@@ -321,9 +359,11 @@ def _wait(base: str, server: subprocess.Popen[bytes]) -> None:
 
 
 def _line(f: dict[str, Any]) -> str:
+    database = f" + PostgreSQL {f['postgres_cpu_ms_per_request']:.2f}" if "postgres_cpu_s" in f else ""
     return (
         f"{f['requests']:>7} req in {f['seconds']:5.1f} s  {f['rps']:8.0f} req/s  p50 {f['p50_ms']:6.2f} ms"
-        f"  p99 {f['p99_ms']:7.2f} ms  errors {f['errors']}  server CPU {f['server_cpu_ms_per_request']:.2f} ms/req"
+        f"  p99 {f['p99_ms']:7.2f} ms  errors {f['errors']}  server CPU {f['server_cpu_ms_per_request']:.2f}"
+        f"{database} ms/req  load {f['load_average_1min']:.1f}"
     )
 
 
@@ -331,13 +371,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=1_000_000)
     work = "/var/tmp/exposure-service-bench"  # noqa: S108 - a benchmark's work folder, kept between runs
-    parser.add_argument("--work", default=work, help="folder for rosters and the store")
+    parser.add_argument("--work", default=work, help="folder for rosters (WORK/rosters-N) and the store")
+    parser.add_argument(
+        "--store-dir",
+        help="a kept store folder (exposure.db and exposure.key, e.g. the DIR/store that"
+        " `benchmarks/roster.py --store DIR` leaves) instead of WORK/store-N",
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="import the members into a throw-away PostgreSQL server (tests/support/postgres_server.py), serve from it",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="at most this long per phase")
     parser.add_argument("--requests", type=int, default=30_000, help="at most this many requests per phase")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", default="1", help="worker processes; a list (1,2) runs each in turn")
     parser.add_argument(
         "--client", choices=("httpx", "raw"), default="httpx", help="load generator: httpx, or raw HTTP/1.1 bytes"
     )
+    parser.add_argument("--phases", help="comma-separated phase names to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="20,000 members, 2 s phases")
     parser.add_argument("--json-out", help="write the figures to this file")
     parser.add_argument("--prepare-only", action="store_true", help="build the store, measure nothing")
@@ -347,15 +398,22 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, name) == parser.get_default(name):
                 setattr(args, name, value)
     if args.prepare_only:
-        prepare(Path(args.work), args.members)
+        prepare(Path(args.work), args.members, Path(args.store_dir) if args.store_dir else None)
         return 0
-    results = benchmark(args)
-    s16 = results["phases"]["single_16"]
-    nirs = results["phases"]["batch_1000_x4"]["nirs_per_s"]
-    print(
-        f"single lookups, 16 clients: {s16['rps']:.0f} req/s (target >= 1,500), p99 {s16['p99_ms']:.1f} ms"
-        f" (target <= 50); batches: {nirs:,.0f} NIRs/s (target >= 50,000)"
-    )
+    if args.postgres:
+        from tests.support.postgres_server import running_server  # noqa: PLC0415 - a throw-away server
+
+        with running_server() as url:
+            results = benchmark(args, url)
+    else:
+        results = benchmark(args)
+    phases = results["phases"]
+    if "single_16" in phases and "batch_1000_x4" in phases:
+        s16, nirs = phases["single_16"], phases["batch_1000_x4"]["nirs_per_s"]
+        print(
+            f"single lookups, 16 clients: {s16['rps']:.0f} req/s (target >= 1,500), p99 {s16['p99_ms']:.1f} ms"
+            f" (target <= 50); batches: {nirs:,.0f} NIRs/s (target >= 50,000)"
+        )
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -38,22 +38,28 @@ Rows = Callable[[Any], Iterable[Mapping[str, Any]]]
 """The rows of an answer (its JSON value), as JSON objects."""
 
 
-def output_options(*, rows: bool) -> Callable[[Callable[P, T]], Callable[P, T]]:
+def output_options(
+    *,
+    rows: bool,
+    default: str = TABLE,
+    whole: bool = True,
+    json_help: str = "Print JSON (only JSON) on standard output.",
+) -> Callable[[Callable[P, T]], Callable[P, T]]:
     """`--json`, `--jsonl` and, when the answer has rows, `--csv` (the command's `output`
-    parameter: "table" unless one is given; the last one given wins)."""
+    parameter: `default` unless one is given; the last one given wins). `whole=False`: no
+    `--json` (an export streamed row by row is never one document)."""
 
     def decorate(fn: Callable[P, T]) -> Callable[P, T]:
         if rows:
             fn = click.option("--csv", "output", flag_value=CSV, help="Print CSV: a header, then one line per row.")(fn)
-        fn = click.option(
-            "--jsonl",
-            "output",
-            flag_value=JSONL,
-            help="Print JSON Lines: one compact object per row" + ("." if rows else " (the answer is one row)."),
-        )(fn)
-        return click.option(
-            "--json", "output", flag_value=JSON, default=TABLE, help="Print JSON (only JSON) on standard output."
-        )(fn)
+        jsonl_help = "Print JSON Lines: one compact object per row" + ("." if rows else " (the answer is one row).")
+        if whole:
+            fn = click.option("--jsonl", "output", flag_value=JSONL, help=jsonl_help)(fn)
+        else:
+            fn = click.option("--jsonl", "output", flag_value=JSONL, default=default, help=jsonl_help)(fn)
+        if not whole:
+            return fn
+        return click.option("--json", "output", flag_value=JSON, default=default, help=json_help)(fn)
 
     return decorate
 

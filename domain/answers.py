@@ -7,9 +7,8 @@ order on output), and a field left `UNSET` is no key at all (`as_recorded_at` wi
 `--as-recorded-at`). An answer about an incident not known yet at the horizon is a
 `NotKnown`. Times are UTC ISO 8601 strings, as printed.
 
-`usecases` turns each question's JSON value into its Struct with `msgspec.convert`, which
-refuses a missing key, an unknown one or a value of another type: the answer and its type
-cannot drift apart unnoticed.
+The queries (`projections.queries`, `projections.history`) build these Structs
+directly, so mypy checks each query against its answer as it checks each renderer.
 """
 
 from __future__ import annotations
@@ -239,3 +238,35 @@ class AsOf(Answer, frozen=True, kw_only=True):
 
     as_known_on: str
     as_recorded_at: str | UnsetType = UNSET
+
+
+# -- notifications in the timeline ----------------------------------------------------------
+
+
+class NotificationShown(Answer, frozen=True, kw_only=True):
+    """An `authority-notified` (`authority`, `phase`) or `members-notified` (`channel`,
+    `every_member`) fact, as the human timeline shows it among the knowledge changes."""
+
+    known_on: str
+    occurred_on: str
+    id: str
+    kind: str
+    insurer: str | None
+    retracted: bool
+    authority: str | None = None
+    phase: str | None = None
+    channel: str | None = None
+    every_member: bool = False
+
+
+# -- init -----------------------------------------------------------------------------------
+
+
+class Initialised(Answer, frozen=True, kw_only=True):
+    """`exposure init`: where the store and its key file are, and whether they are new."""
+
+    store: str
+    key_file: str
+    timezone: str
+    encrypted: bool
+    created: bool

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Sequence
 
 from domain.errors import InvalidNIR
 
@@ -77,6 +78,10 @@ class Pseudonymiser:
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
 
+    def pads(self) -> tuple[hashlib._Hash, hashlib._Hash]:
+        """The hash states after the inner and the outer pad (copy them before use)."""
+        return self._inner, self._outer
+
     def __call__(self, nir: str) -> str:
         inner = self._inner.copy()
         inner.update(nir.encode("ascii"))
@@ -100,6 +105,34 @@ def pseudonym(nir: str, key: bytes) -> str:
 def pseudonymise(text: str, key: bytes) -> str:
     """Validate `text` as a NIR and return its pseudonym."""
     return pseudonym(normalise(text), key)
+
+
+def pseudonymise_each(texts: Sequence[object], key: bytes) -> list[str | None]:
+    """`pseudonymise` for many NIRs in one pass (the lookup service's batches): each text's
+    pseudonym, or None where it is not a valid NIR (the same checks as `normalise`).
+
+    A compact NIR of 15 ASCII digits (the usual case) skips the separators and the pattern:
+    its key is checked on the number directly."""
+    hashed = pseudonymiser(key)
+    inner, outer = hashed.pads()
+    found: list[str | None] = []
+    append = found.append
+    for text in texts:
+        if isinstance(text, str) and len(text) == LENGTH and text.isascii() and text.isdigit():
+            if 97 - int(text[:13]) % 97 != int(text[13:]):
+                append(None)
+                continue
+            first = inner.copy()  # HMAC inlined: `Pseudonymiser.__call__` without the call
+            first.update(text.encode("ascii"))
+            second = outer.copy()
+            second.update(first.digest())
+            append(second.digest()[:PSEUDONYM_BYTES].hex())
+            continue
+        try:
+            append(hashed(normalise(text)) if isinstance(text, str) else None)
+        except InvalidNIR:
+            append(None)
+    return found
 
 
 def _mask(compact: str) -> str:

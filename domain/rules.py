@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import msgspec
-
 from domain.categories import BUILT_IN_NAMES
 from domain.errors import ConflictingFact, InvalidFact, LedgerError, UnknownReference
 from domain.facts import (
@@ -179,8 +177,3 @@ def _member_refs(fact: Fact) -> tuple[str, ...]:
     if isinstance(fact, MembersConfirmedAffected | MembersRuledOut | MembersNotified):
         return fact.refs or ()
     return ()
-
-
-def with_recorded_at(fact: Fact, recorded_at: object) -> Fact:
-    """The same fact stamped with the ledger's system time."""
-    return msgspec.structs.replace(fact, recorded_at=recorded_at)

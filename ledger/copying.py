@@ -65,17 +65,17 @@ async def copy_store(
         if target_key_path != key_file:
             target_key_path.unlink(missing_ok=True)
         raise
-    if not created or (target.ledger.recorder.max_notification_id() or 0) > 0:
+    if not created or target.ledger.last_notification() > 0:
         await target.close()
         raise StoreError(f"{target.location.display} already holds a ledger: copy only into a new, empty store")
-    total = source.ledger.recorder.max_notification_id() or 0
+    total = source.ledger.last_notification()
     copied = 0
     start = 1
     while True:
-        notes = source.ledger.recorder.select_notifications(start=start, limit=PAGE)
+        notes = source.ledger.notifications(start, PAGE)
         if not notes:
             break
-        target.ledger.recorder.insert_events(
+        target.ledger.insert_stored(
             [
                 StoredEvent(
                     originator_id=LEDGER_ID, originator_version=n.originator_version, topic=n.topic, state=n.state

@@ -139,20 +139,7 @@ _THEN_MATCHED: Final = scope_sql(
     nullable=True,
 )
 
-LOOKUPS_SQL: Final = f"""
-WITH pairs AS (
-    SELECT n.nir, n.insurer, n.ref FROM json_each(:nirs) w JOIN nir_members n ON n.nir = w.value
-    WHERE :every = 1 OR n.insurer = :insurer
-    UNION
-    SELECT n.nir, n.insurer, n.ref FROM json_each(:nirs) w JOIN nir_recent n ON n.nir = w.value
-    WHERE :every = 1 OR n.insurer = :insurer
-    UNION
-    SELECT NULL, CAST(json_extract(w.value, '$[0]') AS TEXT), CAST(json_extract(w.value, '$[1]') AS TEXT)
-    FROM json_each(:refs) w WHERE :every = 1 OR json_extract(w.value, '$[0]') = :insurer
-),
-    {_CUR},
-    inc AS (SELECT value AS incident FROM json_each(:incidents)),
-    {_SCOPES_CTE},
+_BLANKET_CTE: Final = """,
     bn AS (
         SELECT CAST(json_extract(value, '$.incident') AS TEXT) AS incident,
                CAST(json_extract(value, '$.insurer') AS TEXT) AS insurer,
@@ -165,11 +152,11 @@ WITH pairs AS (
                json_extract(value, '$.from') AS ef,
                json_extract(value, '$.until') AS eu
         FROM json_each(:blanket)
-    )
-SELECT cur.nir, cur.insurer, cur.ref, cur.role, inc.incident, {_STATUS} AS status,
-       (SELECT MAX(m.occurred_us) FROM member_notices m
-        WHERE m.incident = inc.incident AND m.insurer = cur.insurer AND m.ref = cur.ref AND {visible("m")}) AS named,
-       (SELECT MAX(bn.at) FROM bn JOIN member_versions t ON t.insurer = cur.insurer AND t.ref = cur.ref
+    )"""
+"""The blanket notices (`members-notified` without refs) of the insurers asked."""
+
+_TOLD_BLANKET: Final = f"""(SELECT MAX(bn.at) FROM bn
+        JOIN member_versions t ON t.insurer = cur.insurer AND t.ref = cur.ref
         WHERE bn.incident = inc.incident AND bn.insurer = cur.insurer AND {_THEN.format(t="t")}
           AND NOT EXISTS (SELECT 1 FROM member_versions u WHERE u.insurer = t.insurer AND u.ref = t.ref
                           AND {_THEN.format(t="u")}
@@ -179,15 +166,59 @@ SELECT cur.nir, cur.insurer, cur.ref, cur.role, inc.incident, {_STATUS} AS statu
                  WHERE g.incident = bn.incident AND g.insurer = t.insurer AND g.ref = t.ref AND {_THEN.format(t="g")}
                  ORDER BY g.known_us DESC, g.pos DESC LIMIT 1),
                 CASE WHEN bn.affected = 1 AND {_THEN_MATCHED} THEN 'presumed' ELSE 'not-affected' END
-              ) IN ('confirmed', 'presumed')) AS blanket
-{_JOINS}
+              ) IN ('confirmed', 'presumed'))"""
+"""The latest blanket notice (`bn`) under which the membership was affected as known then."""
+
+
+def lookups_sql(*, blanket: bool, named: bool, findings: bool) -> str:
+    """`LOOKUPS_SQL`, leaving out what the horizon cannot hold for the insurers asked (each
+    left-out part answers NULL): blanket notices (`blanket`), notices naming refs (`named`),
+    member-level findings (`findings`). Which parts a statement reads depends on the horizon
+    only, never on the lookups: a hit and a miss run the same statement."""
+    pairs = " UNION ALL ".join(
+        f"SELECT n.nir, n.insurer, n.ref FROM json_each(:nirs) w JOIN {table} n ON n.nir = w.value"
+        " WHERE :every = 1 OR n.insurer = :insurer"
+        for table in ("nir_members", "nir_recent")
+    )
+    told_named = f"""(SELECT MAX(m.occurred_us) FROM member_notices m
+        WHERE m.incident = inc.incident AND m.insurer = cur.insurer AND m.ref = cur.ref AND {visible("m")})"""
+    later_finding = _later(
+        "member_findings", "g", "f", "g.incident = f.incident AND g.insurer = f.insurer AND g.ref = f.ref"
+    )
+    finding = f"""
+LEFT JOIN member_findings f ON f.incident = inc.incident AND f.insurer = cur.insurer AND f.ref = cur.ref
+    AND {visible("f")} AND (f.multi = 0 OR NOT EXISTS ({later_finding}))"""
+    return f"""
+WITH pairs AS (
+    {pairs}
+    UNION ALL
+    SELECT NULL, CAST(json_extract(w.value, '$[0]') AS TEXT), CAST(json_extract(w.value, '$[1]') AS TEXT)
+    FROM json_each(:refs) w WHERE :every = 1 OR json_extract(w.value, '$[0]') = :insurer
+),
+    {_CUR},
+    inc AS (SELECT value AS incident FROM json_each(:incidents)){_BLANKET_CTE if blanket else ""}
+SELECT cur.nir, cur.insurer, cur.ref, cur.role, cur.contract, cur.from_day, cur.until_day, inc.incident,
+       {"f.status" if findings else "NULL"} AS finding,
+       {told_named if named else "NULL"} AS named,
+       {_TOLD_BLANKET if blanket else "NULL"} AS blanket
+FROM cur
+LEFT JOIN inc ON 1 = 1{finding if findings else ""}
 """
-"""The lookup service's batch (`projections.lookups.answer`): the statement above for NIR
-pseudonyms and (insurer, ref) pairs, scoped to one insurer unless `:every`, each row with the
-membership's role and when it was last told: the latest visible notice naming it (`named`),
-and the latest blanket notice (`:blanket`, one entry per `members-notified` without refs:
-when it was given, the horizon as known then, the insurer's status and scope then) under which
-the membership was affected as known then (`blanket`)."""
+
+
+LOOKUPS_SQL: Final = lookups_sql(blanket=True, named=True, findings=True)
+"""The lookup service's batch (`projections.lookups.answer`): each membership of the NIR
+pseudonyms and (insurer, ref) pairs asked, scoped to one insurer unless `:every`, in every
+incident, with its current role, contract and enrolment period, its latest member-level
+finding (NULL without one: the service applies the insurer's status and scope in Python,
+`domain.scope`, so the statement reads no scopes at all and costs the same for one insurer's
+token as for an all-insurer token), and when it was last told: the latest visible notice naming
+it (`named`), and the latest blanket notice (`:blanket`, one entry per `members-notified`
+without refs: when it was given, the horizon as known then, the insurer's status and scope
+then) under which the membership was affected as known then (`blanket`). The pairs are a
+UNION ALL: a membership found twice is folded once. `lookups_sql` leaves out the parts a
+horizon cannot need."""
+
 
 _ENROLLED_SQL: Final = f"""
 SELECT DISTINCT p.nir, v.insurer, v.ref

@@ -20,20 +20,22 @@ ref, or one without refs given while it was affected as known then (the notice's
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
+from domain import scope
 from domain.categories import implied
 from domain.derive import IncidentView
 from domain.times import from_micros, iso_utc, to_micros
-from projections.batch import LOOKUPS_SQL, _scopes
+from projections.batch import lookups_sql
 from projections.db import Db
-from projections.queries import AFFECTED, Horizon, incident_view, incidents, scopes_json
+from projections.queries import AFFECTED, Horizon, incident_view, incidents, scopes_json, visible
 
 MAX_BATCH: Final = 1_000
 
@@ -59,9 +61,9 @@ class Membership(msgspec.Struct, frozen=True, kw_only=True):
     incidents: list[IncidentAnswer]
 
 
-@dataclass(frozen=True)
-class Lookup:
-    """One lookup: by NIR pseudonym, or by (insurer, ref). `insurer` None: the token's insurer."""
+class Lookup(NamedTuple):
+    """One lookup: by NIR pseudonym, or by (insurer, ref). `insurer` None: the token's insurer.
+    (A named tuple: a batch makes a thousand of them.)"""
 
     nir: str | None = None
     ref: str | None = None
@@ -77,22 +79,37 @@ class Moment:
     """(insurer, occurred_us, the horizon as known then) of each `members-notified` without refs."""
     then: dict[int, IncidentView] = field(default_factory=dict)
     """The incident's view at each blanket notice's horizon, by its knowledge time."""
+    named: frozenset[str] = frozenset()
+    """The insurers with a visible `members-notified` naming refs."""
+    findings: frozenset[str] = frozenset()
+    """The insurers with a visible member-level finding (`members-confirmed-affected`, `members-ruled-out`)."""
 
 
 @dataclass(frozen=True)
 class Prepared:
     """The parameters of `LOOKUPS_SQL` that depend on the incidents only (kept with a horizon):
-    the scopes and blanket notices of every insurer (key None), and of each insurer alone (a
-    scoped token's batch reads its own insurer's entries only: SQLite builds the scopes' index
-    for every statement, which for one lookup costs more than the lookup)."""
+    the incidents, and the blanket notices of every insurer (key None) and of each insurer
+    alone (a scoped token's batch reads its own insurer's notices only); and the insurers with
+    notices naming refs and with member-level findings: a statement for an insurer without any
+    leaves those parts out (`batch.lookups_sql`)."""
 
     incidents: str
-    scopes: dict[str | None, str]
     blanket: dict[str | None, str]
+    named: frozenset[str] = frozenset()
+    findings: frozenset[str] = frozenset()
 
-    def of(self, insurer: str | None) -> tuple[str, str]:
-        """(scopes, blanket notices) as JSON, for `insurer` (None: every insurer)."""
-        return self.scopes.get(insurer, "[]"), self.blanket.get(insurer, "[]")
+    def sql(self, insurer: str | None) -> str:
+        """The statement for `insurer`'s token (None: all insurers)."""
+        return _statement(
+            blanket=self.blanket.get(insurer, "[]") != "[]",
+            named=bool(self.named) if insurer is None else insurer in self.named,
+            findings=bool(self.findings) if insurer is None else insurer in self.findings,
+        )
+
+
+@functools.cache
+def _statement(*, blanket: bool, named: bool, findings: bool) -> str:
+    return lookups_sql(blanket=blanket, named=named, findings=findings)
 
 
 def _by_insurer(entries: list[dict[str, Any]]) -> dict[str | None, str]:
@@ -103,7 +120,7 @@ def _by_insurer(entries: list[dict[str, Any]]) -> dict[str | None, str]:
 
 
 def prepare(found: dict[str, Moment]) -> Prepared:
-    """The incidents, the affected insurers' scopes and the blanket notices of `found`, as JSON."""
+    """The incidents and the blanket notices of `found`, as JSON."""
     blanket = []
     for incident, moment in sorted(found.items()):
         for insurer, occurred_us, then in moment.notices:
@@ -124,9 +141,30 @@ def prepare(found: dict[str, Moment]) -> Prepared:
             )
     return Prepared(
         incidents=json.dumps(sorted(found)),
-        scopes=_by_insurer(json.loads(_scopes([m.view for m in found.values()]))),
         blanket=_by_insurer(blanket),
+        named=frozenset(i for m in found.values() for i in m.named),
+        findings=frozenset(i for m in found.values() for i in m.findings),
     )
+
+
+def _scope_rule(view: IncidentView, insurer: str) -> Callable[[tuple[Any, ...]], bool] | bool:
+    """Whether `insurer`'s members without a finding are presumed affected in `view` (SPEC §5):
+    False when the insurer is not affected, True when it is with no scope, else the scope's
+    test (`domain.scope.predicate`) over (contract, role, from, until) as the rows hold them."""
+    if view.insurer_status(insurer) != "affected":
+        return False
+    found = view.scopes.get(insurer)
+    if found is None:
+        return True
+    given = {
+        "contracts": found.contracts,
+        "roles": found.roles,
+        "enrolled_from": found.enrolled_from.isoformat() if found.enrolled_from else None,
+        "enrolled_until": found.enrolled_until.isoformat() if found.enrolled_until else None,
+    }
+    if all(value is None for value in given.values()):
+        return True
+    return scope.predicate(given)
 
 
 async def answer(
@@ -143,49 +181,34 @@ async def answer(
 
     `inline`: on SQLite, run the statement on the connection's synchronous twin in the
     caller's thread (`Db.fetch_point`) rather than through aiosqlite's thread (see docs/SERVICE.md)."""
-    valid = [x for x in lookups if x is not None]
-    scopes, blanket = prepared.of(insurer)
+    nirs: set[str] = set()
+    refs: set[tuple[str, str]] = set()
+    for x in lookups:
+        if x is not None and x.nir is not None:
+            nirs.add(x.nir)
+        elif x is not None and x.ref is not None:
+            refs.add((x.insurer or insurer or "", x.ref))
+    blanket = prepared.blanket.get(insurer, "[]")
     params = {
-        "nirs": json.dumps(sorted({x.nir for x in valid if x.nir is not None})),
-        "refs": json.dumps(sorted({(x.insurer or insurer or "", x.ref) for x in valid if x.ref is not None})),
+        "nirs": json.dumps(sorted(nirs)),
+        "refs": json.dumps(sorted(refs)),
         "every": 1 if insurer is None else 0,
         "insurer": insurer or "",
         "incidents": prepared.incidents,
-        "scopes": scopes,
-        "blanket": blanket,
+        **({"blanket": blanket} if blanket != "[]" else {}),
         **h.params(),
     }
     read = db.fetch_point if inline else db.execute_fetchall
-    held: dict[tuple[str, str], tuple[str | None, dict[str, IncidentAnswer]]] = {}
-    by_nir: dict[str, set[tuple[str, str]]] = {}
-    parts: dict[tuple[str, str, str, int | None], IncidentAnswer] = {}
-    for nir, ins, ref, role, incident, status, named, blanket in await read(LOOKUPS_SQL, params):
-        pair = (str(ins), str(ref))
-        _, answers = held.setdefault(pair, (role, {}))
-        if nir is not None:
-            by_nir.setdefault(str(nir), set()).add(pair)
-        if incident is None or incident in answers:  # no incident yet; or found by NIR and by ref
-            continue
-        told = max((int(t) for t in (named, blanket) if t is not None), default=None)
-        key = (str(incident), pair[0], str(status), told)
-        part = parts.get(key)
-        if part is None:
-            fields = found[key[0]].view.exposed_fields(pair[0]) if status in AFFECTED else []
-            part = parts[key] = IncidentAnswer(
-                incident=key[0],
-                status=key[2],
-                fields=fields,
-                implied=implied(fields),
-                notified_at=iso_utc(from_micros(told)) if told is not None else None,
-            )
-        answers[key[0]] = part
+    held, by_nir = _fold(await read(prepared.sql(insurer), params), found)
     results: list[list[Membership] | None] = []
     for lookup in lookups:
         if lookup is None:
             results.append(None)
             continue
         if lookup.nir is not None:
-            pairs = sorted(by_nir.get(lookup.nir, ()))
+            pairs = by_nir.get(lookup.nir, ())
+            if len(pairs) > 1:
+                pairs = sorted(set(pairs))
         else:
             pairs = [(lookup.insurer or insurer or "", lookup.ref or "")]
         memberships = []
@@ -194,11 +217,55 @@ async def answer(
             if entry is None or (insurer is not None and pair[0] != insurer):
                 continue
             role, answers = entry
-            memberships.append(
-                Membership(insurer=pair[0], ref=pair[1], role=role, incidents=[answers[i] for i in sorted(answers)])
-            )
+            ordered = list(answers.values()) if len(answers) < 2 else [answers[i] for i in sorted(answers)]
+            memberships.append(Membership(insurer=pair[0], ref=pair[1], role=role, incidents=ordered))
         results.append(memberships)
     return results
+
+
+_Held = dict[tuple[str, str], tuple[str | None, dict[str, IncidentAnswer]]]
+
+
+def _fold(rows: Iterable[Sequence[Any]], found: dict[str, Moment]) -> tuple[_Held, dict[str, list[tuple[str, str]]]]:
+    """The statement's rows as (each membership's role and answer per incident, the memberships
+    of each NIR). A membership without a finding is presumed affected when its insurer is
+    affected and it matches the insurer's scope (`_scope_rule`, decided once per insurer); the
+    answer of each (incident, insurer, status, notice time) is built once and shared."""
+    held: _Held = {}
+    by_nir: dict[str, list[tuple[str, str]]] = {}
+    parts: dict[tuple[str, str, str, int | None], IncidentAnswer] = {}
+    rules: dict[tuple[str, str], Callable[[tuple[Any, ...]], bool] | bool] = {}
+    for nir, ins, ref, role, contract, start, end, incident, finding, named, blanket in rows:
+        pair = (ins, ref)
+        entry = held.get(pair)
+        if entry is None:
+            entry = held[pair] = (role, {})
+        if nir is not None:
+            by_nir.setdefault(nir, []).append(pair)
+        answers = entry[1]
+        if incident is None or incident in answers:  # no incident yet; or found twice
+            continue
+        status = finding
+        if status is None:  # no finding: the insurer's status and scope decide
+            rule = rules.get((incident, ins))
+            if rule is None:
+                rule = rules[(incident, ins)] = _scope_rule(found[incident].view, ins)
+            matched = rule if isinstance(rule, bool) else rule((contract, role, start, end))
+            status = "presumed" if matched else "not-affected"
+        told = named if blanket is None or (named is not None and named > blanket) else blanket
+        key = (incident, ins, status, told)
+        part = parts.get(key)
+        if part is None:
+            fields = found[incident].view.exposed_fields(ins) if status in AFFECTED else []
+            part = parts[key] = IncidentAnswer(
+                incident=incident,
+                status=status,
+                fields=fields,
+                implied=implied(fields),
+                notified_at=iso_utc(from_micros(int(told))) if told is not None else None,
+            )
+        answers[incident] = part
+    return held, by_nir
 
 
 async def moments(db: Db, h: Horizon) -> dict[str, Moment]:
@@ -208,15 +275,23 @@ async def moments(db: Db, h: Horizon) -> dict[str, Moment]:
         view = await incident_view(db, incident, h)
         notices: list[tuple[str, int, Horizon]] = []
         then: dict[int, IncidentView] = {}
+        named: set[str] = set()
         for notice_insurer, occurred_on, _, refs in view.member_notices:
             if refs is not None:  # a notice naming refs (kept apart from its body: `()` here) covers those only
+                named.add(notice_insurer)
                 continue
             at = await _horizon_at(db, occurred_on, h)
             notices.append((notice_insurer, at.known_us, at))
             if at.known_us not in then:
                 then[at.known_us] = await incident_view(db, incident, at)
-        found[incident] = Moment(view, tuple(notices), then)
+        findings = await db.execute_fetchall(_FINDINGS_SQL, {"incident": incident, **h.params()})
+        found[incident] = Moment(view, tuple(notices), then, frozenset(named), frozenset(str(r[0]) for r in findings))
     return found
+
+
+_FINDINGS_SQL: Final = f"""SELECT DISTINCT insurer FROM facts f
+WHERE incident = :incident AND kind IN ('members-confirmed-affected', 'members-ruled-out') AND {visible("f")}"""
+"""The insurers with a member-level finding visible at the horizon (their members have finding rows)."""
 
 
 async def _horizon_at(db: Db, moment: datetime, h: Horizon) -> Horizon:

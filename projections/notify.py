@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
+
 from domain.derive import Visible, derive
 from domain.errors import InvalidFact, UnknownReference
 from domain.facts import (
@@ -142,7 +144,7 @@ async def authority(db: Db, incident: str, insurer: str, h: Horizon, rule: Rule,
     then = await queries.horizon(db, previous.known_on, h.as_recorded_at)
     before = await known(db, incident, insurer, then)
     diff = await history.diff(db, incident, then, h, only=insurer)
-    return draft(now, rule, phase, before, diff)
+    return draft(now, rule, phase, before, msgspec.to_builtins(diff))
 
 
 async def fact_details(db: Db, ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,12 @@ the NIR; `insurer/ref`; the incident) and whether it found anything. Rows are ch
 like the fact log: `hash` = SHA-256 of the previous row's hash and the row's canonical
 JSON, from `GENESIS`; `verify` recomputes the chain and names the first bad row.
 
+Each commit (a group of rows: every lookup of the requests written together) is sealed by
+one hash, kept on its last row; its other rows keep an empty hash. The seal is SHA-256 of
+the previous seal, a newline and the canonical JSON of the group: the row's array for a
+group of one row (exactly the per-row hash of logs written before groups were sealed, so
+those still verify), else the array of the rows' arrays. A thousand lookups cost one hash.
+
 `Writer` commits rows in groups: a request's rows are written, with those of every
 request waiting at the same moment, in one transaction, and its answer is sent only
 once they are committed. Several service processes append to one chain: each group
@@ -25,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 import msgspec
 
@@ -44,9 +50,9 @@ class ChainBroken(Exception):
         self.seq = seq
 
 
-@dataclass(frozen=True)
-class Access:
-    """One lookup as logged (before its place in the chain is known)."""
+class Access(NamedTuple):
+    """One lookup as logged (before its place in the chain is known). A named tuple: a batch
+    logs a thousand of them."""
 
     at_us: int
     token: str
@@ -83,25 +89,33 @@ class Entry:
         }
 
 
-def chain_hash(previous: str, seq: int, access: Access) -> str:
-    """SHA-256 (hex) of the previous hash, a newline and the row's canonical JSON array."""
-    body = msgspec.json.encode(
-        [seq, access.at_us, access.token, access.insurer, access.kind, access.subject, 1 if access.found else 0]
-    )
+Row = tuple[int, int, str, str, str, str, int]
+"""A row's canonical values: [seq, at_us, token, insurer, kind, subject, found (0 or 1)]."""
+
+
+def seal(previous: str, rows: Sequence[Row]) -> str:
+    """SHA-256 (hex) of the previous seal, a newline and the group's canonical JSON: the row's
+    array for one row (the per-row hash of earlier logs), else the array of the rows' arrays."""
+    body = msgspec.json.encode(rows[0] if len(rows) == 1 else rows)
     return hashlib.sha256(previous.encode("ascii") + b"\n" + body).hexdigest()
 
 
-def _chained(last: tuple[int, str] | None, accesses: Sequence[Access]) -> list[tuple[object, ...]]:
-    """The rows to insert after the last stored (seq, hash)."""
+def chain_hash(previous: str, seq: int, access: Access) -> str:
+    """The seal of a group of one row (every row of a log written before groups were sealed)."""
+    at_us, token, insurer, kind, subject, found = access
+    return seal(previous, [(seq, at_us, token, insurer, kind, subject, 1 if found else 0)])
+
+
+def _chained(last: tuple[int, str] | None, accesses: Sequence[Access]) -> Sequence[tuple[object, ...]]:
+    """The rows to insert after the last stored (seq, seal): one seal, on the last row."""
     seq, previous = last if last else (0, GENESIS)
-    rows: list[tuple[object, ...]] = []
-    for access in accesses:
-        seq += 1
-        previous = chain_hash(previous, seq, access)
-        rows.append(
-            (seq, access.at_us, access.token, access.insurer, access.kind, access.subject, int(access.found), previous)
-        )
-    return rows
+    rows: list[Row] = [
+        (number, at_us, token, insurer, kind, subject, 1 if found else 0)
+        for number, (at_us, token, insurer, kind, subject, found) in enumerate(accesses, seq + 1)
+    ]
+    if not rows:
+        return []
+    return [(*row, "") for row in rows[:-1]] + [(*rows[-1], seal(previous, rows))]
 
 
 _LAST: Final = "SELECT seq, hash FROM service_access ORDER BY seq DESC LIMIT 1"
@@ -230,13 +244,29 @@ async def entries(db: Db, token: str | None = None, since: datetime | None = Non
 
 
 async def verify(db: Db) -> tuple[int, str]:
-    """Recompute the chain: (rows, last hash); `ChainBroken` at the first bad row."""
+    """Recompute the chain: (rows, last seal); `ChainBroken` at the first bad row (the first row
+    of a group whose seal does not match)."""
     previous, expected = GENESIS, 1
+    group: list[Row] = []
     async for entry in entries(db):
         if entry.seq != expected:
             raise ChainBroken(f"access log: row {expected} is missing (next row is {entry.seq})", expected)
-        access = Access(entry.at_us, entry.token, entry.insurer, entry.kind, entry.subject, entry.found)
-        if chain_hash(previous, entry.seq, access) != entry.hash:
-            raise ChainBroken(f"access log: row {entry.seq} does not match its hash (edited or reordered)", entry.seq)
-        previous, expected = entry.hash, expected + 1
+        group.append(
+            (entry.seq, entry.at_us, entry.token, entry.insurer, entry.kind, entry.subject, 1 if entry.found else 0)
+        )
+        expected += 1
+        if not entry.hash:
+            continue
+        if seal(previous, group) != entry.hash:
+            first = group[0][0]
+            rows = (
+                f"row {first} does not match its"
+                if first == entry.seq
+                else f"rows {first}-{entry.seq} do not match their"
+            )
+            raise ChainBroken(f"access log: {rows} hash (edited or reordered)", first)
+        previous, group = entry.hash, []
+    if group:
+        first = group[0][0]
+        raise ChainBroken(f"access log: rows {first}-{expected - 1} are not sealed by a hash (edited)", first)
     return expected - 1, previous

@@ -4,12 +4,13 @@ documented in the OpenAPI schema), its refusals, one lookup item read, and the s
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from collections.abc import Sequence
+from typing import Annotated, Final
 
 import msgspec
+from msgspec import UNSET
 
 from domain import nir as nir_rules
-from domain.errors import InvalidNIR
 from projections import lookups as member_lookups
 from projections import queries
 from projections.db import Db
@@ -45,6 +46,10 @@ class LookupResult(msgspec.Struct, omit_defaults=True, kw_only=True):
 
     memberships: list[Membership] | None = None
     error: str | None = None
+
+
+INVALID_NIR: Final = LookupResult(error="invalid NIR")
+"""The answer to every invalid NIR (the same object: it says nothing about the NIR)."""
 
 
 class LookupResponse(msgspec.Struct, kw_only=True):
@@ -117,24 +122,33 @@ class Refused(Exception):
             self.headers["WWW-Authenticate"] = 'Bearer realm="exposure"'
 
 
-def lookup_of(number: int, item: LookupItem, token: Token, key: bytes) -> Lookup | None:
-    """One item as a `Lookup`; None for an invalid NIR; 400 for an item that is neither."""
-    nir, ref, insurer = (None if v is msgspec.UNSET else v for v in (item.nir, item.ref, item.insurer))
-    if (nir is None) == (ref is None):
-        raise Refused(400, f"lookups[{number}]: give exactly one of nir or ref")
-    if nir is not None:
-        if insurer is not None:
-            raise Refused(400, f"lookups[{number}]: insurer goes with ref, not with nir")
-        try:
-            return Lookup(nir=nir_rules.pseudonymise(nir, key))
-        except InvalidNIR:
-            return None
-    if token.insurer is None and insurer is None:
-        raise Refused(400, f"lookups[{number}]: an all-insurer token names the insurer of each ref")
-    return Lookup(ref=ref, insurer=insurer or token.insurer)
+def parse_lookups(items: Sequence[LookupItem], token: Token, key: bytes) -> list[Lookup | None]:
+    """Each item as a `Lookup`: its NIR validated and pseudonymised (all of them in one pass,
+    `domain.nir.pseudonymise_each`), None for an invalid NIR; 400 for an item that is neither."""
+    nirs: list[str] = []
+    for number, item in enumerate(items):
+        nir, ref = item.nir, item.ref
+        if (nir is UNSET) == (ref is UNSET):
+            raise Refused(400, f"lookups[{number}]: give exactly one of nir or ref")
+        if nir is not UNSET:
+            if item.insurer is not UNSET:
+                raise Refused(400, f"lookups[{number}]: insurer goes with ref, not with nir")
+            nirs.append(nir)
+        elif token.insurer is None and item.insurer is UNSET:
+            raise Refused(400, f"lookups[{number}]: an all-insurer token names the insurer of each ref")
+    pseudonyms = iter(nir_rules.pseudonymise_each(nirs, key))
+    parsed: list[Lookup | None] = []
+    for item in items:
+        if item.nir is not UNSET:
+            pseudonym = next(pseudonyms)
+            parsed.append(Lookup(nir=pseudonym) if pseudonym is not None else None)
+        else:
+            insurer = item.insurer
+            parsed.append(Lookup(ref=item.ref or None, insurer=insurer if isinstance(insurer, str) else token.insurer))
+    return parsed
 
 
-async def insurer_summary(db: Db, incident: str, insurer: str, h: Horizon) -> dict[str, Any]:
+async def insurer_summary(db: Db, incident: str, insurer: str, h: Horizon) -> SummaryResponse:
     """SPEC §7 `summary` as one insurer's token may see it: its own status, counts and fields."""
     await queries.require_incident(db, incident)
     view = await queries.incident_view(db, incident, h)
@@ -143,14 +157,14 @@ async def insurer_summary(db: Db, incident: str, insurer: str, h: Horizon) -> di
     counts = await queries.member_counts(db, view, h, insurer)
     counts.pop("memberships")
     statuses = {c: view.field_status(insurer, c) for c in sorted(view.categories)}
-    return {
-        "incident": incident,
-        **h.header(),
-        "insurers": groups,
-        "members": counts,
-        "fields": {
-            "exposed": [c for c, s in statuses.items() if s == "exposed"],
-            "ruled_out": [c for c, s in statuses.items() if s == "ruled-out"],
-            "suspected": [c for c, s in statuses.items() if s == "suspected"],
-        },
-    }
+    return SummaryResponse(
+        incident=incident,
+        as_known_on=h.known_on,
+        insurers=InsurerGroups(**groups),
+        members=MemberCounts(**counts),
+        fields=FieldGroups(
+            exposed=[c for c, s in statuses.items() if s == "exposed"],
+            ruled_out=[c for c, s in statuses.items() if s == "ruled-out"],
+            suspected=[c for c, s in statuses.items() if s == "suspected"],
+        ),
+    )

@@ -38,6 +38,7 @@ from projections.queries import Horizon
 from service import access_log, storage, tokens
 from service.access_log import ALL_INSURERS, Access
 from service.bodies import (
+    INVALID_NIR,
     Health,
     LookupRequest,
     LookupResponse,
@@ -45,7 +46,7 @@ from service.bodies import (
     Refused,
     SummaryResponse,
     insurer_summary,
-    lookup_of,
+    parse_lookups,
 )
 from service.limits import Shared
 from service.read_pool import ReadPool
@@ -173,7 +174,7 @@ class Service:
     async def _catch_up(self) -> None:
         """Follow the ledger: project new facts, then refresh the horizon "now"."""
         store = self._store()
-        head = int(store.ledger.recorder.max_notification_id() or 0)
+        head = store.ledger.last_notification()
         if self.now is not None and head == self.head:
             return
         async with self.store_lock:
@@ -254,8 +255,7 @@ class Service:
 
     async def lookups(self, token: Token, request: LookupRequest) -> LookupResponse:
         """Answer a batch of lookups (see docs/SERVICE.md)."""
-        key = self._store().keys.nir_key
-        parsed = [lookup_of(number, item, token, key) for number, item in enumerate(request.lookups)]
+        parsed = parse_lookups(request.lookups, token, self._store().keys.nir_key)
         self._admit(token, len(parsed), [x.nir for x in parsed if x is not None and x.nir is not None])
         at_us = times.to_micros(datetime.now(UTC))
         scope = token.insurer or ALL_INSURERS
@@ -266,17 +266,18 @@ class Service:
             )
         results: list[LookupResult] = []
         accesses: list[Access] = []
+        fingerprint = token.fingerprint
         for lookup, found in zip(parsed, answers, strict=True):
             if lookup is None or found is None:
-                results.append(LookupResult(error="invalid NIR"))
-                accesses.append(Access(at_us, token.fingerprint, scope, "invalid-nir", "", found=False))
+                results.append(INVALID_NIR)
+                accesses.append(Access(at_us, fingerprint, scope, "invalid-nir", "", False))
                 continue
             results.append(LookupResult(memberships=found))
             if lookup.nir is not None:
-                accesses.append(Access(at_us, token.fingerprint, scope, "nir", lookup.nir, bool(found)))
+                accesses.append(Access(at_us, fingerprint, scope, "nir", lookup.nir, bool(found)))
             else:
                 subject = f"{lookup.insurer or token.insurer}/{lookup.ref}"
-                accesses.append(Access(at_us, token.fingerprint, scope, "ref", subject, bool(found)))
+                accesses.append(Access(at_us, fingerprint, scope, "ref", subject, bool(found)))
         await self._log(accesses)
         return LookupResponse(as_known_on=iso_utc(moment), results=results)
 
@@ -297,14 +298,14 @@ class Service:
             h = await queries.horizon(store.db, moment, None)
             try:
                 if token.insurer is None:
-                    data = await queries.summary(store.db, incident, h)
+                    data = msgspec.to_builtins(await queries.summary(store.db, incident, h))
                 else:
                     data = await insurer_summary(store.db, incident, token.insurer, h)
             except UnknownReference:
                 await self._log([Access(at_us, token.fingerprint, scope, "summary", incident, found=False)])
                 raise Refused(404, f"unknown incident {incident!r}") from None
         await self._log([Access(at_us, token.fingerprint, scope, "summary", incident, found=True)])
-        return msgspec.convert(data, SummaryResponse)
+        return data if isinstance(data, SummaryResponse) else msgspec.convert(data, SummaryResponse)
 
     def health(self) -> Health:
         """Where the answers stand."""

@@ -146,9 +146,6 @@ class Shared:
             index = (index + 1) % TOKEN_SLOTS
         raise OverflowError("more tokens than the shared limits hold")  # pragma: no cover - 4,096 tokens
 
-    def _cells(self, pseudonym: str) -> tuple[int, int]:
-        return int(pseudonym[:8], 16) % SKETCH_WIDTH, int(pseudonym[8:16], 16) % SKETCH_WIDTH
-
     def admit(
         self, fingerprint: str, per_second: float, size: float, cost: int, pseudonyms: Sequence[str], now: float
     ) -> float:
@@ -159,15 +156,21 @@ class Shared:
             if now - self._header[0] >= self.nir_window:
                 self.memory[_SKETCH:SIZE] = bytes(SIZE - _SKETCH)
                 self._header[0] = now
-            wanted = Counter(pseudonyms)
-            cells = {p: self._cells(p) for p in wanted}
-            rows = self._rows
-            crowded = any(min(rows[0][a], rows[1][b]) + wanted[p] > self.nir_limit for p, (a, b) in cells.items())
+            first, second = self._rows
+            limit = self.nir_limit
+            cells: list[tuple[int, int, int]] = []  # one pass: each pseudonym's two counters and its count
+            crowded = False
+            for pseudonym, count in Counter(pseudonyms).items():
+                a, b = int(pseudonym[:8], 16) % SKETCH_WIDTH, int(pseudonym[8:16], 16) % SKETCH_WIDTH
+                if not crowded and (first[a] if first[a] < second[b] else second[b]) + count > limit:
+                    crowded = True
+                cells.append((a, b, count))
             wait = max(bucket.wait(cost, now), self._header[0] + self.nir_window - now if crowded else 0.0)
             if wait <= 0:
                 bucket.take(cost, now)
-                for p, (a, b) in cells.items():
-                    rows[0][a] = min(_MAX_COUNT, rows[0][a] + wanted[p])
-                    rows[1][b] = min(_MAX_COUNT, rows[1][b] + wanted[p])
+                for a, b, count in cells:
+                    up, down = first[a] + count, second[b] + count
+                    first[a] = up if up < _MAX_COUNT else _MAX_COUNT
+                    second[b] = down if down < _MAX_COUNT else _MAX_COUNT
             self._levels[slot], self._ats[slot] = bucket.level, bucket.at
             return max(0.0, wait)

@@ -6,7 +6,9 @@
   every question takes (`--as-known-on`, `--as-recorded-at`, as a `When`).
 - `usecases.questions`: summary, insurer, member, members export.
 - `usecases.history`: diff, changed members, timeline, obligations, VERIS, report data.
-- `usecases.writes`: record, roster import, store copy, following the ledger.
+- `usecases.writes`: record, roster import.
+- `usecases.stores`: store copy, file key rotation, rebuild, following the ledger.
+- `usecases.notify`: the notifications' drafts (authority, members' mail-merge rows).
 - `usecases.audit`: log, verify, head, keygen, replay, export.
 
 This package's own module is light (the command line imports it at start-up): each

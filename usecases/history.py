@@ -6,10 +6,9 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from domain import obligations as deadline_rules
-from domain.answers import AsOf, Diff, Obligations, TimelineEntry
+from domain.answers import AsOf, Diff, NotificationShown, NotKnown, Obligations, Summary, TimelineEntry
+from domain.derive import IncidentView
 from domain.errors import InvalidTime
 from ledger.store import Store
 from projections import history, queries
@@ -25,7 +24,7 @@ def check_order(before: Horizon, after: Horizon) -> None:
 async def diff(store: Store, incident: str, before: Horizon, after: Horizon) -> Diff:
     """What changed in knowledge between two horizons: insurers, fields, member counts."""
     check_order(before, after)
-    return msgspec.convert(await history.diff(store.db, incident, before, after), Diff)
+    return await history.diff(store.db, incident, before, after)
 
 
 async def changed_members(
@@ -40,17 +39,17 @@ async def changed_members(
 
 async def timeline(store: Store, incident: str, h: Horizon) -> list[TimelineEntry]:
     """The knowledge history: one entry per knowledge time that changed an answer."""
-    return msgspec.convert(await history.timeline(store.db, incident, h), list[TimelineEntry])
+    return await history.timeline(store.db, incident, h)
 
 
-async def notifications(store: Store, incident: str, h: Horizon) -> Any:
+async def notifications(store: Store, incident: str, h: Horizon) -> list[NotificationShown]:
     """The authority and member notifications of an incident, as known at the horizon."""
     return await history.notifications(store.db, incident, h)
 
 
 async def obligations(store: Store, incident: str, h: Horizon, rule: deadline_rules.Rule) -> Obligations:
     """Per insurer: awareness, deadline under the versioned `rule`, notices, status."""
-    return msgspec.convert(await history.obligations(store.db, incident, h, rule), Obligations)
+    return await history.obligations(store.db, incident, h, rule)
 
 
 async def veris(store: Store, incident: str, h: Horizon, *, country: str, industry: str) -> Any:
@@ -60,7 +59,7 @@ async def veris(store: Store, incident: str, h: Horizon, *, country: str, indust
 
 def as_of(h: Horizon) -> AsOf:
     """The horizon as an answer's keys (`as_known_on`, `as_recorded_at`)."""
-    return msgspec.convert(h.header(), AsOf)
+    return AsOf(as_known_on=h.known_on, as_recorded_at=h.recorded_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +67,10 @@ class ReportData:
     """Every answer the HTML report shows, at one horizon."""
 
     horizon: Horizon
-    summary: dict[str, Any]
-    view: Any
-    timeline: list[dict[str, Any]]
-    obligations: dict[str, Any]
+    summary: Summary | NotKnown
+    view: IncidentView
+    timeline: list[TimelineEntry]
+    obligations: Obligations
     facts: list[history.FactRow]
 
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TextIO, TypeVar
-
-import msgspec
+from typing import TextIO, TypeVar
 
 from domain import nir as nir_rules
 from domain.answers import Insurer, Member, NotKnown, Summary
@@ -26,6 +24,12 @@ async def incidents(store: Store, h: Horizon) -> list[str]:
     return await queries.incidents(store.db, h)
 
 
+async def insurer_known(store: Store, insurer_id: str) -> bool:
+    """Whether a fact names `insurer_id`, as known now (caught up first)."""
+    h = await store.horizon()
+    return insurer_id in await queries.known_insurers(store.db, h)
+
+
 async def incidents_by_start(store: Store, h: Horizon) -> list[str]:
     """The incidents known at the horizon, by when their attack began (then by id)."""
     began: list[tuple[datetime, str]] = []
@@ -35,21 +39,14 @@ async def incidents_by_start(store: Store, h: Horizon) -> list[str]:
     return [incident for _began, incident in sorted(began)]
 
 
-def known_or_not(data: dict[str, Any], answer: type[T]) -> T | NotKnown:
-    """The query's JSON value as its typed answer (`NotKnown` for an incident not known yet)."""
-    if data.get("known") is False:
-        return msgspec.convert(data, NotKnown)
-    return msgspec.convert(data, answer)
-
-
 async def summary(store: Store, incident: str, h: Horizon) -> Summary | NotKnown:
     """SPEC §7 `summary`: insurers, member counts and field categories of an incident."""
-    return known_or_not(await queries.summary(store.db, incident, h), Summary)
+    return await queries.summary(store.db, incident, h)
 
 
 async def insurer(store: Store, incident: str, insurer_id: str, h: Horizon) -> Insurer | NotKnown:
     """One insurer in one incident: status, scope, fields, counts, notification dates."""
-    return known_or_not(await queries.insurer(store.db, incident, insurer_id, h), Insurer)
+    return await queries.insurer(store.db, incident, insurer_id, h)
 
 
 async def member(
@@ -60,8 +57,7 @@ async def member(
     if insurer_id is not None:
         await queries.require_insurer(store.db, insurer_id)
     pseudonymised = pseudonym(store, nir) if nir is not None else None
-    found = await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonymised)
-    return msgspec.convert(found, Member)
+    return await queries.member(store.db, h, insurer_id=insurer_id, ref=ref, nir_pseudonym=pseudonymised)
 
 
 def pseudonym(store: Store, nir: str) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from domain.answers import Initialised
 from ledger import backends, outcome
 from ledger import store as stores
 from ledger.store import Store, default_key_file
@@ -42,18 +42,18 @@ async def last_failure(store: Store) -> tuple[dict[str, str], str] | None:
     return failure, again
 
 
-async def init(location: str, key_file: Path | None, *, timezone: str | None, encrypt: bool) -> dict[str, Any]:
+async def init(location: str, key_file: Path | None, *, timezone: str | None, encrypt: bool) -> Initialised:
     """Create the store and its key file (idempotent; on an existing store, another `timezone`
     or `encrypt` on a store kept in clear is refused): where they are, and whether they are new."""
     store, created = await Store.init(location, key_file, timezone=timezone, encrypt=encrypt or None)
     try:
-        return {
-            "store": store.location.display,
-            "key_file": str(key_file or default_key_file(location)),
-            "timezone": store.tz.key,
-            "encrypted": store.encrypted,
-            "created": created,
-        }
+        return Initialised(
+            store=store.location.display,
+            key_file=str(key_file or default_key_file(location)),
+            timezone=store.tz.key,
+            encrypted=store.encrypted,
+            created=created,
+        )
     finally:
         await store.close()
 

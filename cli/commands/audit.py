@@ -7,13 +7,14 @@ when the ledger fails verification or replay; exit 1 for bad input.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import click
 from rich.table import Table
 
 from cli.commands.audit_verify import audit_head, audit_keygen, audit_verify
+from cli.emit import CSV, JSON, JSONL, TABLE, csv_row, csv_writer, output_options
 from cli.i18n import _
 from cli.render import tables
 from cli.render.progress import RosterProgress
@@ -31,6 +32,20 @@ from domain.facts import KINDS
 from usecases import audit as auditing
 from usecases.session import Store
 
+LOG_COLUMNS: Final = (
+    "position",
+    "id",
+    "kind",
+    "known_on",
+    "occurred_on",
+    "recorded_at",
+    "by",
+    "source",
+    "hash",
+    "late",
+)
+"""`audit log --csv`: the times, author, source and hash every fact has (its own keys: --jsonl)."""
+
 # -- log --------------------------------------------------------------------------------
 
 
@@ -45,10 +60,8 @@ from usecases.session import Store
     "--to", "until", metavar="Y", type=MOMENT, help="Only facts recorded at or before Y (a date means its end)."
 )
 @click.option("--incident", metavar="ID", help="Only facts about this incident (and their retractions).")
-@json_option
-def audit_log(
-    kinds: tuple[str, ...], since: str | None, until: str | None, incident: str | None, as_json: bool
-) -> None:
+@output_options(rows=True, json_help="Print JSON (only JSON): one object per fact, one per line, as --jsonl.")
+def audit_log(kinds: tuple[str, ...], since: str | None, until: str | None, incident: str | None, output: str) -> None:
     """Every fact in append order with its three times, author, source and hash.
 
     A fact recorded more than 7 days after its known_on is a late entry: marked
@@ -66,12 +79,15 @@ def audit_log(
     @with_store
     async def go(store: Store) -> None:
         rows: list[dict[str, Any]] = []
+        writer = csv_writer(LOG_COLUMNS) if output == CSV else None
         async for entry in auditing.log_entries(store, kinds, since, until, incident):
-            if as_json:
+            if output in (JSON, JSONL):
                 emit_json_line(entry)
+            elif writer is not None:
+                writer.writerow(csv_row(entry, LOG_COLUMNS))
             else:
                 rows.append(entry)
-        if not as_json:
+        if output == TABLE:
             _render_log(rows, store.tz)
 
     run(go())

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from cli.emit import CSV, JSONL, output_options
 from cli.i18n import _, ngettext
 from cli.render import tables
 from cli.render.progress import RosterProgress
@@ -154,10 +155,21 @@ def members_import(
 @members.command("export")
 @click.option("--incident", required=True, help="Incident id.")
 @click.option("--insurer", "insurer_id", help="Only this insurer's members.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([CSV, JSONL]),
+    help="csv (the default) or jsonl: the same as --csv or --jsonl, and it wins over them.",
+)
+@output_options(rows=True, default=CSV, whole=False)
 @knowledge_options
 def members_export(
-    incident: str, insurer_id: str | None, fmt: str, as_known_on: str | None, as_recorded_at: str | None
+    incident: str,
+    insurer_id: str | None,
+    fmt: str | None,
+    output: str,
+    as_known_on: str | None,
+    as_recorded_at: str | None,
 ) -> None:
     """Stream the affected members (confirmed or presumed) with their exposed fields.
 
@@ -169,6 +181,6 @@ def members_export(
     @with_store
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        await questions.members_export(store, incident, h, insurer_id, fmt, sys.stdout)
+        await questions.members_export(store, incident, h, insurer_id, fmt or output, sys.stdout)
 
     run(go())

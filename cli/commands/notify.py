@@ -1,7 +1,7 @@
 """`exposure notify`: the notification to the authority (Art. 33(3)), the members' mail-merge
 file and the letter to members (Art. 34(2)). Loaded on first use through `COMMANDS` in cli/main.py.
 
-The drafts are data (`projections.notify`, `domain.notify`); `cli/render/notify.py` words
+The drafts are data (`usecases.notify` over `projections.notify`, `domain.notify`); `cli/render/notify.py` words
 them as Markdown, HTML or text. Every statement of a Markdown or HTML draft ends with the
 numbers of the facts behind it, listed in the appendix.
 """
@@ -25,9 +25,8 @@ from cli.shell import horizon_at, knowledge_options, rules_option, run, with_sto
 from domain import obligations as rules
 from domain.errors import InvalidFact
 from domain.notify import PHASES
-from ledger.store import Store
-from projections import history
-from projections import notify as notices
+from usecases import notify as notices
+from usecases.session import Store
 
 FORMATS: Final = ("md", "html", "json")
 
@@ -123,12 +122,12 @@ def authority(
     @with_store
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        draft = await notices.authority(store.db, incident, insurer_id, h, rules.rule(rule_id), phase)  # type: ignore[arg-type]
+        draft = await notices.authority(store, incident, insurer_id, h, rule_id, phase)
         if fmt == "json":
             _write(json.dumps(draft, ensure_ascii=False, indent=2) + "\n", out_file)
             return
-        facts = await notices.fact_details(store.db, draft["because"])
-        words = Words(lang, store.tz, await notices.category_labels(store.db, h))
+        facts = await notices.fact_details(store, draft["because"])
+        words = Words(lang, store.tz, await notices.category_labels(store, h))
         doc = authority_doc(draft, words, {k: {**v, "known_on": words.when(v["known_on"])} for k, v in facts.items()})
         _write(markdown(doc) if fmt == "md" else html_page(doc), out_file)
 
@@ -192,12 +191,12 @@ def members(
     @with_store
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        await notices.require_insurer(store.db, incident, insurer_id, h)  # before any output: an error writes nothing
-        chunks = history.member_notice_chunks(store.db, incident, insurer_id, h, since_last=since_last)
+        # before any output: an error writes nothing
+        chunks = await notices.member_rows(store, incident, insurer_id, h, since_last=since_last)
         with _output(out_file) as handle:
             writer = csv.writer(handle, lineterminator="\n") if fmt == "csv" else None
             if writer is not None:
-                writer.writerow(history.NOTICE_COLUMNS)
+                writer.writerow(notices.NOTICE_COLUMNS)
             async with contextlib.aclosing(chunks):  # closed before the store, even when the reader goes away
                 async for rows in chunks:
                     if writer is not None:  # csv writes None as an empty cell
@@ -205,7 +204,7 @@ def members(
                         continue
                     handle.write(
                         "".join(
-                            json.dumps(history.notice_row(row), ensure_ascii=False, separators=(",", ":")) + "\n"
+                            json.dumps(notices.notice_row(row), ensure_ascii=False, separators=(",", ":")) + "\n"
                             for row in rows
                         )
                     )
@@ -246,8 +245,8 @@ def letter(
     @with_store
     async def go(store: Store) -> None:
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
-        draft = await notices.authority(store.db, incident, insurer_id, h, rules.rule(rules.DEFAULT_RULE), "initial")
-        words = Words(lang, store.tz, await notices.category_labels(store.db, h))
+        draft = await notices.authority(store, incident, insurer_id, h, rules.DEFAULT_RULE, "initial")
+        words = Words(lang, store.tz, await notices.category_labels(store, h))
         title, blocks = letter_parts(draft, words)
         _write(letter_html(lang, title, blocks) if fmt == "html" else letter_text(title, blocks), out_file)
 

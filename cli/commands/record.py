@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
 from cli import inputs
 from cli.i18n import _, ngettext
@@ -53,16 +54,16 @@ def init(tz: str | None, encrypt: bool, as_json: bool) -> None:
     async def go() -> None:
         cfg = settings()
         info = await session.init(cfg.location, cfg.key_file, timezone=tz, encrypt=encrypt)
-        created = info["created"]
+        created = info.created
         if as_json:
-            emit_json(info)
+            emit_json(msgspec.to_builtins(info))
         else:
             text = (
                 _("Created {store} (time zone {zone}, key file {key_file})")
                 if created
                 else _("Already initialised: {store} (time zone {zone}, key file {key_file})")
             )
-            click.echo(text.format(store=info["store"], zone=info["timezone"], key_file=info["key_file"]))
+            click.echo(text.format(store=info.store, zone=info.timezone, key_file=info.key_file))
 
     run(go())
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
 from cli.i18n import _
 from cli.render.report import page
-from cli.render.report_chart import Marker
+from cli.render.report_data import Marker, Page
 from cli.shell import emit_json, force_option, horizon_at, horizon_options, output_to, rules_option, run, with_store
 from domain import obligations as rules
+from domain.answers import NotKnown
 from domain.errors import InvalidFact
 from domain.facts import AttackDiscovered, FactRetracted, insurer_of
 from domain.times import from_micros, to_minute
@@ -26,10 +26,13 @@ from usecases.session import Horizon, Store
 # -- reading ----------------------------------------------------------------------------
 
 
-async def gather(store: Store, incident: str, h: Horizon, rule: rules.Rule) -> dict[str, Any]:
-    """Every answer the page shows (`usecases.history.report`), with the facts as chart markers."""
+async def gather(store: Store, incident: str, h: Horizon, rule: rules.Rule) -> Page | None:
+    """Every answer the page shows (`usecases.history.report`), with the facts as chart
+    markers; None for an incident not known at `h`."""
     found = await story.report(store, incident, h, rule)
     summary, view, entries, duties, rows = found.summary, found.view, found.timeline, found.obligations, found.facts
+    if isinstance(summary, NotKnown):
+        return None
     hidden_by = {r.fact.fact: r.fact.id for r in rows if isinstance(r.fact, FactRetracted)}
     opening = next((r for r in rows if isinstance(r.fact, AttackDiscovered)), None)
     markers = [
@@ -46,20 +49,20 @@ async def gather(store: Store, incident: str, h: Horizon, rule: rules.Rule) -> d
         )
         for r in rows
     ]
-    return {
-        "incident": incident,
-        "title": view.title,
-        "operator": view.operator,
-        "attack_began": view.attack_began,
-        "opened_at": from_micros(opening.known_us) if opening else None,
-        "tz": store.tz,
-        "summary": summary,
-        "timeline": entries,
-        "obligations": duties,
-        "markers": markers,
-        "rosters": [m for m in markers if m.kind == "members-enrolled"],
-        "generated_at": datetime.now(UTC),
-    }
+    return Page(
+        incident=incident,
+        title=view.title,
+        operator=view.operator,
+        attack_began=view.attack_began,
+        opened_at=from_micros(opening.known_us) if opening else None,
+        tz=store.tz,
+        summary=summary,
+        timeline=entries,
+        obligations=duties,
+        markers=markers,
+        rosters=[m for m in markers if m.kind == "members-enrolled"],
+        generated_at=datetime.now(UTC),
+    )
 
 
 # -- the command ------------------------------------------------------------------------
@@ -95,7 +98,7 @@ def report(
         with output_to(html_file, "--html", force=force) as sink:  # written whole or not at all
             h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
             data = await gather(store, incident, h, rules.rule(rule_id))
-            if not data["summary"].get("known", True):
+            if data is None:
                 moment = to_minute(h.as_known_on, store.tz)
                 raise InvalidFact(f"{incident} was not known as of {moment} ({store.tz.key}): no report to write")
             text = page(data)
@@ -105,7 +108,7 @@ def report(
         else:
             click.echo(
                 _("Wrote {file} ({facts} facts, {changes} knowledge changes)").format(
-                    file=target, facts=len(data["markers"]), changes=len(data["timeline"])
+                    file=target, facts=len(data.markers), changes=len(data.timeline)
                 )
             )
 

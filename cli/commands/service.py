@@ -13,10 +13,10 @@ from cli.shell import emit_json, emit_json_line, err, json_option, out, run, set
 from domain import times
 from domain.errors import InvalidFact, UnknownReference
 from domain.times import from_micros, iso_utc
-from ledger.store import Store
-from projections import queries
 from service import access_log, storage, tokens
 from service.limits import DEFAULT_NIR_LIMIT
+from usecases import questions
+from usecases.session import Store
 
 
 @click.command()
@@ -134,10 +134,8 @@ def token_create(insurer_id: str | None, all_insurers: bool, name: str, rate: st
     @with_store
     async def go(store: Store) -> None:
         parsed = tokens.parse_rate(rate)
-        if insurer_id is not None:
-            h = await store.horizon()
-            if insurer_id not in await queries.known_insurers(store.db, h):
-                raise UnknownReference(f"unknown insurer {insurer_id!r}")
+        if insurer_id is not None and not await questions.insurer_known(store, insurer_id):
+            raise UnknownReference(f"unknown insurer {insurer_id!r}")
         db = await storage.connect(store.location.text)
         try:
             secret, token = await tokens.create(db, name, insurer_id, parsed)

@@ -14,10 +14,8 @@ import click
 from cli.i18n import _
 from cli.render.progress import RosterProgress
 from cli.shell import emit_json, err, json_option, run, settings, with_store
-from domain.errors import StoreError
-from ledger import copying
-from ledger.store import Store, default_key_file
-from projections import queries
+from usecases import session, stores
+from usecases.session import Store
 
 
 @click.group("store")
@@ -76,23 +74,19 @@ def store_copy(target: str, protection: str | None, to_key_file: str | None, for
 
     @with_store
     async def go(store: Store) -> None:
-        key_file = settings().key_file or default_key_file(settings().location)
-        copy, count, copy_key = await copying.copy_store(
+        _path, key_file = session.files_of(settings().location, settings().key_file)
+        source, copied, count, copy_key = await stores.copy(
             store,
             target,
             key_file,
-            protection=copying.protection(protection),
-            target_key_file=Path(to_key_file) if to_key_file else None,
+            protection=protection,
+            to_key_file=Path(to_key_file) if to_key_file else None,
             force=force,
         )
-        try:
-            info = {"from": store.location.display, "to": copy.location.display, "facts": count}
-        finally:
-            await copy.close()
         if as_json:
-            emit_json(info | {"key_file": str(copy_key)})
+            emit_json({"from": source, "to": copied, "facts": count, "key_file": str(copy_key)})
         else:
-            click.echo(f"Copied {count} facts from {info['from']} to {info['to']} (key file {copy_key})")
+            click.echo(f"Copied {count} facts from {source} to {copied} (key file {copy_key})")
 
     run(go())
 
@@ -122,7 +116,7 @@ def key_rotate() -> None:
 
     async def go() -> None:
         store = await settings().open()
-        await store.rotate_file_key()
+        await stores.rotate_file_key(store)
         click.echo(f"Re-keyed {store.location.display}; new key file {store.key_path} (NIR and payload keys kept)")
 
     run(go())
@@ -145,7 +139,7 @@ def store_rebuild(as_json: bool) -> None:
     async def go(store: Store) -> None:
         started = time.monotonic()
         with RosterProgress(unit="facts") as progress:
-            position = await store.rebuild(progress)
+            position = await stores.rebuild(store, progress)
         seconds = round(time.monotonic() - started, 3)
         if as_json:
             emit_json({"store": store.location.display, "position": position, "seconds": seconds})
@@ -176,7 +170,7 @@ def follow(interval: float, once: bool) -> None:
 
     @with_store
     async def go(store: Store) -> None:
-        position = await store.catch_up()
+        position = await session.catch_up(store)
         err.print(f"following {store.location.display} from position {position} (Ctrl-C to stop)")
         if once:
             return
@@ -184,49 +178,11 @@ def follow(interval: float, once: bool) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        if store.location.is_postgres:
-            await _follow_subscription(store, stop)
-        else:
-            while not stop.is_set():
-                await asyncio.sleep(interval)
-                await store.catch_up()
-        err.print(f"stopped at position {await queries_position(store)}")
+
+        def ended(problem: str) -> None:
+            err.print(_("Error: the subscription ended: {problem}").format(problem=problem))
+
+        position = await stores.follow(store, stop, interval, ended)
+        err.print(f"stopped at position {position}")
 
     run(go())
-
-
-async def _follow_subscription(store: Store, stop: threading.Event) -> None:
-    """Wake on each notification from eventsourcing's subscription and catch up."""
-    woken = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    last = store.ledger.recorder.max_notification_id() or 0
-
-    def listen() -> None:
-        try:
-            with store.ledger.recorder.subscribe(gt=last) as subscription:
-                for _notification in subscription:
-                    loop.call_soon_threadsafe(woken.set)
-                    if stop.is_set():
-                        return
-        except Exception as problem:  # noqa: BLE001 - report and stop following, never swallow silently
-            loop.call_soon_threadsafe(woken.set)
-            err.print(_("Error: the subscription ended: {problem}").format(problem=problem))
-            stop.set()
-
-    threading.Thread(target=listen, daemon=True).start()
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(woken.wait(), timeout=1.0)
-        except TimeoutError:
-            continue
-        woken.clear()
-        await store.catch_up()
-
-
-async def queries_position(store: Store) -> int:
-    """The position the projections have reached."""
-    h = await store.horizon()
-    return h.position
-
-
-__all__ = ["Path", "StoreError", "queries"]

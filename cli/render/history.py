@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from rich.table import Table
@@ -11,7 +11,7 @@ from cli.i18n import _
 from cli.render import tables
 from cli.shell import out
 from domain import times
-from domain.answers import AsOf, Diff, Obligations, TimelineEntry
+from domain.answers import AsOf, Diff, NotificationShown, Obligations, TimelineEntry
 
 _local = tables.stamp
 _list = tables.listed
@@ -46,21 +46,21 @@ def diff(answer: Diff, tz: ZoneInfo) -> None:
     out.print(table)
 
 
-def _notice_text(notice: dict[str, Any]) -> str:
+def _notice_text(notice: NotificationShown) -> str:
     """`CNIL notified (initial) for malakoff-humanis`, `members of alan notified (e-mail)`."""
-    if notice["kind"] == "authority-notified":
-        text = _("{authority} notified").format(authority=notice["authority"])
-        if notice.get("phase"):
+    if notice.kind == "authority-notified":
+        text = _("{authority} notified").format(authority=notice.authority)
+        if notice.phase:
             phases = {"initial": _("initial"), "complementary": _("complementary")}
-            text += f" ({phases.get(notice['phase'], notice['phase'])})"
-        if notice.get("insurer"):
-            text += " " + _("for {insurer}").format(insurer=notice["insurer"])
+            text += f" ({phases.get(notice.phase, notice.phase)})"
+        if notice.insurer:
+            text += " " + _("for {insurer}").format(insurer=notice.insurer)
     else:
-        whom = _("every affected member") if notice["every_member"] else _("named members")
-        text = _("members of {insurer} notified ({whom})").format(insurer=notice["insurer"], whom=whom)
-        if notice.get("channel"):
-            text += f", {notice['channel']}"
-    if notice["retracted"]:
+        whom = _("every affected member") if notice.every_member else _("named members")
+        text = _("members of {insurer} notified ({whom})").format(insurer=notice.insurer, whom=whom)
+        if notice.channel:
+            text += f", {notice.channel}"
+    if notice.retracted:
         text += " " + _("[retracted]")
     return text
 
@@ -69,7 +69,7 @@ def timeline(
     incident: str,
     horizon: AsOf,
     entries: list[TimelineEntry],
-    notices: list[dict[str, Any]],
+    notices: list[NotificationShown],
     tz: ZoneInfo,
 ) -> None:
     """The knowledge history, with the notices, in time order."""
@@ -84,7 +84,7 @@ def timeline(
         _("facts"),
         _("retracted"),
     )
-    ids: list[str] = [n["id"] for n in notices]
+    ids: list[str] = [n.id for n in notices]
     for entry in entries:
         ids.extend(entry.facts[:3])
     for number, column in enumerate(columns):
@@ -118,15 +118,15 @@ def timeline(
     for notice in notices:
         rows.append(
             (
-                notice["known_on"],
+                notice.known_on,
                 1,
                 (
-                    _local(notice["known_on"], tz),
+                    _local(notice.known_on, tz),
                     "",
                     "",
                     "",
                     _notice_text(notice),
-                    notice["id"],
+                    notice.id,
                     "",
                 ),
             )

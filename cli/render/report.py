@@ -12,14 +12,19 @@ from __future__ import annotations
 import importlib.metadata
 from datetime import datetime
 from importlib import resources
-from typing import Any, Final
+from typing import Final
 from zoneinfo import ZoneInfo
 
+from msgspec import UnsetType
+from msgspec.structs import asdict
+
 from cli.i18n import N_, _, language, ngettext
-from cli.render.report_chart import STATUS_CLASS, Marker, chart, colour
+from cli.render.report_chart import STATUS_CLASS, chart, colour
 from cli.render.report_chart import escape as _e
 from cli.render.report_chart import number as _n
+from cli.render.report_data import Marker, Page
 from cli.render.tables import category_label, status_word
+from domain.answers import Obligations, Summary, TimelineEntry
 
 MESSAGES: Final = (
     N_("Exposure report"),
@@ -90,21 +95,21 @@ def FOOTER() -> str:  # noqa: N802 - a message with markup, looked up when the p
     )
 
 
-def page(data: dict[str, Any]) -> str:
+def page(data: Page) -> str:
     """The whole HTML page."""
-    tz: ZoneInfo = data["tz"]
-    summary = data["summary"]
-    title = data["title"] or data["incident"]
-    horizon = _("as known on {moment}").format(moment=_local(summary["as_known_on"], tz))
-    if "as_recorded_at" in summary:
-        horizon += ", " + _("as recorded at {moment}").format(moment=_local(summary["as_recorded_at"], tz))
+    tz = data.tz
+    summary = data.summary
+    title = data.title or data.incident
+    horizon = _("as known on {moment}").format(moment=_local(summary.as_known_on, tz))
+    if not isinstance(summary.as_recorded_at, UnsetType):
+        horizon += ", " + _("as recorded at {moment}").format(moment=_local(summary.as_recorded_at, tz))
     meta = " · ".join(
         part
         for part in (
-            f"<code>{_e(data['incident'])}</code>",
-            _e(_("operator {operator}").format(operator=data["operator"])) if data["operator"] else "",
-            _e(_("attack began {day}").format(day=_local(data["attack_began"], tz, "%Y-%m-%d")))
-            if data["attack_began"]
+            f"<code>{_e(data.incident)}</code>",
+            _e(_("operator {operator}").format(operator=data.operator)) if data.operator else "",
+            _e(_("attack began {day}").format(day=_local(data.attack_began, tz, "%Y-%m-%d")))
+            if data.attack_began
             else "",
             _e(horizon),
             _e(_("times in {zone}").format(zone=tz.key)),
@@ -136,23 +141,23 @@ def page(data: dict[str, Any]) -> str:
 </figure>
 </section>
 {_summary(summary)}
-{_obligations(data["obligations"], tz)}
-{_timeline_table(data["timeline"], tz)}
-{_sources(data["markers"], tz)}
-<footer>{FOOTER().format(version=_e(version), moment=_local(data["generated_at"], tz), zone=_e(tz.key))}</footer>
+{_obligations(data.obligations, tz)}
+{_timeline_table(data.timeline, tz)}
+{_sources(data.markers, tz)}
+<footer>{FOOTER().format(version=_e(version), moment=_local(data.generated_at, tz), zone=_e(tz.key))}</footer>
 </main>
 </body>
 </html>
 """
 
 
-def _cards(summary: dict[str, Any]) -> str:
-    members, insurers, fields = summary["members"], summary["insurers"], summary["fields"]
+def _cards(summary: Summary) -> str:
+    members, insurers, fields = summary.members, summary.insurers, summary.fields
     cards = (
-        (_n(members["affected"]), _("members affected")),
-        (_n(members["people"]), _("people (distinct NIRs)")),
-        (_n(len(insurers["affected"])), _("insurers affected")),
-        (_n(len(fields["exposed"])), _("field categories exposed")),
+        (_n(members.affected), _("members affected")),
+        (_n(members.people), _("people (distinct NIRs)")),
+        (_n(len(insurers.affected)), _("insurers affected")),
+        (_n(len(fields.exposed)), _("field categories exposed")),
     )
     body = "".join(
         f'<div class="card"><div class="value">{v}</div><div class="label">{_e(k)}</div></div>' for v, k in cards
@@ -160,15 +165,15 @@ def _cards(summary: dict[str, Any]) -> str:
     return f'<section class="cards">{body}</section>'
 
 
-def _summary(summary: dict[str, Any]) -> str:
+def _summary(summary: Summary) -> str:
     insurer_rows = "".join(
         f"<tr><td>{_e(status_word(status))}</td><td class='num'>{len(ids)}</td>"
         f"<td>{', '.join(f'<code>{_e(i)}</code>' for i in ids) or '—'}</td></tr>"
-        for status, ids in summary["insurers"].items()
+        for status, ids in asdict(summary.insurers).items()
     )
     member_rows = "".join(
         f"<tr><td>{_e(status_word(key))}</td><td class='num'>{_n(value)}</td></tr>"
-        for key, value in summary["members"].items()
+        for key, value in asdict(summary.members).items()
     )
     chips = "".join(
         f"<p><strong>{_e(status_word(status))}</strong><br>"
@@ -177,7 +182,7 @@ def _summary(summary: dict[str, Any]) -> str:
             or f"<span class='note'>{_e(_('none'))}</span>"
         )
         + "</p>"
-        for status, cats in summary["fields"].items()
+        for status, cats in asdict(summary.fields).items()
     )
     return f"""<section id="summary">
 <h2>{_e(_("Summary"))}</h2>
@@ -191,26 +196,26 @@ def _summary(summary: dict[str, Any]) -> str:
 </section>"""
 
 
-def _obligations(duties: dict[str, Any], tz: ZoneInfo) -> str:
-    rule = duties["rule"]
+def _obligations(duties: Obligations, tz: ZoneInfo) -> str:
+    rule = duties.rule
     rows = (
         "".join(
-            f"<tr><td><code>{_e(e['insurer'])}</code></td><td class='when'>{_local(e['aware_at'], tz)}</td>"
-            f"<td class='when'>{_local(e['deadline'], tz)}</td>"
-            f"<td class='when'>{_local(e['authority_notified_at'], tz)}</td>"
-            f"<td class='when'>{_local(e['members_notified_at'], tz)}</td>"
-            f"<td><span class='badge {STATUS_CLASS[e['status']]}'>{_e(status_word(e['status']))}</span></td>"
-            f"<td class='num'>{_n(e['members_never_notified'])}</td>"
-            f"<td class='num'>{_n(e['members_notified_before_change'])}</td></tr>"
-            for e in duties["insurers"]
+            f"<tr><td><code>{_e(e.insurer)}</code></td><td class='when'>{_local(e.aware_at, tz)}</td>"
+            f"<td class='when'>{_local(e.deadline, tz)}</td>"
+            f"<td class='when'>{_local(e.authority_notified_at, tz)}</td>"
+            f"<td class='when'>{_local(e.members_notified_at, tz)}</td>"
+            f"<td><span class='badge {STATUS_CLASS[e.status]}'>{_e(status_word(e.status))}</span></td>"
+            f"<td class='num'>{_n(e.members_never_notified)}</td>"
+            f"<td class='num'>{_n(e.members_notified_before_change)}</td></tr>"
+            for e in duties.insurers
         )
         or f"<tr><td colspan='8' class='note'>{_e(_('No insurer has a notification duty yet.'))}</td></tr>"
     )
     ruled_out = (
         "<p class='note'>"
-        + _e(_("Ruled out, nothing to notify: {insurers}").format(insurers=", ".join(duties["ruled_out"])))
+        + _e(_("Ruled out, nothing to notify: {insurers}").format(insurers=", ".join(duties.ruled_out)))
         + ".</p>"
-        if duties["ruled_out"]
+        if duties.ruled_out
         else ""
     )
     return f"""<section id="obligations">
@@ -218,11 +223,11 @@ def _obligations(duties: dict[str, Any], tz: ZoneInfo) -> str:
 <p class="note">{
         _e(
             _("{article}: {hours} hours from awareness, computed in UTC.").format(
-                article=rule["article"], hours=rule["hours"]
+                article=rule.article, hours=rule.hours
             )
         )
     }
-{_e(rule["description"])}</p>
+{_e(rule.description)}</p>
 <table><thead><tr><th>{_e(_("insurer"))}</th><th>{_e(_("aware at"))}</th><th>{_e(_("deadline"))}</th>
 <th>{_e(_("authority notified"))}</th><th>{_e(_("members notified"))}</th><th>{_e(_("status"))}</th>
 <th class="num">{_e(_("never notified"))}</th><th class="num">{_e(_("notified before change"))}</th>
@@ -230,16 +235,16 @@ def _obligations(duties: dict[str, Any], tz: ZoneInfo) -> str:
 </section>"""
 
 
-def _timeline_table(entries: list[dict[str, Any]], tz: ZoneInfo) -> str:
+def _timeline_table(entries: list[TimelineEntry], tz: ZoneInfo) -> str:
     rows = []
     for e in entries:
-        insurers = e["insurers"]["affected"]
-        retracted = " ".join(f"<span class='struck'>{_e(i)}</span>" for i in e["retracted"]) or "—"
+        insurers = e.insurers.affected
+        retracted = " ".join(f"<span class='struck'>{_e(i)}</span>" for i in e.retracted) or "—"
         rows.append(
-            f"<tr><td class='when'>{_local(e['known_on'], tz)}</td><td class='num'>{_n(e['members_affected'])}</td>"
-            f"<td>{_e(', '.join(e['fields_exposed']) or '—')}</td>"
+            f"<tr><td class='when'>{_local(e.known_on, tz)}</td><td class='num'>{_n(e.members_affected)}</td>"
+            f"<td>{_e(', '.join(e.fields_exposed) or '—')}</td>"
             f"<td class='num' title='{_e(', '.join(insurers))}'>{len(insurers)}</td>"
-            f"<td>{_fact_ids(e['facts'])}</td><td>{retracted}</td></tr>"
+            f"<td>{_fact_ids(e.facts)}</td><td>{retracted}</td></tr>"
         )
     return f"""<section id="timeline">
 <h2>{_e(_("Knowledge timeline"))}</h2>

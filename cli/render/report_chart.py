@@ -7,29 +7,13 @@ import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from cli.i18n import _
+from cli.render.report_data import Marker, Page
+from domain.answers import TimelineEntry
 from domain.times import iso_utc
-
-
-@dataclass(frozen=True, slots=True)
-class Marker:
-    """A fact on the chart and in the sources."""
-
-    id: str
-    kind: str
-    known: datetime
-    occurred: datetime
-    source: str | None
-    confidence: str | None
-    insurer: str | None
-    retracts: str | None
-    """For a retraction: the id of the fact it hides."""
-    retracted_by: str | None
-    """The retraction hiding this fact at the horizon, if any."""
-
 
 KIND_GROUPS: Final[tuple[tuple[str, str, tuple[str, ...]], ...]] = (
     ("incident", "#111827", ("attack-discovered",)),
@@ -139,15 +123,15 @@ def _step(value: float) -> int:
         power *= 10
 
 
-def _scale(data: dict[str, Any], markers: list[Marker]) -> _Scale:
+def _scale(data: Page, markers: list[Marker]) -> _Scale:
     times = [m.known for m in markers]
-    start = data["opened_at"] or (min(times) if times else data["generated_at"])
+    start = data.opened_at or (min(times) if times else data.generated_at)
     end = max([*times, start])
     if end - start < timedelta(days=1):
         end = start + timedelta(days=1)
     pad = (end - start) * 0.04
-    members = max((e["members_affected"] for e in data["timeline"]), default=0)
-    fields = max((len(e["fields_exposed"]) for e in data["timeline"]), default=0)
+    members = max((e.members_affected for e in data.timeline), default=0)
+    fields = max((len(e.fields_exposed) for e in data.timeline), default=0)
     step = _step(members * 1.1 / 5)
     ticks = max(1, -(-int(members * 1.1) // step))
     return _Scale(start - pad, end + pad, step, ticks, max(4, fields + 1))
@@ -165,17 +149,17 @@ def _day_ticks(scale: _Scale, tz: ZoneInfo) -> list[datetime]:
     return ticks
 
 
-def chart(data: dict[str, Any]) -> str:
+def chart(data: Page) -> str:
     """The SVG chart of members affected and fields exposed over knowledge time."""
-    tz: ZoneInfo = data["tz"]
-    start_at = data["opened_at"]
-    markers = [m for m in data["markers"] if start_at is None or m.known >= start_at]
+    tz = data.tz
+    start_at = data.opened_at
+    markers = [m for m in data.markers if start_at is None or m.known >= start_at]
     scale = _scale(data, markers)
     body = "\n".join(
         [
             svg("rect", x=0, y=0, width=WIDTH, height=HEIGHT, fill="#ffffff"),
             *_grid(scale, tz),
-            *_series(data["timeline"], scale),
+            *_series(data.timeline, scale),
             *_markers(markers, scale),
             *_legend(),
         ]
@@ -232,11 +216,11 @@ def _steps(points: list[tuple[datetime, int]], scale: _Scale, y: Callable[[int],
     return " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
 
 
-def _series(entries: list[dict[str, Any]], scale: _Scale) -> list[str]:
-    moments = [datetime.fromisoformat(e["known_on"].replace("Z", "+00:00")) for e in entries]
+def _series(entries: list[TimelineEntry], scale: _Scale) -> list[str]:
+    moments = [datetime.fromisoformat(e.known_on.replace("Z", "+00:00")) for e in entries]
     pairs = list(zip(moments, entries, strict=True))
-    members = _steps([(m, e["members_affected"]) for m, e in pairs], scale, scale.y_members)
-    fields = _steps([(m, len(e["fields_exposed"])) for m, e in pairs], scale, scale.y_fields)
+    members = _steps([(m, e.members_affected) for m, e in pairs], scale, scale.y_members)
+    fields = _steps([(m, len(e.fields_exposed)) for m, e in pairs], scale, scale.y_fields)
     out = [
         svg(
             "polygon",
@@ -257,11 +241,9 @@ def _series(entries: list[dict[str, Any]], scale: _Scale) -> list[str]:
     ]
     previous: int | None = None
     for moment, entry in zip(moments, entries, strict=True):
-        x, value = scale.x(moment), entry["members_affected"]
+        x, value = scale.x(moment), entry.members_affected
         y = scale.y_members(value)
-        tip = svg(
-            "title", escape(f"{entry['known_on']}: {number(value)} members, {len(entry['fields_exposed'])} fields")
-        )
+        tip = svg("title", escape(f"{entry.known_on}: {number(value)} members, {len(entry.fields_exposed)} fields"))
         out.append(svg("circle", tip, cx=x, cy=y, r=3.5, fill="#fff", stroke=MEMBERS_COLOUR, stroke_width=2))
         if value != previous and len(entries) <= 16:
             out.append(

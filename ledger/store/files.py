@@ -191,7 +191,7 @@ def checked_ledger(
     if not cipher:
         return None
     ledger = open_ledger(location, keys, settings)
-    first = ledger.recorder.select_notifications(start=1, limit=1) if cipher else []
+    first = ledger.notifications(1, 1) if cipher else []
     try:
         if first:
             ledger.decode(first[0].state)

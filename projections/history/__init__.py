@@ -8,7 +8,15 @@ timelines, notices (obligations: who was told what, and who must still be), noti
 """
 
 from projections.history.changes import MEMBER_CHANGES, change_name, changed_members, diff
-from projections.history.notice_rows import NOTICE_COLUMNS, NoticeQuery, member_notice_chunks, notice_query, notice_row
+from projections.history.notice_rows import (
+    NOTICE_COLUMNS,
+    NoticeQuery,
+    affected_notified_chunks,
+    has_member_notices,
+    member_notice_chunks,
+    notice_query,
+    notice_row,
+)
 from projections.history.notices import (
     NOTIFIED_REFS,
     Notice,
@@ -47,6 +55,7 @@ __all__ = [
     "NoticeQuery",
     "Side",
     "affected_count",
+    "affected_notified_chunks",
     "affected_when",
     "answer_at",
     "bound_sql",
@@ -55,6 +64,7 @@ __all__ = [
     "changes_sql",
     "count_rows",
     "diff",
+    "has_member_notices",
     "insurers_to_compare",
     "member_notice_chunks",
     "nobody_affected",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, Final
 
-from domain.times import iso_utc
+from domain.answers import Diff, FieldChanges, InsurerChanges, MemberChanges
 from projections import queries
 from projections.db import Db
 from projections.history.sides import (
@@ -22,7 +22,7 @@ from projections.queries import Horizon
 MEMBER_CHANGES: Final = ("newly_affected", "no_longer_affected", "fields_changed")
 
 
-async def diff(db: Db, incident: str, before: Horizon, after: Horizon, only: str | None = None) -> dict[str, Any]:
+async def diff(db: Db, incident: str, before: Horizon, after: Horizon, only: str | None = None) -> Diff:
     """SPEC §7 `diff`: insurers, incident-wide fields and member counts that changed from `before` to `after`."""
     await queries.require_incident(db, incident)
     old, new = await side_at(db, incident, before), await side_at(db, incident, after)
@@ -46,22 +46,21 @@ async def diff(db: Db, incident: str, before: Horizon, after: Horizon, only: str
         for key, value in zip(MEMBER_CHANGES, row or (0, 0, 0), strict=True):
             members[key] += int(value)
     old_fields, new_fields = old.view.summary_fields(), new.view.summary_fields()
-    recorded = {"as_recorded_at": iso_utc(after.as_recorded_at)} if after.as_recorded_at is not None else {}
-    return {
-        "incident": incident,
-        "from": iso_utc(before.as_known_on),
-        "to": iso_utc(after.as_known_on),
-        **recorded,
-        "insurers": {
-            "newly_affected": sorted(set(new.view.affected_insurers()) - set(old.view.affected_insurers())),
-            "newly_ruled_out": sorted(ruled_out_fields(new.view) - ruled_out_fields(old.view)),
-        },
-        "fields": {
-            "newly_exposed": sorted(set(new_fields["exposed"]) - set(old_fields["exposed"])),
-            "newly_ruled_out": sorted(set(new_fields["ruled_out"]) - set(old_fields["ruled_out"])),
-        },
-        "members": members,
-    }
+    return Diff(
+        incident=incident,
+        start=before.known_on,
+        end=after.known_on,
+        as_recorded_at=after.recorded_at,
+        insurers=InsurerChanges(
+            newly_affected=sorted(set(new.view.affected_insurers()) - set(old.view.affected_insurers())),
+            newly_ruled_out=sorted(ruled_out_fields(new.view) - ruled_out_fields(old.view)),
+        ),
+        fields=FieldChanges(
+            newly_exposed=sorted(set(new_fields["exposed"]) - set(old_fields["exposed"])),
+            newly_ruled_out=sorted(set(new_fields["ruled_out"]) - set(old_fields["ruled_out"])),
+        ),
+        members=MemberChanges(**members),
+    )
 
 
 async def _changes_from_counts(

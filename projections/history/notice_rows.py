@@ -26,8 +26,8 @@ from projections.queries import Horizon
 class NoticeQuery:
     """Every member of one insurer that is affected now or was told before: one SQL statement.
 
-    Columns: `ref`, `role`, `contract`, `status` (now; NULL for a member told before but no
-    longer enrolled), `j` (index in `notices` of the member's latest covering notice, or NULL),
+    Columns: `ref`, `role`, `contract`, `from_day`, `until_day`, `status` (now; NULL for a member
+    told before but no longer enrolled), `j` (index in `notices` of the member's latest covering notice, or NULL),
     `affected` (1 when affected now) and `notice`: `initial` when affected now and never
     covered by a notice; `complementary` when covered and the answer it was given has changed
     since (affected then and not now or the reverse, or its exposed fields changed); else `none`.
@@ -47,7 +47,10 @@ async def notice_query(db: Db, incident: str, insurer: str, now: Side, notices: 
     when it was given (its `occurred_on`). A member's latest covering notice is compared with
     the answer now. Unions grouped by ref, never joins of subqueries: SQLite would compare every pair.
     """
-    current = f"SELECT ref, role, contract, status FROM ({queries.member_status_sql('v.insurer = :insurer')}) AS s"
+    current = (
+        "SELECT ref, role, contract, from_day, until_day, status"
+        f" FROM ({queries.member_status_sql('v.insurer = :insurer')}) AS s"
+    )
     current, params = bound_sql(current, now.h, now.view, "now", insurer)
     params |= {"incident": incident, "insurer": insurer}
     now_fields = now.view.exposed_fields(insurer)
@@ -65,7 +68,8 @@ async def notice_query(db: Db, incident: str, insurer: str, now: Side, notices: 
             last = len(notices) - 1
             told = "'complementary'" if last in stale else "'none'"
             sql = (
-                f"SELECT ref, role, contract, status, CASE WHEN {affected_when('status')} = 1 THEN {last} END AS j,"
+                f"SELECT ref, role, contract, from_day, until_day, status,"
+                f" CASE WHEN {affected_when('status')} = 1 THEN {last} END AS j,"
                 f" {affected_when('status')} AS affected,"
                 f" CASE WHEN {affected_when('status')} = 1 THEN {told} ELSE 'none' END AS notice FROM ({current}) AS c"
             )
@@ -77,7 +81,8 @@ async def notice_query(db: Db, incident: str, insurer: str, now: Side, notices: 
         params |= bound
     if not covered:
         sql = (
-            f"SELECT ref, role, contract, status, NULL AS j, {affected_when('status')} AS affected,"
+            f"SELECT ref, role, contract, from_day, until_day, status, NULL AS j,"
+            f" {affected_when('status')} AS affected,"
             f" CASE WHEN {affected_when('status')} = 1 THEN 'initial' ELSE 'none' END AS notice FROM ({current}) AS c"
         )
         return NoticeQuery(sql, params, tuple(notices))
@@ -89,14 +94,16 @@ async def notice_query(db: Db, incident: str, insurer: str, now: Side, notices: 
         FROM (SELECT ref, MAX(j * 2 + aff) AS code FROM told GROUP BY ref) AS l
     ),
     paired AS (
-        SELECT ref, MAX(role) AS role, MAX(contract) AS contract, MAX(st) AS status, MAX(j) AS j,
+        SELECT ref, MAX(role) AS role, MAX(contract) AS contract, MAX(from_day) AS from_day,
+               MAX(until_day) AS until_day, MAX(st) AS status, MAX(j) AS j,
                MAX(aff) AS aff, MAX(told) AS told FROM (
-            SELECT ref, NULL AS role, NULL AS contract, NULL AS st, j, aff, 1 AS told FROM latest
+            SELECT ref, NULL AS role, NULL AS contract, NULL AS from_day, NULL AS until_day, NULL AS st, j, aff,
+                   1 AS told FROM latest
             UNION ALL
-            SELECT ref, role, contract, status, NULL, NULL, 0 FROM ({current}) AS c
+            SELECT ref, role, contract, from_day, until_day, status, NULL, NULL, 0 FROM ({current}) AS c
         ) AS u GROUP BY ref
     )
-    SELECT ref, role, contract, status, j, {affected_when("status")} AS affected,
+    SELECT ref, role, contract, from_day, until_day, status, j, {affected_when("status")} AS affected,
            CASE WHEN told = 0 THEN (CASE WHEN {affected_when("status")} = 1 THEN 'initial' ELSE 'none' END)
                 WHEN aff != {affected_when("status")} OR (aff = 1 AND {affected_when("status")} = 1
                      AND j IN (SELECT CAST(value AS INTEGER) FROM json_each(:stale))) THEN 'complementary'
@@ -106,18 +113,32 @@ async def notice_query(db: Db, incident: str, insurer: str, now: Side, notices: 
     return NoticeQuery(sql, {**params, "stale": json.dumps(stale)}, tuple(notices), merged=True)
 
 
+SORTER_CACHE_KIB: Final = 16 * 1024
+"""The connection's cache while a merged `NoticeQuery` runs on SQLite: each of SQLite's sorters
+keeps up to the connection's cache size in memory before it spills to a temporary file, so
+this caps the memory of the sort whatever the roster (the store's own 256 MiB cache would let
+each of the statement's sorters grow to 256 MiB)."""
+
+
 @contextlib.asynccontextmanager
 async def _sorting_on_disk(db: Db, query: NoticeQuery) -> AsyncIterator[None]:
     """SQLite sorts in its temp store, which the store keeps in memory: a merged `NoticeQuery`
-    over millions of members sorts in temporary files instead, so memory stays bounded."""
+    over millions of members sorts in temporary files instead, each sorter holding at most
+    `SORTER_CACHE_KIB` in memory, so memory stays flat whatever the roster."""
     spill = query.merged and db.dialect == SQLITE
+    cache = -SORTER_CACHE_KIB
     if spill:
+        async with db.execute("PRAGMA cache_size") as cursor:
+            row = await cursor.fetchone()
+        cache = int(row[0]) if row else cache
         await db.execute("PRAGMA temp_store = FILE")
+        await db.execute(f"PRAGMA cache_size = -{SORTER_CACHE_KIB}")
     try:
         yield
     finally:
         if spill:
             await db.execute("PRAGMA temp_store = MEMORY")
+            await db.execute(f"PRAGMA cache_size = {cache}")
 
 
 NOTICE_COLUMNS: Final = ("ref", "role", "contract", "status", "fields", "implied", "notified_at", "notice")
@@ -156,7 +177,42 @@ async def member_notice_chunks(
         "implied_text": ";".join(implied(fields)),
         **times,
     }
-    async with _sorting_on_disk(db, query), db.stream(sql, params) as cursor:  # PostgreSQL: server-side cursor
+    chunks = _chunks(db, query, sql, params)
+    async with contextlib.aclosing(chunks):
+        async for rows in chunks:
+            yield rows
+
+
+async def affected_notified_chunks(
+    db: Db, incident: str, insurer: str, h: Horizon
+) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    """`members export`'s rows of one insurer with notices: its affected members in ref order
+    as (ref, role, contract, from, until, status, notified_at), `queries.EXPORT_CHUNK` at a time.
+
+    `notified_at` is the `occurred_on` of the member's latest covering notice (`NoticeQuery`'s
+    `j`): the same SQL as `notify members`, streamed, never a map of every member told."""
+    items = await visible_incident_facts(db, incident, h)
+    view = derive(incident, items)
+    own = [v for v in items if insurer_of(v.fact) == insurer]
+    query = await notice_query(db, incident, insurer, Side(h, view), notices_of(own))
+    times = {f"told_{j}": iso_utc(n.occurred_on) for j, n in enumerate(query.notices)}
+    told_at = "CASE j " + "".join(f"WHEN {j} THEN :told_{j} " for j in range(len(times))) + "END" if times else "NULL"
+    sql = (
+        f"SELECT ref, role, contract, from_day, until_day, status, {told_at}"
+        f" FROM ({query.sql}) AS r WHERE affected = 1 ORDER BY ref"
+    )
+    chunks = _chunks(db, query, sql, {**query.params, **times})
+    async with contextlib.aclosing(chunks):
+        async for rows in chunks:
+            yield rows
+
+
+async def _chunks(
+    db: Db, query: NoticeQuery, sql: str, params: dict[str, Any]
+) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    """The rows of `sql` (over `query`), `queries.EXPORT_CHUNK` at a time, the next chunk read
+    while the caller writes this one (PostgreSQL: a server-side cursor)."""
+    async with _sorting_on_disk(db, query), db.stream(sql, params) as cursor:
         ahead = asyncio.ensure_future(cursor.fetchmany(queries.EXPORT_CHUNK))
         try:
             while rows := await ahead:
@@ -166,6 +222,16 @@ async def member_notice_chunks(
             if not ahead.done():
                 with contextlib.suppress(Exception):
                     await ahead
+
+
+async def has_member_notices(db: Db, incident: str, insurer: str, h: Horizon) -> bool:
+    """Whether `insurer` has a visible `members-notified` fact in `incident`."""
+    sql = (
+        "SELECT 1 FROM facts f WHERE incident = :incident AND insurer = :insurer AND kind = 'members-notified'"
+        f" AND {queries.visible('f')} LIMIT 1"
+    )
+    async with db.execute(sql, {"incident": incident, "insurer": insurer, **h.params()}) as cursor:
+        return await cursor.fetchone() is not None
 
 
 def notice_row(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from domain.answers import Duty, Obligations
+from domain.answers import Rule as RuleAnswer
 from domain.derive import Visible, derive
 from domain.facts import (
     AuthorityNotified,
@@ -189,7 +191,7 @@ async def _notice_counts_from_counts(
     return 0, await affected_count(db, now, insurer) if stale else 0
 
 
-async def obligations(db: Db, incident: str, h: Horizon, rule: Rule) -> dict[str, Any]:
+async def obligations(db: Db, incident: str, h: Horizon, rule: Rule) -> Obligations:
     """SPEC §7 `obligations`: per insurer, awareness, deadline, notifications and status under `rule`.
 
     - `aware_at`: the earliest `insurer-informed` (its `occurred_on`); without one, the
@@ -207,7 +209,7 @@ async def obligations(db: Db, incident: str, h: Horizon, rule: Rule) -> dict[str
         name = insurer_of(item.fact)
         if name is not None:
             by_insurer.setdefault(name, []).append(item)
-    entries: list[dict[str, Any]] = []
+    entries: list[Duty] = []
     ruled_out: list[str] = []
     for insurer, own in sorted(by_insurer.items()):
         authority = sorted(v.fact.occurred_on for v in own if isinstance(v.fact, AuthorityNotified))
@@ -221,26 +223,33 @@ async def obligations(db: Db, incident: str, h: Horizon, rule: Rule) -> dict[str
         notices = notices_of(own)
         never, changed = await notice_counts(db, incident, insurer, now, notices)
         entries.append(
-            {
-                "insurer": insurer,
-                "insurer_status": view.insurer_status(insurer),
-                "aware_at": iso_utc(aware.fact.occurred_on),
-                "aware_because": aware.fact.id,
-                "deadline": iso_utc(deadline),
-                "authority_notified_at": iso_utc(notified) if notified else None,
-                "members_notified_at": iso_utc(notices[0].occurred_on) if notices else None,
-                "status": status(deadline, notified, h.as_known_on),
-                "members_never_notified": never,
-                "members_notified_before_change": changed,
-            }
+            Duty(
+                insurer=insurer,
+                insurer_status=view.insurer_status(insurer),
+                aware_at=iso_utc(aware.fact.occurred_on),
+                aware_because=aware.fact.id,
+                deadline=iso_utc(deadline),
+                authority_notified_at=iso_utc(notified) if notified else None,
+                members_notified_at=iso_utc(notices[0].occurred_on) if notices else None,
+                status=status(deadline, notified, h.as_known_on),
+                members_never_notified=never,
+                members_notified_before_change=changed,
+            )
         )
-    return {
-        "incident": incident,
-        **h.header(),
-        "rules": rule.id,
-        "rule": rule.as_json(),
-        "insurers": entries,
-        "ruled_out": ruled_out,
-        "members_never_notified": sum(e["members_never_notified"] for e in entries),
-        "members_notified_before_change": sum(e["members_notified_before_change"] for e in entries),
-    }
+    return Obligations(
+        incident=incident,
+        as_known_on=h.known_on,
+        as_recorded_at=h.recorded_at,
+        rules=rule.id,
+        rule=RuleAnswer(
+            id=rule.id,
+            article=rule.article,
+            hours=rule.hours,
+            description=rule.description,
+            valid_from=rule.valid_from.isoformat() if rule.valid_from else None,
+        ),
+        insurers=entries,
+        ruled_out=ruled_out,
+        members_never_notified=sum(e.members_never_notified for e in entries),
+        members_notified_before_change=sum(e.members_notified_before_change for e in entries),
+    )

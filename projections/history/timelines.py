@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any, Final
+from typing import Final
 
+from domain.answers import InsurersThen, NotificationShown, TimelineEntry
 from domain.facts import (
     AuthorityNotified,
     Fact,
@@ -97,7 +98,7 @@ async def answer_at(db: Db, incident: str, h: Horizon) -> Answer:
     )
 
 
-async def timeline(db: Db, incident: str, h: Horizon) -> list[dict[str, Any]]:
+async def timeline(db: Db, incident: str, h: Horizon) -> list[TimelineEntry]:
     """SPEC §7 `timeline`: one entry per knowledge time (up to `h`) that changed the incident's answer.
 
     Each entry lists every fact bearing on the incident known at that time (`facts`), the
@@ -105,7 +106,7 @@ async def timeline(db: Db, incident: str, h: Horizon) -> list[dict[str, Any]]:
     """
     await queries.require_incident(db, incident)
     facts = await relevant_facts(db, incident, h)
-    entries: list[dict[str, Any]] = []
+    entries: list[TimelineEntry] = []
     previous = CLOSED
     for known_us, group in groupby(facts, key=lambda row: row.known_us):
         rows = list(group)
@@ -115,23 +116,23 @@ async def timeline(db: Db, incident: str, h: Horizon) -> list[dict[str, Any]]:
             continue
         previous = current
         entries.append(
-            {
-                "known_on": iso_utc(from_micros(known_us)),
-                "facts": sorted(row.fact.id for row in rows),
-                "retracted": sorted(r.fact.fact for r in rows if isinstance(r.fact, FactRetracted)),
-                "members_affected": current.members_affected,
-                "fields_exposed": list(current.fields_exposed),
-                "insurers": {
-                    "affected": list(current.insurers[0]),
-                    "ruled_out": list(current.insurers[1]),
-                    "informed": list(current.insurers[2]),
-                },
-            }
+            TimelineEntry(
+                known_on=iso_utc(from_micros(known_us)),
+                facts=sorted(row.fact.id for row in rows),
+                retracted=sorted(r.fact.fact for r in rows if isinstance(r.fact, FactRetracted)),
+                members_affected=current.members_affected,
+                fields_exposed=list(current.fields_exposed),
+                insurers=InsurersThen(
+                    affected=list(current.insurers[0]),
+                    ruled_out=list(current.insurers[1]),
+                    informed=list(current.insurers[2]),
+                ),
+            )
         )
     return entries
 
 
-async def notifications(db: Db, incident: str, h: Horizon) -> list[dict[str, Any]]:
+async def notifications(db: Db, incident: str, h: Horizon) -> list[NotificationShown]:
     """The notifications (authority and members) known by `h`, in knowledge order.
 
     They change no count, so `timeline` has no entry for them; the human timeline shows
@@ -139,25 +140,23 @@ async def notifications(db: Db, incident: str, h: Horizon) -> list[dict[str, Any
     """
     rows = await relevant_facts(db, incident, h)
     hidden = set(h.hidden)
-    found: list[dict[str, Any]] = []
-    whom: dict[str, Any]
+    found: list[NotificationShown] = []
     for row in rows:
         fact = row.fact
-        if isinstance(fact, AuthorityNotified):
-            whom = {"authority": fact.authority, "phase": fact.phase}
-        elif isinstance(fact, MembersNotified):
-            whom = {"channel": fact.channel, "every_member": fact.refs is None}
-        else:
+        if not isinstance(fact, AuthorityNotified | MembersNotified):
             continue
         found.append(
-            {
-                "known_on": iso_utc(from_micros(row.known_us)),
-                "occurred_on": iso_utc(fact.occurred_on),
-                "id": fact.id,
-                "kind": row.kind,
-                "insurer": insurer_of(fact),
-                "retracted": row.position in hidden,
-                **whom,
-            }
+            NotificationShown(
+                known_on=iso_utc(from_micros(row.known_us)),
+                occurred_on=iso_utc(fact.occurred_on),
+                id=fact.id,
+                kind=row.kind,
+                insurer=insurer_of(fact),
+                retracted=row.position in hidden,
+                authority=fact.authority if isinstance(fact, AuthorityNotified) else None,
+                phase=fact.phase if isinstance(fact, AuthorityNotified) else None,
+                channel=fact.channel if isinstance(fact, MembersNotified) else None,
+                every_member=isinstance(fact, MembersNotified) and fact.refs is None,
+            )
         )
     return found

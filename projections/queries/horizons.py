@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from msgspec import UNSET, UnsetType
+
+from domain.answers import NotKnown
 from domain.derive import IncidentView, Visible, derive
 from domain.errors import UnknownReference
 from domain.facts import Member, decode
@@ -48,6 +51,16 @@ class Horizon:
     def params(self) -> dict[str, Any]:
         """Named SQL parameters common to every visibility test."""
         return {"x": self.known_us, "p": self.position, "hidden": self.hidden_json}
+
+    @property
+    def known_on(self) -> str:
+        """`as_known_on` of every answer."""
+        return iso_utc(self.as_known_on)
+
+    @property
+    def recorded_at(self) -> str | UnsetType:
+        """`as_recorded_at` of every answer: no key (`UNSET`) without `--as-recorded-at`."""
+        return UNSET if self.as_recorded_at is None else iso_utc(self.as_recorded_at)
 
     def header(self) -> dict[str, str]:
         """The horizon as JSON keys of every answer."""
@@ -176,9 +189,11 @@ async def known_at(db: Db, incident: str, h: Horizon) -> bool:
         return await cursor.fetchone() is not None
 
 
-def not_known_yet(incident: str, h: Horizon, **keys: str) -> dict[str, Any]:
+def not_known_yet(incident: str, h: Horizon, insurer: str | UnsetType = UNSET) -> NotKnown:
     """The answer about an incident asked before any of its facts is known: `"known": false`."""
-    return {"incident": incident, **keys, **h.header(), "known": False}
+    return NotKnown(
+        incident=incident, insurer=insurer, as_known_on=h.known_on, as_recorded_at=h.recorded_at, known=False
+    )
 
 
 async def incident_view(db: Db, incident: str, h: Horizon) -> IncidentView:

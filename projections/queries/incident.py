@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from domain.answers import (
+    Insurer,
+    InsurersByStatus,
+    MemberCounts,
+    Memberships,
+    NotKnown,
+    Scope,
+    Summary,
+    SummaryFields,
+)
 from domain.categories import BUILT_IN_NAMES, implied
 from domain.errors import UnknownReference
 from domain.times import iso_utc
@@ -21,7 +29,7 @@ from projections.queries.horizons import (
 )
 
 
-async def summary(db: Db, incident: str, h: Horizon) -> dict[str, Any]:
+async def summary(db: Db, incident: str, h: Horizon) -> Summary | NotKnown:
     """SPEC §7 `summary`: insurers by status, member counts, incident-wide fields."""
     await require_incident(db, incident)
     if not await known_at(db, incident, h):
@@ -32,16 +40,17 @@ async def summary(db: Db, incident: str, h: Horizon) -> dict[str, Any]:
         groups[view.insurer_status(insurer).replace("-", "_")].append(insurer)
     counts = await member_counts(db, view, h)
     counts.pop("memberships")
-    return {
-        "incident": incident,
-        **h.header(),
-        "insurers": {k: sorted(v) for k, v in groups.items()},
-        "members": counts,
-        "fields": view.summary_fields(),
-    }
+    return Summary(
+        incident=incident,
+        as_known_on=h.known_on,
+        as_recorded_at=h.recorded_at,
+        insurers=InsurersByStatus(**{k: sorted(v) for k, v in groups.items()}),
+        members=MemberCounts(**counts),
+        fields=SummaryFields(**view.summary_fields()),
+    )
 
 
-async def insurer(db: Db, incident: str, insurer_id: str, h: Horizon) -> dict[str, Any]:
+async def insurer(db: Db, incident: str, insurer_id: str, h: Horizon) -> Insurer | NotKnown:
     """One insurer in one incident: status, scope, fields, counts, notification dates."""
     await require_incident(db, incident)
     if not await known_at(db, incident, h):
@@ -56,28 +65,29 @@ async def insurer(db: Db, incident: str, insurer_id: str, h: Horizon) -> dict[st
     categories = sorted(view.categories | BUILT_IN_NAMES)
     authority = sorted(t for i, t, _ in view.authority_notices if i == insurer_id)
     members_told = sorted(t for i, t, _, _ in view.member_notices if i == insurer_id)
-    return {
-        "incident": incident,
-        "insurer": insurer_id,
-        "name": view.names.get(insurer_id),
-        **h.header(),
-        "status": status,
-        "because": [ruling.fact_id] if ruling else [],
-        "estimate": view.estimates.get(insurer_id),
-        "scope": None
+    return Insurer(
+        incident=incident,
+        insurer=insurer_id,
+        name=view.names.get(insurer_id),
+        as_known_on=h.known_on,
+        as_recorded_at=h.recorded_at,
+        status=status,
+        because=[ruling.fact_id] if ruling else [],
+        estimate=view.estimates.get(insurer_id),
+        scope=None
         if scope is None
-        else {
-            "contracts": sorted(scope.contracts) if scope.contracts is not None else None,
-            "roles": sorted(scope.roles) if scope.roles is not None else None,
-            "enrolled_from": scope.enrolled_from.isoformat() if scope.enrolled_from else None,
-            "enrolled_until": scope.enrolled_until.isoformat() if scope.enrolled_until else None,
-            "fact": scope.fact_id,
-        },
-        "fields": {c: view.field_status(insurer_id, c) for c in categories},
-        "exposed": view.exposed_fields(insurer_id),
-        "implied": implied(view.exposed_fields(insurer_id)),
-        "members": await member_counts(db, view, h, insurer_id),
-        "informed_at": iso_utc(view.informed_at[insurer_id]) if insurer_id in view.informed_at else None,
-        "authority_notified_at": iso_utc(authority[0]) if authority else None,
-        "members_notified_at": iso_utc(members_told[0]) if members_told else None,
-    }
+        else Scope(
+            contracts=sorted(scope.contracts) if scope.contracts is not None else None,
+            roles=sorted(scope.roles) if scope.roles is not None else None,
+            enrolled_from=scope.enrolled_from.isoformat() if scope.enrolled_from else None,
+            enrolled_until=scope.enrolled_until.isoformat() if scope.enrolled_until else None,
+            fact=scope.fact_id,
+        ),
+        fields={c: view.field_status(insurer_id, c) for c in categories},
+        exposed=view.exposed_fields(insurer_id),
+        implied=implied(view.exposed_fields(insurer_id)),
+        members=Memberships(**await member_counts(db, view, h, insurer_id)),
+        informed_at=iso_utc(view.informed_at[insurer_id]) if insurer_id in view.informed_at else None,
+        authority_notified_at=iso_utc(authority[0]) if authority else None,
+        members_notified_at=iso_utc(members_told[0]) if members_told else None,
+    )

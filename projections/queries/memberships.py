@@ -6,6 +6,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, Final
 
+from domain.answers import Member, MemberIncident, Membership
 from domain.categories import implied
 from domain.derive import IncidentView
 from projections.db import Db
@@ -20,7 +21,7 @@ async def member(
     insurer_id: str | None = None,
     ref: str | None = None,
     nir_pseudonym: str | None = None,
-) -> dict[str, Any]:
+) -> Member:
     """Every membership found (by insurer + ref, or by NIR pseudonym), per incident."""
     where = "v.insurer = :insurer AND v.ref = :ref"
     pairs: list[tuple[str | None, str | None]] = [(insurer_id, ref)]
@@ -38,7 +39,7 @@ async def member(
                 extra,
             )
         ]
-    memberships: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    memberships: dict[tuple[str, str], list[MemberIncident]] = {}
     sql = (
         "SELECT m.*, (SELECT id FROM facts WHERE pos = m.enrolled_pos),"
         " (SELECT id FROM facts WHERE pos = m.finding_pos)"
@@ -57,13 +58,18 @@ async def member(
         for pair_insurer, pair_ref in pairs:
             filters = {"insurer": pair_insurer, "ref": pair_ref, **extra}
             memberships |= {k: [] for k in await _enrolled_keys(db, where, filters, h)}
-    return {
-        **h.header(),
-        "memberships": [
-            {"insurer": ins, "ref": r, "incidents": sorted(found, key=lambda a: str(a["incident"]))}
+    return Member(
+        as_known_on=h.known_on,
+        as_recorded_at=h.recorded_at,
+        memberships=[
+            Membership(
+                insurer=ins,
+                ref=r,
+                incidents=sorted(found, key=lambda a: a.incident),
+            )
             for (ins, r), found in sorted(memberships.items())
         ],
-    }
+    )
 
 
 _VIEWS: weakref.WeakKeyDictionary[Db, dict[tuple[Any, ...], IncidentView]] = weakref.WeakKeyDictionary()
@@ -114,7 +120,7 @@ async def _enrolled_keys(db: Db, where: str, filters: dict[str, Any], h: Horizon
 
 def _membership_answer(
     view: IncidentView, row: Sequence[Any], kept: dict[tuple[str, str], tuple[list[str], set[str]]] | None = None
-) -> dict[str, Any]:
+) -> MemberIncident:
     """One membership in one incident from a member-status row (`matched` last) followed by the ids of the
     facts at its `enrolled_pos` and `finding_pos`. `kept`: the per-(insurer, status) part, shared by a batch."""
     insurer_id, status = str(row[0]), str(row[9])
@@ -125,13 +131,9 @@ def _membership_answer(
             kept[(insurer_id, status)] = shared
     fields, reasons = shared
     because = reasons | {str(row[11])} | ({str(row[12])} if row[12] is not None else set())
-    return {
-        "incident": view.incident,
-        "status": status,
-        "fields": fields,
-        "implied": implied(fields),
-        "because": sorted(because),
-    }
+    return MemberIncident(
+        incident=view.incident, status=status, fields=fields, implied=implied(fields), because=sorted(because)
+    )
 
 
 def status_part(view: IncidentView, insurer_id: str, status: str) -> tuple[list[str], set[str]]:

@@ -159,3 +159,54 @@ def test_a_csv_cell_a_spreadsheet_would_run_is_written_as_text(story: Cli, write
 
     assert rows
     assert all(row[header.index("ref")] == "'" + formula for row in rows)
+
+
+def test_members_export_takes_the_common_csv_and_jsonl_options_as_the_spec_s_format(story: Cli):
+    args = ("members", "export", "--incident", INCIDENT, *KNOWN)
+
+    as_csv = exposure(story, *args, "--csv").stdout
+    as_jsonl = exposure(story, *args, "--jsonl").stdout
+
+    assert as_csv == exposure(story, *args).stdout == exposure(story, *args, "--format", "csv").stdout
+    assert as_jsonl == exposure(story, *args, "--format", "jsonl").stdout
+    assert len(as_jsonl.splitlines()) == len(as_csv.splitlines()) - 1 > 0
+
+
+def test_members_export_offers_no_single_json_document(story: Cli):
+    result = run(
+        "--store",
+        str(story.path),
+        "--key-file",
+        str(story.key_path),
+        "members",
+        "export",
+        "--incident",
+        INCIDENT,
+        "--json",
+    )
+
+    assert result.returncode == 2
+    assert "--json" in result.stderr
+
+
+def test_audit_log_jsonl_is_its_json_and_csv_has_one_row_per_fact(story: Cli):
+    lines_of_json = exposure(story, "audit", "log", "--json").stdout
+    facts = [json.loads(line) for line in lines_of_json.splitlines()]
+
+    header, *rows = csv_rows(story, "audit", "log")
+
+    assert exposure(story, "audit", "log", "--jsonl").stdout == lines_of_json
+    assert header == [
+        "position",
+        "id",
+        "kind",
+        "known_on",
+        "occurred_on",
+        "recorded_at",
+        "by",
+        "source",
+        "hash",
+        "late",
+    ]
+    assert [row[:3] for row in rows] == [[str(f["position"]), f["id"], f["kind"]] for f in facts]
+    assert [row[8] for row in rows] == [f["hash"] for f in facts]

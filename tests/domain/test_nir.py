@@ -181,3 +181,27 @@ def test_the_pseudonym_never_contains_the_nir(number):
 def test_pseudonymising_an_invalid_nir_raises():
     with pytest.raises(InvalidNIR):
         nir.pseudonymise(NIR_ALICE[:14], KEY_ONE)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    first_13=st.from_regex(r"\A[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{6}\Z"),
+    change=st.integers(min_value=1, max_value=96),
+)
+def test_pseudonymising_a_batch_in_one_pass_agrees_with_one_nir_at_a_time(first_13, change):
+    key = b"k" * 32
+    good = valid_nir(first_13)
+    wrong = first_13 + f"{(int(good[13:]) - 1 + change) % 97 + 1:02d}"
+    texts = [good, spaced(good), good.lower(), wrong, good[:-1], "", "x" * 15, "\uff11" * 15, 184017512345678]
+
+    batch = nir.pseudonymise_each(texts, key)
+
+    expected = []
+    for text in texts:
+        try:
+            expected.append(nir.pseudonymise(text, key) if isinstance(text, str) else None)
+        except InvalidNIR:
+            expected.append(None)
+    assert batch == expected
+    assert batch[0] is not None
+    assert batch[3] is None

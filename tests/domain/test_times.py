@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 
 from domain import times
@@ -185,9 +186,13 @@ async def test_a_fact_known_on_a_date_is_visible_from_the_start_of_that_day_in_p
     await append(store_path, opening(), informed)
 
     async with opened(store_path) as store:
-        day_before = await queries.summary(store.db, INCIDENT, await store.horizon("2024-01-31"))
-        last_utc_hour = await queries.summary(store.db, INCIDENT, await store.horizon("2024-01-31T22:59:59Z"))
-        first_paris_hour = await queries.summary(store.db, INCIDENT, await store.horizon("2024-01-31T23:00:00Z"))
+        day_before = msgspec.to_builtins(await queries.summary(store.db, INCIDENT, await store.horizon("2024-01-31")))
+        last_utc_hour = msgspec.to_builtins(
+            await queries.summary(store.db, INCIDENT, await store.horizon("2024-01-31T22:59:59Z"))
+        )
+        first_paris_hour = msgspec.to_builtins(
+            await queries.summary(store.db, INCIDENT, await store.horizon("2024-01-31T23:00:00Z"))
+        )
 
     assert day_before["as_known_on"] == "2024-01-31T22:59:59.999999Z"
     assert day_before["insurers"]["informed"] == []
@@ -204,8 +209,8 @@ async def test_on_the_spring_forward_day_a_date_means_its_23_hours(store_path):
     )
 
     async with opened(store_path) as store:
-        on_the_day = await queries.summary(store.db, INCIDENT, await store.horizon("2024-03-31"))
-        day_before = await queries.summary(store.db, INCIDENT, await store.horizon("2024-03-30"))
+        on_the_day = msgspec.to_builtins(await queries.summary(store.db, INCIDENT, await store.horizon("2024-03-31")))
+        day_before = msgspec.to_builtins(await queries.summary(store.db, INCIDENT, await store.horizon("2024-03-30")))
 
     assert on_the_day["as_known_on"] == "2024-03-31T21:59:59.999999Z"
     assert on_the_day["insurers"]["informed"] == ["early", "late"]

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from projections import queries
@@ -95,7 +96,7 @@ def append_one_at_a_time(path: str, writer: int, start: Any, results: Any) -> No
                 try:
                     await store.append([(f"fact {n}", item)])
                     if n % 10 == 0:
-                        await queries.summary(store.db, INCIDENT, await store.horizon())
+                        msgspec.to_builtins(await queries.summary(store.db, INCIDENT, await store.horizon()))
                 except Exception as problem:  # noqa: BLE001 - reported to the parent, which fails the test
                     problems.append(f"fact {n}: {problem!r}")
         return problems
@@ -128,13 +129,17 @@ async def answers(path: Path) -> dict[str, Any]:
     async with opened(path) as store:
         for x in HORIZONS:
             h = await store.horizon(x)
-            found[f"summary {x}"] = await queries.summary(store.db, INCIDENT, h)
+            found[f"summary {x}"] = msgspec.to_builtins(await queries.summary(store.db, INCIDENT, h))
             for insurer in await queries.known_insurers(store.db, h):
-                found[f"insurer {insurer} {x}"] = await queries.insurer(store.db, INCIDENT, insurer, h)
+                found[f"insurer {insurer} {x}"] = msgspec.to_builtins(
+                    await queries.insurer(store.db, INCIDENT, insurer, h)
+                )
             async with store.db.execute("SELECT DISTINCT insurer, ref FROM member_versions ORDER BY 1, 2") as c:
                 members = [(str(a), str(b)) for a, b in await c.fetchall()]
             for insurer, ref in members:
-                found[f"member {insurer} {ref} {x}"] = await queries.member(store.db, h, insurer_id=insurer, ref=ref)
+                found[f"member {insurer} {ref} {x}"] = msgspec.to_builtins(
+                    await queries.member(store.db, h, insurer_id=insurer, ref=ref)
+                )
     return found
 
 

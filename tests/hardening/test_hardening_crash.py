@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from projections import projector, queries
@@ -179,9 +180,11 @@ async def answers(store: Path) -> dict[str, Any]:
     async with opened(store) as opened_store:
         for x in ("2024-01-31", "2024-02-02", "2024-12-31"):
             h = await opened_store.horizon(x)
-            found[f"summary {x}"] = await queries.summary(opened_store.db, INCIDENT, h)
+            found[f"summary {x}"] = msgspec.to_builtins(await queries.summary(opened_store.db, INCIDENT, h))
             for insurer in await queries.known_insurers(opened_store.db, h):
-                found[f"{insurer} {x}"] = await queries.insurer(opened_store.db, INCIDENT, insurer, h)
+                found[f"{insurer} {x}"] = msgspec.to_builtins(
+                    await queries.insurer(opened_store.db, INCIDENT, insurer, h)
+                )
     return found
 
 

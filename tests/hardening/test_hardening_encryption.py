@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from cli.commands import demo
@@ -283,11 +284,15 @@ async def everything(path: Path) -> dict[str, Any]:
         for day in (*demo.DATES, "2024-12-31"):
             h = await store.horizon(day)
             for incident in incidents:
-                found[f"summary {incident} {day}"] = await queries.summary(store.db, incident, h)
+                found[f"summary {incident} {day}"] = msgspec.to_builtins(await queries.summary(store.db, incident, h))
                 for insurer in await queries.known_insurers(store.db, h):
-                    found[f"insurer {incident} {insurer} {day}"] = await queries.insurer(store.db, incident, insurer, h)
+                    found[f"insurer {incident} {insurer} {day}"] = msgspec.to_builtins(
+                        await queries.insurer(store.db, incident, insurer, h)
+                    )
             for insurer, ref in members:
-                found[f"member {insurer} {ref} {day}"] = await queries.member(store.db, h, insurer_id=insurer, ref=ref)
+                found[f"member {insurer} {ref} {day}"] = msgspec.to_builtins(
+                    await queries.member(store.db, h, insurer_id=insurer, ref=ref)
+                )
     return found
 
 

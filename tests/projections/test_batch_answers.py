@@ -33,7 +33,7 @@ def as_json(answers: list[batch.Answer]) -> list[dict[str, object]]:
 
 
 async def one_by_one(db, h, pseudonyms):
-    return [await queries.member(db, h, nir_pseudonym=p) for p in pseudonyms]
+    return [msgspec.to_builtins(await queries.member(db, h, nir_pseudonym=p)) for p in pseudonyms]
 
 
 async def test_a_batch_answers_each_nir_as_a_single_lookup_at_every_date(store_path):
@@ -155,9 +155,11 @@ async def test_the_services_batch_answers_as_member_lookups_with_the_exports_not
             assert answers[-1] is None
             for lookup, got in zip(asked, answers, strict=False):
                 if lookup.nir is not None:
-                    one = await queries.member(store.db, h, nir_pseudonym=lookup.nir)
+                    one = msgspec.to_builtins(await queries.member(store.db, h, nir_pseudonym=lookup.nir))
                 else:
-                    one = await queries.member(store.db, h, insurer_id=lookup.insurer, ref=lookup.ref)
+                    one = msgspec.to_builtins(
+                        await queries.member(store.db, h, insurer_id=lookup.insurer, ref=lookup.ref)
+                    )
                     if insurer is not None and lookup.insurer != insurer:
                         one = {"memberships": []}
                 if moments and not any(m["incidents"] for m in one["memberships"]):

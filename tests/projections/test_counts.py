@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from typing import Any
 
+import msgspec
 import pytest
 
 from domain.obligations import DEFAULT_RULE, rule
@@ -151,8 +152,8 @@ async def test_cold_and_warm_summaries_equal_a_count_of_every_row_at_every_date(
             await store.db.execute("DELETE FROM count_cache")
             await store.db.commit()
 
-            cold = await queries.summary(store.db, INCIDENT, h)
-            warm = await queries.summary(store.db, INCIDENT, h)
+            cold = msgspec.to_builtins(await queries.summary(store.db, INCIDENT, h))
+            warm = msgspec.to_builtins(await queries.summary(store.db, INCIDENT, h))
             expected = counted(await every_row(store.db, view, h))
 
             if cold.get("known") is False:  # asked before the incident was known: no counts to compare
@@ -206,7 +207,7 @@ async def test_diff_counts_equal_a_comparison_of_every_row(store_path):
                 elif a and b and old.exposed_fields(key[0]) != new.exposed_fields(key[0]):
                     expected["fields_changed"] += 1
 
-            found = await history.diff(store.db, INCIDENT, before, after)
+            found = msgspec.to_builtins(await history.diff(store.db, INCIDENT, before, after))
 
             assert found["members"] == {k: expected[k] for k in history.MEMBER_CHANGES}, (start, end)
             assert json.dumps(found)  # plain data
@@ -231,9 +232,9 @@ async def test_obligations_from_the_counts_equal_obligations_from_every_row(stor
         for day in DATES:
             h = await store.horizon(day)
             monkeypatch.setattr(notices, "_notice_counts_from_counts", counted)
-            fast = await history.obligations(store.db, INCIDENT, h, rule(DEFAULT_RULE))
+            fast = msgspec.to_builtins(await history.obligations(store.db, INCIDENT, h, rule(DEFAULT_RULE)))
             monkeypatch.setattr(notices, "_notice_counts_from_counts", every_member)
-            slow = await history.obligations(store.db, INCIDENT, h, rule(DEFAULT_RULE))
+            slow = msgspec.to_builtins(await history.obligations(store.db, INCIDENT, h, rule(DEFAULT_RULE)))
 
             assert fast == slow, day
 

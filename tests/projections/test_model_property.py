@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -310,7 +311,7 @@ async def compare(template: Path, folder: Path, batches: list[list[dict[str, Any
             where = f"as known on {point.as_known_on}, as recorded at {y and iso_utc(y)}"
             for attack in opened:
                 incident = attack["incident"]
-                real = await queries.summary(store.db, incident, h)
+                real = msgspec.to_builtins(await queries.summary(store.db, incident, h))
                 for header in ("as_known_on", "as_recorded_at"):
                     real.pop(header, None)
                 assert real == model.summary(incident, x, y), f"summary of {incident} {where}"
@@ -318,7 +319,9 @@ async def compare(template: Path, folder: Path, batches: list[list[dict[str, Any
                     event("a person affected at two insurers")
             visible = [a["incident"] for a in opened if a["known_on"] <= x and (y is None or a["recorded_at"] <= y)]
             for insurer, ref in enrolled:
-                answer = real_memberships(await queries.member(store.db, h, insurer_id=insurer, ref=ref))
+                answer = real_memberships(
+                    msgspec.to_builtins(await queries.member(store.db, h, insurer_id=insurer, ref=ref))
+                )
                 for incident in visible:
                     expected = (
                         model.member_status(incident, insurer, ref, x, y),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
+
 from domain import nir as nir_rules
 from projections import queries
 from tests.support import (
@@ -120,7 +122,9 @@ async def test_no_raw_nir_is_in_the_write_ahead_log_of_an_open_store(store_path)
             )
         )
         h = await store.horizon()
-        found = await queries.member(store.db, h, nir_pseudonym=nir_rules.pseudonymise(NIR_CORSE, store.keys.nir_key))
+        found = msgspec.to_builtins(
+            await queries.member(store.db, h, nir_pseudonym=nir_rules.pseudonymise(NIR_CORSE, store.keys.nir_key))
+        )
         files = {path.name for path in store_path.parent.iterdir()}
 
         assert [(m["insurer"], m["ref"]) for m in found["memberships"]] == [("mh", "m2")]

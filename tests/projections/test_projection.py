@@ -16,6 +16,7 @@ import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 
@@ -149,11 +150,15 @@ async def every_answer(store) -> dict[str, Any]:
     answers: dict[str, Any] = {}
     for day in DATES:
         h = await store.horizon(day)
-        answers[f"summary {day}"] = await queries.summary(store.db, INCIDENT, h)
+        answers[f"summary {day}"] = msgspec.to_builtins(await queries.summary(store.db, INCIDENT, h))
         for insurer in ("mh", "lmg"):
-            answers[f"insurer {insurer} {day}"] = await queries.insurer(store.db, INCIDENT, insurer, h)
+            answers[f"insurer {insurer} {day}"] = msgspec.to_builtins(
+                await queries.insurer(store.db, INCIDENT, insurer, h)
+            )
         for ref in ("m0", "m5", "m12"):
-            answers[f"member {ref} {day}"] = await queries.member(store.db, h, insurer_id="mh", ref=ref)
+            answers[f"member {ref} {day}"] = msgspec.to_builtins(
+                await queries.member(store.db, h, insurer_id="mh", ref=ref)
+            )
         answers[f"export {day}"] = [row async for row in queries.affected_members(store.db, INCIDENT, h)]
     return json.loads(json.dumps(answers))
 
@@ -327,8 +332,12 @@ async def test_a_second_store_on_the_same_file_sees_the_first_ones_appends(store
             [("", fact("field-ruled-in", incident=INCIDENT, insurer="mh", categories=["nir"], known_on="2024-02-01"))]
         )
 
-        seen_by_second = await queries.summary(second.db, INCIDENT, await second.horizon("2024-02-01"))
-        seen_by_first = await queries.summary(first.db, INCIDENT, await first.horizon("2024-02-01"))
+        seen_by_second = msgspec.to_builtins(
+            await queries.summary(second.db, INCIDENT, await second.horizon("2024-02-01"))
+        )
+        seen_by_first = msgspec.to_builtins(
+            await queries.summary(first.db, INCIDENT, await first.horizon("2024-02-01"))
+        )
 
     assert seen_by_second == seen_by_first
     assert seen_by_second["insurers"]["affected"] == ["mh"]
@@ -385,8 +394,10 @@ async def test_a_roster_appended_while_another_store_answers_is_never_half_seen(
             )
         )
 
-        racing = await queries.summary(reader.db, INCIDENT, await queries.horizon(reader.db, datetime.now(UTC), None))
-        settled = await queries.summary(reader.db, INCIDENT, await reader.horizon())
+        racing = msgspec.to_builtins(
+            await queries.summary(reader.db, INCIDENT, await queries.horizon(reader.db, datetime.now(UTC), None))
+        )
+        settled = msgspec.to_builtins(await queries.summary(reader.db, INCIDENT, await reader.horizon()))
 
     assert racing["members"]["presumed"] in (0, 2)  # before or after the roster, never between
     assert settled["members"]["presumed"] == 2
@@ -423,7 +434,7 @@ async def test_writers_in_several_processes_append_every_fact_once_in_a_dense_or
     assert [w.returncode for w in writers] == [0, 0, 0], errors
     async with opened(store_path) as store:
         recorded = list(store.facts())
-        summary = await queries.summary(store.db, INCIDENT, await store.horizon("2024-02-01"))
+        summary = msgspec.to_builtins(await queries.summary(store.db, INCIDENT, await store.horizon("2024-02-01")))
     assert [r.position for r in recorded] == list(range(1, 47))
     assert len({r.fact.id for r in recorded}) == 46
     assert all(a.timestamp < b.timestamp for a, b in itertools.pairwise(recorded))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
 from domain import nir
@@ -23,19 +24,23 @@ ALMERYS = "almerys-2024-02"
 
 async def summary_on(path, day, recorded=None, incident=INCIDENT) -> dict[str, Any]:
     async with opened(path) as store:
-        return await queries.summary(store.db, incident, await store.horizon(day, recorded))
+        return msgspec.to_builtins(await queries.summary(store.db, incident, await store.horizon(day, recorded)))
 
 
 async def insurer_on(path, insurer, day, recorded=None) -> dict[str, Any]:
     async with opened(path) as store:
-        return await queries.insurer(store.db, INCIDENT, insurer, await store.horizon(day, recorded))
+        return msgspec.to_builtins(
+            await queries.insurer(store.db, INCIDENT, insurer, await store.horizon(day, recorded))
+        )
 
 
 async def member_on(path, day, *, insurer=None, ref=None, nir_text=None, recorded=None) -> dict[str, Any]:
     async with opened(path) as store:
         h = await store.horizon(day, recorded)
         pseudonym = nir.pseudonymise(nir_text, store.keys.nir_key) if nir_text else None
-        return await queries.member(store.db, h, insurer_id=insurer, ref=ref, nir_pseudonym=pseudonym)
+        return msgspec.to_builtins(
+            await queries.member(store.db, h, insurer_id=insurer, ref=ref, nir_pseudonym=pseudonym)
+        )
 
 
 async def affected_on(path, day, insurer=None) -> list[dict[str, Any]]:

@@ -47,6 +47,8 @@ def test_the_quick_service_benchmark_measures_every_figure(tmp_path: Path) -> No
         "single_16",
         "single_64",
         "batch_1000_x4",
+        "all_single_16",
+        "all_batch_1000_x4",
         "thread_single_16",
         "thread_batch_1000_x4",
     }
@@ -55,3 +57,4 @@ def test_the_quick_service_benchmark_measures_every_figure(tmp_path: Path) -> No
         assert figures["errors"] == 0, name
         assert 0 < figures["p50_ms"] <= figures["p99_ms"], name
     assert phases["batch_1000_x4"]["nirs_per_s"] > 0
+    assert phases["all_batch_1000_x4"]["nirs_per_s"] > 0  # the all-insurer token, measured beside the scoped one
