@@ -6,15 +6,11 @@ import contextlib
 import itertools
 import json
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from domain.errors import AuditFailure
 from projections import queries
 from projections.db import Db
-
-if TYPE_CHECKING:  # signing loads cryptography: only `audit verify --trusted-key` needs it
-    pass
-
 
 MEMBER_COLUMNS: Final = (
     "insurer",
