@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Any, Final, NamedTuple, cast
 from uuid import UUID, uuid5
 
 import msgspec
@@ -28,7 +28,7 @@ from domain import facts as fact_codec
 from domain.errors import ConcurrentAppend
 from domain.facts import TOPIC_PREFIX, AnyFact, Fact, kind_of
 from domain.times import next_recorded_at
-from ledger.compression import DEFLATE_ABOVE, deflate, inflate
+from ledger.compression import DEFLATE_ABOVE, deflate, deflate_rest, inflate
 
 JUST_STORED_BYTES: Final = 48 * 1024 * 1024
 """The canonical JSON of the large facts this process encoded last, kept for its projections."""
@@ -84,17 +84,32 @@ class JustStored:
         return self.kept.get(state) if self.kept else None
 
 
+class Started(NamedTuple):
+    """The start of a fact's JSON (`prefix`) deflated ahead (`ledger.compression.deflate_start`)."""
+
+    prefix: bytes
+    deflated: bytes
+    adler: int
+
+
 class FactMapper(Mapper[UUID]):
     """Maps `Recorded` facts to stored events and back with msgspec."""
 
     just_stored: JustStored | None = None
+    started: dict[str, Started]
+    """Facts about to be stored whose start a check worker deflated, by fact id: used when the
+    fact's JSON does start with that prefix (else the JSON is deflated whole)."""
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         if not isinstance(domain_event, Recorded):
             raise TypeError(f"the ledger stores Recorded facts, not {type(domain_event).__name__}")
         plain = state = fact_codec.encode(domain_event.fact)
         if self.compressor:
-            state = self.compressor.compress(state)
+            begun = self.started.get(domain_event.fact.id) if self.started else None
+            if begun is not None and len(plain) > DEFLATE_ABOVE and plain.startswith(begun.prefix):
+                state = deflate_rest(begun.deflated, begun.adler, plain[len(begun.prefix) :])
+            else:
+                state = self.compressor.compress(state)
         if self.cipher:
             state = self.cipher.encrypt(state)
         if self.just_stored is not None:
@@ -138,7 +153,13 @@ class Ledger(Application[UUID]):
             compressor=self.factory.compressor(),
         )
         mapper.just_stored = JustStored()
+        mapper.started = {}
         return mapper
+
+    def deflated_ahead(self) -> dict[str, Started]:
+        """Where a caller leaves the starts of facts deflated ahead, by fact id, for their
+        append (`FactMapper.started`); the caller empties it after the append."""
+        return cast(FactMapper, self.mapper).started
 
     def notifications(
         self, start: int, limit: int, stop: int | None = None, topics: Sequence[str] = ()

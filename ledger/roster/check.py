@@ -70,8 +70,11 @@ def check_all(
     repeats: Repeats,
     *,
     beside: bool = False,
+    head: bytes = b"",
 ) -> tuple[int, int]:
-    """Pass 1: validate every row into the spool. Returns (rows, batches).
+    """Pass 1: validate every row into the spool. Returns (rows, batches). With `head` (the
+    start of the facts' JSON before their members), each batch's members are deflated after it
+    (`Batch.deflated`).
 
     A large file is checked by worker processes, and so is every file when `beside` (the
     main process projects earlier rosters meanwhile, or will: the check leaves it the core)."""
@@ -81,7 +84,7 @@ def check_all(
     ranges = _plan(file, batch_size, TASK_BATCHES if big else 1)
     parallel = (big or beside) and ranges is not None and can_fork()
     if ranges is not None:
-        tasks = [(file, key, shape, start, end, line, batch_size) for start, end, line in ranges]
+        tasks = [(file, key, shape, start, end, line, batch_size, head) for start, end, line in ranges]
         results = checked_in_order(WORKER_POOL.get(), tasks) if parallel else (check_range(task) for task in tasks)
         with contextlib.closing(results):
             for encoded in results:
@@ -93,7 +96,7 @@ def check_all(
                     raise InvalidFact(checked.fatal)
     else:
         for lines, rows, same in roster_chunks(file, batch_size, shape):
-            batch = check_batch(key, lines, rows, same)
+            batch = check_batch(key, lines, rows, same, head)
             repeats.add(batch)
             rows_seen, batches = spool_batch(batch, spool, problems, rows_seen, batches, progress)
     if problems:

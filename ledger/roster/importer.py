@@ -14,9 +14,11 @@ from typing import Any, Final, cast
 
 import msgspec
 
+from domain import facts as fact_codec
 from domain import times
-from domain.facts import Member
+from domain.facts import Fact, Member
 from domain.parse import Context, Parsed, enrolment
+from ledger.application import Started
 from ledger.roster.check import check_all
 from ledger.roster.csv_layout import Layout, read_layout
 from ledger.roster.rows import REF_BYTES, Batch, Repeats, members_decoder
@@ -33,6 +35,7 @@ before the next import projects them beside its check pass. Fewer, larger catch-
 one after an append re-reads the pages it touches (the append, on another connection,
 empties the read side's page cache), and on a SQLCipher file each page read is decrypted
 and authenticated, each page written at a commit encrypted."""
+MEMBERS_KEY: Final = b'"members":'
 APPEND_MEMBERS: Final = 40_000
 """Batches are appended a few at a time, up to this many members per transaction (one fact each)."""
 
@@ -76,15 +79,25 @@ class Ready:
     rows: int
     batches: int
     repeated: int
+    head: bytes = b""
+    """`fact_head` of the roster's facts, which its spooled batches were deflated after."""
 
 
-def prepare(store: Store, insurer: str, file: str, opts: Options) -> tuple[Context, Layout]:
-    """What is checked before the rows: the known_on, the fact's keys, the header."""
+def prepare(store: Store, insurer: str, file: str, opts: Options) -> tuple[Context, Layout, bytes]:
+    """What is checked before the rows: the known_on, the fact's keys, the header; and the
+    start of the facts' JSON before their members (`fact_head`)."""
     if opts.known_on is not None:
         times.parse_instant(opts.known_on, "--known-on", store.tz)
     ctx = store.context(opts.by)
-    enrolment(insurer, (), "check", ctx, opts.known_on, source=opts.source, note=opts.note)  # reject bad keys early
-    return ctx, read_layout(file, opts.renames)
+    empty = enrolment(insurer, (), "check", ctx, opts.known_on, source=opts.source, note=opts.note)  # bad keys
+    return ctx, read_layout(file, opts.renames), fact_head(empty.fact)
+
+
+def fact_head(fact: Fact) -> bytes:
+    """The canonical JSON of a roster fact up to its member list (`{"kind":..,"insurer":..,"members":`),
+    which the check workers deflate with the members (`ledger.compression.deflate_start`)."""
+    empty = fact_codec.encode(fact)
+    return empty[: empty.index(MEMBERS_KEY) + len(MEMBERS_KEY)]
 
 
 def new_spool(store: Store) -> Spool:
@@ -119,20 +132,22 @@ async def import_roster(
     """
     opts = options or Options(known_on=known_on)
     say: Warn = warn or _quiet
-    ctx, shape = prepare(store, insurer, file, opts)
+    ctx, shape, head = prepare(store, insurer, file, opts)
     if shape.ignored:
         say("ignored_columns", columns=shape.ignored)
     repeats = Repeats()
     spool = new_spool(store)
     async with _projected_aside() as aside:
         with spool.file:
-            check = functools.partial(check_all, file, ctx.nir_key, batch_size, spool, progress, shape, repeats)
+            check = functools.partial(
+                check_all, file, ctx.nir_key, batch_size, spool, progress, shape, repeats, head=head
+            )
             behind = await store.members_behind()
             if behind >= BESIDE_FACTS or (behind and catch_up):
                 total, batches = await _beside_catch_up(store, functools.partial(check, beside=True), aside)
             else:  # in a row of rosters (`catch_up=False`), the workers check even small files
                 total, batches = check(beside=not catch_up)
-            ready = Ready(insurer, opts, ctx, shape, spool, total, batches, repeats.count())
+            ready = Ready(insurer, opts, ctx, shape, spool, total, batches, repeats.count(), head)
             result = await append_ready(store, ready, progress, say)
     if catch_up:
         await store.catch_up()
@@ -152,6 +167,7 @@ async def append_ready(store: Store, ready: Ready, progress: Progress | None, sa
     group: list[Parsed] = []
     labels: list[str] = []
     size = 0
+    started = store.ledger.deflated_ahead()  # the workers' deflate of each fact's start, by fact id
     for batch in spooled(spool):
         count = len(batch.refs) // REF_BYTES  # one hash per member of the batch
         done += batch.last_line - batch.first_line + 1
@@ -162,14 +178,22 @@ async def append_ready(store: Store, ready: Ready, progress: Progress | None, sa
             )
             labels.append(f"lines {batch.first_line}-{batch.last_line}")
             size += count
+            if batch.deflated and ready.head:
+                started[fact_id] = Started(ready.head + batch.members, batch.deflated, batch.adler)
         if size >= APPEND_MEMBERS:
-            result = await store.append_parsed(group, labels)
+            try:
+                result = await store.append_parsed(group, labels)
+            finally:
+                started.clear()
             appended, unchanged = appended + len(result.appended), unchanged + len(result.unchanged)
             group, labels, size = [], [], 0
             if progress is not None:
                 progress("append", done, ready.rows)
     if group:
-        result = await store.append_parsed(group, labels)
+        try:
+            result = await store.append_parsed(group, labels)
+        finally:
+            started.clear()
         appended, unchanged = appended + len(result.appended), unchanged + len(result.unchanged)
     if progress is not None:
         progress("append", done, ready.rows)

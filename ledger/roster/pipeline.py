@@ -42,12 +42,13 @@ def _quiet(kind: str, **values: Any) -> None:
 
 def _check(store: Store, insurer: str, file: str, opts: Options, batch_size: int, progress: Progress | None) -> Ready:
     """Pass 1 of one file, in the check thread: its spool is the caller's to close."""
-    ctx, shape = prepare(store, insurer, file, opts)
+    ctx, shape, head = prepare(store, insurer, file, opts)
     spool = new_spool(store)
     try:
         repeats = Repeats()
-        rows, batches = check_all(file, ctx.nir_key, batch_size, spool, progress, shape, repeats, beside=True)
-        return Ready(insurer, opts, ctx, shape, spool, rows, batches, repeats.count())
+        key = ctx.nir_key
+        rows, batches = check_all(file, key, batch_size, spool, progress, shape, repeats, beside=True, head=head)
+        return Ready(insurer, opts, ctx, shape, spool, rows, batches, repeats.count(), head)
     except BaseException:
         spool.file.close()
         raise

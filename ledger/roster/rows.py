@@ -16,6 +16,7 @@ from domain.errors import LedgerError
 from domain.facts import Member
 from domain.nir import pseudonymiser
 from domain.parse import roster_member
+from ledger.compression import deflate_start
 from ledger.roster.csv_layout import COLUMNS, MAX_FIELD, Layout
 
 members_encoder = msgspec.json.Encoder()
@@ -43,6 +44,10 @@ class Batch(msgspec.Struct, array_like=True):
     bucket_sizes: bytes = b""
     """How many of `refs` fall in each of the 256 buckets (uint32 each): the worker sorts
     them so that the main process adds a batch in 256 slices, not one hash at a time."""
+    deflated: bytes = b""
+    adler: int = 0
+    """The start of the batch's fact, its head and `members`, deflated by the worker
+    (`ledger.compression.deflate_start`): the append deflates only the keys after them."""
 
 
 class Checked(msgspec.Struct, array_like=True):
@@ -52,8 +57,9 @@ class Checked(msgspec.Struct, array_like=True):
     fatal: str | None = None
 
 
-def check_batch(key: bytes, lines: Sequence[int], rows: list[list[str]], shape: Layout) -> Batch:
-    """Validate and encode one batch (runs in a worker process for large files)."""
+def check_batch(key: bytes, lines: Sequence[int], rows: list[list[str]], shape: Layout, head: bytes = b"") -> Batch:
+    """Validate and encode one batch (runs in a worker process for large files); with `head`,
+    deflate the start of its fact (`Batch.deflated`)."""
     pseudo = pseudonymiser(key)
     members: dict[str, Member] = {}
     problems: list[str] = []
@@ -89,8 +95,18 @@ def check_batch(key: bytes, lines: Sequence[int], rows: list[list[str]], shape: 
     for value in hashes:
         sizes[value & 255] += 1
     refs = array("q", hashes).tobytes()
+    deflated, adler = deflate_start(head, encoded) if head and members and not problems else (b"", 0)
     return Batch(
-        lines[0], lines[-1], digest.hexdigest(), encoded, problems, valid - len(members), refs, sizes.tobytes()
+        lines[0],
+        lines[-1],
+        digest.hexdigest(),
+        encoded,
+        problems,
+        valid - len(members),
+        refs,
+        sizes.tobytes(),
+        deflated,
+        adler,
     )
 
 
@@ -98,10 +114,11 @@ checked_encoder = msgspec.msgpack.Encoder()
 checked_decoder = msgspec.msgpack.Decoder(Checked)
 
 
-def check_range(task: tuple[str, bytes, Layout, int, int, int, int]) -> bytes:
+def check_range(task: tuple[str, bytes, Layout, int, int, int, int, bytes]) -> bytes:
     """Worker: read bytes [start, end) of the file (whole lines, no quotes), check them in
-    batches of `batch_size` rows whose first line is `first_line`; an encoded `Checked`."""
-    file, key, shape, start, end, first_line, batch_size = task
+    batches of `batch_size` rows whose first line is `first_line` (deflated after `head`, if
+    any); an encoded `Checked`."""
+    file, key, shape, start, end, first_line, batch_size, head = task
     csv.field_size_limit(MAX_FIELD)
     with Path(file).open("rb") as handle:
         handle.seek(start)
@@ -119,13 +136,13 @@ def check_range(task: tuple[str, bytes, Layout, int, int, int, int]) -> bytes:
         for row in reader:
             rows.append(row)
             if len(rows) >= batch_size:
-                batches.append(check_batch(key, range(line, line + len(rows)), rows, shape))
+                batches.append(check_batch(key, range(line, line + len(rows)), rows, shape, head))
                 line += len(rows)
                 rows = []
     except csv.Error as problem:
         return checked_encoder.encode(Checked(batches, f"line {first_line + reader.line_num - 1}: {problem}"))
     if rows:
-        batches.append(check_batch(key, range(line, line + len(rows)), rows, shape))
+        batches.append(check_batch(key, range(line, line + len(rows)), rows, shape, head))
     return checked_encoder.encode(Checked(batches))
 
 

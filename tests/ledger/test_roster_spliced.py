@@ -1,20 +1,24 @@
 """A roster's facts are written from the members JSON of the check workers, spliced into the
-fact as it is (`ledger.roster.importer._spliced`), and the projections read back the JSON
-this process just encoded (`ledger.application.JustStored`). The stored facts must be the
+fact as it is (`ledger.roster.importer._spliced`), and deflated from the start the workers
+deflated (`ledger.compression.deflate_start`); the projections read back the JSON this
+process just encoded (`ledger.application.JustStored`). The stored facts must be the
 canonical JSON of the facts they hold, byte for byte what decoding and encoding again gives,
 and bytes edited in the store must be read as they are."""
 
 from __future__ import annotations
 
+import os
+import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from domain import facts as fact_codec
-from domain.facts import MembersEnrolled
+from domain.facts import Member, MembersEnrolled
 from ledger import roster
-from ledger.application import FactMapper
-from ledger.compression import inflate
+from ledger.application import LEDGER_ID, FactMapper, Recorded, Started
+from ledger.compression import deflate_rest, deflate_start, inflate
 from projections.projector import ENROLLED_TOPIC
 from tests.support import opened, valid_nir
 
@@ -56,6 +60,8 @@ async def test_the_stored_roster_facts_are_the_canonical_json_of_their_members(s
         held: list[str] = []
         for note in notes:
             plain = store.ledger.plain(note.state)
+            assert zlib.decompress(note.state) == plain  # any zlib reader inflates it
+            assert note.state != zlib.compress(plain, 1)  # made from the workers' start, not deflated whole
             fact = fact_codec.decode(plain)
             assert isinstance(fact, MembersEnrolled)
             assert fact_codec.encode(fact) == plain  # canonical: what the decoded fact encodes to
@@ -85,3 +91,38 @@ async def test_the_json_kept_for_the_projections_is_that_of_the_stored_bytes_and
         assert edited not in just.kept
         with pytest.raises(ValueError, match="damaged deflated fact"):
             ledger.plain(edited)
+
+
+@pytest.mark.parametrize("size", [0, 1, 4_000, 70_000, 400_000])
+def test_a_stream_started_ahead_and_finished_later_inflates_to_the_whole_json(size):
+    head, body, rest = b'{"kind":"members-enrolled","members":', os.urandom(size // 2).hex().encode(), b',"id":"x"}'
+    start, adler = deflate_start(head, body)
+    stored = deflate_rest(start, adler, rest)
+    assert zlib.decompress(stored) == head + body + rest
+    assert inflate(stored) == head + body + rest
+    assert len(stored) <= len(zlib.compress(head + body + rest, 1)) + 16  # the same ratio, give or take a block
+
+
+async def test_a_start_deflated_ahead_is_used_only_for_the_json_it_starts(store_path):
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    members = tuple(Member(ref=f"r-{n:05d}", contract="C-01") for n in range(1_000))
+    fact = MembersEnrolled(id="f-1", known_on=now, occurred_on=now, recorded_at=now, insurer="ins-a", members=members)
+    plain = fact_codec.encode(fact)
+    split = plain.index(b',"id":')
+    async with opened(store_path) as store:
+        mapper, started = store.ledger.mapper, store.ledger.deflated_ahead()
+
+        event = Recorded(originator_id=LEDGER_ID, originator_version=1, timestamp=now, fact=fact)
+
+        def stored() -> bytes:
+            return bytes(mapper.to_stored_event(event).state)
+
+        other = plain[:split].replace(b"ins-a", b"ins-b")  # the start of another roster's fact
+        started["f-1"] = Started(other, *deflate_start(other[:30], other[30:]))
+        assert stored() == zlib.compress(plain, 1)  # deflated whole
+
+        started["f-1"] = Started(plain[:split], *deflate_start(plain[:30], plain[30:split]))
+        state = stored()
+        assert state != zlib.compress(plain, 1)
+        assert inflate(state) == plain
+        started.clear()
