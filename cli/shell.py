@@ -285,13 +285,11 @@ def emit_json_line(data: object) -> None:
 
 
 def _struct_value(value: object) -> object:
-    """A Struct's JSON value (`msgspec.to_builtins`: its fields in declaration order, an `UNSET`
-    field no key); anything else is not JSON."""
+    """What `json` cannot encode itself: a Struct's JSON value (`msgspec.to_builtins`: its fields
+    in declaration order, an `UNSET` field no key); msgspec's TypeError for anything else."""
     import msgspec  # noqa: PLC0415 - start-up time: see cli/lazy.py
 
-    if isinstance(value, msgspec.Struct):
-        return msgspec.to_builtins(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
+    return msgspec.to_builtins(value)
 
 
 def rules_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

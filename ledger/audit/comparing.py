@@ -107,15 +107,12 @@ def check_same(what: str, stored: Any, replayed: Any) -> None:
         return
     difference = _first_difference(stored, replayed)
     if difference is not None:
-        path, a, b = difference
+        path, struct_a, struct_b = difference
+        a, b = msgspec.to_builtins(struct_a, enc_hook=str), msgspec.to_builtins(struct_b, enc_hook=str)
         at = f" at {path}" if path else ""
-        shown_a, shown_b = json.dumps(a, default=_json), json.dumps(b, default=_json)
-        raise AuditFailure(f"replay differs: {what}{at}: stored {shown_a}, replayed {shown_b}")
-
-
-def _json(value: Any) -> Any:
-    """A Struct as its JSON value; anything else as text."""
-    return msgspec.to_builtins(value) if isinstance(value, msgspec.Struct) else str(value)
+        raise AuditFailure(
+            f"replay differs: {what}{at}: stored {json.dumps(a, default=str)}, replayed {json.dumps(b, default=str)}"
+        )
 
 
 def _keyed(value: Any) -> dict[Any, Any] | None:
