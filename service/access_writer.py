@@ -20,7 +20,7 @@ from typing import Final
 
 import msgspec
 
-from projections.db import Db
+from projections.db import LOCK_SPACE, PostgresDb, lock_key, postgres_sql
 from service.access_log import GENESIS, Access, block_seal, has_legacy
 from service.storage import LEGACY_TABLE, LOG_TABLE
 
@@ -50,11 +50,6 @@ def sealed(last: tuple[int, str] | None, accesses: Sequence[Access]) -> list[Blo
 
 def _last(row: Sequence[object] | None) -> tuple[int, str] | None:
     return (int(str(row[0])), str(row[1])) if row else None
-
-
-async def _read_last(db: Db, sql: str) -> tuple[int, str] | None:
-    async with db.execute(sql) as cursor:
-        return _last(await cursor.fetchone())
 
 
 class SqliteAppender:
@@ -93,26 +88,27 @@ class SqliteAppender:
 
 
 class PostgresAppender:
-    """The same append on PostgreSQL, on the service database's connection."""
+    """The same append on PostgreSQL, on the service database's connection, in two round trips
+    (psycopg's pipeline mode): BEGIN, the advisory lock and the read of the last block; then
+    the blocks (one row per request) and COMMIT."""
 
-    def __init__(self, db: Db) -> None:
+    def __init__(self, db: PostgresDb) -> None:
         self.db = db
         self._legacy: bool | None = None
 
     async def __call__(self, accesses: Sequence[Access]) -> None:
-        db = self.db
         if self._legacy is None:
-            self._legacy = await has_legacy(db)
-        await db.begin(LOG_TABLE)
-        try:
-            last = await _read_last(db, _LAST)
+            self._legacy = await has_legacy(self.db)
+        conn = self.db.conn
+        async with conn.pipeline(), conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE, lock_key(LOG_TABLE)))
+            cursor = await conn.execute(postgres_sql(_LAST))
+            last = _last(await cursor.fetchone())
             if last is None and self._legacy:
-                last = await _read_last(db, _LAST_LEGACY)
-            await db.executemany(_INSERT, sealed(last, accesses))
-            await db.commit()
-        except BaseException:
-            await db.rollback()
-            raise
+                cursor = await conn.execute(postgres_sql(_LAST_LEGACY))
+                last = _last(await cursor.fetchone())
+            async with conn.cursor() as inserting:
+                await inserting.executemany(postgres_sql(_INSERT), sealed(last, accesses))
 
 
 class Writer:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgspec
 
@@ -32,7 +32,7 @@ from ledger import replicas
 from ledger.store import Store
 from projections import lookups as member_lookups
 from projections import queries
-from projections.db import Db, SqliteDb
+from projections.db import Db, PostgresDb, SqliteDb
 from projections.lookups import Moment
 from projections.queries import Horizon
 from service import access_writer, storage, tokens
@@ -133,7 +133,8 @@ class Service:
             self.appender = access_writer.SqliteAppender(storage.service_path(store.path))
             self.writer = access_writer.Writer(self.appender, self.service_lock)
         else:
-            self.writer = access_writer.Writer(access_writer.PostgresAppender(self.service_db), self.service_lock)
+            appender = access_writer.PostgresAppender(cast(PostgresDb, self.service_db))  # a URL store's: PostgreSQL
+            self.writer = access_writer.Writer(appender, self.service_lock)
         self.writer.start()
         await self._refresh_tokens()
         await self._catch_up()
