@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Final, NamedTuple
 
 import msgspec
+from msgspec.structs import asdict
 
 from domain import scope
 from domain.categories import implied
@@ -112,11 +113,36 @@ def _statement(*, blanket: bool, named: bool, findings: bool) -> str:
     return lookups_sql(blanket=blanket, named=named, findings=findings)
 
 
-def _by_insurer(entries: list[dict[str, Any]]) -> dict[str | None, str]:
-    grouped: dict[str | None, list[dict[str, Any]]] = {None: entries}
+class _Scope(msgspec.Struct, frozen=True, kw_only=True, rename={"start": "from", "end": "until"}):
+    """One entry of `queries.scopes_json`: the insurer's status, its scope's contracts and roles
+    (JSON text) and enrolment dates (ISO days)."""
+
+    affected: int
+    contracts: str | None = None
+    roles: str | None = None
+    start: str | None = None
+    end: str | None = None
+
+
+class _Blanket(_Scope, frozen=True, kw_only=True):
+    """A blanket notice as `LOOKUPS_SQL` reads it (`:blanket`): when it was given (`at`), the
+    horizon as known then (`x`, `hidden`), and the insurer's status and scope then."""
+
+    incident: str
+    insurer: str
+    at: int
+    x: int
+    hidden: str
+
+
+_SCOPES: Final = msgspec.json.Decoder(list[_Scope])
+
+
+def _by_insurer(entries: list[_Blanket]) -> dict[str | None, str]:
+    grouped: dict[str | None, list[_Blanket]] = {None: entries}
     for entry in entries:
-        grouped.setdefault(entry["insurer"], []).append(entry)
-    return {insurer: json.dumps(kept) for insurer, kept in grouped.items()}
+        grouped.setdefault(entry.insurer, []).append(entry)
+    return {insurer: msgspec.json.encode(kept).decode() for insurer, kept in grouped.items()}
 
 
 def prepare(found: dict[str, Moment]) -> Prepared:
@@ -127,17 +153,13 @@ def prepare(found: dict[str, Moment]) -> Prepared:
             view = moment.then.get(then.known_us)
             if view is None:
                 continue
-            entries = json.loads(scopes_json(view, insurer))
-            scope = entries[0] if entries else {"affected": 0}
+            entries = _SCOPES.decode(scopes_json(view, insurer))
+            scope = entries[0] if entries else _Scope(affected=0)
+            hidden = json.dumps(list(then.hidden))
             blanket.append(
-                {
-                    "incident": incident,
-                    "insurer": insurer,
-                    "at": occurred_us,
-                    "x": then.known_us,
-                    "hidden": json.dumps(list(then.hidden)),
-                    **{key: scope.get(key) for key in ("affected", "contracts", "roles", "from", "until")},
-                }
+                _Blanket(
+                    **asdict(scope), incident=incident, insurer=insurer, at=occurred_us, x=then.known_us, hidden=hidden
+                )
             )
     return Prepared(
         incidents=json.dumps(sorted(found)),

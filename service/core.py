@@ -45,6 +45,7 @@ from service.bodies import (
     LookupResult,
     Refused,
     SummaryResponse,
+    every_insurer_summary,
     insurer_summary,
     parse_lookups,
 )
@@ -297,14 +298,14 @@ class Service:
             h = await queries.horizon(store.db, moment, None)
             try:
                 if token.insurer is None:
-                    data = msgspec.to_builtins(await queries.summary(store.db, incident, h))
+                    data = await every_insurer_summary(store.db, incident, h)
                 else:
                     data = await insurer_summary(store.db, incident, token.insurer, h)
             except UnknownReference:
                 await self._log(Access(at_us, token.fingerprint, scope, [("summary", incident, 0)]))
                 raise Refused(404, f"unknown incident {incident!r}") from None
         await self._log(Access(at_us, token.fingerprint, scope, [("summary", incident, 1)]))
-        return data if isinstance(data, SummaryResponse) else msgspec.convert(data, SummaryResponse)
+        return data
 
     def health(self) -> Health:
         """Where the answers stand."""
