@@ -235,11 +235,13 @@ async def answer(
             continue
         if lookup.nir is not None:
             pairs = by_nir.get(lookup.nir, ())
-            if len(pairs) > 1:
-                pairs = sorted(set(pairs))
         else:
             pairs = [(lookup.insurer or insurer or "", lookup.ref or "")]
-        append([m for m in map(membership, pairs) if m is not None])
+        if len(pairs) == 1:  # the usual case, without a comprehension's frame
+            one = membership(pairs[0])
+            append([one] if one is not None else [])
+        else:
+            append([m for m in map(membership, sorted(set(pairs))) if m is not None])
     return results
 
 
