@@ -70,13 +70,23 @@ def _match_sql(matcher: Matcher) -> tuple[str, dict[str, str]]:
     return scope_sql({field: f":{field}" for field in params}), params
 
 
-async def matchers_of(db: Db, insurer: str) -> list[Matcher]:
-    """The tallied scopes of `insurer`, read back from their facts."""
+Known = dict[str, list[Matcher]]
+"""Matchers read so far in one catch-up transaction, by insurer (a scope tallied drops its insurer's)."""
+
+
+async def matchers_of(db: Db, insurer: str, known: Known | None = None) -> list[Matcher]:
+    """The tallied scopes of `insurer`, read back from their facts (or from `known`, which keeps them:
+    one round trip per insurer and transaction, not one per roster and per NIR group's insurer)."""
+    if known is not None and insurer in known:
+        return known[insurer]
     async with db.execute("SELECT matcher FROM tallied_scopes WHERE insurer = ? ORDER BY pos", (insurer,)) as cursor:
-        return [_matcher_decoder.decode(bytes(r[0])) for r in await cursor.fetchall()]
+        found = [_matcher_decoder.decode(bytes(r[0])) for r in await cursor.fetchall()]
+    if known is not None:
+        known[insurer] = found
+    return found
 
 
-async def tally_scope(db: Db, pos: int, fact: ScopeDefined) -> None:
+async def tally_scope(db: Db, pos: int, fact: ScopeDefined, known: Known | None = None) -> None:
     """Tallies of a new scope over the insurer's single-version members projected so far
     (later rosters add theirs as they are projected)."""
     matcher = _matcher(fact)
@@ -84,6 +94,8 @@ async def tally_scope(db: Db, pos: int, fact: ScopeDefined) -> None:
         "INSERT INTO tallied_scopes (scope, insurer, pos, matcher) VALUES (?, ?, ?, ?) ON CONFLICT (scope) DO NOTHING",
         (fact.id, fact.insurer, pos, msgspec.msgpack.encode(matcher)),
     )
+    if known is not None:
+        known.pop(fact.insurer, None)
     matches, params = _match_sql(matcher)
     await db.execute(
         "INSERT INTO member_tallies (insurer, scope, pos, known_us, members)"
@@ -98,7 +110,7 @@ async def tally_scope(db: Db, pos: int, fact: ScopeDefined) -> None:
         (fact.insurer,),
     ) as cursor:
         nirs = [str(r[0]) for r in await cursor.fetchall()]
-    await regroup_nirs(db, nirs)
+    await regroup_nirs(db, nirs, known)
 
 
 REGROUP_CHUNK: Final = 10_000
@@ -116,7 +128,7 @@ def holders_of_nirs(db: Db, table: str) -> str:
     return f"json_each(:nirs) j JOIN {table} t ON t.nir = j.value"
 
 
-async def regroup_nirs(db: Db, nirs: Iterable[str]) -> None:
+async def regroup_nirs(db: Db, nirs: Iterable[str], known: Known | None = None) -> None:
     """Give each NIR group in `nirs` its current shape (`nir_groups`) and move its count
     in `people_tallies` from the old shape to the new (see projections/schema.py).
 
@@ -124,7 +136,7 @@ async def regroup_nirs(db: Db, nirs: Iterable[str]) -> None:
     it matches; a group holding a member enrolled more than once has the shape ''.
     """
     wanted = sorted(set(nirs))
-    matchers: dict[str, list[Matcher]] = {}
+    matchers: Known = {} if known is None else known
     moved: Counter[str] = Counter()
     for start in range(0, len(wanted), REGROUP_CHUNK):
         chunk = {"nirs": json.dumps(wanted[start : start + REGROUP_CHUNK])}
@@ -147,7 +159,7 @@ async def regroup_nirs(db: Db, nirs: Iterable[str]) -> None:
             if len(rows) < 2:
                 continue
             for insurer in {str(r[0]) for r in rows} - matchers.keys():
-                matchers[insurer] = await matchers_of(db, insurer)
+                await matchers_of(db, insurer, matchers)
             after[nir] = _shape(rows, matchers)
         changed = [(nir, shape) for nir, shape in after.items() if before.get(nir) != shape]
         for nir, shape in changed:
