@@ -70,7 +70,7 @@ class Db:
     async def copy_text(self, table: str, columns: Sequence[str], text: str) -> None:
         """Append rows given as COPY text (tab-separated, one row a line, `\\N` for NULL):
         PostgreSQL only, whose bulk path it is."""
-        raise NotImplementedError("COPY text is PostgreSQL's")
+        raise NotImplementedError
 
     async def fetch_point(self, sql: str, params: Params = ()) -> Iterable[Any]:
         """A short indexed read (one member's answer): every row, by the quickest path."""
