@@ -504,13 +504,15 @@ async def exposure_queries(
         out["summary_members"] = summary["members"]
         stage(f"summary cold {out['summary_cold_s']:.2f} s, warm {out['summary_warm_s'] * 1000:.1f} ms")
 
-        if export_sink is not None:
+        if export_sink is None:
+            out["store_bytes"] = _store_bytes(ledger)
+        else:
             started = time.perf_counter()
             with export_sink.open("w", encoding="utf-8", newline="") as sink:
                 out["export_rows"] = await roster.export(store, INCIDENT, h, None, "csv", sink)
             out["export_s"] = time.perf_counter() - started
+            out["store_bytes"] = _store_bytes(ledger)  # before `stage`, which reads it
             stage(f"export {out['export_rows']:,} rows in {out['export_s']:.1f} s")
-        out["store_bytes"] = _store_bytes(ledger)
 
         if rebuild:
             started = time.perf_counter()
