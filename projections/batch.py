@@ -121,7 +121,7 @@ _THEN_MATCHED: Final = scope_sql(
 )
 
 _BLANKET_CTE: Final = """,
-    bn AS (
+    bn AS MATERIALIZED (
         SELECT CAST(json_extract(value, '$.incident') AS TEXT) AS incident,
                CAST(json_extract(value, '$.insurer') AS TEXT) AS insurer,
                CAST(json_extract(value, '$.at') AS BIGINT) AS at,

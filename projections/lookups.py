@@ -222,26 +222,26 @@ async def answer(
     }
     read = db.fetch_point if inline else db.execute_fetchall
     held, by_nir = _fold(await read(prepared.sql(insurer), params), found)
+    built: dict[tuple[str, str], Membership] = {}
+    for pair, (role, answers) in held.items():  # each membership once, whichever lookups found it
+        if insurer is None or pair[0] == insurer:
+            ordered = list(answers.values()) if len(answers) < 2 else [answers[i] for i in sorted(answers)]
+            built[pair] = Membership(insurer=pair[0], ref=pair[1], role=role, incidents=ordered)
     results: list[list[Membership] | None] = []
+    append, membership = results.append, built.get
     for lookup in lookups:
         if lookup is None:
-            results.append(None)
+            append(None)
             continue
         if lookup.nir is not None:
             pairs = by_nir.get(lookup.nir, ())
-            if len(pairs) > 1:
-                pairs = sorted(set(pairs))
         else:
             pairs = [(lookup.insurer or insurer or "", lookup.ref or "")]
-        memberships = []
-        for pair in pairs:
-            entry = held.get(pair)
-            if entry is None or (insurer is not None and pair[0] != insurer):
-                continue
-            role, answers = entry
-            ordered = list(answers.values()) if len(answers) < 2 else [answers[i] for i in sorted(answers)]
-            memberships.append(Membership(insurer=pair[0], ref=pair[1], role=role, incidents=ordered))
-        results.append(memberships)
+        if len(pairs) == 1:  # the usual case, without a comprehension's frame
+            one = membership(pairs[0])
+            append([one] if one is not None else [])
+        else:
+            append([m for m in map(membership, sorted(set(pairs))) if m is not None])
     return results
 
 

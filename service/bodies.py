@@ -142,7 +142,7 @@ def parse_lookups(items: Sequence[LookupItem], token: Token, key: bytes) -> list
     for item in items:
         if item.nir is not UNSET:
             pseudonym = next(pseudonyms)
-            parsed.append(Lookup(nir=pseudonym) if pseudonym is not None else None)
+            parsed.append(Lookup(pseudonym) if pseudonym is not None else None)  # positional: `nir`
         else:
             insurer = item.insurer
             parsed.append(Lookup(ref=item.ref or None, insurer=insurer if isinstance(insurer, str) else token.insurer))
