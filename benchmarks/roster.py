@@ -356,7 +356,7 @@ def child_import(store_dir: Path, ledger: str, files_json: str, *, encrypt: bool
             raise RuntimeError(f"{ledger} already holds a store: the benchmark needs an empty database")
         started = time.perf_counter()
         try:
-            # Pipelined: each roster is checked while the one before is appended and the
+            # Pipelined: the next rosters are checked while one is appended and the
             # earlier ones projected (`import_rosters`); one catch-up at the end.
             results = await roster.import_rosters(
                 store, [(insurer, path) for insurer, path in files], known_on=KNOWN_ON, phases=phases

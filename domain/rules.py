@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from domain.categories import BUILT_IN_NAMES
 from domain.errors import ConflictingFact, InvalidFact, LedgerError, UnknownReference
 from domain.facts import (
@@ -110,9 +112,17 @@ def same_content(stored: Fact, new: Parsed) -> bool:
             continue
         if name in DEFAULTED and name not in new.given:
             continue
-        if getattr(stored, name) != getattr(new.fact, name):
+        if not _same_value(getattr(stored, name), getattr(new.fact, name)):
             return False
     return True
+
+
+def _same_value(stored: object, new: object) -> bool:
+    """Equal values; a member list given as its JSON (`msgspec.Raw`: a roster import writes
+    the check's JSON as it is) equals the members it encodes."""
+    if isinstance(new, msgspec.Raw) or isinstance(stored, msgspec.Raw):
+        return bool(msgspec.json.encode(stored) == msgspec.json.encode(new))
+    return stored == new
 
 
 def _check_references(

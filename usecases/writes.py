@@ -72,7 +72,7 @@ async def import_rosters(
     progress: Callable[[int, str, int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Many roster CSVs ((insurer, file) pairs) in a row, each as `import_roster` would import
-    it, pipelined: a file is checked while the one before is appended (see `ledger.roster`)."""
+    it, pipelined: the next files are checked while this one is appended (see `ledger.roster`)."""
     from ledger import roster  # noqa: PLC0415 - start-up time of `record`: see _FROM_ROSTER
 
     return await roster.import_rosters(store, rosters, known_on=known_on, progress=progress)

@@ -67,7 +67,7 @@ async def load(
     insurers = insurers_in(facts)
     counts = dict(zip(insurers, shares(members, len(insurers)), strict=True))
     # Rosters first: the insurers' own records, known on 2024-01-01; written, then imported
-    # in a pipeline (each checked while the one before is appended and projected).
+    # in a pipeline (the next ones checked while one is appended and the earlier ones projected).
     rosters: list[tuple[str, str]] = []
     for number, insurer in enumerate(insurers):
         if not counts[insurer]:

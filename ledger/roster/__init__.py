@@ -7,8 +7,8 @@ never sits in memory:
    pseudonym (in worker processes for large files, using both cores); each batch
    of thousands of members is msgspec-encoded into a temporary spool file;
 2. append: each batch becomes one `members-enrolled` fact with a name-based id
-   (insurer, known_on if given, and the batch's rows), appended in its own
-   transaction. Re-running the same file appends nothing; a run interrupted at
+   (insurer, known_on if given, and the batch's rows), its members the JSON the
+   check wrote, appended in its own transaction. Re-running the same file appends nothing; a run interrupted at
    any point (even `kill -9`) is completed by running it again.
 
 A ref that appears twice in a file is a re-enrolment: the later row wins.

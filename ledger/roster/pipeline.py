@@ -1,12 +1,13 @@
-"""Many rosters in a row, pipelined: the next file is checked while this one is appended.
+"""Many rosters in a row, pipelined: the next files are checked while this one is appended.
 
 `import_roster` per file keeps the two passes of one file in order (check, then append)
 and projects earlier rosters beside the check: the worker processes idle while the main
-process appends. `import_rosters` checks roster i+1 in a thread (its worker processes do
-the work) from the moment roster i's check ends, through roster i's append and the
-projection of the rosters before it; the main process appends and projects while the
-workers check. The facts, their ids and their order are those of `import_roster` called
-for each file with `catch_up=False`, then one catch-up; a bad file stops the import where
+process appends. `import_rosters` checks the rosters one after another in a thread (its
+worker processes do the work), up to `CHECKS_AHEAD` files (and `ROWS_AHEAD` rows) ahead of
+the appends: the workers check through the appends and through the projection of the
+earlier rosters, and the main process, once a projection ends, appends rosters already
+checked. The facts, their ids and their order are those of `import_roster` called for each
+file with `catch_up=False`, then one catch-up; a bad file stops the import where
 `import_roster` would have (the rosters before it appended), whatever its check found
 ahead of time.
 """
@@ -17,8 +18,9 @@ import asyncio
 import contextlib
 import functools
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from ledger.roster.check import check_all
 from ledger.roster.importer import BATCH, BESIDE_FACTS, Options, Ready, append_ready, new_spool, prepare
@@ -27,6 +29,11 @@ from ledger.roster.spool import Progress
 from ledger.roster.typos import Warn
 from ledger.roster.workers import WORKER_POOL, can_fork
 from ledger.store import Store
+
+CHECKS_AHEAD: Final = 8
+ROWS_AHEAD: Final = 1_000_000
+"""The check thread stops once this many rosters, or rosters of this many rows, wait for their
+append (their spools on disk): enough to keep the workers busy through a projection."""
 
 
 def _quiet(kind: str, **values: Any) -> None:
@@ -57,7 +64,7 @@ async def import_rosters(
     phases: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Import `rosters` ((insurer, file) pairs) in order, each as `import_roster` would,
-    the check of the next file beside the append of this one and the projection of the
+    the checks of the next files beside the append of this one and the projection of the
     earlier ones (once `BESIDE_FACTS` facts wait); the projections are caught up at the end.
     Returns each roster's counts. `progress(number, phase, done, total)` hears of roster
     `number` (from 0) as `import_roster`'s progress does. `phases` (if given) accumulates the seconds spent
@@ -75,21 +82,17 @@ async def import_rosters(
     def told(number: int) -> Progress | None:
         return None if progress is None else functools.partial(progress, number)
 
-    def ahead(number: int) -> asyncio.Future[Ready] | None:
-        if number >= len(rosters):
-            return None
+    def check(number: int) -> Ready:
         insurer, file = rosters[number]
-        return asyncio.ensure_future(asyncio.to_thread(_check, store, insurer, file, opts, batch_size, told(number)))
+        return _check(store, insurer, file, opts, batch_size, told(number))
 
     results: list[dict[str, Any]] = []
-    checking = ahead(0)
+    checks = _Ahead(check, len(rosters))
     projecting: asyncio.Future[int] | None = None
     try:
         for number in range(len(rosters)):
             started = time.perf_counter()
-            assert checking is not None  # noqa: S101 - one check per roster, started before its turn
-            ready, checking = await checking, None
-            checking = ahead(number + 1)
+            ready = await checks.next()
             waited = time.perf_counter()
             spent["check"] += waited - started
             if projecting is not None and not store.projects_aside:  # SQLite: one writer
@@ -113,8 +116,64 @@ async def import_rosters(
         await store.catch_up()
         spent["catch_up"] += time.perf_counter() - started
     finally:
-        await _settle(checking, projecting)
+        await _settle(checks, projecting)
     return results
+
+
+class _Ahead:
+    """The checks of rosters 0..count-1, one after another in a thread, ahead of their
+    appends (at most `CHECKS_AHEAD` rosters or `ROWS_AHEAD` rows waiting); `next()` gives
+    them in order, and a failed check's error once the rosters before it are taken."""
+
+    def __init__(self, check: Callable[[int], Ready], count: int) -> None:
+        self.check, self.count = check, count
+        self.ready: deque[Ready] = deque()
+        self.failed: BaseException | None = None
+        self.stopped = False
+        self.changed = asyncio.Event()
+        self.task = asyncio.ensure_future(self._run())
+
+    def _room(self) -> bool:
+        return self.stopped or (len(self.ready) < CHECKS_AHEAD and sum(r.rows for r in self.ready) < ROWS_AHEAD)
+
+    async def _wait(self) -> None:
+        self.changed.clear()
+        await self.changed.wait()
+
+    async def _run(self) -> None:
+        for number in range(self.count):
+            while not self._room():
+                await self._wait()
+            if self.stopped:
+                return
+            try:
+                ready = await asyncio.to_thread(self.check, number)
+            except BaseException as problem:  # noqa: BLE001 - raised by `next()`, in the roster's turn
+                self.failed = problem
+                self.changed.set()
+                return
+            self.ready.append(ready)
+            self.changed.set()
+
+    async def next(self) -> Ready:
+        """The next roster's check (waited for), or its error."""
+        while not self.ready:
+            if self.failed is not None:
+                raise self.failed
+            await self._wait()
+        ready = self.ready.popleft()
+        self.changed.set()
+        return ready
+
+    async def close(self) -> None:
+        """The check under way runs to its end (a thread cannot be stopped); every spool
+        not appended is closed."""
+        self.stopped = True
+        self.changed.set()
+        with contextlib.suppress(BaseException):
+            await self.task
+        while self.ready:
+            self.ready.popleft().spool.file.close()
 
 
 async def _projection(store: Store) -> int:
@@ -127,12 +186,10 @@ async def _projection(store: Store) -> int:
     return await store.catch_up()
 
 
-async def _settle(checking: asyncio.Future[Ready] | None, projecting: asyncio.Future[int] | None) -> None:
-    """After a failure: the check ahead runs to its end (a thread cannot be stopped) and its
-    spool is closed; the projection under way finishes (the rosters before stay projected)."""
-    if checking is not None:
-        with contextlib.suppress(Exception):
-            (await checking).spool.file.close()
+async def _settle(checks: _Ahead, projecting: asyncio.Future[int] | None) -> None:
+    """At the end, or after a failure: the checks ahead stop (their spools closed); the
+    projection under way finishes (the rosters before stay projected)."""
+    await checks.close()
     if projecting is not None:
         with contextlib.suppress(Exception):
             await projecting

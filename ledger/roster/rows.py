@@ -22,6 +22,8 @@ members_encoder = msgspec.json.Encoder()
 members_decoder = msgspec.json.Decoder(tuple[Member, ...])
 
 
+REF_BYTES: Final = 8
+"""A ref's hash in `Batch.refs` (int64)."""
 BUCKETS: Final = 256
 _LOW_BYTE: Final = (BUCKETS - 1).__and__
 """A hash's bucket: its low byte (as `value & 255`)."""

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # a type only: a query on current projections never loads eve
     pass
 from projections.projector.facts import catch_up_facts
 from projections.projector.rows import Roster, Row, roster_decoder
-from projections.projector.scopes import Matcher, holders_of_nirs, matchers_of, regroup_nirs, tally_scope
+from projections.projector.scopes import Matcher, Scopes, holders_of_nirs, regroup_nirs, tally_scope
 from projections.projector.state import (
     ENROLLED_TOPIC,
     MEMBERS,
@@ -66,6 +66,7 @@ async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = N
         await db.index_paths_only()
         try:
             notification_id, current = await position(db, MEMBERS)
+            scopes = Scopes(db)
             rows = 0
             while rows < MEMBER_ROWS_PER_TRANSACTION:
                 notes = ledger.notifications(
@@ -77,9 +78,11 @@ async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = N
                     if note.topic == SCOPE_TOPIC:
                         scope = cast(ScopeDefined, ledger.decode(note.state))  # its topic says so
                         await tally_scope(db, note.originator_version, scope)
+                        scopes.forget()
                         rows += 1
                     else:
-                        rows += await project_members(db, note.originator_version, _roster_of(ledger, note.state))
+                        roster = _roster_of(ledger, note.state)
+                        rows += await project_members(db, note.originator_version, roster, scopes)
                     notification_id, current = note.id, note.originator_version
             if rows == 0:
                 if notification_id < head:  # another process may have gone past `head`: never move back
@@ -133,9 +136,10 @@ async def _tally(db: Db, rows: Sequence[tuple[str, str, int, int, int]]) -> None
     )
 
 
-async def project_members(db: Db, pos: int, fact: Roster | MembersEnrolled) -> int:
+async def project_members(db: Db, pos: int, fact: Roster | MembersEnrolled, scopes: Scopes | None = None) -> int:
     """Roster rows of one `members-enrolled` fact and their tallies; refs seen before are
-    marked `multi` (their earlier single-version rows leave their rosters' tallies)."""
+    marked `multi` (their earlier single-version rows leave their rosters' tallies).
+    `scopes`: the tallied scopes as the caller knows them (read here if not given)."""
     if isinstance(fact, MembersEnrolled):
         fact = roster_decoder.decode(fact_codec.encode(fact))
     known_us = to_micros(fact.known_on)
@@ -153,7 +157,8 @@ async def project_members(db: Db, pos: int, fact: Roster | MembersEnrolled) -> i
         (fact.insurer, first, last, pos),
     ) as cursor:
         overlaps = await cursor.fetchone() is not None
-    matchers = await matchers_of(db, insurer)
+    scopes = scopes or Scopes(db)
+    matchers = await scopes.of(insurer)
     again: set[str] = set()
     regroup: set[str] = set()
     if overlaps:
@@ -164,7 +169,7 @@ async def project_members(db: Db, pos: int, fact: Roster | MembersEnrolled) -> i
     tallies += [(insurer, scope_id, pos, known_us, sum(1 for m in single if test(m))) for scope_id, test in tests]
     await _tally(db, tallies)
     regroup.update(await _project_nirs(db, insurer, pos, members))
-    await regroup_nirs(db, regroup)
+    await regroup_nirs(db, regroup, scopes)
     return len(members)
 
 

@@ -76,6 +76,30 @@ async def matchers_of(db: Db, insurer: str) -> list[Matcher]:
         return [_matcher_decoder.decode(bytes(r[0])) for r in await cursor.fetchall()]
 
 
+class Scopes:
+    """Every insurer's tallied scopes (`matchers_of`), read in one statement when first asked
+    and kept until `forget()` (a scope tallied): a catch-up asks for them with every roster
+    and NIR group, thousands of statements per million members otherwise."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+        self._by_insurer: dict[str, list[Matcher]] | None = None
+
+    async def of(self, insurer: str) -> list[Matcher]:
+        """The tallied scopes of `insurer`, in the order of their facts."""
+        if self._by_insurer is None:
+            found: dict[str, list[Matcher]] = {}
+            async with self.db.execute("SELECT insurer, matcher FROM tallied_scopes ORDER BY insurer, pos") as cursor:
+                for owner, matcher in await cursor.fetchall():
+                    found.setdefault(str(owner), []).append(_matcher_decoder.decode(bytes(matcher)))
+            self._by_insurer = found
+        return self._by_insurer.get(insurer, [])
+
+    def forget(self) -> None:
+        """Read them again at the next question (a scope was tallied)."""
+        self._by_insurer = None
+
+
 async def tally_scope(db: Db, pos: int, fact: ScopeDefined) -> None:
     """Tallies of a new scope over the insurer's single-version members projected so far
     (later rosters add theirs as they are projected)."""
@@ -116,14 +140,18 @@ def holders_of_nirs(db: Db, table: str) -> str:
     return f"json_each(:nirs) j JOIN {table} t ON t.nir = j.value"
 
 
-async def regroup_nirs(db: Db, nirs: Iterable[str]) -> None:
+async def regroup_nirs(db: Db, nirs: Iterable[str], scopes: Scopes | None = None) -> None:
     """Give each NIR group in `nirs` its current shape (`nir_groups`) and move its count
     in `people_tallies` from the old shape to the new (see projections/schema.py).
+    `scopes`: the tallied scopes as the caller knows them (read here if not given).
 
     A shape lists, for each member row holding the NIR, its insurer and the tallied scopes
     it matches; a group holding a member enrolled more than once has the shape ''.
     """
     wanted = sorted(set(nirs))
+    if not wanted:
+        return
+    scopes = scopes or Scopes(db)
     matchers: dict[str, list[Matcher]] = {}
     moved: Counter[str] = Counter()
     for start in range(0, len(wanted), REGROUP_CHUNK):
@@ -147,7 +175,7 @@ async def regroup_nirs(db: Db, nirs: Iterable[str]) -> None:
             if len(rows) < 2:
                 continue
             for insurer in {str(r[0]) for r in rows} - matchers.keys():
-                matchers[insurer] = await matchers_of(db, insurer)
+                matchers[insurer] = await scopes.of(insurer)
             after[nir] = _shape(rows, matchers)
         changed = [(nir, shape) for nir, shape in after.items() if before.get(nir) != shape]
         for nir, shape in changed:

@@ -1,5 +1,5 @@
 """Many rosters in a row (`ledger.roster.import_rosters`, as the benchmark imports them):
-the next file is checked while this one is appended and the earlier ones projected. The
+the next files are checked while this one is appended and the earlier ones projected. The
 facts must be those of importing each file alone, the projections those of a rebuild, and a
 bad file must stop the import where importing the files one by one would have."""
 
@@ -126,3 +126,37 @@ async def test_on_postgresql_the_pipeline_projects_on_its_own_connection_through
 async def _until(done: Callable[[], bool]) -> None:
     while not done():
         await asyncio.sleep(0.01)
+
+
+async def test_rosters_are_checked_several_files_ahead_of_their_appends_up_to_the_bound(
+    store_path, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(pipeline, "CHECKS_AHEAD", 2)
+    insurers = [f"ins-{n}" for n in range(5)]
+    files = [write_roster(tmp_path, insurer, n) for n, insurer in enumerate(insurers)]
+    checked: list[str] = []
+    seen_at_first_append: list[int] = []
+    real_check, real_append = pipeline._check, pipeline.append_ready
+
+    def check(store: Any, insurer: str, *args: Any) -> Any:
+        ready = real_check(store, insurer, *args)
+        checked.append(insurer)
+        return ready
+
+    async def append_ready(store: Any, ready: Any, *args: Any) -> Any:
+        if ready.insurer == insurers[0]:  # taken: two more checked and waiting, then the checks stop
+            await asyncio.wait_for(_until(lambda: len(checked) == 3), timeout=120)
+            await asyncio.sleep(0.5)
+            seen_at_first_append.append(len(checked))
+        return await real_append(store, ready, *args)
+
+    monkeypatch.setattr(pipeline, "_check", check)
+    monkeypatch.setattr(pipeline, "append_ready", append_ready)
+    async with opened(store_path) as store:
+        results = await roster.import_rosters(store, [(f.stem, str(f)) for f in files], known_on="2024-01-01")
+        counted = await store.db.execute_fetchall("SELECT COUNT(*) FROM member_versions")
+
+    assert seen_at_first_append == [3]
+    assert checked == insurers
+    assert [r["insurer"] for r in results] == insurers
+    assert [tuple(r) for r in counted] == [(5 * ROWS,)]

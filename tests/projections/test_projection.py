@@ -208,11 +208,11 @@ async def test_the_roster_projection_resumes_exactly_once_after_an_exception(sto
         real = projector.project_members
         seen: list[str] = []
 
-        async def crash_on_third_roster(db, pos, item):
+        async def crash_on_third_roster(db, pos, item, *rest):
             seen.append(item.id)
             if len(seen) == 3:
                 raise RuntimeError("out of memory")
-            return await real(db, pos, item)
+            return await real(db, pos, item, *rest)
 
         monkeypatch.setattr(projector_members, "project_members", crash_on_third_roster)
         with pytest.raises(RuntimeError, match="out of memory"):
