@@ -70,11 +70,14 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("REGROUP_CHUNK", "Matcher", "matchers_of", "regroup_nirs", "tally_scope"), "scopes"),
 }
 """Name -> the module of this package that defines it, imported when the name is first read."""
+_MODULES = frozenset(("facts", "members", "rows", "scopes", "state"))
 
 
 def __getattr__(name: str) -> object:
     """The projecting half of the package, loaded when a catch-up needs it (start-up time:
     `exposure summary` on current projections reads tables and positions only)."""
+    if name in _MODULES:  # `projector.members` before anything imported it
+        return importlib.import_module(f"{__name__}.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
