@@ -452,7 +452,7 @@ async def exposure_queries(
     ledger: str,
     files: list[tuple[str, Path, int]],
     lookups: int,
-    export_sink: Path,
+    export_sink: Path | None,
     *,
     rebuild: bool,
     out: dict[str, Any],
@@ -504,12 +504,15 @@ async def exposure_queries(
         out["summary_members"] = summary["members"]
         stage(f"summary cold {out['summary_cold_s']:.2f} s, warm {out['summary_warm_s'] * 1000:.1f} ms")
 
-        started = time.perf_counter()
-        with export_sink.open("w", encoding="utf-8", newline="") as sink:
-            out["export_rows"] = await roster.export(store, INCIDENT, h, None, "csv", sink)
-        out["export_s"] = time.perf_counter() - started
-        out["store_bytes"] = _store_bytes(ledger)
-        stage(f"export {out['export_rows']:,} rows in {out['export_s']:.1f} s")
+        if export_sink is None:
+            out["store_bytes"] = _store_bytes(ledger)
+        else:
+            started = time.perf_counter()
+            with export_sink.open("w", encoding="utf-8", newline="") as sink:
+                out["export_rows"] = await roster.export(store, INCIDENT, h, None, "csv", sink)
+            out["export_s"] = time.perf_counter() - started
+            out["store_bytes"] = _store_bytes(ledger)  # before `stage`, which reads it
+            stage(f"export {out['export_rows']:,} rows in {out['export_s']:.1f} s")
 
         if rebuild:
             started = time.perf_counter()
@@ -852,19 +855,19 @@ def query_figures(
     ledger: str,
     files: list[tuple[str, Path, int]],
     lookups: int,
-    sink: Path,
+    sink: Path | None,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
-    """`exposure_queries` without the rebuild, as milliseconds and rates."""
+    """`exposure_queries` without the rebuild, as milliseconds and rates (no export without a `sink`)."""
     q: dict[str, Any] = {}
     asyncio.run(exposure_queries(store_dir, ledger, files, lookups, sink, rebuild=False, out=q, stage=say))
+    exported = {"export_rate": q["export_rows"] / q["export_s"], "export_rows": q["export_rows"]} if sink else {}
     return {
         "lookup_ref_ms": q["lookup_ref_s"] * 1000,
         "lookup_nir_ms": q["lookup_nir_s"] * 1000,
         "summary_cold_ms": q["summary_cold_s"] * 1000,
         "summary_warm_ms": q["summary_warm_s"] * 1000,
-        "export_rate": q["export_rows"] / q["export_s"],
-        "export_rows": q["export_rows"],
+        **exported,
         "store_bytes": q["store_bytes"],
         "summary_members": q["summary_members"],
     }
@@ -1041,7 +1044,7 @@ def backends_benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> 
     partial = Path(args.json_out).with_suffix(".partial.json") if args.json_out else None
     files = generate(work / f"rosters-{n}", n)
     say(f"generated {n:,} members in {len(files)} files")
-    for backend in ("sqlite", "postgresql"):
+    for backend in ("postgresql",) if args.postgresql_only else ("sqlite", "postgresql"):
         store_dir = work / f"store-{backend}"
         ledger = args.ledger if backend == "postgresql" else str(store_dir / "exposure.db")
         load_before = os.getloadavg()[1]
@@ -1059,11 +1062,17 @@ def backends_benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> 
             "load_during_import": (load_before + os.getloadavg()[1]) / 2,
         }
         say(f"{backend}: import {m['import_s']:.1f} s ({m['import_rate']:,.0f}/s), phases {m['phases']}")
-        m |= query_figures(store_dir, ledger, files, args.lookups, work / f"export-{backend}.csv", say)
-        exported = _cli_peak(store_dir, ledger, ["members", "export", "--incident", INCIDENT], work / "export-cli.csv")
-        m["export_cli_s"], m["export_cli_maxrss_mib"] = exported["seconds"], exported["maxrss_mib"]
-        m["export_cli_cpu_s"] = exported["cpu_s"]
-        say(f"{backend}: exposure members export {exported['seconds']:.1f} s, peak {exported['maxrss_mib']:.0f} MiB")
+        sink = None if args.no_export else work / f"export-{backend}.csv"
+        m |= query_figures(store_dir, ledger, files, args.lookups, sink, say)
+        if not args.no_export:
+            exported = _cli_peak(
+                store_dir, ledger, ["members", "export", "--incident", INCIDENT], work / "export-cli.csv"
+            )
+            m["export_cli_s"], m["export_cli_maxrss_mib"] = exported["seconds"], exported["maxrss_mib"]
+            m["export_cli_cpu_s"] = exported["cpu_s"]
+            say(
+                f"{backend}: exposure members export {exported['seconds']:.1f} s, peak {exported['maxrss_mib']:.0f} MiB"
+            )
         if not args.no_replay and not (backend == "sqlite" and args.no_sqlite_replay):
             replayed = _cli_peak(store_dir, ledger, ["audit", "replay", "--json"], work / "replay.json")
             m["replay_s"], m["replay_maxrss_mib"] = replayed["seconds"], replayed["maxrss_mib"]
@@ -1073,6 +1082,8 @@ def backends_benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> 
         r[backend] = m
         if partial is not None:
             partial.write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
+    if args.postgresql_only:
+        return r
     lite, pg = r["sqlite"], r["postgresql"]
     _expect(lite["summary_members"] == pg["summary_members"], "PostgreSQL counts differently")
     _expect(lite["export_rows"] == pg["export_rows"], "PostgreSQL exports differently")
@@ -1200,6 +1211,16 @@ def main(argv: list[str] | None = None) -> int:
         help="with a PostgreSQL --ledger: replay the PostgreSQL store only (its peak memory at 20 M)",
     )
     parser.add_argument(
+        "--no-export",
+        action="store_true",
+        help="with a PostgreSQL --ledger and --postgresql-only: import, lookups and summaries only",
+    )
+    parser.add_argument(
+        "--postgresql-only",
+        action="store_true",
+        help="with a PostgreSQL --ledger: leave out the SQLite half (at 20 M, compare with a kept SQLite run)",
+    )
+    parser.add_argument(
         "--child-import", nargs=3, metavar=("STORE_DIR", "LEDGER", "FILES_JSON"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -1207,6 +1228,8 @@ def main(argv: list[str] | None = None) -> int:
         store_dir, ledger, listing = args.child_import
         print(json.dumps(child_import(Path(store_dir), ledger, listing, encrypt=args.encrypt)))
         return 0
+    if args.no_export and not args.postgresql_only:
+        parser.error("--no-export goes with --postgresql-only (the side-by-side table compares the exports)")
     if args.members is None:
         args.members = 3_000 if args.quick else 1_000_000
     if args.quick:
@@ -1221,7 +1244,7 @@ def main(argv: list[str] | None = None) -> int:
         print(encryption_table(results))
     elif args.ledger and is_postgres(args.ledger):
         results = backends_benchmark(args, say)
-        print(backends_table(results))
+        print(json.dumps(results, indent=2) if args.postgresql_only else backends_table(results))
     else:
         results = benchmark(args, say)
         print(table(results))

@@ -11,11 +11,11 @@ insurer (one JSON array of (incident, insurer) scopes). Each row is a membership
 one incident with the ids of the facts behind it.
 
 What is left to Python is what every member of an insurer with the same status shares: the
-incident's part of an answer (status, exposed and implied fields, deciding facts) is encoded
-once per (incident, insurer, status, enrolling fact, finding fact) and reused as raw JSON
-(`msgspec.Raw`) by every membership it fits; at 5,000 members per roster fact, almost every
-membership of a batch reuses one. The answers are those of `queries.member`, in order
-(`tests/projections/test_batch_answers.py` compares them on the demo, NIR by NIR).
+incident's part of an answer (a frozen `domain.answers.MemberIncident`: status, exposed and
+implied fields, deciding facts) is built once per (incident, insurer, status, enrolling fact,
+finding fact) and reused by every membership it fits; at 5,000 members per roster fact, almost
+every membership of a batch reuses one. The answers are `queries.member`'s `Member` Structs, in
+order (`tests/projections/test_batch_answers.py` compares them on the demo, NIR by NIR).
 """
 
 from __future__ import annotations
@@ -25,32 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-import msgspec
-
-from domain.categories import implied
+from domain.answers import Member, MemberIncident, Membership
 from domain.derive import IncidentView
 from projections.db import Db
 from projections.queries.horizons import Horizon, visible
-from projections.queries.memberships import incidents_for_lookups, status_part, view_for_lookups
+from projections.queries.memberships import incident_answer, incidents_for_lookups, view_for_lookups
 from projections.queries.status import scopes_json
 from projections.scoping import scope_sql
-
-
-class Membership(msgspec.Struct, frozen=True, kw_only=True):
-    """One membership of a NIR with its answer in every incident (each already JSON)."""
-
-    insurer: str
-    ref: str
-    incidents: list[msgspec.Raw]
-
-
-class Answer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """`member --nir` for one NIR: the horizon and every membership found (JSON: as `queries.member`)."""
-
-    as_known_on: str
-    as_recorded_at: str | None = None
-    memberships: list[Membership]
-
 
 _SCOPES_CTE: Final = """sc AS (
         SELECT CAST(json_extract(value, '$.incident') AS TEXT) AS incident,
@@ -140,7 +121,7 @@ _THEN_MATCHED: Final = scope_sql(
 )
 
 _BLANKET_CTE: Final = """,
-    bn AS (
+    bn AS MATERIALIZED (
         SELECT CAST(json_extract(value, '$.incident') AS TEXT) AS incident,
                CAST(json_extract(value, '$.insurer') AS TEXT) AS insurer,
                CAST(json_extract(value, '$.at') AS BIGINT) AS at,
@@ -231,32 +212,17 @@ whose memberships has a status row (no incident yet, or its current version hold
 
 @dataclass
 class Pieces:
-    """The encoded incident parts of answers, kept across the batches of one horizon."""
+    """The incident parts of answers, kept across the batches of one horizon."""
 
-    encoder: msgspec.json.Encoder = field(default_factory=msgspec.json.Encoder)
-    parts: dict[tuple[str, str, str, str, str | None], msgspec.Raw] = field(default_factory=dict)
-    shared: dict[tuple[str, str, str], tuple[list[str], set[str]]] = field(default_factory=dict)
+    parts: dict[tuple[str, str, str, str, str | None], MemberIncident] = field(default_factory=dict)
+    shared: dict[str, dict[tuple[str, str], tuple[list[str], set[str]]]] = field(default_factory=dict)
 
-    def part(self, view: IncidentView, insurer: str, status: str, enrolled: str, finding: str | None) -> msgspec.Raw:
+    def part(self, view: IncidentView, insurer: str, status: str, enrolled: str, finding: str | None) -> MemberIncident:
         key = (view.incident, insurer, status, enrolled, finding)
         found = self.parts.get(key)
         if found is None:
-            common = self.shared.get((view.incident, insurer, status))
-            if common is None:
-                common = self.shared[(view.incident, insurer, status)] = status_part(view, insurer, status)
-            fields, reasons = common
-            because = reasons | {enrolled} | ({finding} if finding is not None else set())
-            found = self.parts[key] = msgspec.Raw(
-                self.encoder.encode(
-                    {
-                        "incident": view.incident,
-                        "status": status,
-                        "fields": fields,
-                        "implied": implied(fields),
-                        "because": sorted(because),
-                    }
-                )
-            )
+            kept = self.shared.setdefault(view.incident, {})
+            found = self.parts[key] = incident_answer(view, insurer, status, enrolled, finding, kept)
         return found
 
 
@@ -273,7 +239,7 @@ def _scopes(views: Sequence[IncidentView]) -> str:
     )
 
 
-async def members_by_nir(db: Db, h: Horizon, pseudonyms: Sequence[str], pieces: Pieces | None = None) -> list[Answer]:
+async def members_by_nir(db: Db, h: Horizon, pseudonyms: Sequence[str], pieces: Pieces | None = None) -> list[Member]:
     """`queries.member(nir_pseudonym=p)` for each of `pseudonyms`, in order, in one statement
     (two when some NIR's memberships have no status row). `pieces`: kept by a caller that
     answers several batches at the same horizon."""
@@ -287,28 +253,28 @@ async def members_by_nir(db: Db, h: Horizon, pseudonyms: Sequence[str], pieces: 
         "scopes": _scopes(list(views.values())),
         **h.params(),
     }
-    found: dict[str, dict[tuple[str, str], list[tuple[str, msgspec.Raw]]]] = {}
+    found: dict[str, dict[tuple[str, str], dict[str, MemberIncident]]] = {}
     for nir, insurer, ref, incident, enrolled, finding, status in await db.fetch_point(BATCH_SQL, params):
         if incident is None:
             continue
         part = pieces.part(views[incident], insurer, status, enrolled, finding)
-        found.setdefault(nir, {}).setdefault((insurer, ref), []).append((incident, part))
+        found.setdefault(nir, {}).setdefault((insurer, ref), {})[incident] = part
     bare: dict[str, list[tuple[str, str]]] = {}
     missing = sorted(set(pseudonyms) - set(found))
     if missing:
         for nir, insurer, ref in await db.fetch_point(_ENROLLED_SQL, {"nirs": json.dumps(missing), **h.params()}):
             bare.setdefault(str(nir), []).append((str(insurer), str(ref)))
-    header = h.header()
-    known_on, recorded_at = header["as_known_on"], header.get("as_recorded_at")
+    known_on, recorded_at = h.known_on, h.recorded_at
+    order = sorted(incidents)
     answers = []
     for pseudonym in pseudonyms:
         held = found.get(pseudonym)
         if held is not None:
             memberships = [
-                Membership(insurer=ins, ref=ref, incidents=[p for _, p in sorted(parts, key=lambda x: x[0])])
-                for (ins, ref), parts in sorted(held.items())
+                Membership(insurer=ins, ref=ref, incidents=[parts[i] for i in order if i in parts])
+                for (ins, ref), parts in (sorted(held.items()) if len(held) > 1 else held.items())
             ]
         else:
             memberships = [Membership(insurer=i, ref=r, incidents=[]) for i, r in sorted(bare.get(pseudonym, ()))]
-        answers.append(Answer(as_known_on=known_on, as_recorded_at=recorded_at, memberships=memberships))
+        answers.append(Member(as_known_on=known_on, as_recorded_at=recorded_at, memberships=memberships))
     return answers

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Final, NamedTuple
 
 import msgspec
+from msgspec.structs import asdict
 
 from domain import scope
 from domain.categories import implied
@@ -112,11 +113,36 @@ def _statement(*, blanket: bool, named: bool, findings: bool) -> str:
     return lookups_sql(blanket=blanket, named=named, findings=findings)
 
 
-def _by_insurer(entries: list[dict[str, Any]]) -> dict[str | None, str]:
-    grouped: dict[str | None, list[dict[str, Any]]] = {None: entries}
+class _Scope(msgspec.Struct, frozen=True, kw_only=True, rename={"start": "from", "end": "until"}):
+    """One entry of `queries.scopes_json`: the insurer's status, its scope's contracts and roles
+    (JSON text) and enrolment dates (ISO days)."""
+
+    affected: int
+    contracts: str | None = None
+    roles: str | None = None
+    start: str | None = None
+    end: str | None = None
+
+
+class _Blanket(_Scope, frozen=True, kw_only=True):
+    """A blanket notice as `LOOKUPS_SQL` reads it (`:blanket`): when it was given (`at`), the
+    horizon as known then (`x`, `hidden`), and the insurer's status and scope then."""
+
+    incident: str
+    insurer: str
+    at: int
+    x: int
+    hidden: str
+
+
+_SCOPES: Final = msgspec.json.Decoder(list[_Scope])
+
+
+def _by_insurer(entries: list[_Blanket]) -> dict[str | None, str]:
+    grouped: dict[str | None, list[_Blanket]] = {None: entries}
     for entry in entries:
-        grouped.setdefault(entry["insurer"], []).append(entry)
-    return {insurer: json.dumps(kept) for insurer, kept in grouped.items()}
+        grouped.setdefault(entry.insurer, []).append(entry)
+    return {insurer: msgspec.json.encode(kept).decode() for insurer, kept in grouped.items()}
 
 
 def prepare(found: dict[str, Moment]) -> Prepared:
@@ -127,17 +153,13 @@ def prepare(found: dict[str, Moment]) -> Prepared:
             view = moment.then.get(then.known_us)
             if view is None:
                 continue
-            entries = json.loads(scopes_json(view, insurer))
-            scope = entries[0] if entries else {"affected": 0}
+            entries = _SCOPES.decode(scopes_json(view, insurer))
+            scope = entries[0] if entries else _Scope(affected=0)
+            hidden = json.dumps(list(then.hidden))
             blanket.append(
-                {
-                    "incident": incident,
-                    "insurer": insurer,
-                    "at": occurred_us,
-                    "x": then.known_us,
-                    "hidden": json.dumps(list(then.hidden)),
-                    **{key: scope.get(key) for key in ("affected", "contracts", "roles", "from", "until")},
-                }
+                _Blanket(
+                    **asdict(scope), incident=incident, insurer=insurer, at=occurred_us, x=then.known_us, hidden=hidden
+                )
             )
     return Prepared(
         incidents=json.dumps(sorted(found)),
@@ -200,26 +222,26 @@ async def answer(
     }
     read = db.fetch_point if inline else db.execute_fetchall
     held, by_nir = _fold(await read(prepared.sql(insurer), params), found)
+    built: dict[tuple[str, str], Membership] = {}
+    for pair, (role, answers) in held.items():  # each membership once, whichever lookups found it
+        if insurer is None or pair[0] == insurer:
+            ordered = list(answers.values()) if len(answers) < 2 else [answers[i] for i in sorted(answers)]
+            built[pair] = Membership(insurer=pair[0], ref=pair[1], role=role, incidents=ordered)
     results: list[list[Membership] | None] = []
+    append, membership = results.append, built.get
     for lookup in lookups:
         if lookup is None:
-            results.append(None)
+            append(None)
             continue
         if lookup.nir is not None:
             pairs = by_nir.get(lookup.nir, ())
-            if len(pairs) > 1:
-                pairs = sorted(set(pairs))
         else:
             pairs = [(lookup.insurer or insurer or "", lookup.ref or "")]
-        memberships = []
-        for pair in pairs:
-            entry = held.get(pair)
-            if entry is None or (insurer is not None and pair[0] != insurer):
-                continue
-            role, answers = entry
-            ordered = list(answers.values()) if len(answers) < 2 else [answers[i] for i in sorted(answers)]
-            memberships.append(Membership(insurer=pair[0], ref=pair[1], role=role, incidents=ordered))
-        results.append(memberships)
+        if len(pairs) == 1:  # the usual case, without a comprehension's frame
+            one = membership(pairs[0])
+            append([one] if one is not None else [])
+        else:
+            append([m for m in map(membership, sorted(set(pairs))) if m is not None])
     return results
 
 

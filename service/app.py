@@ -9,6 +9,7 @@ unknown keys, oversized bodies and more than 1,000 lookups are all 400s.
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any, Final
 
@@ -19,9 +20,17 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin
-from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Reference,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+)
 
-from service.bodies import ErrorBody, Health, LookupRequest, LookupResponse, Refused, SummaryResponse
+from service.bodies import MAX_LOOKUPS, ErrorBody, Health, LookupRequest, LookupResponse, Refused, SummaryResponse
 from service.core import Config, Service
 from service.tokens import Token
 
@@ -29,11 +38,29 @@ CONFIG_VARIABLE: Final = "EXPOSURE_SERVICE_CONFIG"
 MAX_BODY: Final = 1024 * 1024
 """1,000 lookups take well under 100 KiB; anything past 1 MiB is refused before parsing."""
 
+_LOOKUP_REQUEST: Final = msgspec.json.Decoder(LookupRequest)
+"""The body of `POST /v1/lookups`, decoded straight into its types: Litestar's own path (JSON to
+Python objects, then converted and validated) cost 1.9 ms of a batch of 1,000 lookups' 20,
+this one 0.15. The document still describes the body (`_exact`)."""
+
 _ERRORS: Final = {
     400: ResponseSpec(ErrorBody, description="Malformed request (JSON, keys, sizes, dates)."),
     401: ResponseSpec(ErrorBody, description="No valid bearer token (missing, unknown or revoked)."),
     429: ResponseSpec(ErrorBody, description="Past the token's rate or a NIR's limit: see Retry-After."),
 }
+
+
+GC_THRESHOLDS: Final = (20_000, 50, 100)
+"""The cyclic collector's thresholds in a service process: a batch of 1,000 lookups allocates some
+ten thousand containers, none of them in cycles; at Python's default (700 allocations) the
+young collections and the older ones they trigger cost 1-2 ms of a batch's 13-18 in process."""
+
+
+def _settle() -> None:
+    """After start-up: what it built lives as long as the process, so the collector stops
+    scanning it (`gc.freeze`), and collects less often (`GC_THRESHOLDS`)."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _service(connection: ASGIConnection[Any, Any, Any, Any]) -> Service:
@@ -59,9 +86,13 @@ def _token(request: Request[Any, Any, Any]) -> Token:
     responses=_ERRORS,
     summary="Look up members by NIR or by ref",
 )
-async def lookups(request: Request[Any, Any, Any], data: LookupRequest) -> LookupResponse:
+async def lookups(request: Request[Any, Any, Any]) -> LookupResponse:
     """Up to 1,000 lookups, answered in request order. A NIR enrolled at another insurer
     answers exactly as a NIR enrolled nowhere; an invalid NIR answers `{"error": "invalid NIR"}`."""
+    try:
+        data = _LOOKUP_REQUEST.decode(await request.body())
+    except msgspec.DecodeError as problem:
+        raise Refused(400, str(problem)) from None
     return await _service(request).lookups(_token(request), data)
 
 
@@ -112,7 +143,7 @@ def create_app(config: Config | None = None) -> Litestar:
     service = Service(config)
     app = Litestar(
         route_handlers=[lookups, incident_summary, health],
-        on_startup=[service.start],
+        on_startup=[service.start, _settle],
         on_shutdown=[service.stop],
         exception_handlers={Refused: _refused, ValidationException: _invalid, HTTPException: _http},
         request_max_body_size=MAX_BODY,
@@ -136,9 +167,29 @@ def create_app(config: Config | None = None) -> Litestar:
 def _exact(app: Litestar) -> None:
     """Say in the document what the decoder enforces: no unknown key anywhere in a request,
     and a lookup is either `{"nir"}` or `{"ref", "insurer"?}`."""
-    schemas = app.openapi_schema.components.schemas
+    document = app.openapi_schema
+    schemas = document.components.schemas
     text = Schema(type=OpenAPIType.STRING)
-    schemas["LookupRequest"].additional_properties = False
+    schemas["LookupRequest"] = Schema(
+        title="LookupRequest",
+        type=OpenAPIType.OBJECT,
+        required=["lookups"],
+        properties={
+            "lookups": Schema(
+                type=OpenAPIType.ARRAY,
+                items=Reference(ref="#/components/schemas/LookupItem"),
+                max_items=MAX_LOOKUPS,
+            ),
+            "as_known_on": Schema(one_of=[text, Schema(type=OpenAPIType.NULL)]),
+        },
+        additional_properties=False,
+    )
+    route = document.paths["/v1/lookups"].post if document.paths else None
+    if route is not None:  # the handler reads its body itself: the document names it
+        route.request_body = RequestBody(
+            content={"application/json": OpenAPIMediaType(schema=Reference(ref="#/components/schemas/LookupRequest"))},
+            required=True,
+        )
     schemas["LookupItem"] = Schema(
         description="One lookup: by NIR, or by member ref (an all-insurer token also names the insurer).",
         one_of=[

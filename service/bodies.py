@@ -11,6 +11,7 @@ import msgspec
 from msgspec import UNSET
 
 from domain import nir as nir_rules
+from domain.answers import NotKnown
 from projections import lookups as member_lookups
 from projections import queries
 from projections.db import Db
@@ -141,11 +142,28 @@ def parse_lookups(items: Sequence[LookupItem], token: Token, key: bytes) -> list
     for item in items:
         if item.nir is not UNSET:
             pseudonym = next(pseudonyms)
-            parsed.append(Lookup(nir=pseudonym) if pseudonym is not None else None)
+            parsed.append(Lookup(pseudonym) if pseudonym is not None else None)  # positional: `nir`
         else:
             insurer = item.insurer
             parsed.append(Lookup(ref=item.ref or None, insurer=insurer if isinstance(insurer, str) else token.insurer))
     return parsed
+
+
+async def every_insurer_summary(db: Db, incident: str, h: Horizon) -> SummaryResponse:
+    """SPEC §7 `summary` as an all-insurer token sees it: `queries.summary`'s answer, read by its
+    attributes. Before the incident's first fact is known (the CLI's `"known": false`), every
+    insurer known then is `unknown` and nothing is counted or exposed, as a scoped token sees it."""
+    found = await queries.summary(db, incident, h)
+    if isinstance(found, NotKnown):
+        unknown = sorted(await queries.known_insurers(db, h))
+        return SummaryResponse(
+            incident=incident,
+            as_known_on=h.known_on,
+            insurers=InsurerGroups(affected=[], ruled_out=[], informed=[], unknown=unknown),
+            members=MemberCounts(confirmed=0, presumed=0, ruled_out=0, affected=0, people=0),
+            fields=FieldGroups(exposed=[], ruled_out=[], suspected=[]),
+        )
+    return msgspec.convert(found, SummaryResponse, from_attributes=True)
 
 
 async def insurer_summary(db: Db, incident: str, insurer: str, h: Horizon) -> SummaryResponse:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgspec
 
@@ -32,10 +32,10 @@ from ledger import replicas
 from ledger.store import Store
 from projections import lookups as member_lookups
 from projections import queries
-from projections.db import Db, SqliteDb
+from projections.db import Db, PostgresDb, SqliteDb
 from projections.lookups import Moment
 from projections.queries import Horizon
-from service import access_log, storage, tokens
+from service import access_writer, storage, tokens
 from service.access_log import ALL_INSURERS, Access
 from service.bodies import (
     INVALID_NIR,
@@ -45,6 +45,7 @@ from service.bodies import (
     LookupResult,
     Refused,
     SummaryResponse,
+    every_insurer_summary,
     insurer_summary,
     parse_lookups,
 )
@@ -53,6 +54,7 @@ from service.read_pool import ReadPool
 from service.tokens import Token
 
 KEPT_HORIZONS: Final = 32
+_INVALID: Final = ("invalid-nir", "", 0)
 
 
 class Config(msgspec.Struct, kw_only=True, frozen=True):
@@ -96,8 +98,8 @@ class Service:
         self.store_lock = asyncio.Lock()
         """The store's own connection: catch-ups and summaries (which keep counts) take turns."""
         self.service_lock = asyncio.Lock()
-        self.writer: access_log.Writer | None = None
-        self.appender: access_log.SqliteAppender | None = None
+        self.writer: access_writer.Writer | None = None
+        self.appender: access_writer.SqliteAppender | None = None
         self.tokens: dict[str, Token] = {}
         self.limits: Shared | None = None
         self.now: _Now | None = None
@@ -129,11 +131,11 @@ class Service:
             self.pool = await ReadPool.postgres(self.config.read_location or store.location.text, self.config.readers)
         self.service_db = await storage.connect(self.config.location)
         if store.path is not None:
-            self.appender = access_log.SqliteAppender(storage.service_path(store.path))
-            self.writer = access_log.Writer(self.appender, self.service_lock)
+            self.appender = access_writer.SqliteAppender(storage.service_path(store.path))
+            self.writer = access_writer.Writer(self.appender, self.service_lock)
         else:
-            db = self.service_db
-            self.writer = access_log.Writer(lambda rows: access_log.append_async(db, rows), self.service_lock)
+            appender = access_writer.PostgresAppender(cast(PostgresDb, self.service_db))  # a URL store's: PostgreSQL
+            self.writer = access_writer.Writer(appender, self.service_lock)
         self.writer.start()
         await self._refresh_tokens()
         await self._catch_up()
@@ -265,20 +267,18 @@ class Service:
                 db, parsed, token.insurer, now.moments, now.prepared, now.horizon, inline=self.config.inline_reads
             )
         results: list[LookupResult] = []
-        accesses: list[Access] = []
-        fingerprint = token.fingerprint
+        logged: list[tuple[str, str, int]] = []
         for lookup, found in zip(parsed, answers, strict=True):
             if lookup is None or found is None:
                 results.append(INVALID_NIR)
-                accesses.append(Access(at_us, fingerprint, scope, "invalid-nir", "", False))
+                logged.append(_INVALID)
                 continue
             results.append(LookupResult(memberships=found))
             if lookup.nir is not None:
-                accesses.append(Access(at_us, fingerprint, scope, "nir", lookup.nir, bool(found)))
+                logged.append(("nir", lookup.nir, 1 if found else 0))
             else:
-                subject = f"{lookup.insurer or token.insurer}/{lookup.ref}"
-                accesses.append(Access(at_us, fingerprint, scope, "ref", subject, bool(found)))
-        await self._log(accesses)
+                logged.append(("ref", f"{lookup.insurer or token.insurer}/{lookup.ref}", 1 if found else 0))
+        await self._log(Access(at_us, token.fingerprint, scope, logged))
         return LookupResponse(as_known_on=iso_utc(moment), results=results)
 
     async def summary(self, token: Token, incident: str, as_known_on: str | None) -> SummaryResponse:
@@ -298,14 +298,14 @@ class Service:
             h = await queries.horizon(store.db, moment, None)
             try:
                 if token.insurer is None:
-                    data = msgspec.to_builtins(await queries.summary(store.db, incident, h))
+                    data = await every_insurer_summary(store.db, incident, h)
                 else:
                     data = await insurer_summary(store.db, incident, token.insurer, h)
             except UnknownReference:
-                await self._log([Access(at_us, token.fingerprint, scope, "summary", incident, found=False)])
+                await self._log(Access(at_us, token.fingerprint, scope, [("summary", incident, 0)]))
                 raise Refused(404, f"unknown incident {incident!r}") from None
-        await self._log([Access(at_us, token.fingerprint, scope, "summary", incident, found=True)])
-        return data if isinstance(data, SummaryResponse) else msgspec.convert(data, SummaryResponse)
+        await self._log(Access(at_us, token.fingerprint, scope, [("summary", incident, 1)]))
+        return data
 
     def health(self) -> Health:
         """Where the answers stand."""
@@ -313,10 +313,10 @@ class Service:
         status = "failing" if self.failures else "ok"
         return Health(status=status, position=position, lag=max(0, self.head - position))
 
-    async def _log(self, accesses: list[Access]) -> None:
+    async def _log(self, access: Access) -> None:
         if self.writer is None:  # pragma: no cover - routes run after start()
             raise RuntimeError("the service is not started")
         try:
-            await self.writer.write(accesses)
+            await self.writer.write(access)
         except Exception as problem:  # noqa: BLE001 - no answer leaves without its log entry
             raise Refused(503, f"the access log could not be written ({type(problem).__name__})") from None

@@ -72,6 +72,7 @@ _ATS: Final = _LEVELS + 8 * TOKEN_SLOTS
 _SKETCH: Final = _ATS + 8 * TOKEN_SLOTS
 SIZE: Final = _SKETCH + 2 * 2 * SKETCH_WIDTH
 _MAX_COUNT: Final = 0xFFFF
+_SKETCH_MASK: Final = SKETCH_WIDTH - 1
 
 
 class Shared:
@@ -160,8 +161,11 @@ class Shared:
             limit = self.nir_limit
             cells: list[tuple[int, int, int]] = []  # one pass: each pseudonym's two counters and its count
             crowded = False
-            for pseudonym, count in Counter(pseudonyms).items():
-                a, b = int(pseudonym[:8], 16) % SKETCH_WIDTH, int(pseudonym[8:16], 16) % SKETCH_WIDTH
+            distinct = set(pseudonyms)
+            counted = ((p, 1) for p in distinct) if len(distinct) == len(pseudonyms) else Counter(pseudonyms).items()
+            for pseudonym, count in counted:
+                bits = int(pseudonym[:16], 16)  # the first 32 bits index one row, the next 32 the other
+                a, b = (bits >> 32) & _SKETCH_MASK, bits & _SKETCH_MASK
                 if not crowded and (first[a] if first[a] < second[b] else second[b]) + count > limit:
                     crowded = True
                 cells.append((a, b, count))

@@ -3,7 +3,7 @@
 A SQLite store `ledger.db` keeps them in `ledger.service.db` beside it (created 0600 like
 the store): the lookup service writes there at every answer, and never into the store
 file, whose single write lock stays with the ledger's writers. A PostgreSQL store keeps
-them in two tables of its own database (`service_tokens`, `service_access`), apart from
+them in two tables of its own database (`service_tokens`, `service_log`), apart from
 the events table. The access log is append-only in both (triggers refuse UPDATE and
 DELETE); only a token's revocation time is ever updated.
 """
@@ -35,37 +35,42 @@ TABLES: Final = (
     )
     """,
     """
-    CREATE TABLE IF NOT EXISTS service_access (
-        seq INTEGER PRIMARY KEY,
+    CREATE TABLE IF NOT EXISTS service_log (
+        first_seq INTEGER PRIMARY KEY,
+        last_seq INTEGER NOT NULL,
         at_us INTEGER NOT NULL,
         token TEXT NOT NULL,
         insurer TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        found INTEGER NOT NULL,
+        lookups TEXT NOT NULL,
         hash TEXT NOT NULL
     )
     """,
-    "CREATE INDEX IF NOT EXISTS service_access_by_token ON service_access (token, seq)",
-    "CREATE INDEX IF NOT EXISTS service_access_by_time ON service_access (at_us)",
+    "CREATE INDEX IF NOT EXISTS service_log_by_token ON service_log (token, first_seq)",
+    "CREATE INDEX IF NOT EXISTS service_log_by_time ON service_log (at_us)",
 )
+"""The access log (`service.access_log`): one row per request answered (a block of its lookups,
+`lookups` their canonical JSON), indexed by token and by time. A log written by earlier
+versions, one row per lookup, stays in `service_access` (`LEGACY_TABLE`), read before it."""
+
+LOG_TABLE: Final = "service_log"
+LEGACY_TABLE: Final = "service_access"
 
 _SQLITE_GUARDS: Final = tuple(
-    f"CREATE TRIGGER IF NOT EXISTS service_access_no_{verb.lower()} BEFORE {verb} ON service_access"
+    f"CREATE TRIGGER IF NOT EXISTS service_log_no_{verb.lower()} BEFORE {verb} ON service_log"
     f" BEGIN SELECT RAISE(ABORT, 'exposure: the access log is append-only ({verb} refused)'); END"
     for verb in ("UPDATE", "DELETE")
 )
 _POSTGRES_GUARDS: Final = (
     """
-    CREATE OR REPLACE FUNCTION service_access_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE OR REPLACE FUNCTION service_log_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         RAISE EXCEPTION 'the access log is append-only: % refused', TG_OP;
     END $$
     """,
     """
-    CREATE OR REPLACE TRIGGER service_access_append_only
-    BEFORE UPDATE OR DELETE OR TRUNCATE ON service_access
-    FOR EACH STATEMENT EXECUTE FUNCTION service_access_refuse()
+    CREATE OR REPLACE TRIGGER service_log_append_only
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON service_log
+    FOR EACH STATEMENT EXECUTE FUNCTION service_log_refuse()
     """,
 )
 
@@ -82,7 +87,7 @@ async def existing(location: str) -> Db | None:
     if loc.path is not None:
         return await connect(location) if service_path(loc.path).exists() else None
     db = await PostgresDb.connect(loc.text)
-    async with db.execute("SELECT to_regclass('service_access') IS NOT NULL") as cursor:
+    async with db.execute("SELECT to_regclass('service_tokens') IS NOT NULL") as cursor:
         row = await cursor.fetchone()
     if row is None or not row[0]:
         await db.close()
@@ -124,7 +129,7 @@ async def _create_tables(db: Db) -> None:
         await db.commit()
         return
     present = await db.names()
-    if "service_access_append_only" not in present:
+    if "service_log_append_only" not in present:
         await db.begin("service-schema")
         try:
             for statement in _POSTGRES_GUARDS:

@@ -79,7 +79,7 @@ Pieces = batch.Pieces
 
 async def members_by_nir(
     store: Store, h: Horizon, pseudonyms: Sequence[str], pieces: batch.Pieces | None = None
-) -> list[batch.Answer]:
+) -> list[Member]:
     """`member` for many NIR pseudonyms at once, in order (`member --nir -`): one SQL statement
     per batch (`projections.batch`); `pieces` kept by a caller that answers several batches."""
     return await batch.members_by_nir(store.db, h, pseudonyms, pieces)

@@ -125,7 +125,7 @@ async def _lookups(store: Store, h: Horizon, lines: TextIO) -> None:
     invalid NIR answers `{"line": N, "error": ...}` and the others are still answered."""
     to_pseudonym = questions.pseudonymiser(store)
     encoder = msgspec.json.Encoder()
-    pieces = questions.Pieces(encoder=encoder)
+    pieces = questions.Pieces()
     pending: list[tuple[int, str | None, str | None]] = []  # (line, pseudonym, error)
     out = sys.stdout.buffer
 

@@ -67,6 +67,11 @@ class Db:
         marks = ", ".join("?" for _ in columns)
         await self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
+    async def copy_text(self, table: str, columns: Sequence[str], text: str) -> None:
+        """Append rows given as COPY text (tab-separated, one row a line, `\\N` for NULL):
+        PostgreSQL only, whose bulk path it is."""
+        raise NotImplementedError
+
     async def fetch_point(self, sql: str, params: Params = ()) -> Iterable[Any]:
         """A short indexed read (one member's answer): every row, by the quickest path."""
         return await self.execute_fetchall(sql, params)

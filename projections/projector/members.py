@@ -15,10 +15,11 @@ from domain.facts import (
     ScopeDefined,
 )
 from domain.times import to_micros
-from projections.db import Db
+from projections.db import POSTGRES, Db
 
 if TYPE_CHECKING:  # a type only: a query on current projections never loads eventsourcing
     pass
+from projections.projector import copying
 from projections.projector.facts import catch_up_facts
 from projections.projector.rows import Roster, Row, roster_decoder
 from projections.projector.scopes import Matcher, Scopes, holders_of_nirs, regroup_nirs, tally_scope
@@ -114,7 +115,10 @@ async def _merge_nirs_when_due(db: Db) -> None:
     recent, merged = await _nir_rows(db)
     if recent < max(NIR_MERGE_ROWS, merged // NIR_MERGE_RATIO):
         return
-    await db.execute("INSERT INTO nir_members (nir, insurer, ref, pos) SELECT nir, insurer, ref, pos FROM nir_recent")
+    await db.execute(
+        "INSERT INTO nir_members (nir, insurer, ref, pos)"
+        " SELECT nir, insurer, ref, pos FROM nir_recent ORDER BY nir, insurer, ref, pos"
+    )
     await db.execute("DELETE FROM nir_recent")
     await db.executemany(
         "INSERT INTO nir_levels (name, rows) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET rows = excluded.rows",
@@ -145,11 +149,16 @@ async def project_members(db: Db, pos: int, fact: Roster | MembersEnrolled, scop
     known_us = to_micros(fact.known_on)
     insurer = fact.insurer
     members = fact.members
-    await db.insert_rows(
-        "member_versions",
-        ("insurer", "ref", "pos", "known_us", "role", "contract", "from_day", "until_day", "nir"),
-        [(insurer, m.ref, pos, known_us, m.role, m.contract, m.from_, m.until, m.nir) for m in members],
-    )
+    as_text = db.dialect == POSTGRES and copying.plain(insurer, members)
+    if as_text:
+        text = copying.member_text(insurer, pos, known_us, members)
+        await db.copy_text("member_versions", copying.MEMBER_COLUMNS, text)
+    else:
+        await db.insert_rows(
+            "member_versions",
+            copying.MEMBER_COLUMNS,
+            [(insurer, m.ref, pos, known_us, m.role, m.contract, m.from_, m.until, m.nir) for m in members],
+        )
     refs = [m.ref for m in members]
     first, last = min(refs), max(refs)
     async with db.execute(
@@ -168,30 +177,36 @@ async def project_members(db: Db, pos: int, fact: Roster | MembersEnrolled, scop
     tests = [(s.id, s.predicate()) for s in matchers]
     tallies += [(insurer, scope_id, pos, known_us, sum(1 for m in single if test(m))) for scope_id, test in tests]
     await _tally(db, tallies)
-    regroup.update(await _project_nirs(db, insurer, pos, members))
+    regroup.update(await _project_nirs(db, insurer, pos, members, as_text=as_text))
     await regroup_nirs(db, regroup, scopes)
     return len(members)
 
 
-async def _project_nirs(db: Db, insurer: str, pos: int, members: Sequence[Row]) -> list[str]:
+async def _project_nirs(db: Db, insurer: str, pos: int, members: Sequence[Row], *, as_text: bool = False) -> list[str]:
     """Index the roster's NIR pseudonyms (in `nir_recent`) and list in `shared_members` every
     member row whose NIR occurs in more than one row. Returns those NIRs."""
     rows = [(m.nir, insurer, m.ref, pos) for m in members if m.nir]
     if not rows:
         return []
-    await db.insert_rows("nir_recent", ("nir", "insurer", "ref", "pos"), rows)
+    if db.dialect == POSTGRES:
+        shared = await _shared_before(db, [row[0] for row in rows])
+    if as_text:
+        await db.copy_text("nir_recent", copying.NIR_COLUMNS, copying.nir_text(insurer, pos, members))
+    else:
+        await db.insert_rows("nir_recent", copying.NIR_COLUMNS, rows)
     await db.execute(
         "INSERT INTO nir_levels (name, rows) VALUES ('recent', ?)"
         " ON CONFLICT (name) DO UPDATE SET rows = nir_levels.rows + excluded.rows",
         (len(rows),),
     )
-    async with db.execute(
-        "SELECT j.value FROM json_each(:nirs) j"
-        " WHERE (SELECT COUNT(*) FROM nir_recent r WHERE r.nir = j.value)"
-        " + (SELECT COUNT(*) FROM nir_members n WHERE n.nir = j.value) > 1",
-        {"nirs": json.dumps([row[0] for row in rows])},
-    ) as cursor:
-        shared = [str(r[0]) for r in await cursor.fetchall()]
+    if db.dialect != POSTGRES:
+        async with db.execute(
+            "SELECT j.value FROM json_each(:nirs) j"
+            " WHERE (SELECT COUNT(*) FROM nir_recent r WHERE r.nir = j.value)"
+            " + (SELECT COUNT(*) FROM nir_members n WHERE n.nir = j.value) > 1",
+            {"nirs": json.dumps([row[0] for row in rows])},
+        ) as cursor:
+            shared = [str(r[0]) for r in await cursor.fetchall()]
     if shared:
         for table in ("nir_recent", "nir_members"):
             await db.execute(
@@ -200,6 +215,23 @@ async def _project_nirs(db: Db, insurer: str, pos: int, members: Sequence[Row]) 
                 {"nirs": json.dumps(shared)},
             )
     return shared
+
+
+async def _shared_before(db: Db, nirs: Sequence[str]) -> list[str]:
+    """The NIRs of a roster about to be indexed that will then occur in more than one row:
+    those already indexed (one probe that stops at the first row found, in either table) and
+    those the roster holds twice. PostgreSQL's path: the count after the COPY read every
+    row of every NIR in both tables (4.3 of the server's 16 CPU-seconds at 1 M); this probe
+    costs about half of it (measured: 2.3 against 4-6 µs a NIR)."""
+    seen = Counter(nirs)
+    async with db.execute(
+        "SELECT j.value FROM json_each(:nirs) j"
+        " WHERE EXISTS (SELECT 1 FROM nir_recent r WHERE r.nir = j.value)"
+        " OR EXISTS (SELECT 1 FROM nir_members n WHERE n.nir = j.value)",
+        {"nirs": json.dumps(list(seen))},
+    ) as cursor:
+        found = {str(r[0]) for r in await cursor.fetchall()}
+    return sorted(found.union(nir for nir, n in seen.items() if n > 1))
 
 
 async def _mark_multi(db: Db, pos: int, fact: Roster, matchers: Sequence[Matcher]) -> tuple[set[str], set[str]]:

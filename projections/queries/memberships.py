@@ -118,19 +118,31 @@ async def _enrolled_keys(db: Db, where: str, filters: dict[str, Any], h: Horizon
     return [(str(a), str(b)) for a, b in rows]
 
 
-def _membership_answer(
-    view: IncidentView, row: Sequence[Any], kept: dict[tuple[str, str], tuple[list[str], set[str]]] | None = None
-) -> MemberIncident:
+def _membership_answer(view: IncidentView, row: Sequence[Any]) -> MemberIncident:
     """One membership in one incident from a member-status row (`matched` last) followed by the ids of the
-    facts at its `enrolled_pos` and `finding_pos`. `kept`: the per-(insurer, status) part, shared by a batch."""
-    insurer_id, status = str(row[0]), str(row[9])
+    facts at its `enrolled_pos` and `finding_pos`."""
+    finding = str(row[12]) if row[12] is not None else None
+    return incident_answer(view, str(row[0]), str(row[9]), str(row[11]), finding)
+
+
+def incident_answer(
+    view: IncidentView,
+    insurer_id: str,
+    status: str,
+    enrolled: str,
+    finding: str | None,
+    kept: dict[tuple[str, str], tuple[list[str], set[str]]] | None = None,
+) -> MemberIncident:
+    """A membership of `insurer_id` with `status` in `view`'s incident, enrolled by the fact `enrolled`
+    and with the member-level finding `finding` (if any). `kept`: the per-(insurer, status) part
+    (`status_part`), shared by a batch."""
     shared = kept.get((insurer_id, status)) if kept is not None else None
     if shared is None:
         shared = status_part(view, insurer_id, status)
         if kept is not None:
             kept[(insurer_id, status)] = shared
     fields, reasons = shared
-    because = reasons | {str(row[11])} | ({str(row[12])} if row[12] is not None else set())
+    because = reasons | {enrolled} | ({finding} if finding is not None else set())
     return MemberIncident(
         incident=view.incident, status=status, fields=fields, implied=implied(fields), because=sorted(because)
     )

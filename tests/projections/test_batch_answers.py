@@ -16,6 +16,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from domain.answers import Member
 from domain.nir import pseudonym
 from domain.times import from_micros, iso_utc
 from projections import batch, lookups, queries
@@ -28,7 +29,7 @@ NIRS = (NIR_ALICE, NIR_BRUNO, NIR_CORSE, NIR_DORA, NIR_EMIL, NIR_LONE, NIR_FRED,
 """Every NIR of the history, and one enrolled nowhere."""
 
 
-def as_json(answers: list[batch.Answer]) -> list[dict[str, object]]:
+def as_json(answers: list[Member]) -> list[dict[str, object]]:
     return [json.loads(msgspec.json.encode(a)) for a in answers]
 
 
@@ -50,6 +51,19 @@ async def test_a_batch_answers_each_nir_as_a_single_lookup_at_every_date(store_p
             assert batched == await one_by_one(store.db, h, pseudonyms), day
             compared += sum(len(a["memberships"]) for a in batched)
     assert compared > 100  # memberships with statuses, not empty answers
+
+
+async def test_a_batch_answers_the_same_typed_member_answers_as_single_lookups(store_path):
+    await append(store_path, *HISTORY)
+
+    async with opened(store_path) as store:
+        pseudonyms = [pseudonym(n, store.keys.nir_key) for n in NIRS]
+        h = await store.horizon("2024-02-20")
+
+        batched = await batch.members_by_nir(store.db, h, pseudonyms)
+
+        assert batched == [await queries.member(store.db, h, nir_pseudonym=p) for p in pseudonyms]
+        assert all(isinstance(answer, Member) for answer in batched)
 
 
 async def test_a_batch_answers_as_recorded_at_an_earlier_moment(store_path):

@@ -12,8 +12,9 @@ import pytest
 
 from domain.nir import pseudonymise
 from ledger.keys import load
+from service.access_log import GENESIS
 from tests.support import NIR_ALICE, NIR_CORSE, spaced
-from tests.support.service import MALAKOFF, Server, exposure
+from tests.support.service import MALAKOFF, Server, create_token, exposure, make_store, serving, wait_for_token
 
 
 def _log(store: Path, *args: str) -> list[dict[str, object]]:
@@ -77,8 +78,8 @@ def _copy(service: Server, tmp_path: Path) -> Path:
 
 def _tamper(store: Path, *statements: str) -> None:
     with sqlite3.connect(store.with_name("ledger.service.db")) as db:
-        db.execute("DROP TRIGGER service_access_no_update")
-        db.execute("DROP TRIGGER service_access_no_delete")
+        db.execute("DROP TRIGGER IF EXISTS service_log_no_update")
+        db.execute("DROP TRIGGER IF EXISTS service_log_no_delete")
         for statement in statements:
             db.execute(statement)
     db.close()
@@ -96,7 +97,7 @@ def test_audit_verify_checks_the_access_log_chain(service: Server, tmp_path: Pat
     first, second = _seqs(copy, service.tokens[token]["fingerprint"])
 
     intact = exposure(copy, "audit", "verify", "--json")
-    _tamper(copy, f"UPDATE service_access SET subject = 'malakoff-humanis/MH-9' WHERE seq = {second}")
+    _tamper(copy, f"UPDATE service_log SET lookups = replace(lookups, 'MH-2', 'MH-9') WHERE first_seq = {first}")
     broken = exposure(copy, "audit", "verify")
 
     assert intact.returncode == 0, intact.stderr
@@ -107,68 +108,97 @@ def test_audit_verify_checks_the_access_log_chain(service: Server, tmp_path: Pat
     )
 
 
-def test_a_request_of_many_lookups_is_sealed_by_one_hash_on_its_last_row(service: Server) -> None:
+def test_a_request_of_many_lookups_is_one_block_sealed_by_one_hash_on_its_last_row(service: Server) -> None:
     token = service.token(MALAKOFF)
+    fingerprint = service.tokens[token]["fingerprint"]
     with service.client(token) as http:
         http.post("/v1/lookups", json={"lookups": [{"ref": "MH-1"}, {"ref": "MH-2"}, {"nir": NIR_ALICE}]})
         http.post("/v1/lookups", json={"lookups": [{"ref": "MH-1"}]})
 
-    rows = _log(service.store, "--token", service.tokens[token]["fingerprint"])
+    rows = _log(service.store, "--token", fingerprint)
+    with sqlite3.connect(service.store.with_name("ledger.service.db")) as db:
+        blocks = db.execute(
+            "SELECT last_seq - first_seq + 1, hash FROM service_log WHERE token = ? ORDER BY first_seq", (fingerprint,)
+        ).fetchall()
+    db.close()
 
     assert [bool(r["hash"]) for r in rows] == [False, False, True, True]
     assert rows[2]["hash"] != rows[3]["hash"]
+    assert blocks == [(3, rows[2]["hash"]), (1, rows[3]["hash"])]
 
 
-def test_an_edit_inside_a_sealed_group_or_a_row_cut_from_it_fails_verification(service: Server, tmp_path: Path) -> None:
+def test_an_edit_inside_a_block_or_a_lookup_cut_from_it_fails_verification(service: Server, tmp_path: Path) -> None:
     token = service.token(MALAKOFF)
     with service.client(token) as http:
         http.post("/v1/lookups", json={"lookups": [{"ref": "MH-1"}, {"ref": "MH-2"}, {"ref": "MH-3"}]})
         http.post("/v1/lookups", json={"lookups": [{"ref": "MH-1"}]})
-    edited, resealed, cut = (_copy(service, tmp_path / name) for name in ("edited", "resealed", "cut"))
+    names = ("edited", "cut", "hidden", "resealed", "missing", "tail")
+    edited, cut, hidden, resealed, missing, tail = (_copy(service, tmp_path / name) for name in names)
     first, _, third, last = _seqs(edited, service.tokens[token]["fingerprint"])
+    found, lost = '"malakoff-humanis/MH-1",1', '"malakoff-humanis/MH-1",0'
 
-    _tamper(edited, f"UPDATE service_access SET found = 1 - found WHERE seq = {first}")
-    _tamper(resealed, f"UPDATE service_access SET hash = '' WHERE seq = {third}")  # two groups passed off as one
-    _tamper(cut, f"DELETE FROM service_access WHERE seq = {last}")  # the tail cut: what remains verifies
+    _tamper(edited, f"UPDATE service_log SET lookups = replace(lookups, '{found}', '{lost}') WHERE first_seq = {first}")
+    _tamper(cut, f"UPDATE service_log SET lookups = json_remove(lookups, '$[2]') WHERE first_seq = {first}")
+    _tamper(hidden, f"UPDATE service_log SET token = 'ffffffffffff' WHERE first_seq = {last}")  # out of --token
+    _tamper(resealed, f"UPDATE service_log SET hash = '' WHERE first_seq = {first}")
+    _tamper(missing, f"DELETE FROM service_log WHERE first_seq = {first}")
+    _tamper(tail, f"DELETE FROM service_log WHERE first_seq = {last}")  # the tail cut: what remains verifies
 
-    assert exposure(edited, "audit", "verify").stderr.strip() == (
-        f"Error: access log: rows {first}-{third} do not match their hash (edited or reordered)"
+    def error(store: Path) -> str:
+        return exposure(store, "audit", "verify").stderr.strip()
+
+    assert error(edited) == f"Error: access log: rows {first}-{third} do not match their hash (edited or reordered)"
+    assert error(cut) == f"Error: access log: rows {first}-{third} do not match their hash (edited or reordered)"
+    assert error(hidden) == f"Error: access log: row {last} does not match its hash (edited or reordered)"
+    assert error(resealed) == f"Error: access log: rows {first}-{third} do not match their hash (edited or reordered)"
+    assert error(missing) == f"Error: access log: row {first} is missing (next row is {last})"
+    assert exposure(tail, "audit", "verify").returncode == 0  # as for the fact log: keep the last hash elsewhere
+
+
+_LEGACY = """
+    CREATE TABLE service_access (
+        seq INTEGER PRIMARY KEY, at_us INTEGER NOT NULL, token TEXT NOT NULL, insurer TEXT NOT NULL,
+        kind TEXT NOT NULL, subject TEXT NOT NULL, found INTEGER NOT NULL, hash TEXT NOT NULL
     )
-    assert exposure(resealed, "audit", "verify").stderr.strip() == (
-        f"Error: access log: rows {first}-{last} do not match their hash (edited or reordered)"
-    )
-    assert exposure(cut, "audit", "verify").returncode == 0  # as for the fact log: keep the last hash elsewhere
+"""
+"""The access log's table before blocks: one row per lookup."""
 
 
-def test_a_log_written_with_one_hash_per_row_still_verifies(service: Server, tmp_path: Path) -> None:
-    """Logs written before groups were sealed hash every row: each row is a group of one."""
-    token = service.token(MALAKOFF)
-    with service.client(token) as http:
-        http.post("/v1/lookups", json={"lookups": [{"ref": "MH-1"}, {"ref": "MH-2"}]})
-    copy = _copy(service, tmp_path)
-    previous, statements = "0" * 64, []
-    for row in _log(copy):  # the whole log rewritten as the earlier format: every row hashed, in order
-        values = [row["seq"], _micros(copy, row["seq"]), row["token"], row["insurer"], row["kind"], row["subject"]]
-        body = json.dumps([*values, 1 if row["found"] else 0], separators=(",", ":"))
-        previous = hashlib.sha256(previous.encode() + b"\n" + body.encode()).hexdigest()
-        statements.append(f"UPDATE service_access SET hash = '{previous}' WHERE seq = {row['seq']}")
-    _tamper(copy, *statements)
-    first = _seqs(copy, service.tokens[token]["fingerprint"])[0]
-
-    verified = exposure(copy, "audit", "verify", "--json")
-    _tamper(copy, f"UPDATE service_access SET subject = 'malakoff-humanis/MH-9' WHERE seq = {first}")
-    broken = exposure(copy, "audit", "verify")
-
-    assert verified.returncode == 0, verified.stderr
-    assert all(r["hash"] for r in _log(copy))
-    assert broken.stderr.strip() == f"Error: access log: row {first} does not match its hash (edited or reordered)"
+def _legacy_rows(token: str) -> list[tuple[object, ...]]:
+    """Three rows as logs before blocks held them: a row hashed on its own, then a group of two sealed once."""
+    rows = [(1, 1_700_000_000_000_000, token, MALAKOFF, "ref", f"{MALAKOFF}/MH-1", 1)]
+    rows += [(n, 1_700_000_001_000_000, token, MALAKOFF, "ref", f"{MALAKOFF}/MH-{n}", 1) for n in (2, 3)]
+    first = _sha(GENESIS, rows[0])
+    return [(*rows[0], first), (*rows[1], ""), (*rows[2], _sha(first, rows[1:]))]
 
 
-def _micros(store: Path, seq: object) -> int:
+def _sha(previous: str, value: object) -> str:
+    body = json.dumps(value, separators=(",", ":"))
+    return hashlib.sha256(previous.encode() + b"\n" + body.encode()).hexdigest()
+
+
+def test_a_log_written_before_blocks_is_read_and_verified_first_and_the_blocks_chain_after_it(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    created = create_token(store, "--insurer", MALAKOFF, "--name", "earlier")
+    fingerprint = created["fingerprint"]
     with sqlite3.connect(store.with_name("ledger.service.db")) as db:
-        (at_us,) = db.execute("SELECT at_us FROM service_access WHERE seq = ?", (seq,)).fetchone()
+        db.execute(_LEGACY)
+        db.executemany("INSERT INTO service_access VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _legacy_rows(fingerprint))
     db.close()
-    return int(at_us)
+    with serving(store, "--nir-limit", "1000") as server:
+        wait_for_token(server.url, created["token"])
+        with server.client(created["token"]) as http:
+            http.post("/v1/lookups", json={"lookups": [{"ref": "MH-1"}, {"ref": "MH-2"}]})
+    rows = _log(store, "--token", fingerprint)
+    verified = exposure(store, "audit", "verify", "--json")
+    _tamper(store, "UPDATE service_access SET found = 0 WHERE seq = 2")
+    broken = exposure(store, "audit", "verify")
+
+    assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5]
+    assert [bool(r["hash"]) for r in rows] == [True, False, True, False, True]
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["access_log"] == {"rows": 5, "head": rows[-1]["hash"]}
+    assert broken.stderr.strip() == "Error: access log: rows 2-3 do not match their hash (edited or reordered)"
 
 
 def test_the_access_log_refuses_updates_and_deletes(service: Server) -> None:
@@ -177,7 +207,7 @@ def test_the_access_log_refuses_updates_and_deletes(service: Server) -> None:
         http.post("/v1/lookups", json={"lookups": [{"ref": "MH-1"}]})
 
     with sqlite3.connect(service.store.with_name("ledger.service.db")) as db:
-        for statement in ("UPDATE service_access SET found = 0", "DELETE FROM service_access"):
+        for statement in ("UPDATE service_log SET hash = ''", "DELETE FROM service_log"):
             with pytest.raises(sqlite3.DatabaseError, match="append-only"):
                 db.execute(statement)
     db.close()

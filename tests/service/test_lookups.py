@@ -120,6 +120,26 @@ def test_the_incident_summary_is_restricted_to_the_tokens_insurer(service: Serve
     assert unknown.json() == {"error": "unknown incident 'no-such-incident'"}
 
 
+def test_a_summary_before_the_incident_was_known_counts_nothing_for_every_token(service: Server) -> None:
+    malakoff, team = service.token(MALAKOFF), service.token()
+
+    with service.client(team) as http:
+        everyone = http.get(f"/v1/incidents/{INCIDENT}/summary", params={"as_known_on": "2024-01-20"})
+    with service.client(malakoff) as http:
+        mine = http.get(f"/v1/incidents/{INCIDENT}/summary", params={"as_known_on": "2024-01-20"})
+
+    assert everyone.status_code == 200
+    assert everyone.json() == {
+        "incident": INCIDENT,
+        "as_known_on": "2024-01-20T22:59:59.999999Z",
+        "insurers": {"affected": [], "ruled_out": [], "informed": [], "unknown": [ALAN, MALAKOFF]},
+        "members": {"confirmed": 0, "presumed": 0, "ruled_out": 0, "affected": 0, "people": 0},
+        "fields": {"exposed": [], "ruled_out": [], "suspected": []},
+    }
+    assert mine.status_code == 200
+    assert mine.json() == {**everyone.json(), "insurers": {**everyone.json()["insurers"], "unknown": [MALAKOFF]}}
+
+
 def test_health_needs_no_token_and_tells_position_and_lag(service: Server) -> None:
     with service.client() as http:
         response = http.get("/v1/health")

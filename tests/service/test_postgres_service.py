@@ -43,8 +43,9 @@ def test_the_service_answers_and_logs_on_postgresql(store_path: str, tmp_path: P
     assert later["results"][0]["memberships"][0]["incidents"][0]["status"] == "ruled-out"
     assert verified.returncode == 0, verified.stderr
     with psycopg.connect(store_path) as conn:
-        kinds = [r[0] for r in conn.execute("SELECT kind FROM service_access ORDER BY seq")]
+        blocks = [json.loads(r[0]) for r in conn.execute("SELECT lookups FROM service_log ORDER BY first_seq")]
         with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
-            conn.execute("DELETE FROM service_access")
+            conn.execute("DELETE FROM service_log")
+    kinds = [kind for block in blocks for kind, _, _ in block]
     assert kinds[:2] == ["nir", "nir"]
     assert json.loads(verified.stdout)["access_log"]["rows"] == len(kinds)
