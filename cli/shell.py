@@ -275,13 +275,21 @@ async def horizon_at(
 
 
 def emit_json(data: object) -> None:
-    """One JSON document on stdout."""
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    """One JSON document on stdout (a msgspec Struct anywhere in `data` by its fields, in order)."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_struct_value))
 
 
 def emit_json_line(data: object) -> None:
-    """One compact JSON object per line."""
-    click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+    """One compact JSON object per line (Structs as in `emit_json`)."""
+    click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_struct_value))
+
+
+def _struct_value(value: object) -> object:
+    """What `json` cannot encode itself: a Struct's JSON value (`msgspec.to_builtins`: its fields
+    in declaration order, an `UNSET` field no key); msgspec's TypeError for anything else."""
+    import msgspec  # noqa: PLC0415 - start-up time: see cli/lazy.py
+
+    return msgspec.to_builtins(value)
 
 
 def rules_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -3,7 +3,7 @@
 `draft` is a pure function of what the ledger knew about one controller in one incident
 (`Known`, gathered by `projections.notify`), the deadline rule and, for a complementary
 notification (Art. 33(4)), what was known when the controller last notified. It returns the
-draft as plain JSON data: every statement carries the ids of the facts behind it, and
+draft as a frozen `domain.drafts.Draft`: every statement carries the ids of the facts behind it, and
 `gaps` names what a person must still fill in. The wording (French or English) is the
 renderer's (`cli/commands/notify.py`); the consequences come from `domain.consequences`.
 """
@@ -12,10 +12,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
+from domain.answers import Diff
 from domain.categories import implied
 from domain.consequences import likely
+from domain.drafts import (
+    Categories,
+    CategoryMoved,
+    Changes,
+    Consequence,
+    Counts,
+    CountsMoved,
+    DataSubjects,
+    Draft,
+    MeasureStated,
+    Nature,
+    Previous,
+    Timing,
+)
 from domain.obligations import Rule, status
 from domain.times import iso_utc
 
@@ -107,172 +122,173 @@ def previous_notice(known: Known) -> Notice | None:
     return max(known.notices, key=lambda n: (n.known_on, n.occurred_on), default=None)
 
 
-def _timing(known: Known, rule: Rule) -> dict[str, Any]:
+def _timing(known: Known, rule: Rule) -> Timing:
     first = min(known.notices, key=lambda n: (n.occurred_on, n.known_on), default=None)
     aware = [known.aware_because] if known.aware_because else []
     notified = [first.id] if first else []
-    timing: dict[str, Any] = dict.fromkeys(("aware_at", "deadline", "status", "notified_at", "delay_reason"))
-    timing |= {"aware_because": aware, "notified_because": notified, "because": sorted(aware + notified)}
+    because = sorted(aware + notified)
     if known.aware_at is None:
-        return timing
+        return Timing(aware_because=aware, notified_because=notified, because=because)
     deadline = rule.deadline(known.aware_at)
     state = status(deadline, first.occurred_on if first else None, known.as_known_on)
-    timing |= {
-        "aware_at": iso_utc(known.aware_at),
-        "deadline": iso_utc(deadline),
-        "status": state,
-        "notified_at": iso_utc(first.occurred_on) if first else None,
-        "delay_reason": first.note if first is not None and state == "late" else None,
-    }
-    return timing
+    return Timing(
+        aware_at=iso_utc(known.aware_at),
+        deadline=iso_utc(deadline),
+        status=state,
+        notified_at=iso_utc(first.occurred_on) if first else None,
+        delay_reason=first.note if first is not None and state == "late" else None,
+        aware_because=aware,
+        notified_because=notified,
+        because=because,
+    )
 
 
-def _data_subjects(known: Known) -> dict[str, Any]:
-    return {
-        **{k: known.counts.get(k, 0) for k in COUNT_KEYS},
-        "estimate": known.estimate,
-        "because": sorted(set(known.counts_because)),
-    }
+def _counts(known: Known) -> dict[str, int]:
+    """The controller's counts under `COUNT_KEYS` (0 for a count the ledger has not)."""
+    return {k: known.counts.get(k, 0) for k in COUNT_KEYS}
 
 
-def _categories(known: Known) -> dict[str, Any]:
+def _data_subjects(known: Known) -> DataSubjects:
+    return DataSubjects(**_counts(known), estimate=known.estimate, because=sorted(set(known.counts_because)))
+
+
+def _categories(known: Known) -> Categories:
     exposed, suspected, ruled_out = (known.with_status(s) for s in ("exposed", "suspected", "ruled-out"))
-    return {
-        "exposed": exposed,
-        "implied": implied(exposed),
-        "suspected": suspected,
-        "ruled_out": ruled_out,
-        "because": known.field_ids(exposed + suspected + ruled_out),
-        "rulings": {c: fact_id for c, (_, fact_id) in sorted(known.fields.items())},
-    }
+    return Categories(
+        exposed=exposed,
+        implied=implied(exposed),
+        suspected=suspected,
+        ruled_out=ruled_out,
+        because=known.field_ids(exposed + suspected + ruled_out),
+        rulings={c: fact_id for c, (_, fact_id) in sorted(known.fields.items())},
+    )
 
 
-def _consequences(known: Known) -> list[dict[str, Any]]:
+def _consequences(known: Known) -> list[Consequence]:
     found = likely(known.with_status("exposed"), known.with_status("suspected"))
     return [
-        {
-            "id": item.consequence.id,
-            "categories": sorted(item.consequence.categories),
-            "status": item.status,
-            "text": item.consequence.en,
-            "text_fr": item.consequence.fr,
-            "because": known.field_ids(item.consequence.categories),
-        }
+        Consequence(
+            id=item.consequence.id,
+            categories=sorted(item.consequence.categories),
+            status=item.status,
+            text=item.consequence.en,
+            text_fr=item.consequence.fr,
+            because=known.field_ids(item.consequence.categories),
+        )
         for item in found
     ]
 
 
-def _measures(known: Known) -> list[dict[str, Any]]:
+def _measures(known: Known) -> list[MeasureStated]:
     return [
-        {
-            "id": m.id,
-            "text": m.text,
-            "kind": m.kind,
-            "known_on": iso_utc(m.known_on),
-            "occurred_on": iso_utc(m.occurred_on),
-            "insurer": m.insurer,
-        }
+        MeasureStated(
+            id=m.id,
+            text=m.text,
+            kind=m.kind,
+            known_on=iso_utc(m.known_on),
+            occurred_on=iso_utc(m.occurred_on),
+            insurer=m.insurer,
+        )
         for m in sorted(known.measures, key=lambda m: (m.occurred_on, m.known_on, m.id))
     ]
 
 
-def _changes(known: Known, before: Known, diff: dict[str, Any]) -> dict[str, Any]:
-    """What is new since `before`: `diff`'s object and this controller's own changes."""
+def _changes(known: Known, before: Known, diff: Diff) -> Changes:
+    """What is new since `before`: `diff`'s answer and this controller's own changes."""
     categories = []
     for category in sorted(set(known.fields) | set(before.fields)):
         was = before.fields.get(category, ("unknown", ""))[0]
         now, because = known.fields.get(category, ("unknown", ""))
         if was != now:
-            moved = {"category": category, "before": was, "after": now, "because": [because] if because else []}
-            categories.append(moved)
-    counts_before = {k: before.counts.get(k, 0) for k in COUNT_KEYS}
-    counts_after = {k: known.counts.get(k, 0) for k in COUNT_KEYS}
+            categories.append(
+                CategoryMoved(category=category, before=was, after=now, because=[because] if because else [])
+            )
+    counts_before, counts_after = Counts(**_counts(before)), Counts(**_counts(known))
     old_measures = {m.id for m in before.measures}
-    old_consequences = {(c["id"], c["status"]) for c in _consequences(before)}
+    old_consequences = {(c.id, c.status) for c in _consequences(before)}
     contact_before = before.contact.dpo_contact if before.contact else None
     contact_after = known.contact.dpo_contact if known.contact else None
-    return {
-        **diff,
-        "categories": categories,
-        "data_subjects": None if counts_before == counts_after else {"before": counts_before, "after": counts_after},
-        "measures": sorted(m.id for m in known.measures if m.id not in old_measures),
-        "consequences": [c["id"] for c in _consequences(known) if (c["id"], c["status"]) not in old_consequences],
-        "contact": contact_after if contact_after != contact_before else None,
-    }
+    return Changes(
+        incident=diff.incident,
+        start=diff.start,
+        end=diff.end,
+        as_recorded_at=diff.as_recorded_at,
+        insurers=diff.insurers,
+        fields=diff.fields,
+        members=diff.members,
+        categories=categories,
+        data_subjects=None if counts_before == counts_after else CountsMoved(before=counts_before, after=counts_after),
+        measures=sorted(m.id for m in known.measures if m.id not in old_measures),
+        consequences=[c.id for c in _consequences(known) if (c.id, c.status) not in old_consequences],
+        contact=contact_after if contact_after != contact_before else None,
+    )
 
 
-def draft(
-    known: Known,
-    rule: Rule,
-    phase: Phase,
-    before: Known | None = None,
-    diff: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The Art. 33(3) draft as JSON data (`changes` only for a complementary notification,
-    from `before`, the controller as known when it last notified, and `diff`)."""
+def draft(known: Known, rule: Rule, phase: Phase, before: Known | None = None, diff: Diff | None = None) -> Draft:
+    """The Art. 33(3) draft (`changes` only for a complementary notification, from `before`,
+    the controller as known when it last notified, and `diff`, the `diff` answer since then)."""
     timing = _timing(known, rule)
-    nature: dict[str, Any] = {
-        "operator": known.operator,
-        "title": known.title,
-        "attack_began": iso_utc(known.attack_began) if known.attack_began else None,
-        "discovered": iso_utc(known.discovered) if known.discovered else None,
-        "because": [known.opened_by] if known.opened_by else [],
-    }
+    nature = Nature(
+        operator=known.operator,
+        title=known.title,
+        attack_began=iso_utc(known.attack_began) if known.attack_began else None,
+        discovered=iso_utc(known.discovered) if known.discovered else None,
+        because=[known.opened_by] if known.opened_by else [],
+    )
     subjects = _data_subjects(known)
     categories = _categories(known)
-    consequences = _consequences(known)
     measures = _measures(known)
     previous = previous_notice(known) if phase == "complementary" else None
-    changes = _changes(known, before, diff or {}) if phase == "complementary" and before is not None else None
+    changes = _changes(known, before, diff) if phase == "complementary" and before and diff else None
     contact = known.contact.dpo_contact if known.contact else None
     gaps = []
     if contact is None:
         gaps.append("contact")
     if known.counts.get("memberships", 0) == 0:
         gaps.append("data_subjects")
-    if timing["status"] in ("late", "overdue") and not timing["delay_reason"]:
+    if timing.status in ("late", "overdue") and not timing.delay_reason:
         gaps.append("delay_reason")
     if not measures:
         gaps.append("measures")
     if phase == "complementary" and (previous is None or not previous.reference):
         gaps.append("previous_reference")
-    because = set(timing["because"]) | set(nature["because"]) | set(subjects["because"]) | set(categories["because"])
-    because |= {m["id"] for m in measures}
+    because = set(timing.because) | set(nature.because) | set(subjects.because) | set(categories.because)
+    because |= {m.id for m in measures}
     if known.contact:
         because.add(known.contact.id)
     if previous:
         because.add(previous.id)
     if changes:
-        because |= {i for c in changes["categories"] for i in c["because"]}
-    return {
-        "incident": known.incident,
-        "insurer": known.insurer,
-        "name": (known.contact.name if known.contact and known.contact.name else None) or known.name,
-        "phase": phase,
-        "as_known_on": iso_utc(known.as_known_on),
-        "rules": rule.id,
-        "insurer_status": known.insurer_status,
-        "aware_at": timing["aware_at"],
-        "deadline": timing["deadline"],
-        "status": timing["status"],
-        "timing": timing,
-        "nature": nature,
-        "data_subjects": subjects,
-        "categories": categories,
-        "consequences": consequences,
-        "measures": measures,
-        "contact": contact,
-        "contact_because": [known.contact.id] if known.contact else [],
-        "previous": None
+        because |= {i for c in changes.categories for i in c.because}
+    return Draft(
+        incident=known.incident,
+        insurer=known.insurer,
+        name=(known.contact.name if known.contact and known.contact.name else None) or known.name,
+        phase=phase,
+        as_known_on=iso_utc(known.as_known_on),
+        rules=rule.id,
+        insurer_status=known.insurer_status,
+        aware_at=timing.aware_at,
+        deadline=timing.deadline,
+        status=timing.status,
+        timing=timing,
+        nature=nature,
+        data_subjects=subjects,
+        categories=categories,
+        consequences=_consequences(known),
+        measures=measures,
+        contact=contact,
+        contact_because=[known.contact.id] if known.contact else [],
+        previous=None
         if previous is None
-        else {
-            "id": previous.id,
-            "notified_at": iso_utc(previous.occurred_on),
-            "known_on": iso_utc(previous.known_on),
-            "phase": previous.phase,
-            "reference": previous.reference,
-        },
-        "changes": changes,
-        "because": sorted(because),
-        "gaps": sorted(gaps),
-    }
+        else Previous(
+            id=previous.id,
+            notified_at=iso_utc(previous.occurred_on),
+            known_on=iso_utc(previous.known_on),
+            phase=previous.phase,
+            reference=previous.reference,
+        ),
+        changes=changes,
+        because=sorted(because),
+        gaps=sorted(gaps),
+    )

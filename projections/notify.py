@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import msgspec
-
 from domain.derive import Visible, derive
+from domain.drafts import Draft, FactCited
 from domain.errors import InvalidFact, UnknownReference
 from domain.facts import (
     AttackDiscovered,
@@ -129,8 +128,8 @@ async def known(db: Db, incident: str, insurer: str, h: Horizon) -> Known:
     )
 
 
-async def authority(db: Db, incident: str, insurer: str, h: Horizon, rule: Rule, phase: Phase) -> dict[str, Any]:
-    """The Art. 33(3) draft as JSON data (see `domain.notify.draft`)."""
+async def authority(db: Db, incident: str, insurer: str, h: Horizon, rule: Rule, phase: Phase) -> Draft:
+    """The Art. 33(3) draft (see `domain.notify.draft`)."""
     await require_insurer(db, incident, insurer, h)
     now = await known(db, incident, insurer, h)
     if phase == "initial":
@@ -144,10 +143,10 @@ async def authority(db: Db, incident: str, insurer: str, h: Horizon, rule: Rule,
     then = await queries.horizon(db, previous.known_on, h.as_recorded_at)
     before = await known(db, incident, insurer, then)
     diff = await history.diff(db, incident, then, h, only=insurer)
-    return draft(now, rule, phase, before, msgspec.to_builtins(diff))
+    return draft(now, rule, phase, before, diff)
 
 
-async def fact_details(db: Db, ids: list[str]) -> dict[str, dict[str, Any]]:
+async def fact_details(db: Db, ids: list[str]) -> dict[str, FactCited]:
     """Kind, knowledge time and source of each fact named (for a draft's appendix)."""
     async with db.execute(
         "SELECT id, kind, known_us, body FROM facts WHERE id IN (SELECT value FROM json_each(:ids))",
@@ -155,11 +154,9 @@ async def fact_details(db: Db, ids: list[str]) -> dict[str, dict[str, Any]]:
     ) as cursor:
         rows = await cursor.fetchall()
     return {
-        str(fact_id): {
-            "kind": str(kind),
-            "known_on": iso_utc(from_micros(int(known))),
-            "source": decode(bytes(body)).source,
-        }
+        str(fact_id): FactCited(
+            kind=str(kind), known_on=iso_utc(from_micros(int(known))), source=decode(bytes(body)).source
+        )
         for fact_id, kind, known, body in rows
     }
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator
 from typing import Any, cast
 
 from domain import obligations as rules
+from domain.drafts import Draft, FactCited
 from domain.notify import Phase
 from ledger.store import Store
 from projections import history
@@ -15,13 +16,13 @@ from projections.history import NOTICE_COLUMNS, notice_row
 from projections.queries import Horizon
 
 
-async def authority(store: Store, incident: str, insurer: str, h: Horizon, rule_id: str, phase: str) -> dict[str, Any]:
+async def authority(store: Store, incident: str, insurer: str, h: Horizon, rule_id: str, phase: str) -> Draft:
     """The draft of `insurer`'s notification to the authority (`phase`: initial or
     complementary) as known at `h`, under the deadline rule `rule_id`."""
     return await notices.authority(store.db, incident, insurer, h, rules.rule(rule_id), cast(Phase, phase))
 
 
-async def fact_details(store: Store, ids: list[str]) -> dict[str, dict[str, Any]]:
+async def fact_details(store: Store, ids: list[str]) -> dict[str, FactCited]:
     """The facts a draft cites, by id (kind, known_on, by), for its appendix."""
     return await notices.fact_details(store.db, ids)
 

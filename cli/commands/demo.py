@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import click
-import msgspec
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from cli.commands.demo_roster import SHARED_EVERY, roster_rows, shared_nir, write_roster_csv
@@ -180,7 +179,7 @@ async def run_demo(
                 answers.append(await questions.summary(store, incident, h))
         nir = shown_nir(members, loaded["insurers"])
         if as_json:
-            emit_json({"store": location, "loaded": loaded, "nir": nir, "summaries": msgspec.to_builtins(answers)})
+            emit_json({"store": location, "loaded": loaded, "nir": nir, "summaries": answers})
             return
         tz = store.tz
         out.print(

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 import click
+from msgspec.structs import replace
 
+from cli.emit import builtins
 from cli.render.notify import Words, authority_doc, letter_parts
 from cli.render.notify_formats import html_page, letter_html, letter_text, markdown
 from cli.render.notify_texts import LANGS
@@ -124,11 +126,12 @@ def authority(
         h = await horizon_at(store, as_known_on, "--as-known-on", as_recorded_at)
         draft = await notices.authority(store, incident, insurer_id, h, rule_id, phase)
         if fmt == "json":
-            _write(json.dumps(draft, ensure_ascii=False, indent=2) + "\n", out_file)
+            _write(json.dumps(builtins(draft), ensure_ascii=False, indent=2) + "\n", out_file)
             return
-        facts = await notices.fact_details(store, draft["because"])
+        facts = await notices.fact_details(store, draft.because)
         words = Words(lang, store.tz, await notices.category_labels(store, h))
-        doc = authority_doc(draft, words, {k: {**v, "known_on": words.when(v["known_on"])} for k, v in facts.items()})
+        local = {k: replace(v, known_on=words.when(v.known_on)) for k, v in facts.items()}
+        doc = authority_doc(draft, words, local)
         _write(markdown(doc) if fmt == "md" else html_page(doc), out_file)
 
     run(go())

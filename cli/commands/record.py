@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import msgspec
 
 from cli import inputs
 from cli.i18n import _, ngettext
@@ -56,7 +55,7 @@ def init(tz: str | None, encrypt: bool, as_json: bool) -> None:
         info = await session.init(cfg.location, cfg.key_file, timezone=tz, encrypt=encrypt)
         created = info.created
         if as_json:
-            emit_json(msgspec.to_builtins(info))
+            emit_json(info)
         else:
             text = (
                 _("Created {store} (time zone {zone}, key file {key_file})")

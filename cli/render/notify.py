@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from cli.render.notify_texts import CATEGORY_LABELS, LETTER, T
 from domain import times
+from domain.drafts import Categories, Consequence, Counts, Draft, FactCited, MeasureStated
 
 # -- words ------------------------------------------------------------------------------
 
@@ -79,7 +80,7 @@ class Doc:
     title: str
     intro: list[str]
     sections: list[tuple[str, list[Statement]]]
-    facts: dict[str, dict[str, Any]]
+    facts: dict[str, FactCited]
     appendix_title: str
     appendix_head: str
 
@@ -93,197 +94,205 @@ class Doc:
         return found
 
 
-def authority_doc(draft: dict[str, Any], words: Words, facts: dict[str, dict[str, Any]]) -> Doc:
+def authority_doc(draft: Draft, words: Words, facts: dict[str, FactCited]) -> Doc:
     """The draft's statements in `words`' language."""
     w = words
-    name = draft["name"] or draft["insurer"]
-    intro = [w("intro", as_known_on=w.when(draft["as_known_on"]), tz=w.tz.key)]
-    previous = draft["previous"]
+    name = draft.name or draft.insurer
+    intro = [w("intro", as_known_on=w.when(draft.as_known_on), tz=w.tz.key)]
+    previous = draft.previous
     if previous is not None:
-        reference = previous["reference"] or w.gap("previous_reference")
+        reference = previous.reference or w.gap("previous_reference")
         intro.append(
             w(
                 "intro.previous",
-                notified_at=w.when(previous["notified_at"]),
+                notified_at=w.when(previous.notified_at),
                 reference=reference,
-                known_on=w.when(previous["known_on"]),
+                known_on=w.when(previous.known_on),
             )
         )
-    if draft["phase"] == "complementary":
+    if draft.phase == "complementary":
         sections = [(w("s.changes"), _changes(draft, w))]
     else:
         sections = _initial_sections(draft, w, name)
-    title = w(f"title.{draft['phase']}", name=name)
+    title = w(f"title.{draft.phase}", name=name)
     return Doc(w.lang, title, intro, sections, facts, w("s.appendix"), w("appendix.head"))
 
 
-def _initial_sections(draft: dict[str, Any], w: Words, name: str) -> list[tuple[str, list[Statement]]]:
-    nature, timing, subjects, cats = draft["nature"], draft["timing"], draft["data_subjects"], draft["categories"]
-    title = f" — {nature['title']}" if nature["title"] else ""
+def _initial_sections(draft: Draft, w: Words, name: str) -> list[tuple[str, list[Statement]]]:
+    nature, timing, subjects = draft.nature, draft.timing, draft.data_subjects
+    title = f" — {nature.title}" if nature.title else ""
     nature_part = [
-        Statement(w("nature.operator", operator=nature["operator"], title=title), nature["because"]),
+        Statement(w("nature.operator", operator=nature.operator, title=title), nature.because),
         Statement(
-            w("nature.times", attack_began=w.when(nature["attack_began"]), discovered=w.when(nature["discovered"])),
-            nature["because"],
+            w("nature.times", attack_began=w.when(nature.attack_began), discovered=w.when(nature.discovered)),
+            nature.because,
         ),
     ]
-    if timing["aware_at"] is not None:
+    if timing.aware_at is not None:
         nature_part.append(
-            Statement(w("nature.aware", name=name, aware_at=w.when(timing["aware_at"])), timing["aware_because"])
+            Statement(w("nature.aware", name=name, aware_at=w.when(timing.aware_at)), timing.aware_because)
         )
-        nature_part.append(Statement(w("deadline", deadline=w.when(timing["deadline"])), timing["aware_because"]))
-        reason = timing["delay_reason"] or w.gap("delay_reason")
+        nature_part.append(Statement(w("deadline", deadline=w.when(timing.deadline)), timing.aware_because))
+        reason = timing.delay_reason or w.gap("delay_reason")
         nature_part.append(
             Statement(
                 w(
-                    f"status.{timing['status']}",
-                    notified_at=w.when(timing["notified_at"]),
-                    deadline=w.when(timing["deadline"]),
+                    f"status.{timing.status}",
+                    notified_at=w.when(timing.notified_at),
+                    deadline=w.when(timing.deadline),
                     reason=reason,
                 ),
-                timing["because"],
+                timing.because,
             )
         )
     subject_part = []
-    if subjects["memberships"]:
-        numbers = {k: w.number(v) for k, v in subjects.items() if isinstance(v, int)}
-        subject_part.append(Statement(w("subjects", **numbers), subjects["because"]))
+    if subjects.memberships:
+        subject_part.append(Statement(w("subjects", **_numbers(subjects, w)), subjects.because))
     else:
-        subject_part.append(Statement(w.gap("data_subjects"), subjects["because"]))
-    if subjects["estimate"] is not None:
-        estimate = w.number(subjects["estimate"])
-        subject_part.append(Statement(w("subjects.estimate", estimate=estimate), subjects["because"][:1]))
+        subject_part.append(Statement(w.gap("data_subjects"), subjects.because))
+    if subjects.estimate is not None:
+        estimate = w.number(subjects.estimate)
+        subject_part.append(Statement(w("subjects.estimate", estimate=estimate), subjects.because[:1]))
     return [
         (w("s.nature"), nature_part),
         (w("s.subjects"), subject_part),
-        (w("s.categories"), _categories(cats, w, draft)),
-        (w("s.consequences"), [consequence(c, w) for c in draft["consequences"]]),
-        (w("s.measures"), measures(draft["measures"], w) or [Statement(w.gap("measures"), [])]),
+        (w("s.categories"), _categories(draft.categories, w)),
+        (w("s.consequences"), [consequence(c, w) for c in draft.consequences]),
+        (w("s.measures"), measures(draft.measures, w) or [Statement(w.gap("measures"), [])]),
         (w("s.contact"), _contact(draft, w)),
     ]
 
 
-def _ids_for(draft: dict[str, Any], categories: list[str]) -> list[str]:
-    """The ids of the facts behind these categories' statuses."""
-    by_category = draft["categories"]["rulings"]
-    return sorted({by_category[c] for c in categories if c in by_category})
+def _numbers(counts: Counts, w: Words) -> dict[str, str]:
+    """The counts in words, by name (`T[lang]["subjects"]`'s values)."""
+    return {
+        "people": w.number(counts.people),
+        "memberships": w.number(counts.memberships),
+        "holders": w.number(counts.holders),
+        "dependants": w.number(counts.dependants),
+        "confirmed": w.number(counts.confirmed),
+        "presumed": w.number(counts.presumed),
+    }
 
 
-def _categories(cats: dict[str, Any], w: Words, draft: dict[str, Any]) -> list[Statement]:
-    found = [Statement(w("categories.exposed", list=w.listing(cats["exposed"])), _ids_for(draft, cats["exposed"]))]
-    if cats["implied"]:
-        found.append(Statement(w("categories.implied"), _ids_for(draft, ["nir"])))
-    if cats["suspected"]:
-        found.append(
-            Statement(w("categories.suspected", list=w.listing(cats["suspected"])), _ids_for(draft, cats["suspected"]))
-        )
-    if cats["ruled_out"]:
-        found.append(
-            Statement(w("categories.ruled_out", list=w.listing(cats["ruled_out"])), _ids_for(draft, cats["ruled_out"]))
-        )
+def _categories(cats: Categories, w: Words) -> list[Statement]:
+    def ids(categories: list[str]) -> list[str]:
+        """The ids of the facts behind these categories' statuses."""
+        return sorted({cats.rulings[c] for c in categories if c in cats.rulings})
+
+    found = [Statement(w("categories.exposed", list=w.listing(cats.exposed)), ids(cats.exposed))]
+    if cats.implied:
+        found.append(Statement(w("categories.implied"), ids(["nir"])))
+    if cats.suspected:
+        found.append(Statement(w("categories.suspected", list=w.listing(cats.suspected)), ids(cats.suspected)))
+    if cats.ruled_out:
+        found.append(Statement(w("categories.ruled_out", list=w.listing(cats.ruled_out)), ids(cats.ruled_out)))
     return found
 
 
-def consequence(item: dict[str, Any], w: Words) -> Statement:
-    text = item["text_fr"] if w.lang == "fr" else item["text"]
-    if item["status"] == "suspected":
+def consequence(item: Consequence, w: Words) -> Statement:
+    text = item.text_fr if w.lang == "fr" else item.text
+    if item.status == "suspected":
         text = w("consequence.suspected", text=text)
-    return Statement(text, item["because"])
+    return Statement(text, item.because)
 
 
-def measures(measures: list[dict[str, Any]], w: Words, key: str = "measure") -> list[Statement]:
+def measures(measures: list[MeasureStated], w: Words, key: str = "measure") -> list[Statement]:
     return [
         Statement(
-            w(key, occurred_on=w.when(m["occurred_on"]), text=m["text"].rstrip("."), kind=w.measure_kind(m["kind"])),
-            [m["id"]],
+            w(key, occurred_on=w.when(m.occurred_on), text=m.text.rstrip("."), kind=w.measure_kind(m.kind)),
+            [m.id],
         )
         for m in measures
     ]
 
 
-def _contact(draft: dict[str, Any], w: Words) -> list[Statement]:
-    if draft["contact"] is None:
-        return [Statement(w.gap("contact"), draft["contact_because"])]
-    return [Statement(w("contact", contact=draft["contact"]), draft["contact_because"])]
+def _contact(draft: Draft, w: Words) -> list[Statement]:
+    if draft.contact is None:
+        return [Statement(w.gap("contact"), draft.contact_because)]
+    return [Statement(w("contact", contact=draft.contact), draft.contact_because)]
 
 
-def _changes(draft: dict[str, Any], w: Words) -> list[Statement]:
-    changes = draft["changes"] or {}
+def _changes(draft: Draft, w: Words) -> list[Statement]:
+    changes = draft.changes
+    if changes is None:
+        return [Statement(w("change.none"), [])]
     found = []
-    for moved in changes.get("categories", []):
+    for moved in changes.categories:
         found.append(
             Statement(
                 w(
                     "change.category",
-                    label=w.label(moved["category"]).capitalize(),
-                    before=w(f"status-word.{moved['before']}"),
-                    after=w(f"status-word.{moved['after']}"),
+                    label=w.label(moved.category).capitalize(),
+                    before=w(f"status-word.{moved.before}"),
+                    after=w(f"status-word.{moved.after}"),
                 ),
-                moved["because"],
+                moved.because,
             )
         )
-    subjects = changes.get("data_subjects")
+    subjects = changes.data_subjects
     if subjects:
-        before, after = subjects["before"], subjects["after"]
+        before, after = subjects.before, subjects.after
         found.append(
             Statement(
                 w(
                     "change.subjects",
-                    before=w.number(before["people"]),
-                    after=w.number(after["people"]),
-                    mbefore=w.number(before["memberships"]),
-                    mafter=w.number(after["memberships"]),
+                    before=w.number(before.people),
+                    after=w.number(after.people),
+                    mbefore=w.number(before.memberships),
+                    mafter=w.number(after.memberships),
                 ),
-                draft["data_subjects"]["because"],
+                draft.data_subjects.because,
             )
         )
-    members = changes.get("members", {})
-    if any(members.values()):
-        found.append(
-            Statement(
-                w("change.members", **{k: w.number(v) for k, v in members.items()}), draft["data_subjects"]["because"]
-            )
-        )
-    new_consequences = set(changes.get("consequences", []))
-    for item in draft["consequences"]:
-        if item["id"] in new_consequences:
-            text = item["text_fr"] if w.lang == "fr" else item["text"]
-            key = "change.consequence.suspected" if item["status"] == "suspected" else "change.consequence"
-            found.append(Statement(w(key, text=text), item["because"]))
-    new_measures = set(changes.get("measures", []))
-    found += measures([m for m in draft["measures"] if m["id"] in new_measures], w, "change.measure")
-    if changes.get("contact"):
-        found.append(Statement(w("change.contact", contact=changes["contact"]), draft["contact_because"]))
+    members = changes.members
+    if members.newly_affected or members.no_longer_affected or members.fields_changed:
+        numbers = {
+            "newly_affected": w.number(members.newly_affected),
+            "no_longer_affected": w.number(members.no_longer_affected),
+            "fields_changed": w.number(members.fields_changed),
+        }
+        found.append(Statement(w("change.members", **numbers), draft.data_subjects.because))
+    new_consequences = set(changes.consequences)
+    for item in draft.consequences:
+        if item.id in new_consequences:
+            text = item.text_fr if w.lang == "fr" else item.text
+            key = "change.consequence.suspected" if item.status == "suspected" else "change.consequence"
+            found.append(Statement(w(key, text=text), item.because))
+    new_measures = set(changes.measures)
+    found += measures([m for m in draft.measures if m.id in new_measures], w, "change.measure")
+    if changes.contact:
+        found.append(Statement(w("change.contact", contact=changes.contact), draft.contact_because))
     return found or [Statement(w("change.none"), [])]
 
 
 # -- notify letter ----------------------------------------------------------------------
 
 
-def letter_parts(draft: dict[str, Any], words: Words) -> tuple[str, list[tuple[str | None, list[str]]]]:
+def letter_parts(draft: Draft, words: Words) -> tuple[str, list[tuple[str | None, list[str]]]]:
     """The Art. 34(2) letter as (title, [(heading or None, paragraphs or bullet items)])."""
     w, say = words, LETTER[words.lang]
-    nature, cats = draft["nature"], draft["categories"]
-    name = draft["name"] or draft["insurer"]
-    contact = draft["contact"] or w.gap("contact")
+    nature, cats = draft.nature, draft.categories
+    name = draft.name or draft.insurer
+    contact = draft.contact or w.gap("contact")
     blocks: list[tuple[str | None, list[str]]] = [
         (None, [say["subject"], say["salutation"], say["member"].format()]),
         (
             None,
             [
                 say["what"].format(
-                    operator=nature["operator"],
+                    operator=nature.operator,
                     name=name,
-                    attack_began=w.when(nature["attack_began"])[:10],
-                    discovered=w.when(nature["discovered"])[:10],
+                    attack_began=w.when(nature.attack_began)[:10],
+                    discovered=w.when(nature.discovered)[:10],
                 ),
-                say["data"].format(fields=w.listing(cats["exposed"])),
-                *([say["implied"]] if cats["implied"] else []),
-                *([say["not"].format(list=w.listing(cats["ruled_out"]))] if cats["ruled_out"] else []),
+                say["data"].format(fields=w.listing(cats.exposed)),
+                *([say["implied"]] if cats.implied else []),
+                *([say["not"].format(list=w.listing(cats.ruled_out))] if cats.ruled_out else []),
             ],
         ),
-        (say["consequences"], [consequence(c, w).text for c in draft["consequences"] if c["status"] == "exposed"]),
-        (say["measures"], [s.text for s in measures(draft["measures"], w)] or [w.gap("measures")]),
+        (say["consequences"], [consequence(c, w).text for c in draft.consequences if c.status == "exposed"]),
+        (say["measures"], [s.text for s in measures(draft.measures, w)] or [w.gap("measures")]),
         (say["advice"], [say[f"advice.{n}"] for n in range(1, 5)]),
         (None, [say["contact"].format(contact=contact), say["cnil"], say["closing"], name]),
     ]

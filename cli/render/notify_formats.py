@@ -30,9 +30,10 @@ def markdown(doc: Doc) -> str:
         lines.append("")
     lines += [f"## {doc.appendix_title}", "", doc.appendix_head, "|---|---|---|---|---|"]
     for fact_id, number in numbers.items():
-        info = doc.facts.get(fact_id, {})
-        source = str(info.get("source") or "—").replace("|", "\\|")
-        lines.append(f"| {number} | `{fact_id}` | {info.get('kind', '')} | {info.get('known_on', '')} | {source} |")
+        info = doc.facts.get(fact_id)
+        kind, known_on, source = (info.kind, info.known_on, info.source) if info else ("", "", None)
+        source_cell = str(source or "—").replace("|", "\\|")
+        lines.append(f"| {number} | `{fact_id}` | {kind} | {known_on} | {source_cell} |")
     lines.append("")
     lines += [f"[^{n}]: `{i}`" for i, n in numbers.items()]
     return "\n".join(lines) + "\n"
@@ -78,13 +79,14 @@ def html_page(doc: Doc) -> str:
     parts += [f"<th>{html.escape(cell)}</th>" for cell in head]
     parts.append("</tr>")
     for fact_id, number in numbers.items():
-        info = doc.facts.get(fact_id, {})
+        info = doc.facts.get(fact_id)
+        kind, known_on, source = (info.kind, info.known_on, info.source) if info else ("", "", None)
         cells = [
             str(number),
             f"<code>{html.escape(fact_id)}</code>",
-            html.escape(str(info.get("kind", ""))),
-            html.escape(str(info.get("known_on", ""))),
-            html.escape(str(info.get("source") or "—")),
+            html.escape(kind),
+            html.escape(known_on),
+            html.escape(str(source or "—")),
         ]
         parts.append(f'<tr id="fact-{number}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     parts.append("</table></body></html>\n")

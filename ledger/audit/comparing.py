@@ -8,6 +8,8 @@ import json
 from collections.abc import AsyncGenerator
 from typing import Any, Final
 
+import msgspec
+
 from domain.errors import AuditFailure
 from projections import queries
 from projections.db import Db
@@ -100,23 +102,34 @@ def _first_member_difference(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]],
 
 
 def check_same(what: str, stored: Any, replayed: Any) -> None:
+    """`AuditFailure` naming the first difference of two answers (Structs or JSON values)."""
     if stored == replayed:
         return
     difference = _first_difference(stored, replayed)
     if difference is not None:
-        path, a, b = difference
+        path, struct_a, struct_b = difference
+        a, b = msgspec.to_builtins(struct_a, enc_hook=str), msgspec.to_builtins(struct_b, enc_hook=str)
         at = f" at {path}" if path else ""
         raise AuditFailure(
             f"replay differs: {what}{at}: stored {json.dumps(a, default=str)}, replayed {json.dumps(b, default=str)}"
         )
 
 
+def _keyed(value: Any) -> dict[Any, Any] | None:
+    """A dict, or a Struct's values by their JSON names (an `UNSET` field is no key); None otherwise."""
+    if isinstance(value, msgspec.Struct):
+        found = ((f.encode_name, getattr(value, f.name)) for f in msgspec.structs.fields(value))
+        return {key: item for key, item in found if item is not msgspec.UNSET}
+    return value if isinstance(value, dict) else None
+
+
 def _first_difference(a: Any, b: Any, path: str = "") -> tuple[str, Any, Any] | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b), key=str):
-            if key not in a or key not in b:
-                return (f"{path}.{key}".lstrip("."), a.get(key), b.get(key))
-            found = _first_difference(a[key], b[key], f"{path}.{key}")
+    keyed_a, keyed_b = _keyed(a), _keyed(b)
+    if keyed_a is not None and keyed_b is not None:
+        for key in sorted(set(keyed_a) | set(keyed_b), key=str):
+            if key not in keyed_a or key not in keyed_b:
+                return (f"{path}.{key}".lstrip("."), keyed_a.get(key), keyed_b.get(key))
+            found = _first_difference(keyed_a[key], keyed_b[key], f"{path}.{key}")
             if found:
                 return (found[0].lstrip("."), found[1], found[2])
         return None

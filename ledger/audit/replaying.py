@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from domain.errors import AuditFailure, LedgerError
 from domain.times import from_micros, iso_utc
 from ledger import replay as replaying
@@ -145,6 +143,6 @@ async def _compare(stored: Db, fresh: Db) -> Answers:
 async def _answer(pending: Any) -> Any:
     """A query's answer, or the rejection it gives (both must agree)."""
     try:
-        return msgspec.to_builtins(await pending)
+        return await pending
     except LedgerError as problem:
         return {"rejected": str(problem)}

@@ -32,8 +32,8 @@ from projections.projector.state import (
     PAGE,
     Ledger,
     Progress,
+    abandon,
     check_positions,
-    damage_of,
     position,
     save_position,
 )
@@ -63,10 +63,7 @@ async def catch_up_facts(db: Db, ledger: Ledger, progress: Progress | None = Non
             await save_position(db, FACTS, notification_id, current)
             await db.commit()
         except BaseException as problem:
-            await db.rollback()
-            damaged = damage_of(problem, FACTS, current)
-            if damaged is not None:
-                raise damaged from None
+            await abandon(db, FACTS, current, problem)
             raise
         if progress is not None:
             progress(notification_id, max(head, notification_id))

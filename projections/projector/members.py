@@ -30,7 +30,7 @@ from projections.projector.state import (
     SCOPE_TOPIC,
     Ledger,
     Progress,
-    damage_of,
+    abandon,
     position,
     save_position,
 )
@@ -94,10 +94,7 @@ async def catch_up_members(db: Db, ledger: Ledger, progress: Progress | None = N
             await save_position(db, MEMBERS, notification_id, current)
             await db.commit()
         except BaseException as problem:
-            await db.rollback()
-            damaged = damage_of(problem, MEMBERS, notification_id)
-            if damaged is not None:
-                raise damaged from None
+            await abandon(db, MEMBERS, notification_id, problem)
             raise
         if progress is not None:
             progress(notification_id, head)

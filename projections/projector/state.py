@@ -119,3 +119,13 @@ def damage_of(problem: BaseException, name: str, where: int) -> ProjectionDamage
             f" ({str(problem).splitlines()[0]}): {REBUILD_HINT}"
         )
     return None
+
+
+async def abandon(db: Db, name: str, where: int, problem: BaseException) -> None:
+    """Roll a projector's failed transaction back; `ProjectionDamaged` when a row broke a
+    constraint (`damage_of`: the projection disagrees with the facts after position `where`).
+    Any other `problem` is the caller's to re-raise."""
+    await db.rollback()
+    damaged = damage_of(problem, name, where)
+    if damaged is not None:
+        raise damaged from None
