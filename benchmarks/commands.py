@@ -7,7 +7,8 @@
 Each command runs as a new process (`python -c "from cli.main import main; main()" ...`,
 what the `exposure` script does) `--runs` times; the figures are the median wall time and
 the median CPU time of the process, next to a bare `python -c pass` measured in the same
-run. The history commands are also timed on their first run (no cached count).
+run. Processes run from cached bytecode (`child_env`), as an installed package does. The
+history commands are also timed on their first run (no cached count).
 `--code` runs another checkout's code (its folder goes first on PYTHONPATH).
 
 The incident of `roster.py` gains a few facts here (once): every insurer informed, authority
@@ -18,6 +19,7 @@ notices, blanket and named member notices, findings and an insurer-scoped field,
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -36,9 +38,22 @@ ENTRY: Final = "import sys; from cli.main import main; sys.exit(main())"
 EXTRA_MARK: Final = "bench-notices"
 
 
+def child_env(code: Path) -> dict[str, str]:
+    """The environment of a timed process: `code` first on the path, and its bytecode cached
+    (in a folder of the temporary directory named after the checkout, never in the checkout)
+    even where PYTHONDONTWRITEBYTECODE is set, as an installed package has it: without the
+    cache every process compiles the modules of the checkout again (80-130 ms of CPU per
+    `exposure` process at 1 M, measured 30 November; docs/BENCHMARKS.md)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    digest = hashlib.sha256(str(code.resolve()).encode()).hexdigest()[:12]
+    env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "exposure-bench-pyc" / digest)
+    env["PYTHONPATH"] = str(code)
+    return env
+
+
 def run_once(argv: list[str], code: Path, *, stdin: str | None = None) -> tuple[float, float, str]:
     """(wall seconds, CPU seconds of the child, stdout) of one process."""
-    env = {**os.environ, "PYTHONPATH": str(code)}
+    env = child_env(code)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(

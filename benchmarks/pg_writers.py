@@ -5,10 +5,13 @@
 
 While `exposure members import` loads a roster of N members into the store, W processes
 (default 4) each run `exposure record insurer-informed ...` in a loop, every call a whole
-`exposure` process, as a person or a script would. Prints the p50 and maximum time of a
-`record` (whole process, and the same without the import running as the baseline measured
-in the same run), then checks that nothing was lost (every recorded id is in the ledger)
-and that positions are dense (`exposure audit verify`).
+`exposure` process, as a person or a script would. `--code DIR`, repeatable: the writers run
+those checkouts' code in turn (an A/B in one run, each checkout's bytecode cached as
+`benchmarks/commands.py` does); the import always runs the installed code. Prints, per code,
+the p50 and maximum time of a `record` (whole process, and the same without the import
+running as the baseline measured in the same run) and the median CPU seconds of one `record`
+process, then checks that nothing was lost (every recorded id is in the ledger) and that
+positions are dense (`exposure audit verify`).
 """
 
 from __future__ import annotations
@@ -35,11 +38,31 @@ EXPOSURE: Final = str(Path(sys.executable).with_name("exposure"))
 INCIDENT: Final = "bench-2024-01"
 
 
-def exposure(folder: Path, store: str, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([EXPOSURE, "--store", store, *args], cwd=folder, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"exposure {' '.join(args)} failed: {done.stderr.strip()}")
-    return done
+ENTRY: Final = "import sys; from cli.main import main; sys.exit(main())"
+CODES: list[Path] = []
+"""`--code DIR` (repeatable): the checkouts whose code the writers run, writer k the k-th modulo
+their number (an A/B in one run); none: the installed `exposure`."""
+
+
+def command(store: str, code: Path | None, *args: str) -> tuple[list[str], dict[str, str] | None]:
+    """argv and environment of one `exposure` process (`code`: that checkout's code)."""
+    if code is None:
+        return [EXPOSURE, "--store", store, *args], None
+    from benchmarks.commands import child_env  # noqa: PLC0415 - a script folder, importable once ROOT is on the path
+
+    return [sys.executable, "-c", ENTRY, "--store", store, *args], child_env(code)
+
+
+def exposure(folder: Path, store: str, *args: str, code: Path | None = None) -> tuple[str, float]:
+    """Run one `exposure` process; its standard output and CPU seconds (its own, from `wait4`)."""
+    argv, env = command(store, code, *args)
+    child = subprocess.Popen(argv, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out, err = child.stdout.read() if child.stdout else "", child.stderr.read() if child.stderr else ""
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"exposure {' '.join(args)} failed: {err.strip()}")
+    return out, usage.ru_utime + usage.ru_stime
 
 
 def write_roster(path: Path, members: int) -> None:
@@ -52,28 +75,40 @@ def write_roster(path: Path, members: int) -> None:
     write_roster_csv(path, rows)
 
 
-def writer(folder: Path, store: str, name: str, stop: threading.Event, times: list[float], ids: list[str]) -> None:
+Sample = tuple[str, float, float, str]
+"""(code label, wall seconds, CPU seconds, fact id) of one `record` process."""
+
+
+def label(code: Path | None) -> str:
+    return "installed" if code is None else str(code)
+
+
+def writer(
+    folder: Path, store: str, name: str, code: Path | None, stop: threading.Event, samples: list[Sample]
+) -> None:
     i = 0
     while not stop.is_set():
         fact_id = f"{name}-{i}"
         started = time.perf_counter()
-        exposure(
+        _, cpu = exposure(
             folder, store, "record", "insurer-informed", "--incident", INCIDENT, "--insurer", f"ins-{name}",
-            "--known-on", "2024-02-01", "--id", fact_id,
+            "--known-on", "2024-02-01", "--id", fact_id, code=code,
         )  # fmt: skip
-        times.append(time.perf_counter() - started)
-        ids.append(fact_id)
+        samples.append((label(code), time.perf_counter() - started, cpu, fact_id))
         i += 1
 
 
 def run_writers(
     folder: Path, store: str, count: int, seconds: float | None, until: subprocess.Popen[str] | None
-) -> tuple[list[float], list[str]]:
+) -> list[Sample]:
     stop = threading.Event()
-    times: list[float] = []
-    ids: list[str] = []
+    samples: list[Sample] = []
+    codes: list[Path | None] = list(CODES) or [None]
     threads = [
-        threading.Thread(target=writer, args=(folder, store, f"w{k}{'i' if until else 'b'}", stop, times, ids))
+        threading.Thread(
+            target=writer,
+            args=(folder, store, f"w{k}{'i' if until else 'b'}", codes[k % len(codes)], stop, samples),
+        )
         for k in range(count)
     ]
     for thread in threads:
@@ -85,7 +120,22 @@ def run_writers(
     stop.set()
     for thread in threads:
         thread.join()
-    return times, ids
+    return samples
+
+
+def figures_of(samples: list[Sample]) -> dict[str, dict[str, float | int]]:
+    """Per code: how many records, their p50 and maximum wall time, their median CPU."""
+    found: dict[str, dict[str, float | int]] = {}
+    for name in sorted({s[0] for s in samples}):
+        walls = [s[1] for s in samples if s[0] == name]
+        cpus = [s[2] for s in samples if s[0] == name]
+        found[name] = {
+            "records": len(walls),
+            "p50_s": round(statistics.median(walls), 3),
+            "max_s": round(max(walls), 3),
+            "cpu_p50_s": round(statistics.median(cpus), 3),
+        }
+    return found
 
 
 @contextlib.contextmanager
@@ -106,7 +156,11 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--baseline-seconds", type=float, default=15.0)
     parser.add_argument("--json-out")
+    parser.add_argument(
+        "--code", action="append", default=[], help="a checkout whose code some writers run (repeat: A/B in one run)"
+    )
     args = parser.parse_args()
+    CODES.extend(Path(code) for code in args.code)
     folder = Path(tempfile.mkdtemp(prefix="exposure-writers-"))
     with ledger_url(args.ledger) as store:
         exposure(folder, store, "init")
@@ -115,7 +169,12 @@ def main() -> None:
             "--occurred-on", "2024-01-22", "--known-on", "2024-01-29",
         )  # fmt: skip
         write_roster(folder / "roster.csv", args.members)
-        base_times, base_ids = run_writers(folder, store, args.writers, args.baseline_seconds, None)
+        for k, code in enumerate(CODES):  # untimed: each checkout's bytecode cached before the first timed record
+            exposure(
+                folder, store, "record", "insurer-informed", "--incident", INCIDENT, "--insurer", "ins-warm-up",
+                "--known-on", "2024-02-01", "--id", f"warm-up-{k}", code=code,
+            )  # fmt: skip
+        baseline = run_writers(folder, store, args.writers, args.baseline_seconds, None)
         started = time.perf_counter()
         importer = subprocess.Popen(
             [
@@ -135,13 +194,13 @@ def main() -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        times, ids = run_writers(folder, store, args.writers, None, importer)
+        during = run_writers(folder, store, args.writers, None, importer)
         import_s = time.perf_counter() - started
         if importer.returncode != 0:
-            raise SystemExit(f"import failed: {importer.stderr}")
-        log = exposure(folder, store, "audit", "log", "--json").stdout.splitlines()
-        recorded = {json.loads(line)["id"] for line in log}
-        lost = sorted(set(ids + base_ids) - recorded)
+            raise SystemExit(f"import failed: {importer.stderr.read() if importer.stderr else ''}")
+        log, _ = exposure(folder, store, "audit", "log", "--json")
+        recorded = {json.loads(line)["id"] for line in log.splitlines()}
+        lost = sorted({s[3] for s in baseline + during} - recorded)
         verify = subprocess.run(
             [EXPOSURE, "--store", store, "audit", "verify"], cwd=folder, capture_output=True, text=True, check=False
         )
@@ -149,19 +208,15 @@ def main() -> None:
         "members": args.members,
         "writers": args.writers,
         "import_s": round(import_s, 1),
-        "records_during_import": len(times),
-        "record_p50_s": round(statistics.median(times), 3) if times else None,
-        "record_max_s": round(max(times), 3) if times else None,
-        "baseline_records": len(base_times),
-        "baseline_p50_s": round(statistics.median(base_times), 3),
-        "baseline_max_s": round(max(base_times), 3),
+        "during_import": figures_of(during),
+        "baseline": figures_of(baseline),
         "lost": len(lost),
         "verify_exit": verify.returncode,
         "cores": os.cpu_count(),
         "load_average": os.getloadavg()[0],
     }
     for key, value in figures.items():
-        print(f"{key:>22}: {value}")
+        print(f"{key:>14}: {value}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(figures, indent=2))
     if lost or verify.returncode != 0:

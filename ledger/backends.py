@@ -69,6 +69,9 @@ def parse_location(text: str) -> Location:
     """`exposure.db`, `sqlite:///path.db` or `postgresql://user:pw@host:port/db`."""
     if text.startswith(("postgresql://", "postgres://")):
         try:
+            from projections.psycopg_start import load_psycopg  # noqa: PLC0415 - PostgreSQL stores only
+
+            load_psycopg()  # its first import, without importlib.metadata (start-up time)
             from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415 - only PostgreSQL stores need psycopg
         except ImportError:  # pragma: no cover - psycopg is a dependency
             raise StoreError("PostgreSQL stores need psycopg: pip install 'psycopg[binary,pool]'") from None

@@ -7,18 +7,19 @@ to the minute, and each screen names the zone once, in its header line. JSON kee
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
 from msgspec import UnsetType, structs
-from rich.measure import Measurement
-from rich.table import Table
 
 from cli.i18n import _, language
 from cli.shell import out
 from domain import times
 from domain.answers import Insurer, Member, NotKnown, Summary
 from domain.categories import BY_NAME
+
+if TYPE_CHECKING:  # rich's tables load when a table is drawn: `member` prints lines only (start-up time)
+    from rich.table import Table
 
 
 class Dated(Protocol):
@@ -117,6 +118,8 @@ def status_word(status: str) -> str:
 
 def summary(answer: Summary | NotKnown, tz: ZoneInfo) -> None:
     """The summary of an incident as known on a date."""
+    from rich.table import Table  # noqa: PLC0415 - see the imports
+
     if isinstance(answer, NotKnown):
         not_known(answer, tz)
         return
@@ -144,6 +147,8 @@ def summary(answer: Summary | NotKnown, tz: ZoneInfo) -> None:
 
 def insurer(answer: Insurer | NotKnown, tz: ZoneInfo) -> None:
     """One insurer in one incident."""
+    from rich.table import Table  # noqa: PLC0415 - see the imports
+
     if isinstance(answer, NotKnown):
         not_known(answer, tz)
         return
@@ -212,6 +217,8 @@ ROOM: Final = 80
 def print_table(table: Table) -> None:
     """Print a table with id columns whole: as wide as the screen, or wider when its ids need it
     (a line then runs past a narrow screen rather than cut an id someone must copy)."""
+    from rich.measure import Measurement  # noqa: PLC0415 - see the imports
+
     needed = Measurement.get(out, out.options.update_width(100_000), table)
     screen = out.width
     out.width = max(screen, min(needed.maximum, needed.minimum + ROOM))
@@ -247,6 +254,8 @@ def member(answer: Member, tz: ZoneInfo) -> None:
 
 def evolution(incident: str, answers: list[Summary | NotKnown], tz: ZoneInfo) -> None:
     """How the answer about one incident changed from date to date (the demo's view)."""
+    from rich.table import Table  # noqa: PLC0415 - see the imports
+
     table = Table(
         title=_("{incident}: what was known, date by date ({zone})").format(incident=incident, zone=tz.key),
         title_justify="left",

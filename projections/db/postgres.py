@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Final, cast
 
 from projections.db.base import POSTGRES, Cursor, Db, Params, Result
+from projections.psycopg_start import load_psycopg
 
 # -- PostgreSQL ------------------------------------------------------------------------
 
@@ -109,6 +110,7 @@ class PostgresDb(Db):
     @classmethod
     async def connect(cls, url: str, *, read_only: bool = False) -> PostgresDb:
         """Connect to the store's database (`read_only`: a hot-standby replica)."""
+        load_psycopg()
         import psycopg  # noqa: PLC0415 - only PostgreSQL stores need psycopg
 
         conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=15)

@@ -28,6 +28,7 @@ from projections.history.sides import (
     affected_count,
     affected_when,
     bound_sql,
+    count_affected,
     count_rows,
     side_at,
     statuses_sql,
@@ -209,6 +210,14 @@ async def obligations(db: Db, incident: str, h: Horizon, rule: Rule) -> Obligati
         name = insurer_of(item.fact)
         if name is not None:
             by_insurer.setdefault(name, []).append(item)
+    # The insurers listed whose notices (none, or only to named members) leave their affected
+    # count to decide: counted in one batch rather than one insurer at a time.
+    listed = [
+        name
+        for name, own in by_insurer.items()
+        if view.insurer_status(name) != "ruled-out" or any(isinstance(v.fact, AuthorityNotified) for v in own)
+    ]
+    await count_affected(db, now, sorted(n for n in listed if not any(x.blanket for x in notices_of(by_insurer[n]))))
     entries: list[Duty] = []
     ruled_out: list[str] = []
     for insurer, own in sorted(by_insurer.items()):

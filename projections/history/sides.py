@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from domain.derive import IncidentView
@@ -66,6 +67,16 @@ class Side:
 
     h: Horizon
     view: IncidentView
+    affected: dict[str, int] = field(default_factory=dict)
+    """Insurer -> affected memberships at this side, counted ahead in one batch (`count_affected`)."""
+
+
+async def count_affected(db: Db, side: Side, insurers: Sequence[str]) -> None:
+    """Count the affected memberships of `insurers` at `side` in one batch (two queries, not two
+    per insurer: `obligations` at 20 M members asked 84 insurers one by one), kept in
+    `side.affected` for `affected_count`."""
+    counts, _ = await queries.counts_of_each(db, side.view, side.h, insurers)
+    side.affected.update({name: c["confirmed"] + c["presumed"] for name, c in counts.items()})
 
 
 async def side_at(db: Db, incident: str, h: Horizon) -> Side:
@@ -132,6 +143,8 @@ async def nobody_affected(db: Db, side: Side, insurer: str) -> bool:
 
 async def affected_count(db: Db, side: Side, insurer: str) -> int:
     """The insurer's affected memberships at `side`, from the maintained counts."""
+    if insurer in side.affected:
+        return side.affected[insurer]
     return (await queries.member_counts(db, side.view, side.h, insurer, people=False))["affected"]
 
 

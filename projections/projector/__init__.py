@@ -19,17 +19,9 @@ eventsourcing's SQLite recorder cannot `subscribe()`, so projectors poll
 `select_notifications` (queries call `catch_up` before answering).
 """
 
-from projections.projector.facts import catch_up_facts, process_event
-from projections.projector.members import (
-    MEMBER_ROWS_PER_TRANSACTION,
-    NIR_MERGE_RATIO,
-    NIR_MERGE_ROWS,
-    catch_up,
-    catch_up_members,
-    project_members,
-)
-from projections.projector.rows import Roster, Row, roster_decoder
-from projections.projector.scopes import REGROUP_CHUNK, Matcher, matchers_of, regroup_nirs, tally_scope
+import importlib
+from typing import TYPE_CHECKING
+
 from projections.projector.state import (
     ENROLLED_TOPIC,
     FACTS,
@@ -47,6 +39,52 @@ from projections.projector.state import (
     position,
     save_position,
 )
+
+if TYPE_CHECKING:  # loaded on first use (`__getattr__`): a query on current projections projects nothing
+    from projections.projector.facts import catch_up_facts, process_event
+    from projections.projector.members import (
+        MEMBER_ROWS_PER_TRANSACTION,
+        NIR_MERGE_RATIO,
+        NIR_MERGE_ROWS,
+        catch_up,
+        catch_up_members,
+        project_members,
+    )
+    from projections.projector.rows import Roster, Row, roster_decoder
+    from projections.projector.scopes import REGROUP_CHUNK, Matcher, matchers_of, regroup_nirs, tally_scope
+
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(("catch_up_facts", "process_event"), "facts"),
+    **dict.fromkeys(
+        (
+            "MEMBER_ROWS_PER_TRANSACTION",
+            "NIR_MERGE_RATIO",
+            "NIR_MERGE_ROWS",
+            "catch_up",
+            "catch_up_members",
+            "project_members",
+        ),
+        "members",
+    ),
+    **dict.fromkeys(("Roster", "Row", "roster_decoder"), "rows"),
+    **dict.fromkeys(("REGROUP_CHUNK", "Matcher", "matchers_of", "regroup_nirs", "tally_scope"), "scopes"),
+}
+"""Name -> the module of this package that defines it, imported when the name is first read."""
+_MODULES = frozenset(("facts", "members", "rows", "scopes", "state"))
+
+
+def __getattr__(name: str) -> object:
+    """The projecting half of the package, loaded when a catch-up needs it (start-up time:
+    `exposure summary` on current projections reads tables and positions only)."""
+    if name in _MODULES:  # `projector.members` before anything imported it
+        return importlib.import_module(f"{__name__}.{name}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ENROLLED_TOPIC",

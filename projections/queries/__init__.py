@@ -13,7 +13,7 @@ members in chunks, notices by ref).
 """
 
 from projections.queries.cache import cache_origin, state_key
-from projections.queries.counts import member_counts
+from projections.queries.counts import counts_of_each, member_counts
 from projections.queries.export import (
     EXPORT_CHUNK,
     EXPORT_COLUMNS,
@@ -59,6 +59,7 @@ __all__ = [
     "affected_members",
     "all_time",
     "cache_origin",
+    "counts_of_each",
     "enrolled_by",
     "horizon",
     "horizon_at",

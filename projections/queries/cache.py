@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from domain.derive import IncidentView
 from projections.db import Db
@@ -69,12 +69,13 @@ async def keep(db: Db, key: str, counts: dict[str, int], origin: str) -> None:
     await keep_many(db, {key: counts}, origin)
 
 
-async def keep_many(db: Db, counts: dict[str, dict[str, int]], origin: str) -> None:
+async def keep_many(db: Db, counts: dict[str, dict[str, int]], origin: str | Mapping[str, str]) -> None:
+    """Keep counts by key; `origin`: one for all, or each key's own."""
     if db.read_only:  # a replica cannot keep it: the primary's catch-up and its readers do
         return
     await db.executemany(
         "INSERT INTO count_cache (key, counts, origin) VALUES (?, ?, ?)"
         " ON CONFLICT (key) DO UPDATE SET counts = excluded.counts",
-        [(key, json.dumps(value), origin) for key, value in counts.items()],
+        [(key, json.dumps(value), origin if isinstance(origin, str) else origin[key]) for key, value in counts.items()],
     )
     await db.commit()

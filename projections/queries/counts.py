@@ -99,20 +99,17 @@ async def _maintained_counts_of(
     return counts
 
 
-async def member_counts(
-    db: Db, view: IncidentView, h: Horizon, insurer: str | None = None, *, people: bool = True
-) -> dict[str, int]:
-    """Counts of SPEC §5: memberships, confirmed, presumed, ruled_out, affected, people.
-
-    Counted per insurer once per knowledge state (`count_cache`); people = affected
-    memberships minus repeated NIRs (see `count_duplicates`). Without `people`, the answer has
-    no `people` key and costs no more than the membership counts.
-    """
-    insurers = [insurer] if insurer is not None else await roster_insurers(db, h)
-    totals = {"memberships": 0, "confirmed": 0, "presumed": 0, "ruled_out": 0}
+async def counts_of_each(
+    db: Db, view: IncidentView, h: Horizon, insurers: Sequence[str], *, single: bool = True
+) -> tuple[dict[str, dict[str, int]], dict[str, str]]:
+    """Memberships, confirmed, presumed and ruled_out of each of `insurers`, counted once per
+    knowledge state (`count_cache`) with one query for their states and one for their cached
+    counts, however many insurers. A count computed here is kept under the origin of the call
+    that computes it alone, `member_counts(..., insurer)` (`single`), or of the call for every
+    insurer, `member_counts(...)`, so that `audit replay` can make that call again. Also
+    returns each insurer's state key (`state_keys`)."""
     by_insurer = await state_keys(db, view, insurers, h)
-    keys = [by_insurer[name] for name in insurers]
-    cached = await cached_many(db, keys)
+    cached = await cached_many(db, [by_insurer[name] for name in insurers])
     missing = [name for name in insurers if by_insurer[name] not in cached]
     if missing:
         fresh = await _maintained_counts_of(db, view, missing, h)
@@ -125,14 +122,33 @@ async def member_counts(
         await keep_many(
             db,
             {by_insurer[name]: fresh[name] for name in missing},
-            cache_origin(view.incident, insurer, h, people=False),
+            {
+                by_insurer[name]: cache_origin(view.incident, name if single else None, h, people=False)
+                for name in missing
+            },
         )
+    return {name: cached[by_insurer[name]] for name in insurers}, by_insurer
+
+
+async def member_counts(
+    db: Db, view: IncidentView, h: Horizon, insurer: str | None = None, *, people: bool = True
+) -> dict[str, int]:
+    """Counts of SPEC §5: memberships, confirmed, presumed, ruled_out, affected, people.
+
+    Counted per insurer once per knowledge state (`count_cache`); people = affected
+    memberships minus repeated NIRs (see `count_duplicates`). Without `people`, the answer has
+    no `people` key and costs no more than the membership counts.
+    """
+    insurers = [insurer] if insurer is not None else await roster_insurers(db, h)
+    totals = {"memberships": 0, "confirmed": 0, "presumed": 0, "ruled_out": 0}
+    each, by_insurer = await counts_of_each(db, view, h, insurers, single=insurer is not None)
     for name in insurers:
-        for k, v in cached[by_insurer[name]].items():
+        for k, v in each[name].items():
             totals[k] += v
     affected = totals["confirmed"] + totals["presumed"]
     if not people:
         return {**totals, "affected": affected}
+    keys = [by_insurer[name] for name in insurers]
     people_key = hashlib.sha256(json.dumps(["people", insurer, keys]).encode()).hexdigest()
     origin = cache_origin(view.incident, insurer, h, people=True)
     duplicates = await count_duplicates(db, view, h, insurers, people_key, origin) if affected else 0

@@ -93,12 +93,7 @@ async def _maintained_repeats(db: Db, view: IncidentView, h: Horizon, insurers: 
 
     async with db.execute("SELECT shape, groups FROM people_tallies WHERE groups > 0") as cursor:
         total = sum(repeats(str(shape)) * int(groups) for shape, groups in await cursor.fetchall())
-    async with db.execute(
-        "SELECT nir, shape FROM nir_groups WHERE shape = '' UNION SELECT g.nir, g.shape FROM member_findings f"
-        " JOIN member_versions v ON v.insurer = f.insurer AND v.ref = f.ref JOIN nir_groups g ON g.nir = v.nir"
-        " WHERE f.incident = :incident",
-        {"incident": view.incident},
-    ) as cursor:
+    async with db.execute(UNCOUNTED_GROUPS, {"incident": view.incident}) as cursor:
         exact = {str(nir): str(shape) for nir, shape in await cursor.fetchall()}
     if not exact:
         return total
@@ -116,6 +111,15 @@ async def _maintained_repeats(db: Db, view: IncidentView, h: Horizon, insurers: 
     wheres = {name: (named, {"refs": json.dumps(sorted(refs[name]))}) for name in insurers if name in refs}
     return total + _repeats(await _affected_nirs(db, view, h, wheres))
 
+
+UNCOUNTED_GROUPS = (
+    "SELECT nir, shape FROM nir_groups WHERE shape = '' UNION SELECT g.nir, g.shape FROM member_findings f"
+    " JOIN member_versions v ON v.insurer = f.insurer AND v.ref = f.ref JOIN nir_groups g ON g.nir = v.nir"
+    " WHERE f.incident = :incident"
+)
+"""The NIR groups whose shape does not say how many of their rows are affected: those holding a
+member enrolled more than once (through the partial index `nir_groups_unshaped`, not a scan of
+every group) and those with a finding in the incident."""
 
 _decode_shape = msgspec.json.Decoder(list[tuple[str, list[str]]]).decode
 """A NIR group's shape (projections/schema.py): [insurer, [scopes matched]] per member row."""

@@ -9,6 +9,7 @@ are current neither the fact log (eventsourcing) nor the parser and rules of the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -17,7 +18,9 @@ import pytest
 
 from cli.lazy import load
 from cli.main import COMMANDS
+from projections import psycopg_start
 from tests.support import EXPOSURE
+from tests.support.postgres_server import fresh_database
 
 NEVER_AT_START = (
     "psycopg",
@@ -54,13 +57,25 @@ NEVER_FOR_A_QUERY = (
     "cli.commands.audit_verify",
     "usecases.history",
     "usecases.audit",
+    "rich.table",  # JSON, or a member's lines: no table drawn
+    "projections.projector.facts",  # projections that are current: nothing projected
+    "projections.projector.members",
+    "projections.projector.scopes",
+    "projections.projector.rows",
 )
 
 
-def modules_after(code: str) -> set[str]:
-    """The modules a fresh interpreter holds after running `code`."""
+def modules_after(code: str, env: dict[str, str] | None = None) -> set[str]:
+    """The modules a fresh interpreter holds after running `code` (with `env` added to the environment)."""
     probe = f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)), file=sys.__stderr__)"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env=os.environ | (env or {}),
+    )
     return set(json.loads(done.stderr.strip().splitlines()[-1]))
 
 
@@ -144,3 +159,53 @@ def test_recording_a_fact_loads_neither_the_roster_import_nor_its_worker_process
 
     assert "ledger.application" in modules  # the probe did append through the fact log
     assert loaded(modules, ("ledger.roster", "multiprocessing", "csv")) == []
+
+
+def test_a_member_answered_in_lines_loads_no_table_nor_projector(tmp_path):
+    store = tmp_path / "s.db"
+    subprocess.run([str(EXPOSURE), "--store", str(store), "init"], check=True, capture_output=True, timeout=60)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("ref,role,contract\nA1,holder,X\n", encoding="utf-8")
+    subprocess.run(
+        [str(EXPOSURE), "--store", str(store), "members", "import", "--insurer", "alan", str(roster)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    code = (
+        "from cli.main import main\n"
+        f"try:\n    main(['--store', {str(store)!r}, 'member', '--insurer', 'alan', '--ref', 'A1'])\n"
+        "except SystemExit:\n    pass"
+    )
+
+    modules = modules_after(code)
+
+    assert "projections.queries" in modules  # the probe did answer
+    assert loaded(modules, NEVER_FOR_A_QUERY) == []
+
+
+def test_recording_a_fact_on_postgresql_reads_no_package_metadata(pg_server, tmp_path, request):
+    name = "t_startup_" + request.node.name.lower()[:30]
+    url = fresh_database(pg_server, name)
+    env = {"EXPOSURE_KEY_FILE": str(tmp_path / "pg.key")}
+    subprocess.run(
+        [str(EXPOSURE), "--store", url, "init"], check=True, capture_output=True, timeout=60, env=os.environ | env
+    )
+    code = (
+        "from cli.main import main\n"
+        f"try:\n    main(['--store', {url!r}, 'record', 'attack-discovered', '--incident', 'x',"
+        " '--operator', 'O', '--occurred-on', '2024-01-02'])\n"
+        "except SystemExit:\n    pass"
+    )
+
+    modules = modules_after(code, env)
+
+    assert "eventsourcing.postgres" in modules  # the probe did append on PostgreSQL
+    assert loaded(modules, ("importlib.metadata", "email", "ledger.roster", "rich")) == []
+
+
+@pytest.mark.parametrize("package", psycopg_start.PACKAGES)
+def test_the_versions_set_before_psycopg_loads_are_those_of_its_installed_metadata(package):
+    import importlib.metadata  # noqa: PLC0415 - the slow path the start-up avoids, as the reference
+
+    assert psycopg_start.installed_version(package) == importlib.metadata.version(package)

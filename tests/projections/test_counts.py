@@ -169,6 +169,22 @@ async def test_cold_and_warm_summaries_equal_a_count_of_every_row_at_every_date(
     assert "2024-02-10" not in maintained_at  # a retracted roster: counted over the shared rows
 
 
+@pytest.mark.sqlite_only  # SQLite's query plan; PostgreSQL's planner chooses by its statistics
+async def test_a_cold_people_count_finds_the_groups_its_shapes_cannot_count_without_scanning_every_group(
+    store_path,
+):
+    await append(store_path, *HISTORY)
+
+    async with opened(store_path) as store:
+        rows = await store.db.execute_fetchall(
+            "EXPLAIN QUERY PLAN " + duplicates.UNCOUNTED_GROUPS, {"incident": INCIDENT}
+        )
+    plan = [str(row[-1]) for row in rows]
+
+    assert "SCAN nir_groups USING INDEX nir_groups_unshaped" in plan
+    assert not [step for step in plan if step.startswith("SCAN") and "USING" not in step], plan
+
+
 async def test_the_maintained_repeats_equal_the_repeats_counted_over_the_shared_rows(store_path):
     await append(store_path, *HISTORY)
 
