@@ -108,9 +108,12 @@ async def test_on_postgresql_the_pipeline_projects_on_its_own_connection_through
 
         async def catch_up_members(db: Any, *args: Any, **kwargs: Any) -> int:
             if db is not store.write_db:  # aside: the next roster's appends go on meanwhile
-                before = len(appended)
-                await asyncio.wait_for(_until(lambda: len(appended) > before), timeout=60)
-                seen.append(list(appended))
+                before = len(appended)  # (after the last roster's append, none is left to wait for)
+                await asyncio.wait_for(
+                    _until(lambda: len(appended) > before or appended[-1] == INSURERS[-1]), timeout=60
+                )
+                if len(appended) > before:
+                    seen.append(list(appended))
             return await original_catch_up(db, *args, **kwargs)
 
         monkeypatch.setattr(store, "append_parsed", append_parsed)
