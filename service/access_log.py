@@ -29,7 +29,7 @@ import hashlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -116,44 +116,43 @@ async def has_legacy(db: Db) -> bool:
 _LOOKUPS: Final = msgspec.json.Decoder(list[tuple[str, str, int]])
 
 
+async def _paged(
+    db: Db, select: str, key: str, token: str | None, since: int | None, page: int
+) -> AsyncIterator[Sequence[Any]]:
+    """The rows of `select` in the order of `key` (its first column), of one token and from a
+    time on when they are given, read `page` rows a statement."""
+    sql = f"{select} WHERE {key} > ?"
+    filters: list[object] = []
+    if token is not None:
+        sql += " AND token = ?"
+        filters.append(token)
+    if since is not None:
+        sql += " AND at_us >= ?"
+        filters.append(since)
+    after = 0
+    while True:
+        rows = list(await db.execute_fetchall(f"{sql} ORDER BY {key} LIMIT {page}", (after, *filters)))
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        after = int(rows[-1][0])
+
+
 async def _blocks(
     db: Db, token: str | None, since: int | None
 ) -> AsyncIterator[tuple[int, int, int, str, str, str, str]]:
-    sql = f"SELECT first_seq, last_seq, at_us, token, insurer, lookups, hash FROM {LOG_TABLE} WHERE first_seq > ?"
-    filters: list[object] = []
-    if token is not None:
-        sql += " AND token = ?"
-        filters.append(token)
-    if since is not None:
-        sql += " AND at_us >= ?"
-        filters.append(since)
-    after = 0
-    while True:
-        rows = list(await db.execute_fetchall(f"{sql} ORDER BY first_seq LIMIT {PAGE}", (after, *filters)))
-        if not rows:
-            return
-        for first, last, at_us, tok, insurer, lookups, hashed in rows:
-            yield int(first), int(last), int(at_us), str(tok), str(insurer), str(lookups), str(hashed)
-        after = int(rows[-1][0])
+    select = f"SELECT first_seq, last_seq, at_us, token, insurer, lookups, hash FROM {LOG_TABLE}"
+    async for first, last, at_us, tok, insurer, lookups, hashed in _paged(db, select, "first_seq", token, since, PAGE):
+        yield int(first), int(last), int(at_us), str(tok), str(insurer), str(lookups), str(hashed)
 
 
 async def _legacy(db: Db, token: str | None, since: int | None) -> AsyncIterator[Entry]:
-    sql = f"SELECT seq, at_us, token, insurer, kind, subject, found, hash FROM {LEGACY_TABLE} WHERE seq > ?"
-    filters: list[object] = []
-    if token is not None:
-        sql += " AND token = ?"
-        filters.append(token)
-    if since is not None:
-        sql += " AND at_us >= ?"
-        filters.append(since)
-    after = 0
-    while True:
-        rows = list(await db.execute_fetchall(f"{sql} ORDER BY seq LIMIT {PAGE * 25}", (after, *filters)))
-        if not rows:
-            return
-        for seq, at_us, tok, insurer, kind, subject, found, hashed in rows:
-            yield Entry(int(seq), int(at_us), str(tok), str(insurer), str(kind), str(subject), bool(found), str(hashed))
-        after = int(rows[-1][0])
+    select = f"SELECT seq, at_us, token, insurer, kind, subject, found, hash FROM {LEGACY_TABLE}"
+    async for seq, at_us, tok, insurer, kind, subject, found, hashed in _paged(
+        db, select, "seq", token, since, PAGE * 25
+    ):
+        yield Entry(int(seq), int(at_us), str(tok), str(insurer), str(kind), str(subject), bool(found), str(hashed))
 
 
 async def entries(db: Db, token: str | None = None, since: datetime | None = None) -> AsyncIterator[Entry]:
